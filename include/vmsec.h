@@ -1,0 +1,13 @@
+/**
+ * @file vmsec.h
+ * @brief Umbrella header: includes every public vmsec module.
+ */
+#ifndef VMSEC_H
+#define VMSEC_H
+
+#include <vmsec/common.h>
+#include <vmsec/errors.h>
+#include <vmsec/version.h>
+#include <vmsec/keys.h>
+
+#endif /* VMSEC_H */

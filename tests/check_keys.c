@@ -1,0 +1,432 @@
+/* Keys: generation, files, text form, fingerprints; success and every failure path. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <vmsec.h>
+
+#include "testutil.h"
+
+static char dir[512];
+static char path[PATH_MAX];
+
+static void setup(void)
+{
+    vt_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/host.key", dir);
+}
+
+static void teardown(void)
+{
+    vt_rmtree(dir);
+}
+
+/* RFC 7748 section 6.1, Alice. */
+static const char *alice_sk = "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a";
+static const char *alice_pk = "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a";
+
+static void hex(uint8_t *out, const char *h, size_t n)
+{
+    size_t len;
+    ck_assert_int_eq(sodium_hex2bin(out, n, h, strlen(h), NULL, &len, NULL), 0);
+    ck_assert_uint_eq(len, n);
+}
+
+static vmsec_keypair *alice(void)
+{
+    uint8_t sk[32];
+    vmsec_keypair *kp = NULL;
+    hex(sk, alice_sk, 32);
+    ck_assert_int_eq(vmsec_keypair_from_secret(&kp, sk, sizeof(sk)), 0);
+    return kp;
+}
+
+START_TEST(sizes)
+{
+    ck_assert_uint_eq(vmsec_key_bytes(), VMSEC_KEY_BYTES);
+    ck_assert_uint_eq(vmsec_key_bytes(), 32);
+    ck_assert_uint_eq(vmsec_pubkey_text_max(), VMSEC_PUBKEY_TEXT_MAX);
+    ck_assert_uint_eq(vmsec_fingerprint_max(), VMSEC_FINGERPRINT_MAX);
+}
+END_TEST
+
+START_TEST(from_secret_derives_rfc7748_public_key)
+{
+    uint8_t pub[32], want[32];
+    vmsec_keypair *kp = alice();
+    hex(want, alice_pk, 32);
+    ck_assert_int_eq(vmsec_keypair_public(kp, pub, sizeof(pub)), 0);
+    ck_assert_mem_eq(pub, want, 32);
+    vmsec_keypair_free(kp);
+}
+END_TEST
+
+START_TEST(from_secret_rejects_bad_arguments)
+{
+    uint8_t sk[33] = {0};
+    vmsec_keypair *kp = (vmsec_keypair *)1;
+    ck_assert_int_eq(vmsec_keypair_from_secret(&kp, sk, 31), VMSEC_EINVAL);
+    ck_assert_ptr_null(kp);
+    ck_assert_int_eq(vmsec_keypair_from_secret(&kp, sk, 33), VMSEC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "33 bytes"));
+    ck_assert_int_eq(vmsec_keypair_from_secret(&kp, NULL, 32), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_keypair_from_secret(NULL, sk, 32), VMSEC_EINVAL);
+}
+END_TEST
+
+START_TEST(generate_gives_distinct_valid_keys)
+{
+    vmsec_keypair *a = NULL, *b = NULL;
+    uint8_t pa[32], pb[32], zero[32] = {0};
+    ck_assert_int_eq(vmsec_keypair_generate(&a), 0);
+    ck_assert_int_eq(vmsec_keypair_generate(&b), 0);
+    ck_assert_int_eq(vmsec_keypair_public(a, pa, sizeof(pa)), 0);
+    ck_assert_int_eq(vmsec_keypair_public(b, pb, sizeof(pb)), 0);
+    ck_assert_mem_ne(pa, pb, 32);
+    ck_assert_mem_ne(pa, zero, 32);
+    ck_assert_int_eq(vmsec_keypair_generate(NULL), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_keypair_public(a, pa, 31), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_keypair_public(NULL, pa, 32), VMSEC_EINVAL);
+    vmsec_keypair_free(a);
+    vmsec_keypair_free(b);
+    vmsec_keypair_free(NULL);
+}
+END_TEST
+
+START_TEST(save_load_round_trip_with_mode_0600)
+{
+    vmsec_keypair *kp = alice(), *back = NULL;
+    uint8_t p1[32], p2[32];
+    struct stat st;
+    ck_assert_int_eq(vmsec_keypair_save(kp, path, 0), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0600);
+    ck_assert_int_eq(vmsec_keypair_load(&back, path), 0);
+    vmsec_keypair_public(kp, p1, 32);
+    vmsec_keypair_public(back, p2, 32);
+    ck_assert_mem_eq(p1, p2, 32);
+    vmsec_keypair_free(kp);
+    vmsec_keypair_free(back);
+}
+END_TEST
+
+START_TEST(save_writes_documented_format)
+{
+    vmsec_keypair *kp = alice();
+    uint8_t sk[32];
+    char want[128], b64[64], got[128] = {0};
+    FILE *f;
+    hex(sk, alice_sk, 32);
+    sodium_bin2base64(b64, sizeof(b64), sk, 32, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(want, sizeof(want), "vmsec-private-key-v1 x25519 %s\n", b64);
+    ck_assert_int_eq(vmsec_keypair_save(kp, path, 0), 0);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fread(got, 1, sizeof(got) - 1, f), strlen(want));
+    fclose(f);
+    ck_assert_str_eq(got, want);
+    vmsec_keypair_free(kp);
+}
+END_TEST
+
+START_TEST(save_refuses_to_overwrite_unless_asked)
+{
+    vmsec_keypair *a = alice(), *b = NULL, *back = NULL;
+    uint8_t pa[32], pb[32], pback[32];
+    ck_assert_int_eq(vmsec_keypair_generate(&b), 0);
+    ck_assert_int_eq(vmsec_keypair_save(a, path, 0), 0);
+    ck_assert_int_eq(vmsec_keypair_save(b, path, 0), VMSEC_EEXIST);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "already exists"));
+    ck_assert_int_eq(vmsec_keypair_load(&back, path), 0);
+    vmsec_keypair_public(a, pa, 32);
+    vmsec_keypair_public(back, pback, 32);
+    ck_assert_mem_eq(pa, pback, 32);
+    vmsec_keypair_free(back);
+    ck_assert_int_eq(vmsec_keypair_save(b, path, VMSEC_KEY_SAVE_OVERWRITE), 0);
+    ck_assert_int_eq(vmsec_keypair_load(&back, path), 0);
+    vmsec_keypair_public(b, pb, 32);
+    vmsec_keypair_public(back, pback, 32);
+    ck_assert_mem_eq(pb, pback, 32);
+    vmsec_keypair_free(a);
+    vmsec_keypair_free(b);
+    vmsec_keypair_free(back);
+}
+END_TEST
+
+START_TEST(save_leaves_no_temporary_files)
+{
+    vmsec_keypair *kp = alice();
+    char cmd[PATH_MAX + 64];
+    FILE *p;
+    char line[256];
+    int n = 0;
+    ck_assert_int_eq(vmsec_keypair_save(kp, path, 0), 0);
+    ck_assert_int_eq(vmsec_keypair_save(kp, path, 0), VMSEC_EEXIST);
+    snprintf(cmd, sizeof(cmd), "ls -A '%s'", dir);
+    p = popen(cmd, "r");
+    while (fgets(line, sizeof(line), p))
+        n++;
+    pclose(p);
+    ck_assert_int_eq(n, 1);
+    vmsec_keypair_free(kp);
+}
+END_TEST
+
+START_TEST(save_errors)
+{
+    vmsec_keypair *kp = alice();
+    char bad[PATH_MAX];
+    snprintf(bad, sizeof(bad), "%s/no/such/dir/key", dir);
+    ck_assert_int_eq(vmsec_keypair_save(kp, bad, 0), VMSEC_ENOTFOUND);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), bad));
+    ck_assert_int_eq(vmsec_keypair_save(kp, "", 0), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_keypair_save(NULL, path, 0), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_keypair_save(kp, path, 0x80), VMSEC_EINVAL);
+    vmsec_keypair_free(kp);
+}
+END_TEST
+
+START_TEST(load_refuses_group_or_world_accessible)
+{
+    vmsec_keypair *kp = alice(), *back = (vmsec_keypair *)1;
+    unsigned modes[] = {0640, 0604, 0644, 0660, 0602, 0620, 0610};
+    ck_assert_int_eq(vmsec_keypair_save(kp, path, 0), 0);
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        ck_assert_int_eq(chmod(path, modes[i]), 0);
+        ck_assert_int_eq(vmsec_keypair_load(&back, path), VMSEC_EPERM);
+        ck_assert_ptr_null(back);
+        ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "group or others"));
+    }
+    ck_assert_int_eq(chmod(path, 0400), 0);
+    ck_assert_int_eq(vmsec_keypair_load(&back, path), 0);
+    vmsec_keypair_free(back);
+    vmsec_keypair_free(kp);
+}
+END_TEST
+
+START_TEST(load_refuses_truncated_at_every_length)
+{
+    vmsec_keypair *kp = alice(), *back = NULL;
+    char full[128] = {0}, p2[PATH_MAX];
+    size_t len;
+    FILE *f;
+    ck_assert_int_eq(vmsec_keypair_save(kp, path, 0), 0);
+    f = fopen(path, "r");
+    len = fread(full, 1, sizeof(full), f);
+    fclose(f);
+    ck_assert_uint_eq(len, 73);
+    snprintf(p2, sizeof(p2), "%s/cut.key", dir);
+    for (size_t cut = 0; cut < len; cut++) {
+        vt_write_file(p2, full, cut, 0600);
+        ck_assert_int_eq(vmsec_keypair_load(&back, p2), VMSEC_EFORMAT);
+        ck_assert_ptr_null(back);
+        ck_assert_msg(strstr(vmsec_error_last(), "truncated") != NULL, "cut %zu: %s", cut, vmsec_error_last());
+    }
+    vmsec_keypair_free(kp);
+}
+END_TEST
+
+START_TEST(load_refuses_wrong_size_or_format)
+{
+    vmsec_keypair *back = NULL;
+    const char *good = "vmsec-private-key-v1 x25519 dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=\n";
+    char buf[1024];
+    struct {
+        const char *text;
+        const char *why;
+    } cases[] = {
+        {"vmsec-private-key-v1 x25519 dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=\nX", "wrong size"},
+        {"vmsec-private-key-v2 x25519 dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=\n", "bad header"},
+        {"vmsec-private-key-v1 ed2551 dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=\n", "bad header"},
+        {"vmsec-private-key-v1 x25519 dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25L!o=\n", "malformed key"},
+        {"vmsec-private-key-v1 x25519 dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo= ", "malformed key"},
+        {"vmsec-private-key-v1 x25519 dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCoA\n", "malformed key"},
+    };
+    vt_write_file(path, good, strlen(good), 0600);
+    ck_assert_int_eq(vmsec_keypair_load(&back, path), 0);
+    vmsec_keypair_free(back);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(buf, sizeof(buf), "%s/bad%zu.key", dir, i);
+        vt_write_file(buf, cases[i].text, strlen(cases[i].text), 0600);
+        back = NULL;
+        ck_assert_int_eq(vmsec_keypair_load(&back, buf), VMSEC_EFORMAT);
+        ck_assert_ptr_null(back);
+        ck_assert_msg(strstr(vmsec_error_last(), cases[i].why) != NULL, "case %zu: %s", i, vmsec_error_last());
+        ck_assert_ptr_nonnull(strstr(vmsec_error_last(), buf));
+    }
+}
+END_TEST
+
+START_TEST(load_refuses_missing_symlink_and_non_regular)
+{
+    vmsec_keypair *kp = alice(), *back = NULL;
+    char link[PATH_MAX], fifo[PATH_MAX];
+    ck_assert_int_eq(vmsec_keypair_load(&back, path), VMSEC_ENOTFOUND);
+    ck_assert_int_eq(vmsec_keypair_save(kp, path, 0), 0);
+    snprintf(link, sizeof(link), "%s/link.key", dir);
+    ck_assert_int_eq(symlink(path, link), 0);
+    ck_assert_int_eq(vmsec_keypair_load(&back, link), VMSEC_EPERM);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "symbolic link"));
+    ck_assert_int_eq(vmsec_keypair_load(&back, dir), VMSEC_EPERM);
+    snprintf(fifo, sizeof(fifo), "%s/fifo.key", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(vmsec_keypair_load(&back, fifo), VMSEC_EPERM);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "not a regular file"));
+    ck_assert_int_eq(vmsec_keypair_load(NULL, path), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_keypair_load(&back, NULL), VMSEC_EINVAL);
+    ck_assert_ptr_null(back);
+    vmsec_keypair_free(kp);
+}
+END_TEST
+
+START_TEST(error_messages_never_contain_the_secret)
+{
+    const char *text = "vmsec-private-key-v1 x25519 dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=\n";
+    vmsec_keypair *back = NULL;
+    vt_write_file(path, text, strlen(text), 0644);
+    ck_assert_int_eq(vmsec_keypair_load(&back, path), VMSEC_EPERM);
+    ck_assert_ptr_null(strstr(vmsec_error_last(), "dwdtCnMY"));
+    vt_write_file(path, text, strlen(text) - 1, 0600);
+    ck_assert_int_eq(vmsec_keypair_load(&back, path), VMSEC_EFORMAT);
+    ck_assert_ptr_null(strstr(vmsec_error_last(), "dwdtCnMY"));
+}
+END_TEST
+
+START_TEST(pubkey_text_round_trip)
+{
+    uint8_t pub[32], back[32];
+    char text[VMSEC_PUBKEY_TEXT_MAX], padded[128];
+    hex(pub, alice_pk, 32);
+    ck_assert_int_eq(vmsec_pubkey_to_text(pub, text, sizeof(text)), 0);
+    ck_assert_str_eq(text, "x25519:hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=");
+    ck_assert_int_eq(vmsec_pubkey_from_text(back, sizeof(back), text), 0);
+    ck_assert_mem_eq(pub, back, 32);
+    snprintf(padded, sizeof(padded), "  \t%s\r\n", text);
+    memset(back, 0, 32);
+    ck_assert_int_eq(vmsec_pubkey_from_text(back, sizeof(back), padded), 0);
+    ck_assert_mem_eq(pub, back, 32);
+    ck_assert_int_eq(vmsec_pubkey_to_text(pub, text, strlen("x25519:") + 44), VMSEC_ETOOBIG);
+    ck_assert_int_eq(vmsec_pubkey_to_text(pub, text, strlen("x25519:") + 45), 0);
+    ck_assert_int_eq(vmsec_pubkey_to_text(NULL, text, sizeof(text)), VMSEC_EINVAL);
+}
+END_TEST
+
+START_TEST(pubkey_text_rejects_malformed)
+{
+    uint8_t pub[32];
+    const char *bad[] = {
+        "",
+        "x25519:",
+        "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=",          /* no prefix */
+        "ed25519:hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=",  /* other algorithm */
+        "X25519:hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=",   /* prefix is case-sensitive */
+        "x25519:hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTm=",    /* short */
+        "x25519:hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmoA",   /* no padding */
+        "x25519:hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo==",  /* long */
+        "x25519:hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo=",   /* url-safe alphabet */
+        "x25519:hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066Spjqqb Tmo=",  /* embedded space */
+        "x25519:hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmp=",   /* non-canonical trailing bits */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(vmsec_pubkey_from_text(pub, sizeof(pub), bad[i]) == VMSEC_EFORMAT, "accepted '%s'", bad[i]);
+    ck_assert_int_eq(vmsec_pubkey_from_text(pub, 31, "x25519:hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo="),
+                     VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_pubkey_from_text(pub, 32, NULL), VMSEC_EINVAL);
+}
+END_TEST
+
+START_TEST(pubkey_file)
+{
+    uint8_t pub[32], want[32];
+    char p[PATH_MAX];
+    const char *with_comments = "# host key of web-1\n\n  x25519:hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=\n";
+    hex(want, alice_pk, 32);
+    snprintf(p, sizeof(p), "%s/a.pub", dir);
+    vt_write_file(p, with_comments, strlen(with_comments), 0644);
+    ck_assert_int_eq(vmsec_pubkey_load_file(pub, sizeof(pub), p), 0);
+    ck_assert_mem_eq(pub, want, 32);
+    vt_write_file(p, "# nothing\n", 10, 0644);
+    ck_assert_int_eq(vmsec_pubkey_load_file(pub, sizeof(pub), p), VMSEC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "holds no key"));
+    vt_write_file(p, "\nx25519:zzz\n", 12, 0644);
+    ck_assert_int_eq(vmsec_pubkey_load_file(pub, sizeof(pub), p), VMSEC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), ":2:"));
+    snprintf(p, sizeof(p), "%s/missing.pub", dir);
+    ck_assert_int_eq(vmsec_pubkey_load_file(pub, sizeof(pub), p), VMSEC_ENOTFOUND);
+    ck_assert_int_eq(vmsec_pubkey_load_file(pub, sizeof(pub), NULL), VMSEC_EINVAL);
+}
+END_TEST
+
+START_TEST(fingerprint_format_and_stability)
+{
+    uint8_t pub[32];
+    char fp[VMSEC_FINGERPRINT_MAX], fp2[VMSEC_FINGERPRINT_MAX];
+    hex(pub, alice_pk, 32);
+    ck_assert_int_eq(vmsec_pubkey_fingerprint(pub, fp, sizeof(fp)), 0);
+    ck_assert_uint_eq(strlen(fp), 19);
+    for (int i = 0; i < 19; i++) {
+        if (i % 5 == 4)
+            ck_assert_int_eq(fp[i], '-');
+        else
+            ck_assert_ptr_nonnull(strchr("0123456789abcdef", fp[i]));
+    }
+    ck_assert_int_eq(vmsec_pubkey_fingerprint(pub, fp2, sizeof(fp2)), 0);
+    ck_assert_str_eq(fp, fp2);
+    pub[31] ^= 1;
+    ck_assert_int_eq(vmsec_pubkey_fingerprint(pub, fp2, sizeof(fp2)), 0);
+    ck_assert_str_ne(fp, fp2);
+    ck_assert_int_eq(vmsec_pubkey_fingerprint(pub, fp2, 19), VMSEC_ETOOBIG);
+    ck_assert_int_eq(vmsec_pubkey_fingerprint(NULL, fp2, 24), VMSEC_EINVAL);
+}
+END_TEST
+
+/* Pins the fingerprint construction: BLAKE2b-256("vmsec-fingerprint-v1" || key), first 8 bytes. */
+START_TEST(fingerprint_matches_definition)
+{
+    uint8_t pub[32], h[32];
+    char fp[VMSEC_FINGERPRINT_MAX], want[32];
+    crypto_generichash_state st;
+    hex(pub, alice_pk, 32);
+    crypto_generichash_init(&st, NULL, 0, 32);
+    crypto_generichash_update(&st, (const uint8_t *)"vmsec-fingerprint-v1", 20);
+    crypto_generichash_update(&st, pub, 32);
+    crypto_generichash_final(&st, h, 32);
+    snprintf(want, sizeof(want), "%02x%02x-%02x%02x-%02x%02x-%02x%02x", h[0], h[1], h[2], h[3], h[4], h[5], h[6],
+             h[7]);
+    ck_assert_int_eq(vmsec_pubkey_fingerprint(pub, fp, sizeof(fp)), 0);
+    ck_assert_str_eq(fp, want);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("keys");
+    TCase *pure = tcase_create("pure");
+    TCase *files = tcase_create("files");
+    if (sodium_init() < 0)
+        return EXIT_FAILURE;
+    tcase_add_test(pure, sizes);
+    tcase_add_test(pure, from_secret_derives_rfc7748_public_key);
+    tcase_add_test(pure, from_secret_rejects_bad_arguments);
+    tcase_add_test(pure, generate_gives_distinct_valid_keys);
+    tcase_add_test(pure, pubkey_text_round_trip);
+    tcase_add_test(pure, pubkey_text_rejects_malformed);
+    tcase_add_test(pure, fingerprint_format_and_stability);
+    tcase_add_test(pure, fingerprint_matches_definition);
+    tcase_add_checked_fixture(files, setup, teardown);
+    tcase_add_test(files, save_load_round_trip_with_mode_0600);
+    tcase_add_test(files, save_writes_documented_format);
+    tcase_add_test(files, save_refuses_to_overwrite_unless_asked);
+    tcase_add_test(files, save_leaves_no_temporary_files);
+    tcase_add_test(files, save_errors);
+    tcase_add_test(files, load_refuses_group_or_world_accessible);
+    tcase_add_test(files, load_refuses_truncated_at_every_length);
+    tcase_add_test(files, load_refuses_wrong_size_or_format);
+    tcase_add_test(files, load_refuses_missing_symlink_and_non_regular);
+    tcase_add_test(files, error_messages_never_contain_the_secret);
+    tcase_add_test(files, pubkey_file);
+    suite_add_tcase(s, pure);
+    suite_add_tcase(s, files);
+    return vt_run_suite(s);
+}
