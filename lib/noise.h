@@ -1,0 +1,90 @@
+/* Private to libvmsec: the Noise Protocol Framework (revision 34) core, sans I/O.
+ *
+ * This is the contract between the Noise implementation (lib/noise.c) and the channel/record
+ * layer (lib/channel*.c). Nothing here is exported from the shared library; unit tests reach it
+ * through the libvmsec-core convenience library. */
+#ifndef VMSEC_NOISE_H
+#define VMSEC_NOISE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NOISE_DHLEN 32
+#define NOISE_KEYLEN 32
+#define NOISE_PSKLEN 32
+#define NOISE_TAGLEN 16
+#define NOISE_MAX_MSG 65535
+#define NOISE_MAX_HASHLEN 64
+#define NOISE_MAX_NAME 64
+
+typedef enum { NOISE_CIPHER_CHACHAPOLY = 1, NOISE_CIPHER_AESGCM = 2 } noise_cipher_id;
+typedef enum { NOISE_HASH_SHA256 = 1, NOISE_HASH_SHA512 = 2, NOISE_HASH_BLAKE2B = 3 } noise_hash_id;
+
+/* A parsed protocol name such as "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b". */
+typedef struct noise_protocol {
+    char name[NOISE_MAX_NAME];
+    char pattern[16]; /* base pattern, e.g. "XX", "IK", "NK" */
+    unsigned psk_mask; /* bit i set: psk modifier at position i (psk0 = bit 0, psk2 = bit 2...) */
+    noise_cipher_id cipher;
+    noise_hash_id hash;
+} noise_protocol;
+
+/* CipherState. n == UINT64_MAX is reserved: encrypt/decrypt fail with VMSEC_ESTATE (nonce exhaustion). */
+typedef struct noise_cipherstate {
+    uint8_t k[NOISE_KEYLEN];
+    uint64_t n;
+    bool has_key;
+    noise_cipher_id cipher;
+} noise_cipherstate;
+
+typedef struct noise_handshake noise_handshake;
+
+/* Parses a protocol name; VMSEC_EUNSUPPORTED for unsupported patterns/DH/cipher/hash,
+ * VMSEC_EFORMAT for malformed names, with vmsec_error_last() naming the part. AESGCM is refused with
+ * VMSEC_EUNSUPPORTED when libsodium reports no hardware AES-GCM. */
+int noise_protocol_parse(noise_protocol *out, const char *name);
+
+/* Creates a HandshakeState. s: local static X25519 secret (NULL if the pattern does not use it);
+ * rs: responder/peer static public key known in advance (NULL if not pre-message); psk: 32 bytes or
+ * NULL. Keys are copied into guarded memory. */
+int noise_handshake_new(noise_handshake **out, const noise_protocol *proto, bool initiator,
+                        const uint8_t *prologue, size_t prologue_len, const uint8_t *s, const uint8_t *rs,
+                        const uint8_t *psk);
+void noise_handshake_free(noise_handshake *hs);
+
+/* Test-only hook (never exported): use this ephemeral secret instead of a random one. */
+int noise_handshake_set_ephemeral(noise_handshake *hs, const uint8_t *e_secret);
+
+/* True when the next handshake message is ours to write. */
+bool noise_handshake_my_turn(const noise_handshake *hs);
+/* True after the last handshake message was written or read. */
+bool noise_handshake_complete(const noise_handshake *hs);
+
+/* WriteMessage / ReadMessage. out_cap / payload_cap bound the output; *out_len / *payload_len get the
+ * size. Any failure (VMSEC_EAUTH on a bad MAC or key, VMSEC_EPROTO on wrong length) leaves the
+ * handshake failed: every later call returns VMSEC_ESTATE. */
+int noise_handshake_write(noise_handshake *hs, const uint8_t *payload, size_t payload_len, uint8_t *out,
+                          size_t out_cap, size_t *out_len);
+int noise_handshake_read(noise_handshake *hs, const uint8_t *msg, size_t msg_len, uint8_t *payload,
+                         size_t payload_cap, size_t *payload_len);
+
+/* Peer static public key once known (after the message that carries it), else NULL. */
+const uint8_t *noise_handshake_remote_static(const noise_handshake *hs);
+/* Handshake hash h (available at any time; final after completion). */
+size_t noise_handshake_hash(const noise_handshake *hs, uint8_t *out, size_t cap);
+
+/* Split(): after completion, the initiator's sending state is c1, the responder's is c2. */
+int noise_handshake_split(noise_handshake *hs, noise_cipherstate *send, noise_cipherstate *recv);
+
+/* Transport encryption: out must have room for len + NOISE_TAGLEN (encrypt) or len - NOISE_TAGLEN
+ * (decrypt). decrypt returns VMSEC_EAUTH on a bad tag and does not advance n. */
+int noise_cipher_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len, const uint8_t *plain,
+                         size_t len, uint8_t *out);
+int noise_cipher_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len, const uint8_t *cipher,
+                         size_t len, uint8_t *out);
+/* Rekey(): k = ENCRYPT(k, maxnonce, zerolen, zeros)[0:32]. */
+int noise_cipher_rekey(noise_cipherstate *cs);
+void noise_cipher_wipe(noise_cipherstate *cs);
+
+#endif
