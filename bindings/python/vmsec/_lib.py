@@ -1,0 +1,102 @@
+"""Loading libvmsec and declaring every C prototype in one table.
+
+Every function whose C return type is ``int`` status goes through :func:`_check`, which turns a
+negative ``VMSEC_E*`` code into the matching :class:`vmsec.Error` subclass carrying
+``vmsec_error_last()``.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+
+from . import errors
+
+#: SONAME major of the shared object these bindings load (libvmsec.so.1).
+ABI_MAJOR = 1
+#: Library API major version (vmsec_version_major()) these bindings were written for.
+API_MAJOR = 0
+#: Environment variable naming the shared object to load instead of the system's.
+LIBRARY_ENV = "VMSEC_LIBRARY"
+
+c_int, c_uint, c_size_t, c_char_p, c_void_p = (
+    ctypes.c_int, ctypes.c_uint, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p)
+c_uint8_p = ctypes.POINTER(ctypes.c_uint8)
+c_void_pp = ctypes.POINTER(ctypes.c_void_p)
+STATUS = "status"  # marker: int return value that is 0 or a negative error code
+
+# name: (restype, argtypes)
+PROTOTYPES: dict[str, tuple[object, list[object]]] = {
+    # common, errors, version
+    "vmsec_init": (STATUS, []),
+    "vmsec_strerror": (c_char_p, [c_int]),
+    "vmsec_error_last": (c_char_p, []),
+    "vmsec_error_last_code": (c_int, []),
+    "vmsec_error_clear": (None, []),
+    "vmsec_version_string": (c_char_p, []),
+    "vmsec_version_major": (c_int, []),
+    "vmsec_version_minor": (c_int, []),
+    "vmsec_version_patch": (c_int, []),
+    # keys
+    "vmsec_key_bytes": (c_size_t, []),
+    "vmsec_pubkey_text_max": (c_size_t, []),
+    "vmsec_fingerprint_max": (c_size_t, []),
+    "vmsec_keypair_generate": (STATUS, [c_void_pp]),
+    "vmsec_keypair_from_secret": (STATUS, [c_void_pp, c_char_p, c_size_t]),
+    "vmsec_keypair_save": (STATUS, [c_void_p, c_char_p, c_uint]),
+    "vmsec_keypair_load": (STATUS, [c_void_pp, c_char_p]),
+    "vmsec_keypair_public": (STATUS, [c_void_p, c_char_p, c_size_t]),
+    "vmsec_keypair_free": (None, [c_void_p]),
+    "vmsec_pubkey_to_text": (STATUS, [c_char_p, c_char_p, c_size_t]),
+    "vmsec_pubkey_from_text": (STATUS, [c_char_p, c_size_t, c_char_p]),
+    "vmsec_pubkey_load_file": (STATUS, [c_char_p, c_size_t, c_char_p]),
+    "vmsec_pubkey_fingerprint": (STATUS, [c_char_p, c_char_p, c_size_t]),
+}
+
+
+def _load() -> ctypes.CDLL:
+    path = os.environ.get(LIBRARY_ENV)
+    candidates = [path] if path else [ctypes.util.find_library("vmsec"), f"libvmsec.so.{ABI_MAJOR}"]
+    last_error: OSError | None = None
+    for name in candidates:
+        if not name:
+            continue
+        try:
+            return ctypes.CDLL(name)
+        except OSError as exc:  # try the next candidate
+            last_error = exc
+    raise ImportError(f"cannot load libvmsec.so.{ABI_MAJOR}"
+                      f"{' from ' + path if path else ''}: {last_error}")
+
+
+lib = _load()
+
+
+def _check(result: int, func, args):  # noqa: ANN001 - ctypes errcheck signature
+    if result < 0:
+        message = lib.vmsec_error_last().decode("utf-8", "replace")
+        raise errors.from_code(result, message or lib.vmsec_strerror(result).decode())
+    return result
+
+
+def _declare() -> None:
+    for name, (restype, argtypes) in PROTOTYPES.items():
+        try:
+            fn = getattr(lib, name)
+        except AttributeError as exc:
+            raise ImportError(f"libvmsec lacks {name}: the loaded library is older than these bindings") from exc
+        fn.argtypes = argtypes
+        if restype is STATUS:
+            fn.restype = c_int
+            fn.errcheck = _check
+        else:
+            fn.restype = restype
+
+
+_declare()
+
+if lib.vmsec_version_major() != API_MAJOR:
+    raise ImportError(f"libvmsec {lib.vmsec_version_string().decode()} has major version "
+                      f"{lib.vmsec_version_major()}; these bindings need {API_MAJOR}.x")
+if lib.vmsec_init() != 0:  # pragma: no cover - errcheck raises first
+    raise ImportError("libvmsec could not be initialised")

@@ -1,0 +1,60 @@
+"""Exceptions: one :class:`Error` subclass per ``VMSEC_E*`` code."""
+from __future__ import annotations
+
+
+class Error(Exception):
+    """A vmsec call failed. ``code`` is the negative ``VMSEC_E*`` value; ``str()`` is the library's
+    message (``vmsec_error_last()``) with its context."""
+
+    code = 0
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+# code -> (class name, docstring); values are the C library's stable error codes.
+_CODES = {
+    -1: ("InvalidArgument", "An argument is invalid."),
+    -2: ("OutOfMemory", "Memory could not be allocated."),
+    -3: ("IOError", "A system call failed."),
+    -4: ("PermissionError", "Refused for safety or permissions."),
+    -5: ("FormatError", "Malformed input."),
+    -6: ("NotFound", "A named object does not exist."),
+    -7: ("AlreadyExists", "The object exists and would be overwritten."),
+    -8: ("WouldBlock", "The operation would block."),
+    -9: ("AuthenticationError", "Authentication failed."),
+    -10: ("ProtocolError", "The peer violated the protocol."),
+    -11: ("Timeout", "A deadline passed."),
+    -12: ("Closed", "The peer closed the channel cleanly."),
+    -13: ("Truncated", "The stream ended without a clean close."),
+    -14: ("TooBig", "A message or value is too large."),
+    -15: ("Unsupported", "Not supported here."),
+    -16: ("StateError", "Wrong state for this call."),
+    -17: ("CryptoError", "A cryptographic primitive failed."),
+    -18: ("LibvirtError", "libvirt reported an error."),
+    -19: ("HostError", "The host cannot enforce the request."),
+    -20: ("ConnectionRefused", "Nobody listens at the address."),
+    -21: ("AddressInUse", "The address is already in use."),
+    -22: ("Denied", "Denied by policy."),
+    -23: ("RolledBack", "An apply step failed and every change was restored."),
+    -24: ("PartiallyApplied", "An apply step failed and restoring failed too."),
+    -25: ("DriftError", "The enforced state differs from the profile."),
+    -26: ("InternalError", "An internal invariant was violated."),
+}
+
+_BY_CODE: dict[int, type[Error]] = {}
+for _code, (_name, _doc) in _CODES.items():
+    _cls = type(_name, (Error,), {"code": _code, "__doc__": _doc, "__module__": __name__})
+    globals()[_name] = _cls
+    _BY_CODE[_code] = _cls
+
+
+def from_code(code: int, message: str) -> Error:
+    """Returns the exception instance for a negative error code."""
+    cls = _BY_CODE.get(code, Error)
+    return cls(message, code)
+
+
+__all__ = ["Error", "from_code"] + [name for name, _ in _CODES.values()]

@@ -1,0 +1,135 @@
+"""X25519 static keypairs and public keys."""
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Union
+
+from ._lib import lib
+
+KEY_BYTES: int = lib.vmsec_key_bytes()
+_TEXT_MAX: int = lib.vmsec_pubkey_text_max()
+_FP_MAX: int = lib.vmsec_fingerprint_max()
+_OVERWRITE = 0x1
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class PublicKey:
+    """An X25519 public key. Equal keys compare equal; ``str()`` is the stable text form."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        if len(raw) != KEY_BYTES:
+            raise ValueError(f"a public key is {KEY_BYTES} bytes, got {len(raw)}")
+        self._raw = bytes(raw)
+
+    @classmethod
+    def from_text(cls, text: str) -> "PublicKey":
+        """Parses the text form (``x25519:`` + base64); raises :class:`vmsec.FormatError`."""
+        buf = ctypes.create_string_buffer(KEY_BYTES)
+        lib.vmsec_pubkey_from_text(buf, KEY_BYTES, text.encode())
+        return cls(buf.raw)
+
+    @classmethod
+    def load(cls, path: PathLike) -> "PublicKey":
+        """Reads a ``.pub`` file."""
+        buf = ctypes.create_string_buffer(KEY_BYTES)
+        lib.vmsec_pubkey_load_file(buf, KEY_BYTES, os.fsencode(path))
+        return cls(buf.raw)
+
+    @property
+    def raw(self) -> bytes:
+        """The 32 key bytes."""
+        return self._raw
+
+    @property
+    def text(self) -> str:
+        """The stable text form, e.g. ``x25519:hSDwCYkw...``."""
+        buf = ctypes.create_string_buffer(_TEXT_MAX)
+        lib.vmsec_pubkey_to_text(self._raw, buf, _TEXT_MAX)
+        return buf.value.decode()
+
+    @property
+    def fingerprint(self) -> str:
+        """A short fingerprint for humans, e.g. ``3f2a-91c0-7d4e-b815``."""
+        buf = ctypes.create_string_buffer(_FP_MAX)
+        lib.vmsec_pubkey_fingerprint(self._raw, buf, _FP_MAX)
+        return buf.value.decode()
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"PublicKey({self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PublicKey) and other._raw == self._raw
+
+    def __hash__(self) -> int:
+        return hash(self._raw)
+
+
+class Keypair:
+    """An X25519 static keypair whose secret stays in the library's guarded memory.
+
+    Use as a context manager, or call :meth:`close`, to wipe the secret deterministically.
+    """
+
+    def __init__(self, handle: ctypes.c_void_p) -> None:
+        self._handle = handle
+
+    @classmethod
+    def generate(cls) -> "Keypair":
+        """Creates a new random keypair."""
+        handle = ctypes.c_void_p()
+        lib.vmsec_keypair_generate(ctypes.byref(handle))
+        return cls(handle)
+
+    @classmethod
+    def from_secret(cls, secret: bytes) -> "Keypair":
+        """Builds a keypair from a 32-byte secret."""
+        handle = ctypes.c_void_p()
+        lib.vmsec_keypair_from_secret(ctypes.byref(handle), bytes(secret), len(secret))
+        return cls(handle)
+
+    @classmethod
+    def load(cls, path: PathLike) -> "Keypair":
+        """Loads a private key file; refuses unsafe modes, truncation and bad formats."""
+        handle = ctypes.c_void_p()
+        lib.vmsec_keypair_load(ctypes.byref(handle), os.fsencode(path))
+        return cls(handle)
+
+    @property
+    def handle(self) -> ctypes.c_void_p:
+        """The underlying ``vmsec_keypair *`` (for other bindings); raises if closed."""
+        if not self._handle:
+            raise ValueError("keypair is closed")
+        return self._handle
+
+    def save(self, path: PathLike, overwrite: bool = False) -> None:
+        """Writes the private key atomically with mode 0600."""
+        lib.vmsec_keypair_save(self.handle, os.fsencode(path), _OVERWRITE if overwrite else 0)
+
+    @property
+    def public_key(self) -> PublicKey:
+        """The public half."""
+        buf = ctypes.create_string_buffer(KEY_BYTES)
+        lib.vmsec_keypair_public(self.handle, buf, KEY_BYTES)
+        return PublicKey(buf.raw)
+
+    def close(self) -> None:
+        """Wipes and frees the secret; idempotent."""
+        if self._handle:
+            lib.vmsec_keypair_free(self._handle)
+            self._handle = ctypes.c_void_p()
+
+    def __enter__(self) -> "Keypair":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
