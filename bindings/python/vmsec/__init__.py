@@ -1,7 +1,7 @@
 """vmsec: VM isolation profiles and authenticated inter-VM channels (ctypes bindings for libvmsec)."""
 from __future__ import annotations
 
-from ._lib import lib as _lib
+from ._lib import lib as _cdll
 from .errors import *  # noqa: F401,F403 - one exception class per error code
 from .errors import Error
 from .keys import KEY_BYTES, Keypair, PublicKey
@@ -9,17 +9,17 @@ from .keys import KEY_BYTES, Keypair, PublicKey
 
 def version() -> str:
     """The loaded library's version string."""
-    return _lib.vmsec_version_string().decode()
+    return _cdll.vmsec_version_string().decode()
 
 
 def version_info() -> tuple[int, int, int]:
     """The loaded library's (major, minor, patch)."""
-    return (_lib.vmsec_version_major(), _lib.vmsec_version_minor(), _lib.vmsec_version_patch())
+    return (_cdll.vmsec_version_major(), _cdll.vmsec_version_minor(), _cdll.vmsec_version_patch())
 
 
 def strerror(code: int) -> str:
     """The static description of an error code."""
-    return _lib.vmsec_strerror(code).decode()
+    return _cdll.vmsec_strerror(code).decode()
 
 
 __version__ = "0.1.0"
