@@ -339,6 +339,16 @@ static bool cipher_valid(noise_cipher_id id)
     return id == NOISE_CIPHER_CHACHAPOLY || id == NOISE_CIPHER_AESGCM;
 }
 
+/* True when two buffers share a byte without being the same buffer: AEAD in place is fine, a
+ * shifted overlap would have the primitive read bytes it already overwrote. */
+static bool overlap(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+    uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+    if (!a || !b || !a_len || !b_len)
+        return false;
+    return pa < pb + b_len && pb < pa + a_len;
+}
+
 static void cs_init_key(noise_cipherstate *cs, const uint8_t *k)
 {
     memcpy(cs->k, k, NOISE_KEYLEN);
@@ -363,6 +373,8 @@ int noise_cipher_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len
     int rc;
     if (!cs || !out || (!plain && len) || (!ad && ad_len))
         return vmsec__error(VMSEC_EINVAL, "noise_cipher_encrypt: NULL argument");
+    if (out != plain && overlap(out, len + NOISE_TAGLEN, plain, len))
+        return vmsec__error(VMSEC_EINVAL, "noise_cipher_encrypt: out overlaps plain without being equal");
     if ((rc = cs_check(cs, "encrypt")) < 0)
         return rc;
     if (len > NOISE_MAX_MSG - NOISE_TAGLEN)
@@ -380,6 +392,8 @@ int noise_cipher_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len
     int rc;
     if (!cs || !cipher || (!out && len > NOISE_TAGLEN) || (!ad && ad_len))
         return vmsec__error(VMSEC_EINVAL, "noise_cipher_decrypt: NULL argument");
+    if (out != cipher && overlap(out, len > NOISE_TAGLEN ? len - NOISE_TAGLEN : 0, cipher, len))
+        return vmsec__error(VMSEC_EINVAL, "noise_cipher_decrypt: out overlaps cipher without being equal");
     if ((rc = cs_check(cs, "decrypt")) < 0)
         return rc;
     if (len < NOISE_TAGLEN || len > NOISE_MAX_MSG)
@@ -808,6 +822,8 @@ int noise_handshake_write(noise_handshake *hs, const uint8_t *payload, size_t pa
     if (need > out_cap)
         return vmsec__error(VMSEC_EINVAL, "%s: handshake message %u needs %zu bytes, the buffer has %zu",
                             hs->proto.name, hs->msg + 1, need, out_cap);
+    if (overlap(out, need, payload, payload_len))
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_write: out overlaps payload");
 
     if ((rc = write_tokens(hs, out, &pos)) < 0 ||
         (rc = encrypt_and_hash(hs, payload, payload_len, out + pos, &n)) < 0) {
@@ -867,6 +883,8 @@ int noise_handshake_read(noise_handshake *hs, const uint8_t *msg, size_t msg_len
     if (plain_len > payload_cap)
         return vmsec__error(VMSEC_EINVAL, "%s: handshake message %u carries a %zu-byte payload, the buffer has %zu",
                             hs->proto.name, hs->msg + 1, plain_len, payload_cap);
+    if (overlap(payload, plain_len, msg, msg_len))
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_read: payload overlaps msg");
 
     if ((rc = read_tokens(hs, msg, &pos)) < 0 ||
         (rc = decrypt_and_hash(hs, msg + pos, msg_len - pos, payload, "the payload")) < 0) {
