@@ -321,6 +321,7 @@ int main(void)
     Suite *s = suite_create("noise_vectors");
     TCase *tc = tcase_create("cacophony");
     TCase *meta = tcase_create("coverage");
+    size_t c, h;
     int rc;
 
     aesgcm_missing = sodium_init() < 0 || !crypto_aead_aes256gcm_is_available();
@@ -334,6 +335,18 @@ int main(void)
     suite_add_tcase(s, meta);
     suite_add_tcase(s, tc);
     printf("# %zu of %zu cacophony vectors supported\n", nsupported, nvectors);
+    for (c = 0; c < ARRAY_LEN(ciphers); c++)
+        for (h = 0; h < ARRAY_LEN(hashes); h++) {
+            char suffix[32];
+            size_t k, n = 0;
+            snprintf(suffix, sizeof(suffix), "_%s_%s", ciphers[c], hashes[h]);
+            for (k = 0; k < nsupported; k++) {
+                const char *name = name_of(supported[k]);
+                size_t len = strlen(name);
+                n += len > strlen(suffix) && strcmp(name + len - strlen(suffix), suffix) == 0;
+            }
+            printf("#   %s/%s: %zu\n", ciphers[c], hashes[h], n);
+        }
     fflush(stdout); /* before Check forks */
     rc = vt_run_suite(s);
     free(supported);
