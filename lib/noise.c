@@ -251,13 +251,19 @@ static int hs_init(noise_handshake *hs, const noise_protocol *proto, bool initia
                    size_t prologue_len, const uint8_t *s, const uint8_t *rs, const uint8_t *psk)
 {
     size_t name_len = strnlen(proto->name, NOISE_MAX_NAME);
+    noise_protocol check;
     unsigned i;
     int rc;
 
-    if (name_len == NOISE_MAX_NAME || !cipher_valid(proto->cipher) || !noise_hash_len(proto->hash))
-        return vmsec__error(VMSEC_EINVAL, "noise_handshake_new: protocol was not filled by noise_protocol_parse");
-    if (proto->cipher == NOISE_CIPHER_AESGCM && !crypto_aead_aes256gcm_is_available())
-        return vmsec__error(VMSEC_EUNSUPPORTED, "%s: this CPU has no hardware AES-GCM", proto->name);
+    /* The name is what gets hashed, the fields are what runs: they must say the same thing. */
+    if (name_len == NOISE_MAX_NAME)
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_new: protocol name is not terminated");
+    if ((rc = noise_protocol_parse(&check, proto->name)) < 0)
+        return rc;
+    if (strcmp(check.pattern, proto->pattern) != 0 || check.psk_mask != proto->psk_mask ||
+        check.cipher != proto->cipher || check.hash != proto->hash)
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_new: protocol fields disagree with its name '%s'",
+                            proto->name);
     hs->proto = *proto;
     hs->initiator = initiator;
     hs->hashlen = noise_hash_len(proto->hash);
@@ -417,10 +423,12 @@ static int check_turn(const noise_handshake *hs, bool writing)
     case HS_RUNNING:
         break;
     }
-    if (noise_handshake_my_turn(hs) != writing)
-        return vmsec__error(VMSEC_ESTATE, "%s: handshake message %u is the %s's to %s", name, hs->msg + 1,
-                            hs->initiator == writing ? "responder" : "initiator",
-                            writing ? "write" : "write; we must read it");
+    if (writing && !noise_handshake_my_turn(hs))
+        return vmsec__error(VMSEC_ESTATE, "%s: handshake message %u is the %s's to write; read it first", name,
+                            hs->msg + 1, hs->initiator ? "responder" : "initiator");
+    if (!writing && noise_handshake_my_turn(hs))
+        return vmsec__error(VMSEC_ESTATE, "%s: handshake message %u is ours (the %s's) to write, not to read",
+                            name, hs->msg + 1, hs->initiator ? "initiator" : "responder");
     return 0;
 }
 

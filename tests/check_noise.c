@@ -487,8 +487,9 @@ START_TEST(wrong_turn_is_estate_and_harmless)
     ck_assert(noise_handshake_my_turn(p.init));
     ck_assert(!noise_handshake_my_turn(p.resp));
     ck_assert_int_eq(noise_handshake_write(p.resp, NULL, 0, buf, sizeof(buf), &len), VMSEC_ESTATE);
-    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "initiator"));
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "message 1 is the initiator's to write"));
     ck_assert_int_eq(noise_handshake_read(p.init, buf, 32, pl, sizeof(pl), &len), VMSEC_ESTATE);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "message 1 is ours (the initiator's) to write"));
     ck_assert_int_eq(noise_handshake_split(p.init, &a, &b), VMSEC_ESTATE);
     ck_assert_int_eq(noise_handshake_split(p.resp, &a, &b), VMSEC_ESTATE);
     /* None of that hurt: the handshake completes and interoperates. */
@@ -646,8 +647,15 @@ START_TEST(keys_must_match_the_pattern)
     ck_assert_int_eq(noise_handshake_set_psk(hs, 0, psk_b), 0);
     noise_handshake_free(hs);
 
-    /* A protocol struct not filled by the parser is refused. */
+    /* A protocol struct not filled by the parser, or edited since, is refused. */
     memset(&proto, 0, sizeof(proto));
+    ck_assert_int_eq(noise_handshake_new(&hs, &proto, true, NULL, 0, s_init, NULL, NULL), VMSEC_EFORMAT);
+    ck_assert_int_eq(noise_protocol_parse(&proto, "Noise_XX_25519_ChaChaPoly_SHA256"), 0);
+    proto.hash = NOISE_HASH_SHA512;
+    ck_assert_int_eq(noise_handshake_new(&hs, &proto, true, NULL, 0, s_init, NULL, NULL), VMSEC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "disagree"));
+    ck_assert_int_eq(noise_protocol_parse(&proto, "Noise_XX_25519_ChaChaPoly_SHA256"), 0);
+    memset(proto.name, 'A', sizeof(proto.name));
     ck_assert_int_eq(noise_handshake_new(&hs, &proto, true, NULL, 0, s_init, NULL, NULL), VMSEC_EINVAL);
 }
 END_TEST
