@@ -84,7 +84,8 @@ int noise_handshake_read(noise_handshake *hs, const uint8_t *msg, size_t msg_len
 
 /* Peer static public key once known (after the message that carries it), else NULL. */
 const uint8_t *noise_handshake_remote_static(const noise_handshake *hs);
-/* Handshake hash h (available at any time; final after completion). */
+/* Handshake hash h (available at any time; final after completion). Returns the bytes written
+ * (HASHLEN), or 0 when cap < HASHLEN or the handshake failed. */
 size_t noise_handshake_hash(const noise_handshake *hs, uint8_t *out, size_t cap);
 
 /* Split(): after completion, the initiator's sending state is c1, the responder's is c2. */

@@ -747,6 +747,90 @@ START_TEST(random_ephemerals)
 }
 END_TEST
 
+/* Every base pattern (one-way, fundamental, deferred). */
+static const char *const all_patterns[] = {
+    "N", "K", "X", "NN", "NK", "NX", "XN", "XK", "XX", "KN", "KK", "KX", "IN", "IK", "IX",
+    "NK1", "NX1", "X1N", "X1K", "XK1", "X1K1", "X1X", "XX1", "X1X1", "K1N", "K1K", "KK1", "K1K1",
+    "K1X", "KX1", "K1X1", "I1N", "I1K", "IK1", "I1K1", "I1X", "IX1", "I1X1",
+};
+
+static void run_named(const char *pattern, const char *mods, const char *suite)
+{
+    char name[NOISE_MAX_NAME];
+    struct pair p;
+    int where;
+    bool reader;
+    snprintf(name, sizeof(name), "Noise_%s%s_25519_%s", pattern, mods, suite);
+    pair_new(&p, name, psk_a, psk_a);
+    ck_assert_msg(pair_run(&p, no_tamper, &where, &reader, NULL) == 0, "%s: %s", name, vmsec_error_last());
+    assert_transport_works(&p, strlen(pattern) == 1);
+    pair_free(&p);
+}
+
+/* psk modifiers work at every position of every pattern, alone and all together. */
+START_TEST(psk_at_every_position)
+{
+    const char *pat = all_patterns[_i];
+    char mods[64] = "", one[16];
+    unsigned pos, nmsgs;
+    noise_protocol proto;
+
+    run_named(pat, "", "ChaChaPoly_BLAKE2b");
+    for (nmsgs = 1; nmsgs < 8; nmsgs++) {
+        char name[NOISE_MAX_NAME];
+        snprintf(name, sizeof(name), "Noise_%spsk%u_25519_ChaChaPoly_SHA256", pat, nmsgs + 1);
+        if (noise_protocol_parse(&proto, name) == VMSEC_EFORMAT)
+            break;
+    }
+    ck_assert_msg(nmsgs >= 1 && nmsgs <= 4, "%s: %u messages", pat, nmsgs);
+    for (pos = 0; pos <= nmsgs; pos++) {
+        snprintf(one, sizeof(one), "psk%u", pos);
+        run_named(pat, one, "ChaChaPoly_SHA256");
+        if (strlen(mods) + strlen(one) + 2 < sizeof(mods)) {
+            if (pos)
+                strcat(mods, "+");
+            strcat(mods, one);
+        }
+    }
+    /* Names longer than 63 bytes cannot exist; use the shortest suite. */
+    if (strlen(pat) + strlen(mods) + sizeof("Noise___25519_AESGCM_SHA256") <= NOISE_MAX_NAME)
+        run_named(pat, mods, "AESGCM_SHA256");
+}
+END_TEST
+
+/* Random bytes as the first message: too short is VMSEC_EPROTO, a tagged message VMSEC_EAUTH, an
+ * untagged one is accepted (it is authenticated by the next message). Never anything else. */
+START_TEST(random_first_messages)
+{
+    const char *pat = all_patterns[_i];
+    uint8_t msg[200], pl[200];
+    size_t len, pl_len, overhead;
+    int k, rc;
+
+    for (k = 0; k < 40; k++) {
+        struct pair p;
+        char name[NOISE_MAX_NAME];
+        snprintf(name, sizeof(name), "Noise_%s_25519_ChaChaPoly_SHA256", pat);
+        pair_new(&p, name, NULL, NULL);
+        overhead = noise_handshake_write_size(p.init, 0);
+        len = (size_t)k * 5;
+        randombytes_buf(msg, len);
+        rc = noise_handshake_read(p.resp, msg, len, pl, sizeof(pl), &pl_len);
+        if (len < overhead)
+            ck_assert_int_eq(rc, VMSEC_EPROTO);
+        /* Untagged first messages are "e" (32 bytes) or "e, s" (64); any tag adds 16 and an encrypted
+         * s another 16, so every tagged one is 48, 80 or 96 bytes. */
+        else if (overhead % 32 != 0 || overhead > 64)
+            ck_assert_msg(rc == VMSEC_EAUTH, "%s: %zu random bytes: rc %d", name, len, rc);
+        else
+            ck_assert_msg(rc == 0 && pl_len == len - overhead, "%s: %zu random bytes: rc %d", name, len, rc);
+        if (rc < 0)
+            assert_failed_for_good(p.resp);
+        pair_free(&p);
+    }
+}
+END_TEST
+
 /* ---- transport ----------------------------------------------------------------------------- */
 
 static const char *const transport_names[] = {"Noise_NN_25519_ChaChaPoly_SHA256", "Noise_NN_25519_AESGCM_SHA256"};
@@ -956,6 +1040,8 @@ int main(void)
     tcase_add_test(hs, prologue_mismatch_fails);
     tcase_add_test(hs, random_ephemerals);
     tcase_add_test(hs, one_way_has_one_direction);
+    tcase_add_loop_test(hs, psk_at_every_position, 0, ARRAY_LEN(all_patterns));
+    tcase_add_loop_test(hs, random_first_messages, 0, ARRAY_LEN(all_patterns));
     suite_add_tcase(s, hs);
 
     tcase_add_checked_fixture(tr, keys_setup, NULL);
