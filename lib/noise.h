@@ -47,7 +47,9 @@ int noise_protocol_parse(noise_protocol *out, const char *name);
 
 /* Creates a HandshakeState. s: local static X25519 secret (NULL if the pattern does not use it);
  * rs: responder/peer static public key known in advance (NULL if not pre-message); psk: 32 bytes or
- * NULL. Keys are copied into guarded memory. */
+ * NULL. Keys are copied into guarded memory. A missing key the pattern needs, or an rs / psk it
+ * would not use, is VMSEC_EINVAL (an s it does not use is ignored). proto must come from
+ * noise_protocol_parse unchanged. */
 int noise_handshake_new(noise_handshake **out, const noise_protocol *proto, bool initiator,
                         const uint8_t *prologue, size_t prologue_len, const uint8_t *s, const uint8_t *rs,
                         const uint8_t *psk);
@@ -56,6 +58,15 @@ void noise_handshake_free(noise_handshake *hs);
 /* Test-only hook (never exported): use this ephemeral secret instead of a random one. */
 int noise_handshake_set_ephemeral(noise_handshake *hs, const uint8_t *e_secret);
 
+/* Replaces the PSK of the index-th psk token (0-based, in handshake order; e.g. for NNpsk0+psk2
+ * index 0 is psk0 and 1 is psk2) before the first message; noise_handshake_new's psk fills every
+ * one. VMSEC_EINVAL for an index the pattern lacks, VMSEC_ESTATE once the handshake has started. */
+int noise_handshake_set_psk(noise_handshake *hs, unsigned index, const uint8_t *psk);
+
+/* Size of the next handshake message carrying payload_len payload bytes; 0 when it is not ours to
+ * write. */
+size_t noise_handshake_write_size(const noise_handshake *hs, size_t payload_len);
+
 /* True when the next handshake message is ours to write. */
 bool noise_handshake_my_turn(const noise_handshake *hs);
 /* True after the last handshake message was written or read. */
@@ -63,7 +74,11 @@ bool noise_handshake_complete(const noise_handshake *hs);
 
 /* WriteMessage / ReadMessage. out_cap / payload_cap bound the output; *out_len / *payload_len get the
  * size. Any failure (VMSEC_EAUTH on a bad MAC or key, VMSEC_EPROTO on wrong length) leaves the
- * handshake failed: every later call returns VMSEC_ESTATE. */
+ * handshake failed: every later call returns VMSEC_ESTATE.
+ * Caller mistakes found before anything is processed change nothing and the call may be retried:
+ * VMSEC_EINVAL for a NULL argument or an output buffer too small (see noise_handshake_write_size),
+ * VMSEC_ESTATE for a call out of turn. The output must not overlap the input. On failure no byte of
+ * an unauthenticated payload is left in the output buffer. */
 int noise_handshake_write(noise_handshake *hs, const uint8_t *payload, size_t payload_len, uint8_t *out,
                           size_t out_cap, size_t *out_len);
 int noise_handshake_read(noise_handshake *hs, const uint8_t *msg, size_t msg_len, uint8_t *payload,
@@ -71,14 +86,18 @@ int noise_handshake_read(noise_handshake *hs, const uint8_t *msg, size_t msg_len
 
 /* Peer static public key once known (after the message that carries it), else NULL. */
 const uint8_t *noise_handshake_remote_static(const noise_handshake *hs);
-/* Handshake hash h (available at any time; final after completion). */
+/* Handshake hash h (available at any time; final after completion). Returns the bytes written
+ * (HASHLEN), or 0 when cap < HASHLEN or the handshake failed. */
 size_t noise_handshake_hash(const noise_handshake *hs, uint8_t *out, size_t cap);
 
 /* Split(): after completion, the initiator's sending state is c1, the responder's is c2. */
 int noise_handshake_split(noise_handshake *hs, noise_cipherstate *send, noise_cipherstate *recv);
 
 /* Transport encryption: out must have room for len + NOISE_TAGLEN (encrypt) or len - NOISE_TAGLEN
- * (decrypt). decrypt returns VMSEC_EAUTH on a bad tag and does not advance n. */
+ * (decrypt). decrypt returns VMSEC_EAUTH on a bad tag and does not advance n. out may equal plain /
+ * cipher (in place); any other overlap is undefined. A message (tag included) over NOISE_MAX_MSG or
+ * shorter than the tag: VMSEC_EPROTO. A failed decrypt wipes out; a failed call never advances n.
+ * After Split in a one-way pattern the unused direction has no key (VMSEC_ESTATE). */
 int noise_cipher_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len, const uint8_t *plain,
                          size_t len, uint8_t *out);
 int noise_cipher_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len, const uint8_t *cipher,
