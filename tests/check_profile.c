@@ -399,7 +399,11 @@ START_TEST(crlf_blanks_comments_tabs_and_missing_final_newline)
     p = parse_ok("");
     q = parse_ok("\n\n# only comments\n");
     ck_assert_int_eq(vmsec_profile_equal(p, q), 1);
-    ck_assert_str_eq(to_text(p), "");
+    {
+        char *t = to_text(p);
+        ck_assert_str_eq(t, "");
+        free(t);
+    }
     vmsec_profile_free(p);
     vmsec_profile_free(q);
 }
