@@ -70,8 +70,36 @@ static bool key_chars_ok(const char *k, size_t n)
     return true;
 }
 
+/* Keys whose value was rejected: not set in the profile, yet a second occurrence is still a
+ * duplicate. Bounded; past the bound the text has plenty of errors reported already. */
+struct rejected {
+    unsigned int n;
+    struct {
+        unsigned int line;
+        char key[VMSEC__KEY_MAX + 1];
+    } e[16];
+};
+
+static unsigned int rejected_line(const struct rejected *rj, const char *key)
+{
+    for (unsigned int i = 0; i < rj->n; i++)
+        if (strcmp(rj->e[i].key, key) == 0)
+            return rj->e[i].line;
+    return 0;
+}
+
+static void rejected_add(struct rejected *rj, const char *key, unsigned int line)
+{
+    if (rj->n < VMSEC_ARRAY_LEN(rj->e)) {
+        rj->e[rj->n].line = line;
+        snprintf(rj->e[rj->n].key, sizeof(rj->e[rj->n].key), "%s", key);
+        rj->n++;
+    }
+}
+
 /* Parses one line (without its '\n'). Returns VMSEC_ENOMEM when parsing must stop, else 0. */
-static int parse_line(struct vmsec_profile *p, struct vmsec__diag *d, const char *l, size_t n, unsigned int line)
+static int parse_line(struct vmsec_profile *p, struct vmsec__diag *d, struct rejected *rj, const char *l, size_t n,
+                      unsigned int line)
 {
     const char *eq, *key, *val;
     size_t klen, vlen;
@@ -113,25 +141,29 @@ static int parse_line(struct vmsec_profile *p, struct vmsec__diag *d, const char
         vmsec__diag_add(d, line, shown(key, klen, q), "%s", why);
         return 0;
     }
-    if (vmsec__slot_is_set(p, &s, &first)) {
+    if (vmsec__slot_is_set(p, &s, &first) || (first = rejected_line(rj, s.key)) != 0) {
         vmsec__diag_add(d, line, NULL, "duplicate key '%s' (first set on line %u)", s.key, first);
         return 0;
     }
     if (memchr(val, '#', vlen)) {
         vmsec__diag_add(d, line, s.key, "'#' in a value (comments must be on a line of their own)");
+        rejected_add(rj, s.key, line);
         return 0;
     }
     r = vmsec__slot_set(p, &s, val, vlen, line, why, sizeof(why));
     if (r == VMSEC_ENOMEM)
         return r;
-    if (r < 0)
+    if (r < 0) {
         vmsec__diag_add(d, line, s.key, "%s", why);
+        rejected_add(rj, s.key, line);
+    }
     return 0;
 }
 
 static int parse_text(vmsec_profile **out, const char *text, size_t len, const char *name)
 {
     struct vmsec__diag *d;
+    struct rejected rj = {0};
     vmsec_profile *p = NULL;
     unsigned int line = 0;
     size_t pos = 0;
@@ -147,7 +179,7 @@ static int parse_text(vmsec_profile **out, const char *text, size_t len, const c
     while (pos < len) {
         const char *nl = memchr(text + pos, '\n', len - pos);
         size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-        if ((r = parse_line(p, d, text + pos, n, ++line)) < 0)
+        if ((r = parse_line(p, d, &rj, text + pos, n, ++line)) < 0)
             break;
         pos += n + 1;
     }

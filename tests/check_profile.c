@@ -245,6 +245,8 @@ static const struct { const char *text, *message; } errors[] = {
     {"cpu.shares = 512 # low\n", "profile t.conf:1: cpu.shares: '#' in a value (comments must be on a line of their own)"},
     {"cpu.shares = 100\ncpu.shares = 200\n", "profile t.conf:2: duplicate key 'cpu.shares' (first set on line 1)"},
     {"vcpu.0.pin = 1\n# x\nvcpu.0.pin = 1\n", "profile t.conf:3: duplicate key 'vcpu.0.pin' (first set on line 1)"},
+    {"cpu.shares = 1\ncpu.shares = 5\n", "profile t.conf:1: cpu.shares: 1 is out of range 2..262144\n"
+                                         "profile t.conf:2: duplicate key 'cpu.shares' (first set on line 1)"},
     {"cpu.shares = 1\x01\n", "profile t.conf:1: invalid byte 0x01 at column 15"},
     {"name = caf\xc3\xa9\n", "profile t.conf:1: invalid byte 0xc3 at column 11"},
     {"a = b\rc = d\n", "profile t.conf:1: invalid byte 0x0d at column 6"},
