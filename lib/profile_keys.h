@@ -76,6 +76,12 @@ size_t vmsec__slot_format(const struct vmsec_profile *p, const struct vmsec__slo
 /* Formats one device field (field -1: the path). */
 size_t vmsec__device_format(const struct vmsec__blkio_device *d, int field, char *buf, size_t size);
 
+/* Pin arrays: append without keeping order (the parser appends, then sorts once, so hostile
+ * input in descending order stays linear), and sort by id. */
+int vmsec__pin_append(struct vmsec__pin **pins, size_t *n, unsigned int id, const vmsec_cpuset *cpus,
+                      unsigned int line);
+void vmsec__pins_sort(struct vmsec__pin *pins, size_t n);
+
 /* Cross-setting checks into d. */
 void vmsec__profile_check(const struct vmsec_profile *p, struct vmsec__diag *d);
 

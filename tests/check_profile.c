@@ -462,6 +462,34 @@ START_TEST(hostile_inputs_are_rejected_cleanly)
 }
 END_TEST
 
+START_TEST(thousands_of_pins_in_any_order)
+{
+    size_t cap = 8192 * 40, n = 0;
+    char *text = malloc(cap), *t, buf[32];
+    vmsec_profile *p = NULL, *q = NULL;
+    ck_assert_ptr_nonnull(text);
+    for (unsigned v = 8192; v-- > 0;) /* descending: the worst order for sorted insertion */
+        n += (size_t)snprintf(text + n, cap - n, "vcpu.%u.pin = 0-8191,^%u\n", v, v);
+    ck_assert_int_eq(vmsec_profile_parse(&p, text, n, "many"), 0);
+    ck_assert_int_eq(vmsec_profile_get_vcpu_pin(p, 0, buf, sizeof(buf)), 1);
+    ck_assert_str_eq(buf, "1-8191");
+    ck_assert_int_eq(vmsec_profile_get_vcpu_pin(p, 4000, buf, sizeof(buf)), 1);
+    ck_assert_str_eq(buf, "0-3999,4001-8191");
+    t = to_text(p);
+    ck_assert_int_eq(strncmp(t, "vcpu.0.pin = 1-8191\nvcpu.1.pin = 0,2-8191\n", 41), 0);
+    ck_assert_int_eq(vmsec_profile_parse(&q, t, strlen(t), "canon"), 0);
+    ck_assert_int_eq(vmsec_profile_equal(p, q), 1);
+    ck_assert_int_eq(vmsec_profile_check_domain(p, 8192, NULL, 0), 0);
+    /* a duplicate far from its first occurrence is still found */
+    n += (size_t)snprintf(text + n, cap - n, "vcpu.8191.pin = 1\n");
+    ck_assert_str_eq(parse_fail(text, n), "profile t.conf:8193: duplicate key 'vcpu.8191.pin' (first set on line 1)");
+    free(t);
+    free(text);
+    vmsec_profile_free(p);
+    vmsec_profile_free(q);
+}
+END_TEST
+
 START_TEST(mutated_texts_parse_or_fail_cleanly)
 {
     char path[PATH_MAX];
@@ -1039,6 +1067,7 @@ int main(void)
     tcase_add_test(tc, string_source_name_defaults);
     tcase_add_test(tc, crlf_blanks_comments_tabs_and_missing_final_newline);
     tcase_add_test(tc, hostile_inputs_are_rejected_cleanly);
+    tcase_add_test(tc, thousands_of_pins_in_any_order);
     tcase_add_test(tc, mutated_texts_parse_or_fail_cleanly);
     tcase_add_test(tc, example_round_trip_is_canonical);
     tcase_add_test(tc, order_spelling_and_device_labels_do_not_matter);
