@@ -67,7 +67,7 @@ int vmsec__diag_report(struct vmsec__diag *d, int code)
     /* Stable insertion sort by line: errors found later on an earlier line come first. */
     for (size_t i = 1; i < kept; i++)
         for (size_t j = i; j > 0 && d->e[j - 1].line > d->e[j].line; j--) {
-            __typeof__(d->e[0]) t = d->e[j];
+            struct vmsec__diag_entry t = d->e[j];
             d->e[j] = d->e[j - 1];
             d->e[j - 1] = t;
         }

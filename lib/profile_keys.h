@@ -46,13 +46,15 @@ struct vmsec__slot {
 };
 
 /* Collected errors of one operation, reported together sorted by line. */
+struct vmsec__diag_entry {
+    unsigned int line;
+    char msg[VMSEC__WHY_MAX + VMSEC__KEY_MAX + 16];
+};
+
 struct vmsec__diag {
     const char *source;
-    unsigned int count;
-    struct {
-        unsigned int line;
-        char msg[VMSEC__WHY_MAX + VMSEC__KEY_MAX + 16];
-    } e[VMSEC__MAX_ERRORS];
+    unsigned int count; /* errors found; only the first VMSEC__MAX_ERRORS are kept */
+    struct vmsec__diag_entry e[VMSEC__MAX_ERRORS];
 };
 
 void vmsec__diag_init(struct vmsec__diag *d, const char *source);

@@ -216,6 +216,8 @@ static int parse_text(vmsec_profile **out, const char *text, size_t len, const c
         return vmsec__error(VMSEC_ENOMEM, "profile %s: out of memory", name);
     }
     vmsec__diag_init(&ps->diag, p->source);
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+        pos = 3; /* a UTF-8 byte order mark, as some editors write */
     while (pos < len) {
         const char *nl = memchr(text + pos, '\n', len - pos);
         size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;

@@ -398,6 +398,11 @@ START_TEST(crlf_blanks_comments_tabs_and_missing_final_newline)
     ck_assert_str_eq(buf, "1");
     vmsec_profile_free(p);
     vmsec_profile_free(q);
+    p = parse_ok("\xef\xbb\xbfname = web\r\n");
+    ck_assert_int_eq(vmsec_profile_get_name(p, buf, sizeof(buf)), 1);
+    ck_assert_str_eq(buf, "web");
+    vmsec_profile_free(p);
+    ck_assert_str_eq(parse_fail("name = web\n\xef\xbb\xbfvcpus = 1\n", 23), "profile t.conf:2: invalid byte 0xef at column 1");
     p = parse_ok("");
     q = parse_ok("\n\n# only comments\n");
     ck_assert_int_eq(vmsec_profile_equal(p, q), 1);
