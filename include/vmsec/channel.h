@@ -555,6 +555,9 @@ VMSEC_EXPORT int vmsec_channel_peer_cid(const vmsec_channel *ch, uint32_t *cid);
 
 /**
  * @brief Connects to @p address (see vmsec/transport.h) and runs the handshake as initiator.
+ *
+ * The configured handshake timeout bounds the connection attempt and, separately, the handshake.
+ *
  * @param[out] out Receives a blocking channel that owns its descriptor.
  * @param cfg The configuration.
  * @param address `vsock:CID:PORT`, `unix:PATH` or `tcp:HOST:PORT`.
