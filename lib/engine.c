@@ -102,9 +102,14 @@ static int failed_guard(vmsec_engine *e, int side)
 }
 
 /* Patterns name the initiator's static key first and the responder's second:
- * N = none, K = known in advance, X = transmitted, I = transmitted immediately. */
+ * N = none, K = known in advance, X = transmitted, I = transmitted immediately; a '1' after a
+ * letter marks a deferred pattern (X1K1...) and does not change whose key it is. */
 static char init_token(const vmsec_engine *e) { return e->cfg.proto.pattern[0]; }
-static char resp_token(const vmsec_engine *e) { return e->cfg.proto.pattern[1]; }
+static char resp_token(const vmsec_engine *e)
+{
+    const char *p = e->cfg.proto.pattern + 1;
+    return *p == '1' ? p[1] : p[0];
+}
 static char my_token(const vmsec_engine *e) { return e->role == VMSEC_ROLE_INITIATOR ? init_token(e) : resp_token(e); }
 static char peer_token(const vmsec_engine *e) { return e->role == VMSEC_ROLE_INITIATOR ? resp_token(e) : init_token(e); }
 
