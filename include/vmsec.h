@@ -10,5 +10,7 @@
 #include <vmsec/version.h>
 #include <vmsec/keys.h>
 #include <vmsec/profile.h>
+#include <vmsec/transport.h>
+#include <vmsec/channel.h>
 
 #endif /* VMSEC_H */
