@@ -24,6 +24,12 @@ int vmsec__libvirt_error(int code, const char *fmt, ...)
     return vmsec__error(code, "%s: %s", what, m && *m ? m : "unknown libvirt error");
 }
 
+static void quiet(void *opaque, virErrorPtr err)
+{
+    (void)opaque;
+    (void)err;
+}
+
 static int fill(struct vmsec_domain *d)
 {
     const char *name = virDomainGetName(d->dom);
@@ -47,6 +53,8 @@ int vmsec_domain_open(const char *uri, const char *name, vmsec_domain **out)
         free(d);
         return vmsec__libvirt_error(VMSEC_ELIBVIRT, "cannot connect to %s", uri ? uri : "libvirt's default URI");
     }
+    /* Our own connection: keep libvirt from printing its errors; vmsec reports them. */
+    virConnSetErrorFunc(d->conn, NULL, quiet);
     d->dom = virDomainLookupByName(d->conn, name);
     if (!d->dom)
         d->dom = virDomainLookupByUUIDString(d->conn, name);
@@ -154,12 +162,12 @@ static char *metadata_xml(const struct vmsec_profile *p)
 
     if (vmsec_profile_digest(p, digest, sizeof(digest)) < 0 || vmsec__profile_text(p, &text) < 0)
         return NULL;
-    if (!(doc = xmlNewDoc(BAD_CAST "1.0")) || !(node = xmlNewDocNode(doc, NULL, BAD_CAST "profile", NULL)))
+    if (!(doc = xmlNewDoc(XC("1.0"))) || !(node = xmlNewDocNode(doc, NULL, XC("profile"), NULL)))
         goto out;
     xmlDocSetRootElement(doc, node);
-    xmlNewProp(node, BAD_CAST "name", BAD_CAST(p->name.set ? p->name.value : ""));
-    xmlNewProp(node, BAD_CAST "digest", BAD_CAST digest);
-    xmlNodeAddContent(node, BAD_CAST text);
+    xmlNewProp(node, XC("name"), XC(p->name.set ? p->name.value : ""));
+    xmlNewProp(node, XC("digest"), XC(digest));
+    xmlNodeAddContent(node, XC(text));
     if (!(buf = xmlBufferCreate()) || xmlNodeDump(buf, doc, node, 0, 0) < 0)
         goto out;
     out = strdup((const char *)xmlBufferContent(buf));
@@ -211,7 +219,7 @@ int vmsec_domain_get_applied(vmsec_domain *d, unsigned int flags, vmsec_profile 
     free(xml);
     root = doc ? xmlDocGetRootElement(doc) : NULL;
     if (root) {
-        rec_digest = xmlGetProp(root, BAD_CAST "digest");
+        rec_digest = xmlGetProp(root, XC("digest"));
         text = xmlNodeGetContent(root);
     }
     if (!rec_digest || !text) {

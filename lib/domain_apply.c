@@ -65,12 +65,20 @@ static int step_failed(struct apply *a, const char *setting)
     snprintf(a->failed, sizeof(a->failed), "%s", setting);
     vmsec__report_add(a->r, VMSEC_STATUS_FAILED, setting, NULL, NULL, "libvirt", "%s", m ? m : "unknown libvirt error");
     a->n--; /* nothing to undo for the failed step itself */
-    return vmsec__libvirt_error(VMSEC_ELIBVIRT, "%s", setting);
+    return vmsec__error(VMSEC_ELIBVIRT, "%s", m ? m : "unknown libvirt error");
 }
 
 static void cpuset_text(const vmsec_cpuset *s, char *buf, size_t size)
 {
     vmsec__cpuset_format(s, buf, size);
+}
+
+/* True if the last libvirt error is a driver refusing the flags (the test driver takes only 0,
+ * which on a running domain means live). */
+static bool unsupported_flags(void)
+{
+    const char *m = virGetLastErrorMessage();
+    return virGetLastErrorCode() == VIR_ERR_INVALID_ARG && m && strstr(m, "unsupported flags");
 }
 
 /* ---- pins ---------------------------------------------------------------------------------------- */
@@ -83,7 +91,7 @@ static int pin_vcpu(struct apply *a, unsigned int vcpu, const vmsec_cpuset *set)
         return -1;
     if (virDomainPinVcpuFlags(a->d->dom, vcpu, map, a->maplen, VIR_DOMAIN_AFFECT_LIVE) == 0)
         return 0;
-    if (virGetLastErrorCode() != VIR_ERR_INVALID_ARG)
+    if (!unsupported_flags())
         return -1;
     return virDomainPinVcpuFlags(a->d->dom, vcpu, map, a->maplen, 0);
 }
@@ -91,7 +99,7 @@ static int pin_vcpu(struct apply *a, unsigned int vcpu, const vmsec_cpuset *set)
 static int get_vcpu_pins(struct apply *a, unsigned char *maps, int nvcpus)
 {
     int n = virDomainGetVcpuPinInfo(a->d->dom, nvcpus, maps, a->maplen, VIR_DOMAIN_AFFECT_LIVE);
-    if (n < 0 && virGetLastErrorCode() == VIR_ERR_INVALID_ARG)
+    if (n < 0 && unsupported_flags())
         n = virDomainGetVcpuPinInfo(a->d->dom, nvcpus, maps, a->maplen, 0);
     return n;
 }
@@ -208,7 +216,7 @@ static int fetch_group(struct apply *a, int g)
 {
     virDomainPtr dom = a->d->dom;
     unsigned int f = VIR_DOMAIN_AFFECT_LIVE;
-    int n = 0, rc;
+    int n = 0, n0, rc;
     virTypedParameterPtr params;
 
     if (a->cur[g])
@@ -230,11 +238,21 @@ static int fetch_group(struct apply *a, int g)
         vmsec__error(VMSEC_ENOMEM, "out of memory reading domain parameters");
         return -2;
     }
+    n0 = n;
     switch (g) {
     case PG_SCHED: rc = virDomainGetSchedulerParametersFlags(dom, params, &n, f); break;
     case PG_MEMORY: rc = virDomainGetMemoryParameters(dom, params, &n, f); break;
     case PG_NUMA: rc = virDomainGetNumaParameters(dom, params, &n, f); break;
     default: rc = virDomainGetBlkioParameters(dom, params, &n, f); break;
+    }
+    if (rc < 0 && unsupported_flags()) { /* drivers without AFFECT_LIVE here: 0 is live when running */
+        n = n0;
+        switch (g) {
+        case PG_SCHED: rc = virDomainGetSchedulerParameters(dom, params, &n); break;
+        case PG_MEMORY: rc = virDomainGetMemoryParameters(dom, params, &n, 0); break;
+        case PG_NUMA: rc = virDomainGetNumaParameters(dom, params, &n, 0); break;
+        default: rc = virDomainGetBlkioParameters(dom, params, &n, 0); break;
+        }
     }
     if (rc < 0) {
         free(params);
@@ -245,15 +263,21 @@ static int fetch_group(struct apply *a, int g)
     return 0;
 }
 
-static int set_params(struct vmsec_domain *d, int g, virTypedParameterPtr params, int n)
+static int set_params_flags(struct vmsec_domain *d, int g, virTypedParameterPtr params, int n, unsigned int f)
 {
-    unsigned int f = VIR_DOMAIN_AFFECT_LIVE;
     switch (g) {
     case PG_SCHED: return virDomainSetSchedulerParametersFlags(d->dom, params, n, f);
     case PG_MEMORY: return virDomainSetMemoryParameters(d->dom, params, n, f);
     case PG_NUMA: return virDomainSetNumaParameters(d->dom, params, n, f);
     default: return virDomainSetBlkioParameters(d->dom, params, n, f);
     }
+}
+
+static int set_params(struct vmsec_domain *d, int g, virTypedParameterPtr params, int n)
+{
+    if (set_params_flags(d, g, params, n, VIR_DOMAIN_AFFECT_LIVE) == 0)
+        return 0;
+    return unsupported_flags() ? set_params_flags(d, g, params, n, 0) : -1;
 }
 
 static void param_text(const virTypedParameter *p, char *buf, size_t size)
@@ -351,6 +375,16 @@ static unsigned long long mem_kib(uint64_t bytes)
     return bytes == VMSEC_PROFILE_UNLIMITED ? VIR_DOMAIN_MEMORY_PARAM_UNLIMITED : bytes / 1024;
 }
 
+static void mem_text(const virTypedParameter *p, char *buf, size_t size)
+{
+    if (!p || p->type != VIR_TYPED_PARAM_ULLONG)
+        snprintf(buf, size, "(none)");
+    else if (p->value.ul >= VIR_DOMAIN_MEMORY_PARAM_UNLIMITED)
+        snprintf(buf, size, "unlimited");
+    else
+        snprintf(buf, size, "%llu KiB", p->value.ul);
+}
+
 /* All memory limits in one call: libvirt orders hard and swap limits itself (swap >= hard). */
 static int apply_memory(struct apply *a)
 {
@@ -380,8 +414,8 @@ static int apply_memory(struct apply *a)
         np[n].value.ul = mem_kib(a->p->memory_limit[m].value);
         if ((cur = find_param(a, PG_MEMORY, np[n].field)))
             copy_param(&s->old[s->n_old++], cur);
-        snprintf(now, sizeof(now), "%llu KiB", np[n].value.ul);
-        param_text(cur, old, sizeof(old));
+        mem_text(&np[n], now, sizeof(now));
+        mem_text(cur, old, sizeof(old));
         if (vmsec__report_add(a->r, VMSEC_STATUS_APPLIED, vmsec__memory_limit_keys[m], now, old, "libvirt", "live") < 0)
             return VMSEC_ENOMEM;
         n++;

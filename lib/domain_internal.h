@@ -5,6 +5,9 @@
 #include <libvirt/libvirt.h>
 #include <libxml/tree.h>
 
+/* libxml2 takes const xmlChar * for names and values; BAD_CAST would cast const away. */
+#define XC(s) ((const xmlChar *)(s))
+
 #include "internal.h"
 #include "profile_internal.h"
 #include "report_internal.h"

@@ -31,7 +31,7 @@ xmlDocPtr vmsec__xml_parse(const char *xml, const char *what)
         return NULL;
     }
     root = xmlDocGetRootElement(doc);
-    if (!root || xmlStrcmp(root->name, BAD_CAST "domain") != 0) {
+    if (!root || xmlStrcmp(root->name, XC("domain")) != 0) {
         xmlFreeDoc(doc);
         vmsec__error(VMSEC_EFORMAT, "%s: the root element is not <domain>", what);
         return NULL;
@@ -59,7 +59,7 @@ char *vmsec__xml_dump(xmlDocPtr doc)
 xmlNodePtr vmsec__xml_child(xmlNodePtr parent, const char *name)
 {
     for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, BAD_CAST name) == 0)
+        if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, XC(name)) == 0)
             return c;
     return NULL;
 }
@@ -69,10 +69,10 @@ xmlNodePtr vmsec__xml_child_attr(xmlNodePtr parent, const char *name, const char
     for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next) {
         xmlChar *v;
         bool match;
-        if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, BAD_CAST name) != 0)
+        if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, XC(name)) != 0)
             continue;
-        v = xmlGetProp(c, BAD_CAST attr);
-        match = v && xmlStrcmp(v, BAD_CAST value) == 0;
+        v = xmlGetProp(c, XC(attr));
+        match = v && xmlStrcmp(v, XC(value)) == 0;
         xmlFree(v);
         if (match)
             return c;
@@ -86,10 +86,10 @@ static xmlNodePtr ensure(xmlNodePtr parent, const char *name)
     xmlNodePtr c = vmsec__xml_child(parent, name), devices;
     if (c)
         return c;
-    c = xmlNewNode(NULL, BAD_CAST name);
+    c = xmlNewNode(NULL, XC(name));
     if (!c)
         return NULL;
-    devices = xmlStrcmp(parent->name, BAD_CAST "domain") == 0 ? vmsec__xml_child(parent, "devices") : NULL;
+    devices = xmlStrcmp(parent->name, XC("domain")) == 0 ? vmsec__xml_child(parent, "devices") : NULL;
     return devices ? xmlAddPrevSibling(devices, c) : xmlAddChild(parent, c);
 }
 
@@ -108,7 +108,7 @@ static int set_text(xmlNodePtr parent, const char *name, const char *text)
     if (!c)
         return vmsec__error(VMSEC_ENOMEM, "out of memory rendering <%s>", name);
     xmlNodeSetContent(c, NULL);
-    xmlNodeAddContent(c, BAD_CAST text);
+    xmlNodeAddContent(c, XC(text));
     return 0;
 }
 
@@ -129,13 +129,13 @@ static int set_pin(xmlNodePtr cputune, const char *elem, const char *attr, unsig
     snprintf(idt, sizeof(idt), "%u", id);
     c = attr ? vmsec__xml_child_attr(cputune, elem, attr, idt) : vmsec__xml_child(cputune, elem);
     if (!c) {
-        if (!(c = xmlNewChild(cputune, NULL, BAD_CAST elem, NULL)))
+        if (!(c = xmlNewChild(cputune, NULL, XC(elem), NULL)))
             return vmsec__error(VMSEC_ENOMEM, "out of memory rendering <%s>", elem);
         if (attr)
-            xmlNewProp(c, BAD_CAST attr, BAD_CAST idt);
+            xmlNewProp(c, XC(attr), XC(idt));
     }
     vmsec__cpuset_format(s, text, sizeof(text));
-    xmlSetProp(c, BAD_CAST "cpuset", BAD_CAST text);
+    xmlSetProp(c, XC("cpuset"), XC(text));
     return 0;
 }
 
@@ -186,11 +186,11 @@ static int render_numatune(const struct vmsec_profile *p, xmlNodePtr dom)
     if (!(nt = ensure(dom, "numatune")) || !(mem = ensure(nt, "memory")))
         return vmsec__error(VMSEC_ENOMEM, "out of memory rendering <numatune>");
     if (p->numa_mode.set)
-        xmlSetProp(mem, BAD_CAST "mode", BAD_CAST vmsec__numa_mode_names[p->numa_mode.value]);
+        xmlSetProp(mem, XC("mode"), XC(vmsec__numa_mode_names[p->numa_mode.value]));
     if (p->numa_nodeset.set) {
         vmsec__cpuset_format(&p->numa_nodeset.value, text, sizeof(text));
-        xmlSetProp(mem, BAD_CAST "nodeset", BAD_CAST text);
-        xmlUnsetProp(mem, BAD_CAST "placement"); /* an explicit nodeset means static placement */
+        xmlSetProp(mem, XC("nodeset"), XC(text));
+        xmlUnsetProp(mem, XC("placement")); /* an explicit nodeset means static placement */
     }
     return 0;
 }
@@ -211,7 +211,7 @@ static int render_memtune(const struct vmsec_profile *p, xmlNodePtr dom)
             continue;
         }
         if ((rc = set_u64(mt, vmsec__memory_param_names[m], l->value / 1024)) == 0)
-            xmlSetProp(vmsec__xml_child(mt, vmsec__memory_param_names[m]), BAD_CAST "unit", BAD_CAST "KiB");
+            xmlSetProp(vmsec__xml_child(mt, vmsec__memory_param_names[m]), XC("unit"), XC("KiB"));
     }
     if (mt && !mt->children) { /* only "unlimited" asked and nothing else there */
         xmlUnlinkNode(mt);
@@ -241,20 +241,20 @@ static int render_backing(const struct vmsec_profile *p, xmlNodePtr dom)
         return vmsec__error(VMSEC_ENOMEM, "out of memory rendering <memoryBacking>");
     if (p->hugepage_size.set) {
         drop(mb, "hugepages");
-        if (!(hp = xmlNewChild(mb, NULL, BAD_CAST "hugepages", NULL)))
+        if (!(hp = xmlNewChild(mb, NULL, XC("hugepages"), NULL)))
             return vmsec__error(VMSEC_ENOMEM, "out of memory rendering <hugepages>");
         if (p->hugepage_size.value != VMSEC__HUGEPAGE_DEFAULT || p->hugepage_nodeset.set) {
             char size[32];
-            if (!(page = xmlNewChild(hp, NULL, BAD_CAST "page", NULL)))
+            if (!(page = xmlNewChild(hp, NULL, XC("page"), NULL)))
                 return vmsec__error(VMSEC_ENOMEM, "out of memory rendering <page>");
             if (p->hugepage_size.value != VMSEC__HUGEPAGE_DEFAULT) {
                 snprintf(size, sizeof(size), "%" PRIu64, p->hugepage_size.value / 1024);
-                xmlNewProp(page, BAD_CAST "size", BAD_CAST size);
-                xmlNewProp(page, BAD_CAST "unit", BAD_CAST "KiB");
+                xmlNewProp(page, XC("size"), XC(size));
+                xmlNewProp(page, XC("unit"), XC("KiB"));
             }
             if (p->hugepage_nodeset.set) {
                 vmsec__cpuset_format(&p->hugepage_nodeset.value, text, sizeof(text));
-                xmlNewProp(page, BAD_CAST "nodeset", BAD_CAST text);
+                xmlNewProp(page, XC("nodeset"), XC(text));
             }
         }
     }
@@ -275,11 +275,11 @@ static xmlNodePtr blkio_device(xmlNodePtr bt, const char *path)
         xmlNodePtr pe;
         xmlChar *v;
         bool match;
-        if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, BAD_CAST "device") != 0 ||
+        if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, XC("device")) != 0 ||
             !(pe = vmsec__xml_child(c, "path")))
             continue;
         v = xmlNodeGetContent(pe);
-        match = v && xmlStrcmp(v, BAD_CAST path) == 0;
+        match = v && xmlStrcmp(v, XC(path)) == 0;
         xmlFree(v);
         if (match)
             return c;
@@ -302,8 +302,8 @@ static int render_blkiotune(const struct vmsec_profile *p, xmlNodePtr dom)
         const struct vmsec__blkio_device *dv = &p->blkio_devices[i];
         xmlNodePtr de = blkio_device(bt, dv->path);
         if (!de) {
-            if (!(de = xmlNewChild(bt, NULL, BAD_CAST "device", NULL)) ||
-                !xmlNewTextChild(de, NULL, BAD_CAST "path", BAD_CAST dv->path))
+            if (!(de = xmlNewChild(bt, NULL, XC("device"), NULL)) ||
+                !xmlNewTextChild(de, NULL, XC("path"), XC(dv->path)))
                 return vmsec__error(VMSEC_ENOMEM, "out of memory rendering <blkiotune><device>");
         }
         for (int f = 0; f < VMSEC__BLKIO_FIELDS && rc == 0; f++)
@@ -329,8 +329,8 @@ int vmsec__xml_counts(xmlDocPtr doc, unsigned int *nvcpus, unsigned int **ids, s
     }
     if (ioids) {
         for (xmlNodePtr c = ioids->children; c; c = c->next) {
-            if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, BAD_CAST "iothread") != 0 ||
-                !(t = xmlGetProp(c, BAD_CAST "id")))
+            if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, XC("iothread")) != 0 ||
+                !(t = xmlGetProp(c, XC("id"))))
                 continue;
             if (cnt == cap) {
                 unsigned int *ni = realloc(*ids, (cap = cap ? cap * 2 : 8) * sizeof(*ni));

@@ -166,7 +166,9 @@ static int sched_get(virDomainPtr d, virTypedParameterPtr p, int *n, unsigned in
         free(t);
         return t ? 0 : -1;
     }
-    return virDomainGetSchedulerParametersFlags(d, p, n, f);
+    if (virDomainGetSchedulerParametersFlags(d, p, n, f) == 0)
+        return 0;
+    return virGetLastErrorCode() == VIR_ERR_INVALID_ARG ? virDomainGetSchedulerParameters(d, p, n) : -1;
 }
 
 static int fetch(struct verify *v, getparams_fn fn, virTypedParameterPtr *out, int *n)
@@ -366,7 +368,7 @@ static int lv_backing(struct verify *v)
     if (rc == 0 && p->hugepage_size.set) {
         xmlNodePtr hp = vmsec__xml_child(mb, "hugepages"), page = vmsec__xml_child(hp, "page");
         char e[32], a[32] = "none";
-        xmlChar *size = page ? xmlGetProp(page, BAD_CAST "size") : NULL;
+        xmlChar *size = page ? xmlGetProp(page, XC("size")) : NULL;
         uint64_t want = p->hugepage_size.value;
         bool ok;
         if (want == VMSEC__HUGEPAGE_DEFAULT)
@@ -421,7 +423,9 @@ static int k_threads(struct verify *v, int kind, unsigned int id, bool any_id, c
 static int k_file(struct verify *v, int c, const char *sub, const char *file, char *path, size_t psize, char *val,
                   size_t vsize)
 {
-    snprintf(path, psize, "%s%s%s/%s", v->cg.ctl[c].dir, *sub ? "/" : "", sub, file);
+    int n = snprintf(path, psize, "%s%s%s/%s", v->cg.ctl[c].dir, *sub ? "/" : "", sub, file);
+    if (n < 0 || (size_t)n >= psize)
+        return -ENAMETOOLONG;
     return vmsec__kread(path, val, vsize);
 }
 

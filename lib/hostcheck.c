@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 
+#include "domain_internal.h"
 #include "hostcheck_internal.h"
 #include "kprobe.h"
 #include "units.h"
@@ -160,7 +162,7 @@ int vmsec__host_facts_libvirt(virConnectPtr conn, const char *why, struct vmsec_
     if (caps) {
         xmlDocPtr doc = xmlReadMemory(caps, (int)strlen(caps), "capabilities.xml", NULL, XML_PARSE_NONET);
         xmlXPathContextPtr ctx = doc ? xmlXPathNewContext(doc) : NULL;
-        xmlXPathObjectPtr o = ctx ? xmlXPathEvalExpression(BAD_CAST "/capabilities/host/topology/cells/cell/@id", ctx) : NULL;
+        xmlXPathObjectPtr o = ctx ? xmlXPathEvalExpression(XC("/capabilities/host/topology/cells/cell/@id"), ctx) : NULL;
         vmsec__cpuset_zero(&f->nodes_online);
         if (o && o->nodesetval && o->nodesetval->nodeNr > 0) {
             for (int i = 0; i < o->nodesetval->nodeNr; i++) {
@@ -188,7 +190,7 @@ bool vmsec__conn_is_local(virConnectPtr conn, char *why, size_t whylen)
     char *uri = virConnectGetURI(conn);
     bool local = true;
 
-    if (type && strcmp(type, "Test") == 0) {
+    if (type && strcasecmp(type, "test") == 0) {
         snprintf(why, whylen, "test driver");
         free(uri);
         return false;

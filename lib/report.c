@@ -184,9 +184,14 @@ static void format_text(const vmsec_report *r, FILE *f)
                                *r->e[i].field[1] ? r->e[i].field[1] : "-",
                                *r->e[i].field[2] ? r->e[i].field[2] : "-",
                                *r->e[i].field[3] ? r->e[i].field[3] : "-" };
-        int len = fprintf(f, "%-*s  %-*s  %-*s  %-*s  %-*s  %s", (int)w[0], col[0], (int)w[1], col[1],
-                          (int)w[2], col[2], (int)w[3], col[3], (int)w[4], col[4], r->e[i].field[4]);
-        (void)len;
+        /* The last column is padded only when a detail follows it: no trailing blanks. */
+        const char *detail = r->e[i].field[4];
+        fprintf(f, "%-*s  %-*s  %-*s  %-*s  ", (int)w[0], col[0], (int)w[1], col[1], (int)w[2], col[2], (int)w[3],
+                col[3]);
+        if (*detail)
+            fprintf(f, "%-*s  %s", (int)w[4], col[4], detail);
+        else
+            fputs(col[4], f);
         fputc('\n', f);
     }
 }

@@ -3,7 +3,7 @@
  * @brief Per-setting reports of host checks, profile applies and verifications.
  *
  * A report is an ordered list of entries, one per setting or per host fact. Each entry has a
- * status (see @ref vmsec_status) and up to five text fields (see @ref vmsec_report_field): the
+ * status (see @ref vmsec_status) and up to five text fields (see @ref vmsec_report_field_id): the
  * setting's name (`vcpu.0.pin`, `memory.hard_limit`, `host.memlock`...), the expected value, the
  * actual value, where the actual value was read (`libvirt`, or `kernel <file>`), and a detail
  * sentence. Reports are plain data: read them entry by entry, or format them as an aligned text
@@ -35,13 +35,13 @@ typedef enum vmsec_status {
 } vmsec_status;
 
 /** @brief Text fields of a report entry; values are stable. */
-typedef enum vmsec_report_field {
+typedef enum vmsec_report_field_id {
     VMSEC_REPORT_SETTING = 0,  /**< Setting or fact name, e.g. `vcpu.1.pin`. */
     VMSEC_REPORT_EXPECTED = 1, /**< Value the profile asks for. */
     VMSEC_REPORT_ACTUAL = 2,   /**< Value found (or previous value, for apply). */
     VMSEC_REPORT_SOURCE = 3,   /**< Where the actual value comes from: `libvirt` or `kernel <path>`. */
     VMSEC_REPORT_DETAIL = 4    /**< Explanation, e.g. why it cannot be checked. */
-} vmsec_report_field;
+} vmsec_report_field_id;
 
 /** @brief Output formats of vmsec_report_format(). */
 typedef enum vmsec_report_format_kind {
@@ -68,7 +68,7 @@ VMSEC_EXPORT int vmsec_report_status(const vmsec_report *r, size_t index);
  * @brief One text field of an entry.
  * @param r A report.
  * @param index Entry index, below vmsec_report_count().
- * @param field A @ref vmsec_report_field value.
+ * @param field A @ref vmsec_report_field_id value.
  * @return The text (empty string when the entry has none), valid until the report is freed;
  *         NULL if @p r is NULL or @p index or @p field is out of range.
  */
