@@ -56,11 +56,10 @@ int vmsec_domain_open(const char *uri, const char *name, vmsec_domain **out)
     /* Our own connection: keep libvirt from printing its errors; vmsec reports them. */
     virConnSetErrorFunc(d->conn, NULL, quiet);
     d->dom = virDomainLookupByName(d->conn, name);
-    if (!d->dom)
-        d->dom = virDomainLookupByUUIDString(d->conn, name);
+    if (!d->dom && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
+        d->dom = virDomainLookupByUUIDString(d->conn, name); /* INVALID_ARG if it is no UUID */
     if (!d->dom) {
-        virErrorPtr e = virGetLastError();
-        rc = e && e->code == VIR_ERR_NO_DOMAIN
+        rc = virGetLastErrorCode() == VIR_ERR_NO_DOMAIN || virGetLastErrorCode() == VIR_ERR_INVALID_ARG
                  ? vmsec__error(VMSEC_ENOTFOUND, "no domain named '%s' at %s", name, uri ? uri : "the default URI")
                  : vmsec__libvirt_error(VMSEC_ELIBVIRT, "cannot look up domain '%s'", name);
         virConnectClose(d->conn);

@@ -45,6 +45,10 @@ extern const char *const vmsec__cputune_quota_elems[VMSEC__CPU_SCOPES];
 /* Profile text and digest, malloc'ed / into buf. */
 int vmsec__profile_text(const struct vmsec_profile *p, char **text);
 
+/* The kernel half of verification for QEMU process pid, /proc and /sys under root (fixture
+ * trees in unit tests). Adds entries to r; returns 0 or a negative code. */
+int vmsec__verify_kernel(const char *root, long pid, const struct vmsec_profile *p, struct vmsec_report *r);
+
 /* Verify and apply halves. */
 int vmsec__domain_is_running(struct vmsec_domain *d);
 int vmsec__metadata_set(struct vmsec_domain *d, const struct vmsec_profile *p, unsigned int vflags);

@@ -23,7 +23,7 @@ xmlDocPtr vmsec__xml_parse(const char *xml, const char *what)
     xmlNodePtr root;
     if (!xml)
         return NULL;
-    doc = xmlReadMemory(xml, (int)strlen(xml), what, NULL, XML_PARSE_NONET | XML_PARSE_NOBLANKS);
+    doc = xmlReadMemory(xml, (int)strlen(xml), what, NULL, XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc) {
         const xmlError *e = xmlGetLastError();
         vmsec__error(VMSEC_EFORMAT, "%s:%d: malformed XML: %s", what, e ? e->line : 0,
@@ -240,9 +240,16 @@ static int render_backing(const struct vmsec_profile *p, xmlNodePtr dom)
     if (!(mb = ensure(dom, "memoryBacking")))
         return vmsec__error(VMSEC_ENOMEM, "out of memory rendering <memoryBacking>");
     if (p->hugepage_size.set) {
-        drop(mb, "hugepages");
-        if (!(hp = xmlNewChild(mb, NULL, XC("hugepages"), NULL)))
+        /* Replaced in place (not dropped and re-added) so rendering twice gives the same order. */
+        if ((hp = vmsec__xml_child(mb, "hugepages"))) {
+            xmlNodePtr c;
+            while ((c = hp->children)) {
+                xmlUnlinkNode(c);
+                xmlFreeNode(c);
+            }
+        } else if (!(hp = xmlNewChild(mb, NULL, XC("hugepages"), NULL))) {
             return vmsec__error(VMSEC_ENOMEM, "out of memory rendering <hugepages>");
+        }
         if (p->hugepage_size.value != VMSEC__HUGEPAGE_DEFAULT || p->hugepage_nodeset.set) {
             char size[32];
             if (!(page = xmlNewChild(hp, NULL, XC("page"), NULL)))

@@ -21,6 +21,7 @@
 #define V1_UNLIMITED_FLOOR (1ull << 62)
 
 struct verify {
+    const char *root; /* prefix of /proc and /sys: "" on a real host, a fixture tree in tests */
     struct vmsec_domain *d;
     const struct vmsec_profile *p;
     struct vmsec_report *r;
@@ -692,7 +693,7 @@ static int k_blkio(struct verify *v)
         bool have_dev = stat(dv->path, &st) == 0 && S_ISBLK(st.st_mode);
         snprintf(dev, sizeof(dev), "%u:%u", have_dev ? major(st.st_rdev) : 0, have_dev ? minor(st.st_rdev) : 0);
         for (int f = 0; f < VMSEC__BLKIO_FIELDS && rc == 0; f++) {
-            bool found;
+            bool found = false;
             uint64_t cur;
             int err;
             if (!dv->field[f].set)
@@ -730,7 +731,7 @@ static int k_backing(struct verify *v)
 
     if (!p->memory_locked.set && !p->nosharepages.set && !p->hugepage_size.set)
         return 0;
-    snprintf(path, sizeof(path), "/proc/%ld/status", v->pid);
+    snprintf(path, sizeof(path), "%s/proc/%ld/status", v->root, v->pid);
     if ((f = fopen(path, "re"))) {
         while (fgets(line, sizeof(line), f))
             sscanf(line, "VmLck: %llu kB", &vmlck);
@@ -739,12 +740,12 @@ static int k_backing(struct verify *v)
     if (p->memory_locked.set) {
         char a[48];
         snprintf(a, sizeof(a), "VmLck %llu kB", vmlck);
-        snprintf(src, sizeof(src), "kernel %s", path);
+        snprintf(src, sizeof(src), "kernel %s", path + strlen(v->root));
         rc = entry(v, (vmlck > 0) == p->memory_locked.value, "memory.locked", p->memory_locked.value ? "yes" : "no", a, src);
     }
     if (rc < 0 || (!p->nosharepages.set && !p->hugepage_size.set))
         return rc;
-    snprintf(path, sizeof(path), "/proc/%ld/smaps", v->pid);
+    snprintf(path, sizeof(path), "%s/proc/%ld/smaps", v->root, v->pid);
     snprintf(src, sizeof(src), "kernel %s", path);
     if (!(f = fopen(path, "re")))
         return unchecked(v, "memory.nosharepages", NULL, "cannot read the process's smaps");
@@ -781,18 +782,33 @@ static int k_all_unchecked(struct verify *v, const char *why)
     return rc;
 }
 
+static int kernel_checks(struct verify *v);
+
 static int kernel_side(struct verify *v)
 {
-    int rc;
     if (!v->running)
         return k_all_unchecked(v, "domain not running");
     if (!vmsec__conn_is_local(v->d->conn, v->kwhy, sizeof(v->kwhy)))
         return k_all_unchecked(v, v->kwhy);
-    v->pid = vmsec__qemu_pid("", v->d->name, v->d->uuid);
+    v->pid = vmsec__qemu_pid(v->root, v->d->name, v->d->uuid);
     if (!v->pid)
         return k_all_unchecked(v, "no QEMU process of this domain on this host: remote host");
-    if ((rc = vmsec__cgroups_locate("", v->pid, &v->cg)) < 0 ||
-        (rc = vmsec__threads_list("", v->pid, &v->threads, &v->n_threads)) < 0)
+    return kernel_checks(v);
+}
+
+int vmsec__verify_kernel(const char *root, long pid, const struct vmsec_profile *p, struct vmsec_report *r)
+{
+    struct verify v = { .root = root, .p = p, .r = r, .running = true, .pid = pid };
+    int rc = kernel_checks(&v);
+    free(v.threads);
+    return rc;
+}
+
+static int kernel_checks(struct verify *v)
+{
+    int rc;
+    if ((rc = vmsec__cgroups_locate(v->root, v->pid, &v->cg)) < 0 ||
+        (rc = vmsec__threads_list(v->root, v->pid, &v->threads, &v->n_threads)) < 0)
         return rc;
     if ((rc = k_pins(v)) < 0 || (rc = k_cpu(v)) < 0 || (rc = k_memory(v)) < 0 || (rc = k_numa(v)) < 0 ||
         (rc = k_blkio(v)) < 0 || (rc = k_backing(v)) < 0)
@@ -830,7 +846,7 @@ static int config_side(struct verify *v)
 
 int vmsec_domain_verify(vmsec_domain *d, const vmsec_profile *profile, unsigned int flags, vmsec_report **report)
 {
-    struct verify v = { .d = d, .p = profile };
+    struct verify v = { .root = "", .d = d, .p = profile };
     int rc, running, hostcpus;
 
     if (report)

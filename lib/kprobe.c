@@ -123,10 +123,9 @@ int vmsec__cgroups_locate(const char *root, long pid, struct vmsec__cgroups *out
         char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
             continue;
-        *c2 = '\0';
-        line[strcspn(line, "\n")] = '\0';
+        *c1 = *c2 = '\0';
         c2[1 + strcspn(c2 + 1, "\n")] = '\0';
-        if (strcmp(line, "0") == 0 && c2 == c1 + 1) {
+        if (strcmp(line, "0") == 0 && c2 == c1 + 1) { /* "0::path": the v2 hierarchy */
             snprintf(v2path, sizeof(v2path), "%s", c2 + 1);
             continue;
         }
