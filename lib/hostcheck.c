@@ -280,7 +280,7 @@ static void pinned_cpus(const struct vmsec_profile *p, vmsec_cpuset *need)
 static int check_sets(const struct vmsec__host_facts *f, const struct vmsec_profile *p, struct vmsec_report *r,
                       struct problems *pr)
 {
-    static char need_t[VMSEC_CPUSET_TEXT_MAX], have_t[VMSEC_CPUSET_TEXT_MAX], miss_t[VMSEC_CPUSET_TEXT_MAX];
+    static _Thread_local char need_t[VMSEC_CPUSET_TEXT_MAX], have_t[VMSEC_CPUSET_TEXT_MAX], miss_t[VMSEC_CPUSET_TEXT_MAX];
     vmsec_cpuset need, miss;
     int rc = 0;
 
