@@ -504,6 +504,7 @@ int vmsec_host_check(const char *uri, const vmsec_profile *profile, unsigned int
             vmsec_report_free(r);
             return vmsec__error(VMSEC_ELIBVIRT, "cannot connect to %s: %s", uri, m ? m : "unknown libvirt error");
         }
+        virConnSetErrorFunc(conn, NULL, vmsec__libvirt_quiet);
     }
     rc = vmsec__host_facts_for(conn, f);
     if (rc == 0)

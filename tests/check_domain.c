@@ -190,7 +190,7 @@ START_TEST(failure_rolls_back)
 {
     /* The test driver's scheduler has no cpu_shares: the pins go in, then get restored. */
     vmsec_domain *d = open_test();
-    vmsec_profile *p = profile("vcpu.0.pin = 4\nvcpu.1.pin = 2\ncpu.shares = 512\n"), *q = profile(pins);
+    vmsec_profile *p = profile("vcpu.0.pin = 4\nvcpu.1.pin = 2\ncpu.shares = 512\n"), *q = profile(pins), *back = NULL;
     vmsec_report *r = NULL;
     char *before = NULL, *after = NULL;
 
@@ -208,8 +208,10 @@ START_TEST(failure_rolls_back)
     ck_assert_int_eq(vmsec_domain_verify(d, q, 0, &r), VMSEC_EDRIFT);
     ck_assert_int_eq(status_of(r, "vcpu.0.pin", "libvirt"), VMSEC_STATUS_DRIFT);
     ck_assert_ptr_nonnull(strstr(vmsec_report_field(r, 0, VMSEC_REPORT_ACTUAL), "0-7"));
-    ck_assert_int_eq(vmsec_domain_get_applied(d, 0, &p, NULL, 0), VMSEC_ENOTFOUND);
+    ck_assert_int_eq(vmsec_domain_get_applied(d, 0, &back, NULL, 0), VMSEC_ENOTFOUND);
+    ck_assert_ptr_null(back);
     vmsec_report_free(r);
+    vmsec_profile_free(p);
     vmsec_domain_xml_free(before);
     vmsec_domain_xml_free(after);
     vmsec_profile_free(q);

@@ -30,10 +30,10 @@ START_TEST(locate_v1)
     ck_assert_int_eq(vmsec__cgroups_locate(v1, 4242, &cg), 0);
     for (int c = 0; c < VMSEC__CG_N; c++)
         ck_assert_int_eq(cg.ctl[c].version, 1);
-    ck_assert(ends_with(cg.ctl[VMSEC__CG_CPU].dir, "/sys/fs/cgroup/cpu,cpuacct/machine/qemu-1-demo.libvirt-qemu"));
-    ck_assert(ends_with(cg.ctl[VMSEC__CG_CPUSET].dir, "/sys/fs/cgroup/cpuset/machine/qemu-1-demo.libvirt-qemu"));
-    ck_assert(ends_with(cg.ctl[VMSEC__CG_MEMORY].dir, "/sys/fs/cgroup/memory/machine/qemu-1-demo.libvirt-qemu"));
-    ck_assert(ends_with(cg.ctl[VMSEC__CG_BLKIO].dir, "/sys/fs/cgroup/blkio/machine/qemu-1-demo.libvirt-qemu"));
+    ck_assert(ends_with(cg.ctl[VMSEC__CG_CPU].dir, "/c/cpu/machine/qemu-1-d.libvirt-qemu"));
+    ck_assert(ends_with(cg.ctl[VMSEC__CG_CPUSET].dir, "/c/cpuset/machine/qemu-1-d.libvirt-qemu"));
+    ck_assert(ends_with(cg.ctl[VMSEC__CG_MEMORY].dir, "/c/memory/machine/qemu-1-d.libvirt-qemu"));
+    ck_assert(ends_with(cg.ctl[VMSEC__CG_BLKIO].dir, "/c/io/machine/qemu-1-d.libvirt-qemu"));
     ck_assert_int_lt(vmsec__cgroups_locate(v1, 99999, &cg), 0); /* no such process */
 }
 END_TEST
@@ -44,7 +44,7 @@ START_TEST(locate_v2)
     ck_assert_int_eq(vmsec__cgroups_locate(v2, 777, &cg), 0);
     for (int c = 0; c < VMSEC__CG_N; c++) {
         ck_assert_int_eq(cg.ctl[c].version, 2);
-        ck_assert(ends_with(cg.ctl[c].dir, "/sys/fs/cgroup/machine.slice/machine-qemu-1-demo.scope/libvirt"));
+        ck_assert(ends_with(cg.ctl[c].dir, "/c/machine/qemu-1-d.libvirt-qemu"));
     }
 }
 END_TEST
@@ -151,7 +151,7 @@ START_TEST(verify_kernel_v1)
     ck_assert_int_eq(status_of(r, "vcpu.1.pin", "vcpu1/cpuset.cpus", NULL), VMSEC_STATUS_DRIFT);
     ck_assert_int_eq(status_of(r, "emulator.pin", "/task/*/status", NULL), VMSEC_STATUS_OK);
     ck_assert_int_eq(status_of(r, "iothread.1.pin", "/task/4260/status", NULL), VMSEC_STATUS_OK);
-    ck_assert_int_eq(status_of(r, "cpu.shares", "qemu-1-demo.libvirt-qemu/cpu.shares", NULL), VMSEC_STATUS_OK);
+    ck_assert_int_eq(status_of(r, "cpu.shares", "qemu-1-d.libvirt-qemu/cpu.shares", NULL), VMSEC_STATUS_OK);
     ck_assert_int_eq(status_of(r, "cpu.vcpu_quota", "vcpu1/cpu.cfs_quota_us", NULL), VMSEC_STATUS_OK);
     ck_assert_int_eq(status_of(r, "cpu.vcpu_period", "vcpu0/cpu.cfs_period_us", NULL), VMSEC_STATUS_OK);
     ck_assert_int_eq(status_of(r, "cpu.emulator_quota", "emulator/cpu.cfs_quota_us", &actual), VMSEC_STATUS_DRIFT);
@@ -178,8 +178,8 @@ START_TEST(verify_kernel_v2)
     const char *actual;
 
     ck_assert_int_eq(vmsec__verify_kernel(v2, 777, p, r), 0);
-    ck_assert_int_eq(status_of(r, "cpu.shares", "libvirt/cpu.weight", NULL), VMSEC_STATUS_OK);
-    ck_assert_int_eq(status_of(r, "cpu.global_quota", "libvirt/cpu.max", NULL), VMSEC_STATUS_OK);
+    ck_assert_int_eq(status_of(r, "cpu.shares", "libvirt-qemu/cpu.weight", NULL), VMSEC_STATUS_OK);
+    ck_assert_int_eq(status_of(r, "cpu.global_quota", "libvirt-qemu/cpu.max", NULL), VMSEC_STATUS_OK);
     ck_assert_int_eq(status_of(r, "cpu.emulator_period", "emulator/cpu.max", &actual), VMSEC_STATUS_DRIFT);
     ck_assert_str_eq(actual, "200000");
     ck_assert_int_eq(status_of(r, "memory.hard_limit", "memory.max", NULL), VMSEC_STATUS_OK);
