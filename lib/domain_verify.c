@@ -755,12 +755,15 @@ static int k_backing(struct verify *v)
     if (!p->memory_locked.set && !p->nosharepages.set && !p->hugepage_size.set)
         return 0;
     snprintf(path, sizeof(path), "%s/proc/%ld/status", v->root, v->pid);
+    bool have_status = false;
     if ((f = fopen(path, "re"))) {
         while (fgets(line, sizeof(line), f))
-            sscanf(line, "VmLck: %llu kB", &vmlck);
+            have_status |= sscanf(line, "VmLck: %llu kB", &vmlck) == 1;
         fclose(f);
     }
-    if (p->memory_locked.set) {
+    if (p->memory_locked.set && !have_status) {
+        rc = unchecked(v, "memory.locked", p->memory_locked.value ? "yes" : "no", "no VmLck in the process status");
+    } else if (p->memory_locked.set) {
         char a[48];
         snprintf(a, sizeof(a), "VmLck %llu kB", vmlck);
         snprintf(src, sizeof(src), "kernel %s", path + strlen(v->root));

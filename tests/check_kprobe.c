@@ -193,6 +193,31 @@ START_TEST(verify_kernel_v2)
 }
 END_TEST
 
+START_TEST(verify_kernel_memory_backing)
+{
+    vmsec_profile *p = profile("memory.hard_limit = 1G\nmemory.locked = yes\nmemory.nosharepages = yes\n"
+                               "memory.hugepages.size = 2M\n");
+    struct vmsec_report *r = vmsec__report_new();
+    const char *actual;
+
+    /* v1 fixture: 96 MiB locked, one mergeable mapping, one hugetlb mapping */
+    ck_assert_int_eq(vmsec__verify_kernel(v1, 4242, p, r), 0);
+    ck_assert_int_eq(status_of(r, "memory.locked", "/proc/4242/status", &actual), VMSEC_STATUS_OK);
+    ck_assert_str_eq(actual, "VmLck 98304 kB");
+    ck_assert_int_eq(status_of(r, "memory.nosharepages", "/proc/4242/smaps", &actual), VMSEC_STATUS_DRIFT);
+    ck_assert_str_eq(actual, "mergeable mappings");
+    ck_assert_int_eq(status_of(r, "memory.hugepages.size", "/proc/4242/smaps", NULL), VMSEC_STATUS_OK);
+    vmsec_report_free(r);
+    /* v2 fixture: no VmLck line and no smaps: not checkable rather than a false drift */
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__verify_kernel(v2, 777, p, r), 0);
+    ck_assert_int_eq(status_of(r, "memory.locked", "kernel", NULL), VMSEC_STATUS_UNCHECKED);
+    ck_assert_int_eq(status_of(r, "memory.nosharepages", "kernel", NULL), VMSEC_STATUS_UNCHECKED);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+}
+END_TEST
+
 START_TEST(host_facts_fixture)
 {
     struct vmsec__host_facts f;
@@ -227,6 +252,7 @@ int main(void)
     tcase_add_test(tc, qemu_pid);
     tcase_add_test(tc, verify_kernel_v1);
     tcase_add_test(tc, verify_kernel_v2);
+    tcase_add_test(tc, verify_kernel_memory_backing);
     tcase_add_test(tc, host_facts_fixture);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
