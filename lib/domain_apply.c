@@ -503,7 +503,9 @@ static bool numa_live_ok(const struct apply *a)
     int cur = mode && mode->type == VIR_TYPED_PARAM_INT ? mode->value.i : -1;
     if (a->p->numa_mode.set && (int)a->p->numa_mode.value != cur)
         return false; /* the mode only changes at boot */
-    return cur == VMSEC_NUMA_STRICT || cur == VMSEC_NUMA_RESTRICTIVE;
+    /* libvirt 9 moves a running domain's memory only in restrictive mode (cpuset.mems alone);
+     * strict binds it with mbind at start. */
+    return cur == VMSEC_NUMA_RESTRICTIVE;
 }
 
 static int apply_numa(struct apply *a, bool config)
@@ -518,10 +520,11 @@ static int apply_numa(struct apply *a, bool config)
         if (!config)
             return vmsec__error(VMSEC_EUNSUPPORTED,
                                 "domain %s: numa.mode/numa.nodeset cannot change on the running domain (its mode "
-                                "differs or is not strict/restrictive); apply to the configuration too",
+                                "differs or is not restrictive); apply to the configuration too",
                                 a->d->name);
         return vmsec__report_add(a->r, VMSEC_STATUS_NEXT_BOOT, "numa.nodeset", now, NULL, "libvirt",
-                                 "the running domain's NUMA mode cannot change: written to the configuration");
+                                 "a running domain's nodeset changes only in restrictive mode, its mode never: "
+                                 "written to the configuration, takes effect at next boot");
     }
     if (!a->p->numa_nodeset.set)
         return 0;

@@ -31,6 +31,7 @@ cat > "$work/dom.xml" <<XML
   <memory unit='MiB'>96</memory>
   <vcpu>2</vcpu>
   <iothreads>1</iothreads>
+  <numatune><memory mode='restrictive' nodeset='0'/></numatune>
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
   <on_poweroff>destroy</on_poweroff>
   <devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices>
@@ -71,6 +72,7 @@ rc=$?
 check "verify exits 0 right after apply" test $rc = 0
 check "verify read thread affinity from /proc" grep -q "vcpu.0.pin .* ok .* kernel /proc/$qemu_pid/task/" "$work/verify.out"
 check "verify read the cgroup quota of each vCPU" grep -q "cpu.vcpu_quota .* ok .*vcpu1/cpu" "$work/verify.out"
+check "verify read the NUMA nodeset from cpuset.mems" grep -q "numa.nodeset .* ok .*emulator/cpuset.mems" "$work/verify.out"
 check "verify read the live memory limit from the memory cgroup" grep -q "memory.hard_limit .* ok .*memory" "$work/verify.out"
 check "metadata records the profile" sh -c "virsh -c $uri metadata '$dom' https://vmsec.org/xmlns/profile/1 | grep -q 'name=\"qemu-live\"'"
 "$tool" verify -c $uri --json "$data/qemu-live.conf" "$dom" > "$work/verify.json" 2>/dev/null
