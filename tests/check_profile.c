@@ -245,6 +245,8 @@ static const struct { const char *text, *message; } errors[] = {
     {"cpu.shares = 512 # low\n", "profile t.conf:1: cpu.shares: '#' in a value (comments must be on a line of their own)"},
     {"cpu.shares = 100\ncpu.shares = 200\n", "profile t.conf:2: duplicate key 'cpu.shares' (first set on line 1)"},
     {"vcpu.0.pin = 1\n# x\nvcpu.0.pin = 1\n", "profile t.conf:3: duplicate key 'vcpu.0.pin' (first set on line 1)"},
+    {"cpu.shares = 1\ncpu.shares = 5\n", "profile t.conf:1: cpu.shares: 1 is out of range 2..262144\n"
+                                         "profile t.conf:2: duplicate key 'cpu.shares' (first set on line 1)"},
     {"cpu.shares = 1\x01\n", "profile t.conf:1: invalid byte 0x01 at column 15"},
     {"name = caf\xc3\xa9\n", "profile t.conf:1: invalid byte 0xc3 at column 11"},
     {"a = b\rc = d\n", "profile t.conf:1: invalid byte 0x0d at column 6"},
@@ -396,6 +398,11 @@ START_TEST(crlf_blanks_comments_tabs_and_missing_final_newline)
     ck_assert_str_eq(buf, "1");
     vmsec_profile_free(p);
     vmsec_profile_free(q);
+    p = parse_ok("\xef\xbb\xbfname = web\r\n");
+    ck_assert_int_eq(vmsec_profile_get_name(p, buf, sizeof(buf)), 1);
+    ck_assert_str_eq(buf, "web");
+    vmsec_profile_free(p);
+    ck_assert_str_eq(parse_fail("name = web\n\xef\xbb\xbfvcpus = 1\n", 23), "profile t.conf:2: invalid byte 0xef at column 1");
     p = parse_ok("");
     q = parse_ok("\n\n# only comments\n");
     ck_assert_int_eq(vmsec_profile_equal(p, q), 1);
@@ -457,6 +464,34 @@ START_TEST(hostile_inputs_are_rejected_cleanly)
         }
     }
     free(big);
+}
+END_TEST
+
+START_TEST(thousands_of_pins_in_any_order)
+{
+    size_t cap = 8192 * 40, n = 0;
+    char *text = malloc(cap), *t, buf[32];
+    vmsec_profile *p = NULL, *q = NULL;
+    ck_assert_ptr_nonnull(text);
+    for (unsigned v = 8192; v-- > 0;) /* descending: the worst order for sorted insertion */
+        n += (size_t)snprintf(text + n, cap - n, "vcpu.%u.pin = 0-8191,^%u\n", v, v);
+    ck_assert_int_eq(vmsec_profile_parse(&p, text, n, "many"), 0);
+    ck_assert_int_eq(vmsec_profile_get_vcpu_pin(p, 0, buf, sizeof(buf)), 1);
+    ck_assert_str_eq(buf, "1-8191");
+    ck_assert_int_eq(vmsec_profile_get_vcpu_pin(p, 4000, buf, sizeof(buf)), 1);
+    ck_assert_str_eq(buf, "0-3999,4001-8191");
+    t = to_text(p);
+    ck_assert_int_eq(strncmp(t, "vcpu.0.pin = 1-8191\nvcpu.1.pin = 0,2-8191\n", 41), 0);
+    ck_assert_int_eq(vmsec_profile_parse(&q, t, strlen(t), "canon"), 0);
+    ck_assert_int_eq(vmsec_profile_equal(p, q), 1);
+    ck_assert_int_eq(vmsec_profile_check_domain(p, 8192, NULL, 0), 0);
+    /* a duplicate far from its first occurrence is still found */
+    n += (size_t)snprintf(text + n, cap - n, "vcpu.8191.pin = 1\n");
+    ck_assert_str_eq(parse_fail(text, n), "profile t.conf:8193: duplicate key 'vcpu.8191.pin' (first set on line 1)");
+    free(t);
+    free(text);
+    vmsec_profile_free(p);
+    vmsec_profile_free(q);
 }
 END_TEST
 
@@ -776,9 +811,14 @@ START_TEST(setters_reject_bad_values_and_keep_the_old_one)
     ck_assert_int_eq(vmsec_profile_set_cpu_quota(p, VMSEC_CPU_SCOPE_EMULATOR, -5), VMSEC_EFORMAT);
     ck_assert_int_eq(vmsec_profile_set_vcpu_pin(p, 0, "0-"), VMSEC_EFORMAT);
     ck_assert_str_eq(vmsec_error_last(), "profile <api>: vcpu.0.pin: expected a CPU number at the end");
-    ck_assert_int_eq(vmsec_profile_set_vcpu_pin(p, 8192, "0"), VMSEC_ENOTFOUND);
+    ck_assert_int_eq(vmsec_profile_set_vcpu_pin(p, 8192, "0"), VMSEC_EINVAL);
+    ck_assert_str_eq(vmsec_error_last(), "vmsec_profile_set_vcpu_pin: vCPU 8192 is out of range 0..8191");
+    ck_assert_int_eq(vmsec_profile_get_vcpu_pin(p, 8192, buf, sizeof(buf)), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_profile_set_iothread_pin(p, 0, "0"), VMSEC_EINVAL);
+    ck_assert_str_eq(vmsec_error_last(), "vmsec_profile_set_iothread_pin: iothread id 0 is out of range 1..8192");
+    ck_assert_int_eq(vmsec_profile_get_iothread_pin(p, 8193, buf, sizeof(buf)), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_profile_set(p, "vcpu.8192.pin", "0"), VMSEC_ENOTFOUND);
     ck_assert_str_eq(vmsec_error_last(), "profile <api>: vcpu.8192.pin: vCPU number 8192 is above the maximum 8191");
-    ck_assert_int_eq(vmsec_profile_set_iothread_pin(p, 0, "0"), VMSEC_ENOTFOUND);
     ck_assert_int_eq(vmsec_profile_set_memory_limit(p, VMSEC_MEMORY_SOFT_LIMIT, 1000), VMSEC_EFORMAT);
     ck_assert_str_eq(vmsec_error_last(), "profile <api>: memory.soft_limit: 1000 is not a multiple of 1024 (libvirt counts KiB)");
     ck_assert_int_eq(vmsec_profile_set_memory_limit(p, 3, 1024), VMSEC_EINVAL);
@@ -1037,6 +1077,7 @@ int main(void)
     tcase_add_test(tc, string_source_name_defaults);
     tcase_add_test(tc, crlf_blanks_comments_tabs_and_missing_final_newline);
     tcase_add_test(tc, hostile_inputs_are_rejected_cleanly);
+    tcase_add_test(tc, thousands_of_pins_in_any_order);
     tcase_add_test(tc, mutated_texts_parse_or_fail_cleanly);
     tcase_add_test(tc, example_round_trip_is_canonical);
     tcase_add_test(tc, order_spelling_and_device_labels_do_not_matter);
