@@ -142,6 +142,28 @@ START_TEST(memlock_rules)
 }
 END_TEST
 
+START_TEST(cgroup_v2_shares_range)
+{
+    struct vmsec__host_facts f;
+    vmsec_profile *big = profile("cpu.shares = 20000\n"), *ok = profile("cpu.shares = 10000\n");
+    struct vmsec_report *r = vmsec__report_new();
+    good_host(&f);
+    f.cg_version = 2;
+    ck_assert_int_eq(vmsec__host_evaluate(&f, big, 0, r), VMSEC_EHOST);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "cpu.weight"));
+    vmsec_report_free(r);
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, ok, 0, r), 0);
+    vmsec_report_free(r);
+    f.cg_version = 1; /* v1 cpu.shares takes it */
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, big, 0, r), 0);
+    vmsec_report_free(r);
+    vmsec_profile_free(big);
+    vmsec_profile_free(ok);
+}
+END_TEST
+
 START_TEST(hugepage_counts)
 {
     struct vmsec__host_facts f;
@@ -260,6 +282,7 @@ int main(void)
     tcase_add_test(tc, capable_host_passes);
     tcase_add_test(tc, every_problem_in_one_error);
     tcase_add_test(tc, memlock_rules);
+    tcase_add_test(tc, cgroup_v2_shares_range);
     tcase_add_test(tc, hugepage_counts);
     tcase_add_test(tc, remote_host_is_unchecked);
     tcase_add_test(tc, this_host_is_consistent);
