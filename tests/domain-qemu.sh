@@ -14,6 +14,11 @@ if ! lv_start; then
     done_testing
 fi
 
+# One run at a time on this host: the test restarts libvirtd.
+mkdir -p "$lv_state"
+exec 9>"$lv_state/lock"
+flock 9
+
 dom=vmsec-it-$$
 work=$(mktemp -d "${TMPDIR:-/tmp}/vmsec-qemu-XXXXXX")
 cleanup() {
