@@ -1,0 +1,86 @@
+#!/bin/sh
+# Proves the ABI gate catches breaks: scratch copies of libvmsec.so.1 are linked from the real
+# objects with one deliberate change each, and abi/vmsec-abi must accept the compatible one and
+# reject every incompatible one. The reference ABI is dumped from this build, so the test does not
+# depend on the committed baseline being current.
+. "$top_srcdir/tests/tap.sh"
+tool="$top_srcdir/abi/vmsec-abi"
+core="$top_builddir/lib/.libs/libvmsec-core.a"
+sym="$top_srcdir/lib/libvmsec.sym"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+hd="$tmp/include/vmsec"
+
+if ! command -v abidw >/dev/null || ! command -v abidiff >/dev/null; then
+    skip_or_fail "libabigail (abidw, abidiff; package abigail-tools) is not installed"
+    done_testing
+fi
+if ! readelf -S "$top_builddir/lib/.libs/libvmsec.so.1" | grep -q '\.debug_info'; then
+    skip_or_fail "libvmsec was built without debug info (-g), which abidw needs"
+    done_testing
+fi
+
+# Scratch headers: the public headers (source and generated), which mutations may edit.
+mkdir -p "$hd" "$tmp/objs"
+cp "$top_srcdir"/include/vmsec/*.h "$hd/"
+cp "$top_builddir/include/vmsec/version.h" "$hd/version.h" 2>/dev/null || :
+(cd "$tmp/objs" && ar x "$core")
+cflags="-std=c11 -g -O0 -fPIC -fvisibility=hidden -DHAVE_CONFIG_H -I$tmp/include -I$top_builddir
+        -I$top_srcdir/lib ${VMSEC_SODIUM_CFLAGS:-}"
+
+# link NAME VERSION_SCRIPT [EXTRA_OBJECT...]: a libvmsec.so.1 from the real objects.
+link() {
+    name=$1 script=$2; shift 2
+    # shellcheck disable=SC2086
+    $CC -shared -o "$tmp/$name.so" -Wl,-soname,libvmsec.so.1 -Wl,--version-script="$script" \
+        "$tmp"/objs/*.o "$@" >"$tmp/$name.link.log" 2>&1
+}
+# verdict NAME: the exit status of `vmsec-abi compare` against the reference ABI.
+verdict() {
+    rc=0
+    "$tool" compare "$tmp/reference.abi" "$tmp/$1.so" "$hd" >"$tmp/$1.report" 2>&1 || rc=$?
+    sed 's/^/# /' "$tmp/$1.report"
+    return $rc
+}
+
+check "scratch link of the unmodified objects" link same "$sym"
+check "reference ABI dumped" "$tool" dump "$tmp/same.so" "$tmp/reference.abi" "$hd"
+check "unmodified library passes the gate" verdict same
+
+# Compatible: a new function in a new version node.
+printf '#include <vmsec/common.h>\nVMSEC_EXPORT int vmsec_selftest_added(long x);\n' > "$hd/added.h"
+printf '#include <vmsec/added.h>\nint vmsec_selftest_added(long x) { return (int)x; }\n' > "$tmp/added.c"
+cp "$sym" "$tmp/added.sym"
+printf 'VMSEC_1.99 { global: vmsec_selftest_added; } VMSEC_1.0;\n' >> "$tmp/added.sym"
+# shellcheck disable=SC2086
+check "compile an added function" $CC $cflags -c "$tmp/added.c" -o "$tmp/added.o"
+link added "$tmp/added.sym" "$tmp/added.o"
+check "an added symbol in a new version node passes the gate" verdict added
+rm -f "$hd/added.h"
+
+# Incompatible: vmsec_strerror dropped from the version script.
+grep -v 'vmsec_strerror;' "$sym" > "$tmp/removed.sym"
+link removed "$tmp/removed.sym"
+verdict removed; rc=$?
+check "a removed symbol fails the gate" [ $rc -eq 1 ]
+check "the report names the removed symbol" grep -q "vmsec_strerror" "$tmp/removed.report"
+
+# Incompatible: vmsec_strerror moved from VMSEC_1.0 to a later node.
+grep -v 'vmsec_strerror;' "$sym" > "$tmp/moved.sym"
+printf 'VMSEC_1.99 { global: vmsec_strerror; } VMSEC_1.0;\n' >> "$tmp/moved.sym"
+link moved "$tmp/moved.sym"
+verdict moved; rc=$?
+check "a symbol moved to another version node fails the gate" [ $rc -eq 1 ]
+
+# Incompatible: vmsec_key_bytes() returns int instead of size_t (header and source changed alike).
+sed 's/size_t vmsec_key_bytes(void)/int vmsec_key_bytes(void)/' "$top_srcdir/lib/keys.c" > "$tmp/keys.c"
+sed -i 's/size_t vmsec_key_bytes(void)/int vmsec_key_bytes(void)/' "$hd/keys.h"
+check "the signature mutation applied to keys.c and keys.h" \
+    sh -c "grep -q '^int vmsec_key_bytes(void)' '$tmp/keys.c' && grep -q 'int vmsec_key_bytes(void);' '$hd/keys.h'"
+rm -f "$tmp"/objs/*keys.o
+# shellcheck disable=SC2086
+check "compile the mutated keys.c" $CC $cflags -c "$tmp/keys.c" -o "$tmp/keys.o"
+link changed "$sym" "$tmp/keys.o"
+verdict changed; rc=$?
+check "a changed return type fails the gate" [ $rc -eq 1 ]
+check "the report names the changed function" grep -q "vmsec_key_bytes" "$tmp/changed.report"
+done_testing
