@@ -25,6 +25,8 @@ AS_IF([test -n "$vmsec_sanitize"], [
   # compile and link (shared library included), and tests that build programs with $CC (the
   # pkg-config consumer, the ABI self-test) link the same sanitizer runtime.
   CC="$CC $vmsec_sanitize"
+  # configure.ac expands AC_PROG_CC again later; make its cached answer the sanitizing command.
+  ac_cv_prog_CC=$CC
   AC_MSG_CHECKING([whether $CC builds sanitized programs])
   AC_LINK_IFELSE([AC_LANG_PROGRAM([], [])], [AC_MSG_RESULT([yes])],
     [AC_MSG_RESULT([no]); AC_MSG_ERROR([$CC cannot build with $vmsec_sanitize])])
@@ -35,8 +37,10 @@ AS_IF([test -n "$vmsec_sanitize"], [
 ]])], [vmsec_cc_is_clang=yes], [vmsec_cc_is_clang=no])
   # clang links the sanitizer runtimes into executables only, leaving them undefined in shared
   # libraries, so --no-undefined must go for sanitized clang builds (gcc links libasan into both).
-  AS_IF([test "x$vmsec_cc_is_clang" = xyes],
-    [AC_CONFIG_COMMANDS_PRE([VMSEC_LDFLAGS=`echo "$VMSEC_LDFLAGS" | sed 's/ *-Wl,--no-undefined//'`])])
+])
+AC_CONFIG_COMMANDS_PRE([
+  AS_IF([test -n "$vmsec_sanitize" && test "x$vmsec_cc_is_clang" = xyes],
+    [VMSEC_LDFLAGS=`echo "$VMSEC_LDFLAGS" | sed 's/ *-Wl,--no-undefined//'`])
 ])
 
 VMSEC_FUZZ_LDFLAGS=""
