@@ -8,6 +8,7 @@
 #include "internal.h"
 #include "testutil.h"
 #include "vmsec/errors.h"
+#include "vmsec/keys.h"
 
 /* valgrind (check_keys, pubkey_file): vmsec_pubkey_load_file() wraps the parser's message as
  * vmsec__error(rc, "%s:%u: %s", path, line, vmsec_error_last()), so the thread's message buffer was
@@ -39,12 +40,40 @@ START_TEST(long_messages_truncate_safely)
 }
 END_TEST
 
+/* fuzz_keyfile: a key file whose base64 held bytes outside the alphabet (0xff 0xff, decoded by
+ * libsodium 1.0.18 as "//") was accepted, so one key had several file forms. */
+START_TEST(keyfile_with_non_alphabet_bytes_is_refused)
+{
+    static const char good[] = "vmsec-private-key-v1 x25519 AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\n";
+    char dir[PATH_MAX], path[PATH_MAX + 8], bad[sizeof(good)];
+    vmsec_keypair *kp = NULL;
+
+    vt_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/key", dir);
+    vt_write_file(path, good, sizeof(good) - 1, 0600);
+    ck_assert_int_eq(vmsec_keypair_load(&kp, path), 0);
+    vmsec_keypair_free(kp);
+    for (size_t i = strlen("vmsec-private-key-v1 x25519 "); i < sizeof(good) - 3; i++) {
+        memcpy(bad, good, sizeof(good));
+        bad[i] = (char)0xff;
+        vt_write_file(path, bad, sizeof(good) - 1, 0600);
+        kp = NULL;
+        ck_assert_int_eq(vmsec_keypair_load(&kp, path), VMSEC_EFORMAT);
+        ck_assert_ptr_null(kp);
+    }
+    vt_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hardening");
     TCase *tc = tcase_create("errors");
     tcase_add_test(tc, error_context_may_quote_the_previous_message);
     tcase_add_test(tc, long_messages_truncate_safely);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("keys");
+    tcase_add_test(tc, keyfile_with_non_alphabet_bytes_is_refused);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }
