@@ -24,7 +24,11 @@ static void cleanup(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    const char *tmp = getenv("TMPDIR");
+    /* Every input is written to a file and every accepted key saved with fsync: on tmpfs that
+     * costs microseconds instead of milliseconds. VMSEC_FUZZ_TMPDIR overrides. */
+    const char *tmp = getenv("VMSEC_FUZZ_TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
     (void)argc;
     (void)argv;
     snprintf(dir, sizeof(dir), "%s/vmsec-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");

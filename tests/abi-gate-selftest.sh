@@ -71,15 +71,55 @@ link moved "$tmp/moved.sym"
 verdict moved; rc=$?
 check "a symbol moved to another version node fails the gate" [ $rc -eq 1 ]
 
+# Option structs (doc/ABI.md): any layout change is reported, appending included (a release that
+# appends records it with make abi-update); inserting before existing members is a real break.
+# opts_v1 is the reference here.
+# opts NAME MEMBERS: a library exporting vmsec_selftest_use(const vmsec_selftest_options *).
+opts() {
+    mkdir -p "$tmp/$1/vmsec"
+    printf '#include <vmsec/common.h>\ntypedef struct vmsec_selftest_options { unsigned int version; %s } vmsec_selftest_options;\nVMSEC_EXPORT int vmsec_selftest_use(const vmsec_selftest_options *opts);\n' \
+        "$2" > "$tmp/$1/vmsec/opts.h"
+    printf '#include <vmsec/opts.h>\nint vmsec_selftest_use(const vmsec_selftest_options *opts) { return (int)opts->version + opts->a; }\n' \
+        > "$tmp/$1/opts.c"
+    cp "$sym" "$tmp/$1.sym"
+    printf 'VMSEC_1.99 { global: vmsec_selftest_use; } VMSEC_1.0;\n' >> "$tmp/$1.sym"
+    # shellcheck disable=SC2086
+    $CC $cflags -I"$tmp/$1" -c "$tmp/$1/opts.c" -o "$tmp/$1.o" && link "$1" "$tmp/$1.sym" "$tmp/$1.o"
+}
+check "build the option struct reference" opts opts_v1 "int a;"
+"$tool" dump "$tmp/opts_v1.so" "$tmp/opts_v1.abi" "$tmp/opts_v1/vmsec"
+check "build an option struct with a member appended" opts opts_appended "int a; long added;"
+check "build an option struct with a member inserted" opts opts_inserted "long added; int a;"
+rc=0; "$tool" compare "$tmp/opts_v1.abi" "$tmp/opts_appended.so" "$tmp/opts_appended/vmsec" >"$tmp/appended.report" 2>&1 || rc=$?
+sed 's/^/# /' "$tmp/appended.report"
+check "a member appended to an option struct is reported for review" [ $rc -eq 1 ]
+rc=0; "$tool" compare "$tmp/opts_v1.abi" "$tmp/opts_inserted.so" "$tmp/opts_inserted/vmsec" >"$tmp/inserted.report" 2>&1 || rc=$?
+sed 's/^/# /' "$tmp/inserted.report"
+check "a member inserted into a versioned option struct fails the gate" [ $rc -eq 1 ]
+
+# mutate_keys NAME SED_SCRIPT: a library whose keys.c (and scratch keys.h) went through SED_SCRIPT.
+mutate_keys() {
+    sed "$2" "$top_srcdir/lib/keys.c" > "$tmp/$1.c"
+    cp "$top_srcdir/include/vmsec/keys.h" "$hd/keys.h"
+    sed -i "$2" "$hd/keys.h"
+    ! cmp -s "$top_srcdir/lib/keys.c" "$tmp/$1.c" || { diag "$1: the mutation did not apply to keys.c"; return 1; }
+    mkdir -p "$tmp/$1.objs"
+    cp "$tmp"/objs/*.o "$tmp/$1.objs/"
+    rm -f "$tmp/$1.objs/"*keys.o
+    # shellcheck disable=SC2086
+    $CC $cflags -c "$tmp/$1.c" -o "$tmp/$1.objs/keys.o" &&
+        $CC -shared -o "$tmp/$1.so" -Wl,-soname,libvmsec.so.1 -Wl,--version-script="$sym" "$tmp/$1.objs"/*.o
+}
+
+# Compatible: the layout of a private type (the opaque vmsec_keypair) changes.
+check "build with a field added to the private struct vmsec_keypair" \
+    mutate_keys private 's/^struct vmsec_keypair {$/struct vmsec_keypair {\n    uint64_t selftest_private_field;/'
+check "a private type's layout change passes the gate" verdict private
+
 # Incompatible: vmsec_key_bytes() returns int instead of size_t (header and source changed alike).
-sed 's/size_t vmsec_key_bytes(void)/int vmsec_key_bytes(void)/' "$top_srcdir/lib/keys.c" > "$tmp/keys.c"
-sed -i 's/size_t vmsec_key_bytes(void)/int vmsec_key_bytes(void)/' "$hd/keys.h"
-check "the signature mutation applied to keys.c and keys.h" \
-    sh -c "grep -q '^int vmsec_key_bytes(void)' '$tmp/keys.c' && grep -q 'int vmsec_key_bytes(void);' '$hd/keys.h'"
-rm -f "$tmp"/objs/*keys.o
-# shellcheck disable=SC2086
-check "compile the mutated keys.c" $CC $cflags -c "$tmp/keys.c" -o "$tmp/keys.o"
-link changed "$sym" "$tmp/keys.o"
+check "build with vmsec_key_bytes() returning int" \
+    mutate_keys changed 's/size_t vmsec_key_bytes(void)/int vmsec_key_bytes(void)/'
+check "the signature mutation reached the header too" grep -q 'int vmsec_key_bytes(void);' "$hd/keys.h"
 verdict changed; rc=$?
 check "a changed return type fails the gate" [ $rc -eq 1 ]
 check "the report names the changed function" grep -q "vmsec_key_bytes" "$tmp/changed.report"
