@@ -15,6 +15,16 @@ AC_ARG_ENABLE([fuzzing],
   [], [enable_fuzzing=no])
 AS_IF([test "x$enable_fuzzing" = xyes], [enable_sanitizers=yes])
 
+# libabigail 2.2 (the ABI gate) misreads where clang's DWARF 5 declares types, so clang gets
+# DWARF 4 unless the user chose CFLAGS.
+AC_COMPILE_IFELSE([AC_LANG_PROGRAM([], [[
+#ifndef __clang__
+#error not clang
+#endif
+]])], [vmsec_cc_is_clang=yes], [vmsec_cc_is_clang=no])
+AS_IF([test "x$vmsec_cc_is_clang" = xyes && test -z "$ac_cv_env_CFLAGS_set"],
+  [CFLAGS="$CFLAGS -gdwarf-4"])
+
 vmsec_sanitize=""
 AS_IF([test "x$enable_sanitizers" = xyes],
   [vmsec_sanitize="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"])
@@ -30,11 +40,14 @@ AS_IF([test -n "$vmsec_sanitize"], [
   AC_MSG_CHECKING([whether $CC builds sanitized programs])
   AC_LINK_IFELSE([AC_LANG_PROGRAM([], [])], [AC_MSG_RESULT([yes])],
     [AC_MSG_RESULT([no]); AC_MSG_ERROR([$CC cannot build with $vmsec_sanitize])])
-  AC_COMPILE_IFELSE([AC_LANG_PROGRAM([], [[
-#ifndef __clang__
-#error not clang
-#endif
-]])], [vmsec_cc_is_clang=yes], [vmsec_cc_is_clang=no])
+  # The ASan runtime a non-instrumented host program (python3 loading the library through ctypes)
+  # must LD_PRELOAD in this build; exported to tests as VMSEC_SANITIZER_RUNTIME.
+  AS_IF([test "x$vmsec_cc_is_clang" = xyes],
+    [VMSEC_SANITIZER_RUNTIME="`$CC -print-runtime-dir`/libclang_rt.asan-`uname -m`.so"],
+    [VMSEC_SANITIZER_RUNTIME=`$CC -print-file-name=libasan.so`])
+  AC_MSG_CHECKING([for the ASan runtime to preload into host programs])
+  AS_IF([test -f "$VMSEC_SANITIZER_RUNTIME"], [AC_MSG_RESULT([$VMSEC_SANITIZER_RUNTIME])],
+    [AC_MSG_RESULT([not found]); VMSEC_SANITIZER_RUNTIME=""])
   # clang links the sanitizer runtimes into executables only, leaving them undefined in shared
   # libraries, so --no-undefined must go for sanitized clang builds (gcc links libasan into both).
 ])
@@ -59,6 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return data && si
   VMSEC_FUZZ_LDFLAGS="-fsanitize=fuzzer"
 ])
 AC_SUBST([VMSEC_FUZZ_LDFLAGS])
+AC_SUBST([VMSEC_SANITIZER_RUNTIME])
 AM_CONDITIONAL([ENABLE_FUZZING], [test "x$enable_fuzzing" = xyes])
 AM_CONDITIONAL([ENABLE_SANITIZERS], [test "x$enable_sanitizers" = xyes])
 ])

@@ -14,8 +14,11 @@ if ! command -v abidw >/dev/null || ! command -v abidiff >/dev/null; then
     skip_or_fail "libabigail (abidw, abidiff; package abigail-tools) is not installed"
     done_testing
 fi
-if ! readelf -S "$top_builddir/lib/.libs/libvmsec.so.1" | grep -q '\.debug_info'; then
-    skip_or_fail "libvmsec was built without debug info (-g), which abidw needs"
+rc=0
+"$tool" dump "$top_builddir/lib/.libs/libvmsec.so.1" "$tmp/probe.abi" "$top_srcdir/include/vmsec" \
+    >"$tmp/probe.log" 2>&1 || rc=$?
+if [ $rc -eq 3 ]; then
+    skip_or_fail "$(cat "$tmp/probe.log")"
     done_testing
 fi
 
@@ -24,7 +27,7 @@ mkdir -p "$hd" "$tmp/objs"
 cp "$top_srcdir"/include/vmsec/*.h "$hd/"
 cp "$top_builddir/include/vmsec/version.h" "$hd/version.h" 2>/dev/null || :
 (cd "$tmp/objs" && ar x "$core")
-cflags="-std=c11 -g -O0 -fPIC -fvisibility=hidden -DHAVE_CONFIG_H -I$tmp/include -I$top_builddir
+cflags="-std=c11 -g -gdwarf-4 -O0 -fPIC -fvisibility=hidden -DHAVE_CONFIG_H -I$tmp/include -I$top_builddir
         -I$top_srcdir/lib ${VMSEC_SODIUM_CFLAGS:-}"
 
 # link NAME VERSION_SCRIPT [EXTRA_OBJECT...]: a libvmsec.so.1 from the real objects.

@@ -14,14 +14,14 @@ if [ "$(uname -m)" != x86_64 ]; then
     skip_or_fail "the ABI baseline describes x86_64; this is $(uname -m)"
     done_testing
 fi
-if ! readelf -S "$so" | grep -q '\.debug_info'; then
-    skip_or_fail "$so was built without debug info (-g), which abidw needs"
-    done_testing
-fi
 check "baseline $(basename "$base") is present" test -s "$base"
 rc=0
 "$top_srcdir/abi/vmsec-abi" compare "$base" "$so" "$top_srcdir/include/vmsec" "$top_builddir/include/vmsec" \
     >"$tmp/report" 2>&1 || rc=$?
-check "libvmsec.so.1 is ABI-compatible with the baseline (nothing removed or changed)" [ $rc -eq 0 ]
-sed 's/^/# /' "$tmp/report"
+if [ $rc -eq 3 ]; then
+    skip_or_fail "$(cat "$tmp/report")"
+else
+    check "libvmsec.so.1 is ABI-compatible with the baseline (nothing removed or changed)" [ $rc -eq 0 ]
+    sed 's/^/# /' "$tmp/report"
+fi
 done_testing

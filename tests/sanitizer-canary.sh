@@ -17,4 +17,15 @@ for fork in yes no; do
         check "$mode with CK_FORK=$fork is reported as '$report'" grep -qF "$report" "$tmp/out"
     done
 done
+
+# Host programs that are not instrumented (python3 with ctypes, as the bindings' tests use) load
+# the sanitized library only with the runtime preloaded; VMSEC_SANITIZER_RUNTIME names it.
+if ! command -v python3 >/dev/null; then
+    skip_or_fail "python3 is not installed"
+else
+    check "VMSEC_SANITIZER_RUNTIME names the ASan runtime" test -f "${VMSEC_SANITIZER_RUNTIME:-}"
+    check "python3 ctypes loads the sanitized libvmsec.so.1 with the runtime preloaded" sh -c \
+        "LD_PRELOAD='$VMSEC_SANITIZER_RUNTIME' ASAN_OPTIONS=\"\$ASAN_OPTIONS:detect_leaks=0\" python3 -c \
+        'import ctypes, sys; l = ctypes.CDLL(sys.argv[1]); sys.exit(l.vmsec_init())' '$top_builddir/lib/.libs/libvmsec.so.1'"
+fi
 done_testing
