@@ -67,9 +67,12 @@ void vmsec_error_clear(void)
 
 int vmsec__verror(int code, const char *fmt, va_list ap)
 {
-    int n = vsnprintf(last_msg, sizeof(last_msg), fmt, ap);
-    if (n < 0)
-        snprintf(last_msg, sizeof(last_msg), "%s", vmsec_strerror(code));
+    /* Formatted aside first: callers add context to the previous message by passing
+     * vmsec_error_last() as an argument, and vsnprintf's source and destination must not overlap. */
+    char msg[ERROR_MSG_MAX];
+    if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+        snprintf(msg, sizeof(msg), "%s", vmsec_strerror(code));
+    memcpy(last_msg, msg, sizeof(last_msg));
     last_code = code;
     return code;
 }

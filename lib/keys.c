@@ -210,6 +210,21 @@ fail:
     return rc;
 }
 
+/* libsodium 1.0.18's decoder reads some bytes outside the base64 alphabet (0xff) as valid digits,
+ * so a decoded key is accepted only if it re-encodes to exactly the file's text (found by
+ * fuzz_keyfile). Compared in constant time, in guarded memory: this is the secret. */
+static int is_canonical_b64_key(const uint8_t *secret, const char *line)
+{
+    char *enc = sodium_malloc(B64_KEY_LEN + 1);
+    int same;
+    if (!enc)
+        return 0;
+    sodium_bin2base64(enc, B64_KEY_LEN + 1, secret, VMSEC_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL);
+    same = sodium_memcmp(enc, line + sizeof(KEYFILE_PREFIX) - 1, B64_KEY_LEN) == 0;
+    sodium_free(enc);
+    return same;
+}
+
 int vmsec_keypair_load(vmsec_keypair **out, const char *path)
 {
     struct stat st;
@@ -283,7 +298,7 @@ int vmsec_keypair_load(vmsec_keypair **out, const char *path)
     if (buf[KEYFILE_LEN - 1] != '\n' ||
         sodium_base642bin(kp->secret, VMSEC_KEY_BYTES, buf + sizeof(KEYFILE_PREFIX) - 1, B64_KEY_LEN, NULL,
                           &bin_len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        bin_len != VMSEC_KEY_BYTES || end != buf + KEYFILE_LEN - 1) {
+        bin_len != VMSEC_KEY_BYTES || end != buf + KEYFILE_LEN - 1 || !is_canonical_b64_key(kp->secret, buf)) {
         rc = vmsec__error(VMSEC_EFORMAT, "key file %s has a malformed key (expected %d base64 characters)", path,
                           B64_KEY_LEN);
         goto out;
