@@ -20,7 +20,7 @@
 #   VMSEC_GUEST_BOOT_TIMEOUT    seconds until the guest's init must have started (default 120)
 #   VMSEC_GUEST_TIMEOUT         seconds for the whole guest run (default 600)
 #   VMSEC_GUEST_PROGRAM_TIMEOUT seconds each program may run inside the guest (default 240)
-#   VMSEC_GUEST_SMP, VMSEC_GUEST_MEM   vCPUs (default 1) and MiB (default 256)
+#   VMSEC_GUEST_SMP, VMSEC_GUEST_MEM   vCPUs (default 1) and MiB (default 512)
 #   VMSEC_GUEST_KEEP=1          keep the scratch directory (initramfs, console and TAP logs)
 
 guest_modules="vsock vmw_vsock_virtio_transport_common vsock_loopback"
@@ -188,8 +188,10 @@ for m in $guest_modules; do
 done
 for p in $*; do
     echo "$guest_marker begin \$p" >&3
-    timeout ${VMSEC_GUEST_PROGRAM_TIMEOUT:-240} /tests/\$p >&3
-    echo "$guest_marker end \$p \$? \$(up)" >&3
+    timeout ${VMSEC_GUEST_PROGRAM_TIMEOUT:-240} /tests/\$p >&3 2>/tmp/stderr
+    rc=\$?
+    sed "s/^/$guest_marker stderr /" /tmp/stderr >&3
+    echo "$guest_marker end \$p \$rc \$(up)" >&3
 done
 echo "$guest_marker done \$(up)" >&3
 sync
@@ -226,7 +228,7 @@ guest_boot() { # INITRAMFS
     all_limit=$((${VMSEC_GUEST_TIMEOUT:-600} * 1000))
     t0=$(guest_now_ms)
     # shellcheck disable=SC2086
-    "$guest_qemu" -accel tcg -m "${VMSEC_GUEST_MEM:-256}" -smp "${VMSEC_GUEST_SMP:-1}" \
+    "$guest_qemu" -accel tcg -m "${VMSEC_GUEST_MEM:-512}" -smp "${VMSEC_GUEST_SMP:-1}" \
         -nodefaults -no-user-config -display none -no-reboot \
         -chardev file,id=con,path="$guest_work/console.log" -serial chardev:con \
         -chardev file,id=tap,path="$guest_work/tap.log" -serial chardev:tap \
@@ -284,8 +286,21 @@ guest_cleanup() {
     fi
 }
 
+# Shows, once, what the guest console says about how the guest died: from the first sign of a
+# kernel crash when there is one, else its last lines; then QEMU's own messages.
 guest_console_tail() {
-    guest_diag_file "console" "$guest_work/console.log" 25
+    [ -z "${guest_console_shown:-}" ] || { diag "(guest console shown above)"; return; }
+    guest_console_shown=1
+    con=$guest_work/console.log
+    first=$(grep -nE 'Kernel panic|BUG:|Oops|general protection|Call Trace' "$con" 2>/dev/null |
+        head -n 1 | cut -d: -f1)
+    if [ -n "$first" ]; then
+        start=$((first > 3 ? first - 3 : 1))
+        sed -n "$start,$((start + 44))p" "$con" >"$guest_work/console.excerpt"
+        guest_diag_file "console" "$guest_work/console.excerpt" 45
+    else
+        guest_diag_file "console" "$con" 25
+    fi
     guest_diag_file "qemu" "$guest_work/qemu.log" 5
 }
 
@@ -315,6 +330,7 @@ guest_relay() { # PROGRAM_NAMES...
             cur=""
             ;;
         "$guest_marker done "*) guest_done=1 ;;
+        "$guest_marker stderr "*) diag "${cur:-guest} stderr| ${line#"$guest_marker stderr "}" ;;
         "ok "* | "not ok "*)
             res=${line%%ok*}ok
             desc=$(echo "$line" | sed -E 's/^(not )?ok( [0-9]+)?( -)? ?//')
@@ -361,7 +377,6 @@ guest_end_program() { # NAME STATUS UPTIME
         return
     fi
     not_ok "$1 ran to completion: $why"
-    guest_console_tail
 }
 
 # The whole run: tools, kernel, initramfs, boot, relay. Ends with TAP lines only; the caller
