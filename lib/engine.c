@@ -32,6 +32,7 @@ struct vmsec_engine {
     vmsec_role role;
     atomic_int state;
     int fail_code;
+    atomic_bool fail_reported; /* some call already returned fail_code */
     char fail_msg[256];
     noise_handshake *hs;
     bool announced;        /* responder: announcement parsed */
@@ -72,6 +73,7 @@ static int VMSEC_PRINTF(4, 5) fail(vmsec_engine *e, int side, int code, const ch
     vsnprintf(e->fail_msg + n, sizeof(e->fail_msg) - (size_t)n, fmt, ap);
     va_end(ap);
     e->fail_code = code;
+    atomic_store(&e->fail_reported, true);
     atomic_store(&e->state, VMSEC_STATE_FAILED);
     if (side != 0) {
         noise_cipher_wipe(&e->cs[1]);
@@ -94,6 +96,8 @@ static int failed_guard(vmsec_engine *e, int side)
     if (atomic_load(&e->state) != VMSEC_STATE_FAILED)
         return 0;
     noise_cipher_wipe(&e->cs[side]);
+    if (!atomic_exchange(&e->fail_reported, true))
+        return vmsec__error(e->fail_code, "%s", e->fail_msg);
     return vmsec__error(VMSEC_ESTATE, "channel failed earlier: %s", e->fail_msg);
 }
 
@@ -636,8 +640,8 @@ int vmsec_engine_send(vmsec_engine *e, const uint8_t *msg, size_t len)
         return vmsec__error(VMSEC_ETOOBIG, "message of %zu bytes exceeds the maximum of %zu", len, e->cfg.max_message);
     nrec = len ? (len + VMSEC_RECORD_PAYLOAD_MAX - 1) / VMSEC_RECORD_PAYLOAD_MAX : 1;
     if (e->cs[0].n > NONCE_LAST_DATA || NONCE_LAST_DATA - e->cs[0].n < nrec - 1)
-        return fail(e, 0, VMSEC_ESTATE, "nonce space exhausted after %llu messages; open a new channel",
-                    (unsigned long long)e->cs[0].n);
+        return vmsec__error(VMSEC_ESTATE, "channel %s: nonce space exhausted after %llu messages; only close_notify "
+                            "can still be sent, open a new channel", role_name(e), (unsigned long long)e->cs[0].n);
     if ((rc = out_reserve(e, len + nrec * (FRAME_HDR + 1 + NOISE_TAGLEN))) < 0)
         return rc;
     do {
@@ -685,13 +689,14 @@ int vmsec_engine_recv(vmsec_engine *e, uint8_t *buf, size_t cap, size_t *len)
         memcpy(buf, e->msg + 1, e->msg_len);
     e->msg_len = 0;
     e->msg_ready = false;
-    process_input(e); /* a failure here is reported by the next call; this message was authentic */
+    if (process_input(e) < 0) /* this message was authentic; the next call reports the failure */
+        atomic_store(&e->fail_reported, false);
     return 0;
 }
 
 int vmsec_engine_state(const vmsec_engine *e)
 {
-    return e ? atomic_load(&((vmsec_engine *)e)->state) : VMSEC_STATE_FAILED;
+    return e ? atomic_load(&e->state) : VMSEC_STATE_FAILED;
 }
 
 static int open_guard(const vmsec_engine *e, const char *fn)
@@ -699,7 +704,7 @@ static int open_guard(const vmsec_engine *e, const char *fn)
     int st;
     if (!e)
         return vmsec__error(VMSEC_EINVAL, "%s: engine is NULL", fn);
-    st = atomic_load(&((vmsec_engine *)e)->state);
+    st = atomic_load(&e->state);
     if (st == VMSEC_STATE_HANDSHAKE)
         return vmsec__error(VMSEC_ESTATE, "%s: handshake not complete", fn);
     if (st == VMSEC_STATE_FAILED)
