@@ -9,5 +9,7 @@
 #include <vmsec/errors.h>
 #include <vmsec/version.h>
 #include <vmsec/keys.h>
+#include <vmsec/transport.h>
+#include <vmsec/channel.h>
 
 #endif /* VMSEC_H */
