@@ -6,5 +6,5 @@
 
 # The programs run in this order in one guest boot, so benchmark lines are comparable. To add a
 # guest test: a static check program in mk/vsockguest.am, then its path here.
-guest_run "$top_builddir/tests/guest/vsock_raw"
+guest_run "$top_builddir/tests/guest/vsock_raw" "$top_builddir/tests/guest/vsock_channel"
 done_testing
