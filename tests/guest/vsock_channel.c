@@ -591,6 +591,7 @@ static void test_large(void)
     int rc;
     if (!scfg || !ccfg || !msg || !back)
         goto out;
+    memset(msg, 0, max + 1);
     rc = server_start(&s, scfg, PORT_LARGE, max, NULL, 0);
     if (!gt_ok(rc == 0, "listener for large messages (%s)", errname(rc)))
         goto out;

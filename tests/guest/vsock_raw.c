@@ -249,6 +249,8 @@ static uint64_t send_stream(int fd, uint64_t seed, size_t total, size_t chunk, b
 {
     static uint8_t buf[BENCH_MSG];
     uint64_t h = GT_FNV_INIT;
+    if (chunk > sizeof(buf))
+        return 0;
     if (!verify)
         gt_fill(buf, sizeof(buf), seed, 0);
     for (size_t off = 0; off < total; off += chunk) {
@@ -338,7 +340,7 @@ static bool transfer(unsigned port, size_t total, size_t chunk, bool verify, dou
 static void test_large(void)
 {
     double secs;
-    gt_ok(transfer(PORT_LARGE, LARGE_BYTES, 100000, true, &secs),
+    gt_ok(transfer(PORT_LARGE, LARGE_BYTES, 50001, true, &secs),
           "8 MiB in odd-sized writes arrives complete with a matching checksum");
 }
 
