@@ -1024,10 +1024,12 @@ static void test_bench(void)
     gt_diag("bench: raw vsock, 64 KiB writes: %.1f MB/s (%u MiB)", raw, BENCH_BYTES >> 20);
     gt_diag("bench: vmsec channel %s over vsock, 64 KiB messages: %.1f MB/s (%.0f%% of raw vsock)",
             proto, ch, raw > 0 ? 100 * ch / raw : 0);
-    gt_diag("bench: %s handshakes over vsock (connect + handshake, one vCPU): %.1f/s", proto, hs);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    gt_diag("bench: %s handshakes over vsock (connect + handshake, %ld vCPU): %.1f/s", proto, cpus,
+            hs);
     double enc = 0, dec = 0;
     bench_aead(&enc, &dec);
-    gt_diag("bench: ChaCha20-Poly1305 on this vCPU (libsodium): encrypt %.1f MB/s, decrypt %.1f MB/s; "
+    gt_diag("bench: ChaCha20-Poly1305 on one vCPU (libsodium): encrypt %.1f MB/s, decrypt %.1f MB/s; "
             "encrypting and decrypting on one vCPU caps a channel at %.1f MB/s",
             enc, dec, enc > 0 && dec > 0 ? 1 / (1 / enc + 1 / dec) : 0);
 }
