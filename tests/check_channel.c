@@ -16,11 +16,13 @@
 
 static vmsec_keypair *ka, *kb;
 static vmsec_channel_config *cfg_a, *cfg_b;
+static size_t scale = 1; /* VMSEC_TEST_QUICK=1 (valgrind) moves a tenth of the data */
 
 static void setup(void)
 {
     uint8_t pa[32], pb[32];
     signal(SIGPIPE, SIG_IGN);
+    scale = getenv("VMSEC_TEST_QUICK") && !strcmp(getenv("VMSEC_TEST_QUICK"), "1") ? 10 : 1;
     ck_assert_int_eq(vmsec_keypair_generate(&ka), 0);
     ck_assert_int_eq(vmsec_keypair_generate(&kb), 0);
     vmsec_keypair_public(ka, pa, 32);
@@ -127,8 +129,8 @@ START_TEST(blocking_socketpair_both_directions_at_once)
 {
     vmsec_channel *a, *b;
     pthread_t t[3];
-    stream_arg sa = {.count = 3000, .size = 70000}, rb = {.count = 3000, .size = 70000};
-    stream_arg sb = {.count = 2000, .size = 3000}, ra = {.count = 2000, .size = 3000};
+    stream_arg sa = {.count = 3000 / scale, .size = 70000}, rb = {.count = 3000 / scale, .size = 70000};
+    stream_arg sb = {.count = 2000 / scale, .size = 3000}, ra = {.count = 2000 / scale, .size = 3000};
     uint8_t ka_[32], kb_[32], ha[64], hb[64], pa[32], pb[32];
     size_t hla, hlb;
     open_pair(&a, &b);
@@ -198,7 +200,7 @@ END_TEST
 static void nonblocking_run(int fd_a, int fd_b)
 {
     vmsec_channel *ch[2];
-    size_t sent[2] = {0}, got[2] = {0}, total = 300, size = 65536 + 100;
+    size_t sent[2] = {0}, got[2] = {0}, total = 300 / scale, size = 65536 + 100;
     bool closed_sent[2] = {0}, closed_seen[2] = {0};
     uint8_t *buf = malloc(size), *in = malloc(size);
     ck_assert_int_eq(fcntl(fd_a, F_SETFL, O_NONBLOCK), 0);
