@@ -6,6 +6,8 @@
  * a listener with many concurrent clients, large messages, the failure cases (no listener, port in
  * use, a peer dying mid-message, a CID filter) and a throughput comparison with raw vsock. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -43,6 +45,7 @@ enum {
     PORT_BENCH_RAW = 7180,
     PORT_BENCH_CH = 7181,
     PORT_BENCH_HS = 7182,
+    PORT_POLL = 7190,
 };
 
 static vmsec_keypair *server_kp, *client_kp, *stranger_kp;
@@ -577,6 +580,214 @@ out:
     pthread_mutex_destroy(&m.mu);
 }
 
+/* --- an event loop: non-blocking channels under poll(2) ---------------------------------------- */
+
+#define POLL_CLIENTS 16
+#define POLL_MSGS 8
+#define POLL_MSG_BYTES (200 * 1024)
+
+struct poll_conn {
+    vmsec_channel *ch;
+    int phase; /* 0 handshake, 1 open, 2 closing, 3 done */
+    uint8_t *pending; /* a message whose echo the channel refused (VMSEC_EAGAIN) */
+    size_t plen;
+};
+
+/* Advances one connection as far as it goes without blocking; 0 or the failure. */
+static int poll_service(struct poll_conn *c, uint8_t *buf, size_t cap, unsigned *stalls)
+{
+    int rc;
+    size_t len;
+    if (c->phase == 0) {
+        if ((rc = vmsec_channel_handshake(c->ch)) != 0)
+            return rc == VMSEC_EAGAIN ? 0 : rc;
+        c->phase = 1;
+    }
+    while (c->phase == 1) {
+        if ((rc = vmsec_channel_flush(c->ch)) != 0 && rc != VMSEC_EAGAIN)
+            return rc;
+        if (c->pending) {
+            if ((rc = vmsec_channel_send(c->ch, c->pending, c->plen, 0)) != 0)
+                return rc == VMSEC_EAGAIN ? 0 : rc;
+            free(c->pending);
+            c->pending = NULL;
+        }
+        rc = vmsec_channel_recv(c->ch, buf, cap, &len);
+        if (rc == VMSEC_EAGAIN)
+            return 0;
+        if (rc == VMSEC_ECLOSED) {
+            c->phase = 2;
+            break;
+        }
+        if (rc != 0)
+            return rc;
+        rc = vmsec_channel_send(c->ch, buf, len, 0);
+        if (rc == VMSEC_EAGAIN) { /* back-pressure: hold the echo, stop reading until it goes */
+            (*stalls)++;
+            if (!(c->pending = malloc(len)))
+                return VMSEC_ENOMEM;
+            memcpy(c->pending, buf, len);
+            c->plen = len;
+            return 0;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    if ((rc = vmsec_channel_close(c->ch)) != 0)
+        return rc == VMSEC_EAGAIN ? 0 : rc;
+    c->phase = 3;
+    return 0;
+}
+
+struct poll_client {
+    const vmsec_channel_config *cfg;
+    int idx;
+    int ok;
+    vmsec_channel *ch;
+    int send_rc;
+};
+
+static void *poll_client_send(void *p)
+{
+    struct poll_client *c = p;
+    uint8_t *msg = malloc(POLL_MSG_BYTES);
+    c->send_rc = msg ? 0 : VMSEC_ENOMEM;
+    for (int i = 0; i < POLL_MSGS && c->send_rc == 0; i++) {
+        gt_fill(msg, POLL_MSG_BYTES, 3000 + (uint64_t)c->idx * POLL_MSGS + (uint64_t)i, 0);
+        c->send_rc = vmsec_channel_send(c->ch, msg, POLL_MSG_BYTES, 0);
+    }
+    free(msg);
+    return NULL;
+}
+
+/* A client that sends on one thread while it receives the echoes on another. */
+static void *poll_client_main(void *p)
+{
+    struct poll_client *c = p;
+    uint8_t *want = malloc(POLL_MSG_BYTES), *got = malloc(POLL_MSG_BYTES);
+    char a[64];
+    pthread_t sender;
+    size_t len;
+    int good = 0;
+    addr(a, sizeof(a), "1", PORT_POLL);
+    if (!want || !got || vmsec_channel_connect(&c->ch, c->cfg, a) != 0)
+        goto out;
+    if (spawn(&sender, poll_client_send, c) != 0)
+        goto out;
+    for (int i = 0; i < POLL_MSGS; i++) {
+        gt_fill(want, POLL_MSG_BYTES, 3000 + (uint64_t)c->idx * POLL_MSGS + (uint64_t)i, 0);
+        if (vmsec_channel_recv(c->ch, got, POLL_MSG_BYTES, &len) != 0 || len != POLL_MSG_BYTES ||
+            memcmp(got, want, len) != 0)
+            break;
+        good++;
+    }
+    pthread_join(sender, NULL);
+    c->ok = good == POLL_MSGS && c->send_rc == 0 && vmsec_channel_close(c->ch) == 0 &&
+            vmsec_channel_recv(c->ch, got, POLL_MSG_BYTES, &len) == VMSEC_ECLOSED;
+out:
+    vmsec_channel_free(c->ch);
+    free(want);
+    free(got);
+    return NULL;
+}
+
+static void test_poll_server(void)
+{
+    const struct pattern *xx = pattern_named("XX");
+    vmsec_channel_config *scfg = make_cfg(xx, false), *ccfg = make_cfg(xx, true);
+    struct poll_client clients[POLL_CLIENTS];
+    struct poll_conn conns[POLL_CLIENTS];
+    pthread_t threads[POLL_CLIENTS];
+    vmsec_listener *l = NULL;
+    uint8_t *buf = malloc(POLL_MSG_BYTES);
+    int accepted = 0, done = 0, failed = 0, started = 0, first_err = 0;
+    unsigned stalls = 0;
+    char a[64];
+    memset(conns, 0, sizeof(conns));
+    addr(a, sizeof(a), "any", PORT_POLL);
+    int rc = scfg && ccfg && buf ? vmsec_listener_new(&l, a) : VMSEC_ENOMEM;
+    if (rc == 0 && fcntl(vmsec_listener_fd(l), F_SETFL, O_NONBLOCK) < 0)
+        rc = VMSEC_EIO;
+    if (!gt_ok(rc == 0, "non-blocking listener on %s (%s)", a, errname(rc)))
+        goto out;
+    for (int i = 0; i < POLL_CLIENTS; i++) {
+        clients[i] = (struct poll_client){ .cfg = ccfg, .idx = i };
+        if (spawn(&threads[i], poll_client_main, &clients[i]) != 0)
+            break;
+        started++;
+    }
+    while (done + failed < started) {
+        struct pollfd pfd[POLL_CLIENTS + 1];
+        int map[POLL_CLIENTS + 1], n = 0;
+        if (accepted < started) {
+            pfd[n] = (struct pollfd){ .fd = vmsec_listener_fd(l), .events = POLLIN };
+            map[n++] = -1;
+        }
+        for (int i = 0; i < accepted; i++)
+            if (conns[i].ch) {
+                pfd[n] = (struct pollfd){ .fd = vmsec_channel_fd(conns[i].ch),
+                                          .events = vmsec_channel_poll_events(conns[i].ch) };
+                map[n++] = i;
+            }
+        int r = poll(pfd, (nfds_t)n, GV_IO_TIMEOUT * 1000);
+        if (r <= 0) {
+            gt_diag("poll server: %s with %d of %d connections done",
+                    r == 0 ? "no progress for 20 s" : "poll failed", done, started);
+            break;
+        }
+        for (int k = 0; k < n; k++) {
+            if (!pfd[k].revents)
+                continue;
+            if (map[k] < 0) {
+                int fd;
+                while (accepted < started &&
+                       vmsec_listener_accept(l, &fd, NULL, 0, NULL) == 0) {
+                    fcntl(fd, F_SETFL, O_NONBLOCK);
+                    if (vmsec_channel_new(&conns[accepted].ch, scfg, fd, VMSEC_ROLE_RESPONDER,
+                                          VMSEC_CHANNEL_OWN_FD) != 0) {
+                        close(fd);
+                        failed++;
+                    }
+                    accepted++;
+                }
+                continue;
+            }
+            struct poll_conn *c = &conns[map[k]];
+            rc = poll_service(c, buf, POLL_MSG_BYTES, &stalls);
+            if (rc != 0 || c->phase == 3) {
+                if (rc != 0 && !first_err)
+                    first_err = rc;
+                rc != 0 ? failed++ : done++;
+                vmsec_channel_free(c->ch);
+                free(c->pending);
+                c->ch = NULL;
+                c->pending = NULL;
+            }
+        }
+    }
+    for (int i = 0; i < accepted; i++) { /* after a stall: unblock the clients */
+        vmsec_channel_free(conns[i].ch);
+        free(conns[i].pending);
+    }
+    int ok = 0;
+    for (int i = 0; i < started; i++) {
+        pthread_join(threads[i], NULL);
+        ok += clients[i].ok;
+    }
+    gt_ok(ok == POLL_CLIENTS,
+          "one poll(2) loop with non-blocking channels serves %d clients, each sending %d x 200 KiB "
+          "on one thread while receiving the echoes on another (%d ok)", POLL_CLIENTS, POLL_MSGS, ok);
+    gt_ok(done == POLL_CLIENTS && failed == 0,
+          "the loop ended every connection with a clean close (%d done, %d failed%s%s)", done, failed,
+          first_err ? ", first: " : "", first_err ? errname(first_err) : "");
+    gt_diag("poll server: echo refused with VMSEC_EAGAIN (back-pressure) %u times", stalls);
+out:
+    vmsec_listener_free(l);
+    free(buf);
+    vmsec_channel_config_free(scfg);
+    vmsec_channel_config_free(ccfg);
+}
+
 /* --- large messages ---------------------------------------------------------------------------- */
 
 static void test_large(void)
@@ -1063,6 +1274,7 @@ int main(void)
     test_negative();
     test_peer_cid();
     test_many();
+    test_poll_server();
     test_large();
     test_nobody();
     test_inuse();
