@@ -264,8 +264,9 @@ static int read_announcement(vmsec_engine *e)
     char got[256];
     int rc;
     if (avail < ANNOUNCE_HDR)
-        return memcmp(p, ANNOUNCE_MAGIC, avail) ? fail(e, 2, VMSEC_EPROTO, "peer is not a vmsec channel (bad magic)")
-                                                : 1;
+        return memcmp(p, ANNOUNCE_MAGIC, avail < 4 ? avail : 4)
+                   ? fail(e, 2, VMSEC_EPROTO, "peer is not a vmsec channel (bad magic)")
+                   : 1;
     if (memcmp(p, ANNOUNCE_MAGIC, 4) != 0)
         return fail(e, 2, VMSEC_EPROTO, "peer is not a vmsec channel (bad magic)");
     if (p[4] != ANNOUNCE_VERSION)

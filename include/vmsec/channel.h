@@ -292,6 +292,9 @@ VMSEC_EXPORT int vmsec_engine_feed(vmsec_engine *e, const uint8_t *data, size_t 
 
 /**
  * @brief Gives the engine's free input space, so a caller can read() straight into it (zero copy).
+ *
+ * The space stays valid until the next call on the receiving side (vmsec_engine_recv() may move it).
+ *
  * @param e The engine.
  * @param[out] buf Receives where to write.
  * @param[out] cap Receives how many bytes may be written; 0 when a decrypted message must be taken first.
