@@ -19,7 +19,8 @@
 static unsigned gt_n;
 static unsigned gt_failed;
 
-__attribute__((format(printf, 2, 0))) static inline void gt_line(const char *prefix, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static inline void gt_line(const char *prefix, const char *fmt,
+                                                                 va_list ap)
 {
     char buf[1024];
     int n = snprintf(buf, sizeof(buf), "%s", prefix);

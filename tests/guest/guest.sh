@@ -12,7 +12,8 @@
 # that crashes or hangs becomes `not ok` lines carrying the tail of the guest console.
 #
 # Environment (all optional):
-#   VMSEC_GUEST_CACHE           kernel cache ($XDG_CACHE_HOME or ~/.cache, then /vmsec-guest)
+#   VMSEC_GUEST_CACHE           kernel cache (default $XDG_CACHE_HOME/vmsec-guest, else
+#                               ~/.cache/vmsec-guest)
 #   VMSEC_GUEST_KERNEL_PKG      kernel image package (default: what linux-image-amd64 depends on)
 #   VMSEC_GUEST_KERNEL_DEB      use this kernel .deb file instead of downloading one
 #   VMSEC_GUEST_QEMU            QEMU binary (default qemu-system-x86_64)
@@ -126,7 +127,8 @@ guest_fetch_kernel() {
                 guest_kdesc="$(basename "$guest_kdir") (cached; apt could not resolve linux-image-amd64)"
                 return 0
             fi
-            guest_why="cannot resolve the kernel package (apt-cache depends linux-image-amd64; run apt-get update) and none is cached in $cache"
+            guest_why="cannot resolve the kernel package (apt-cache depends linux-image-amd64;"
+            guest_why="$guest_why run apt-get update) and none is cached in $cache"
             return 1
         fi
     fi
@@ -140,7 +142,8 @@ guest_fetch_kernel() {
     deb=${VMSEC_GUEST_KERNEL_DEB:-}
     if [ -z "$deb" ]; then
         if ! (cd "$tmp" && timeout 600 apt-get -q download "$pkg=$ver") >"$tmp/apt.log" 2>&1; then
-            guest_why="apt-get download $pkg=$ver failed: $(grep -E '^(E|W):' "$tmp/apt.log" | head -n 2 | tr '\n' ' ')"
+            errs=$(grep -E '^(E|W):' "$tmp/apt.log" | head -n 2 | tr '\n' ' ')
+            guest_why="apt-get download $pkg=$ver failed: $errs"
             rm -rf "$tmp"
             return 1
         fi
@@ -243,8 +246,8 @@ guest_boot() { # INITRAMFS
         if [ $guest_boot_ms -eq 0 ] && grep -q "^$guest_marker init" "$guest_work/tap.log" 2>/dev/null; then
             guest_boot_ms=$((now - t0))
         fi
-        if ! kill -0 $guest_qemu_pid 2>/dev/null; then
-            wait $guest_qemu_pid
+        if ! kill -0 "$guest_qemu_pid" 2>/dev/null; then
+            wait "$guest_qemu_pid"
             guest_rc=$?
             break
         fi
@@ -266,14 +269,14 @@ guest_boot() { # INITRAMFS
 
 guest_kill() {
     [ -n "${guest_qemu_pid:-}" ] || return 0
-    kill $guest_qemu_pid 2>/dev/null
+    kill "$guest_qemu_pid" 2>/dev/null
     i=0
-    while kill -0 $guest_qemu_pid 2>/dev/null && [ $i -lt 20 ]; do
+    while kill -0 "$guest_qemu_pid" 2>/dev/null && [ $i -lt 20 ]; do
         sleep 0.25
         i=$((i + 1))
     done
-    kill -9 $guest_qemu_pid 2>/dev/null
-    wait $guest_qemu_pid 2>/dev/null
+    kill -9 "$guest_qemu_pid" 2>/dev/null
+    wait "$guest_qemu_pid" 2>/dev/null
     guest_qemu_pid=""
 }
 
@@ -352,7 +355,8 @@ guest_relay() { # PROGRAM_NAMES...
 $(tr -d '\r' <"$guest_work/tap.log" 2>/dev/null)
 EOF
     if [ -n "$cur" ]; then
-        not_ok "$cur ran to completion: the guest stopped while it was running (${guest_reason:-guest crashed})"
+        not_ok "$cur ran to completion: the guest stopped while it was running" \
+            "(${guest_reason:-guest crashed})"
         guest_console_tail
     fi
     for p in "$@"; do
@@ -412,7 +416,8 @@ guest_run() { # PROGRAM...
         guest_diag_file build "$guest_work/build.log" 10
         return 0
     fi
-    ok "initramfs built ($(($(wc -c <"$guest_work/initramfs.cpio") / 1024)) KiB: busybox, vsock modules,$names)"
+    kib=$(($(wc -c <"$guest_work/initramfs.cpio") / 1024))
+    ok "initramfs built ($kib KiB: busybox, vsock modules,$names)"
 
     guest_reason=""
     guest_boot "$guest_work/initramfs.cpio"

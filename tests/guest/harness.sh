@@ -46,7 +46,8 @@ check "the guest goes on with the next program after a timeout" \
     grep -q '^ok [0-9]* - guest_crash: before the crash$' "$tmp/a.tap"
 check "a guest kernel crash is a failure of the running program" \
     grep -q '^not ok [0-9]* - guest_crash ran to completion: the guest stopped' "$tmp/a.tap"
-check "the console tail shows the crash" grep -Eq '^# console\|.*(Kernel panic|sysrq: Trigger a crash)' "$tmp/a.tap"
+check "the console tail shows the crash" \
+    grep -Eq '^# console\|.*(Kernel panic|sysrq: Trigger a crash)' "$tmp/a.tap"
 check "a guest that did not power off cleanly is a failure" \
     grep -q '^not ok [0-9]* - guest powered off cleanly' "$tmp/a.tap"
 
