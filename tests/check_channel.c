@@ -421,6 +421,36 @@ START_TEST(peer_vanishing_mid_message_is_truncation)
 }
 END_TEST
 
+START_TEST(peer_stalling_mid_handshake_times_out_nonblocking)
+{
+    int sv[2];
+    vmsec_engine *e;
+    vmsec_channel *ch;
+    const uint8_t *buf;
+    size_t len;
+    int rc;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    /* the peer sends its announcement and half of its first handshake message, then stalls */
+    ck_assert_int_eq(vmsec_engine_new(&e, cfg_a, VMSEC_ROLE_INITIATOR), 0);
+    vmsec_engine_output(e, &buf, &len);
+    ck_assert_int_eq(write(sv[0], buf, len - 16), (ssize_t)(len - 16));
+    vmsec_channel_config_set_handshake_timeout(cfg_b, 300);
+    ck_assert_int_eq(vmsec_channel_new(&ch, cfg_b, sv[1], VMSEC_ROLE_RESPONDER, 0), 0);
+    ck_assert_int_eq(vmsec_channel_set_nonblocking(ch, 1), 0);
+    while ((rc = vmsec_channel_handshake(ch)) == VMSEC_EAGAIN) {
+        struct pollfd p = {.fd = vmsec_channel_fd(ch), .events = vmsec_channel_poll_events(ch)};
+        poll(&p, 1, 50);
+    }
+    ck_assert_int_eq(rc, VMSEC_ETIMEDOUT);
+    ck_assert_int_eq(vmsec_channel_state(ch), VMSEC_STATE_FAILED);
+    ck_assert_int_eq(vmsec_channel_handshake(ch), VMSEC_ESTATE);
+    vmsec_channel_free(ch);
+    vmsec_engine_free(e);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
 START_TEST(peer_closing_socket_after_messages_is_truncation_not_close)
 {
     vmsec_channel *a, *b;
@@ -479,6 +509,7 @@ int main(void)
     tcase_add_test(tc, connect_and_accept_over_tcp_and_unix);
     tcase_add_test(tc, stalled_peer_times_out_the_handshake);
     tcase_add_test(tc, peer_vanishing_mid_message_is_truncation);
+    tcase_add_test(tc, peer_stalling_mid_handshake_times_out_nonblocking);
     tcase_add_test(tc, peer_closing_socket_after_messages_is_truncation_not_close);
     tcase_add_test(tc, untrusted_peer_over_socket);
     suite_add_tcase(s, tc);

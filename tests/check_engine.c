@@ -33,6 +33,7 @@ static void teardown(void)
 }
 
 static const uint8_t psk_a[32] = {1, 2, 3}, psk_b[32] = {1, 2, 4};
+static size_t max_override; /* non-zero: maximum message size for configurations made by make_cfg */
 
 /* A configuration for one side of `protocol` where both sides know and trust each other. */
 static vmsec_channel_config *make_cfg(const char *protocol, vmsec_role role)
@@ -44,6 +45,8 @@ static vmsec_channel_config *make_cfg(const char *protocol, vmsec_role role)
     ck_assert_int_eq(vmsec_channel_config_set_keypair(c, init ? kp_i : kp_r), 0);
     ck_assert_int_eq(vmsec_channel_config_add_trusted_peer(c, init ? pub_r : pub_i, 32), 0);
     ck_assert_int_eq(vmsec_channel_config_set_psk(c, psk_a, 32), 0);
+    if (max_override)
+        ck_assert_int_eq(vmsec_channel_config_set_max_message(c, max_override), 0);
     /* an initiator without a static key (N...) can only be accepted by explicit opt-in */
     if ((!init && strncmp(protocol, "Noise_N", 7) == 0) || (init && protocol[7] == 'N'))
         ck_assert_int_eq(vmsec_channel_config_set_allow_any_peer(c, 1), 0);
@@ -121,8 +124,8 @@ static bool suite_usable(const char *suite)
 
 START_TEST(every_pattern_and_suite_handshakes_and_exchanges)
 {
-    uint8_t *big = malloc(3 * 65518 + 7);
-    randombytes_buf(big, 3 * 65518 + 7);
+    uint8_t *big = malloc(3 * 65518 + 8);
+    randombytes_buf(big, 3 * 65518 + 8);
     for (size_t pi = 0; pi < (quick ? 2 : VMSEC_ARRAY_LEN(patterns)); pi++) {
         for (size_t si = 0; si < (quick ? 1 : VMSEC_ARRAY_LEN(suites)); si++) {
             char name[80];
@@ -133,7 +136,9 @@ START_TEST(every_pattern_and_suite_handshakes_and_exchanges)
             if (!suite_usable(suites[si]))
                 continue;
             snprintf(name, sizeof(name), "Noise_%s_25519_%s", patterns[pi], suites[si]);
+            max_override = 3 * 65518 + 7;
             pair_open(&p, name);
+            max_override = 0;
             ck_assert_int_eq(vmsec_engine_state(p.i), VMSEC_STATE_HANDSHAKE);
             pump(&p);
             ck_assert_msg(p.rc_i == 0 && p.rc_r == 0, "%s: %d %d %s", name, p.rc_i, p.rc_r, vmsec_error_last());
@@ -160,7 +165,9 @@ START_TEST(every_pattern_and_suite_handshakes_and_exchanges)
             roundtrip(&p, false, big, 1);
             roundtrip(&p, true, big, 65518);
             roundtrip(&p, false, big, 65519);
-            roundtrip(&p, true, big, 3 * 65518 + 7);
+            roundtrip(&p, true, big, 3 * 65518 + 7); /* the configured maximum */
+            ck_assert_int_eq(vmsec_engine_send(p.r, big, 3 * 65518 + 8), VMSEC_ETOOBIG);
+            roundtrip(&p, false, big, 3 * 65518 + 7);
             pair_free(&p);
         }
     }

@@ -312,6 +312,9 @@ VMSEC_EXPORT int vmsec_engine_input_commit(vmsec_engine *e, size_t len);
 
 /**
  * @brief Tells the engine the peer's byte stream ended.
+ *
+ * Call it once vmsec_engine_recv() returned #VMSEC_EAGAIN or #VMSEC_ECLOSED, so every complete
+ * message has been taken; messages still queued are discarded when this reports a truncation.
  * @param e The engine.
  * @return 0 if the peer had sent close_notify (clean close); #VMSEC_ETRUNCATED otherwise (the engine fails).
  */
@@ -555,6 +558,9 @@ VMSEC_EXPORT int vmsec_channel_peer_cid(const vmsec_channel *ch, uint32_t *cid);
 
 /**
  * @brief Connects to @p address (see vmsec/transport.h) and runs the handshake as initiator.
+ *
+ * The configured handshake timeout bounds the connection attempt and, separately, the handshake.
+ *
  * @param[out] out Receives a blocking channel that owns its descriptor.
  * @param cfg The configuration.
  * @param address `vsock:CID:PORT`, `unix:PATH` or `tcp:HOST:PORT`.
@@ -570,7 +576,7 @@ VMSEC_EXPORT int vmsec_channel_connect(vmsec_channel **out, const vmsec_channel_
  * @return 0 or any error of vmsec_listener_accept() and vmsec_channel_handshake().
  */
 VMSEC_EXPORT int vmsec_channel_accept(vmsec_channel **out, const vmsec_channel_config *cfg,
-                                      struct vmsec_listener *listener);
+                                      vmsec_listener *listener);
 
 /** @} */
 
