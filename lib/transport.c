@@ -209,7 +209,9 @@ static int socket_error(int err, const char *what, const char *address)
 {
     if (err == EAFNOSUPPORT || (err == ENODEV && !strncmp(address, "vsock:", 6)))
         return vmsec__error_errno(VMSEC_EUNSUPPORTED, err, "%s %s: no vsock transport in this kernel", what, address);
-    if (err == ECONNREFUSED)
+    /* vsock answers a connection request to a port without a listener with a reset (RST), so
+     * connect(2) fails with ECONNRESET there, not ECONNREFUSED. */
+    if (err == ECONNREFUSED || (err == ECONNRESET && !strncmp(address, "vsock:", 6)))
         return vmsec__error(VMSEC_ECONNREFUSED, "%s %s: connection refused (nobody listens there)", what, address);
     if (err == ENOENT && !strncmp(address, "unix:", 5))
         return vmsec__error(VMSEC_ECONNREFUSED, "%s %s: no socket at that path (nobody listens there)", what, address);
