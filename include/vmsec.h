@@ -9,5 +9,7 @@
 #include <vmsec/errors.h>
 #include <vmsec/version.h>
 #include <vmsec/keys.h>
+#include <vmsec/policy.h>
+#include <vmsec/relay.h>
 
 #endif /* VMSEC_H */
