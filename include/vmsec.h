@@ -9,6 +9,8 @@
 #include <vmsec/errors.h>
 #include <vmsec/version.h>
 #include <vmsec/keys.h>
+#include <vmsec/transport.h>
+#include <vmsec/channel.h>
 #include <vmsec/policy.h>
 #include <vmsec/relay.h>
 

@@ -56,6 +56,15 @@ void noise_handshake_free(noise_handshake *hs);
 /* Test-only hook (never exported): use this ephemeral secret instead of a random one. */
 int noise_handshake_set_ephemeral(noise_handshake *hs, const uint8_t *e_secret);
 
+/* Replaces the PSK of the index-th psk token (0-based, in handshake order; e.g. for NNpsk0+psk2
+ * index 0 is psk0 and 1 is psk2) before the first message; noise_handshake_new's psk fills every
+ * one. VMSEC_EINVAL for an index the pattern lacks, VMSEC_ESTATE once the handshake has started. */
+int noise_handshake_set_psk(noise_handshake *hs, unsigned index, const uint8_t *psk);
+
+/* Size of the next handshake message carrying payload_len payload bytes; 0 when it is not ours to
+ * write. */
+size_t noise_handshake_write_size(const noise_handshake *hs, size_t payload_len);
+
 /* True when the next handshake message is ours to write. */
 bool noise_handshake_my_turn(const noise_handshake *hs);
 /* True after the last handshake message was written or read. */
@@ -63,7 +72,11 @@ bool noise_handshake_complete(const noise_handshake *hs);
 
 /* WriteMessage / ReadMessage. out_cap / payload_cap bound the output; *out_len / *payload_len get the
  * size. Any failure (VMSEC_EAUTH on a bad MAC or key, VMSEC_EPROTO on wrong length) leaves the
- * handshake failed: every later call returns VMSEC_ESTATE. */
+ * handshake failed: every later call returns VMSEC_ESTATE.
+ * Caller mistakes found before anything is processed change nothing and the call may be retried:
+ * VMSEC_EINVAL for a NULL argument or an output buffer too small (see noise_handshake_write_size),
+ * VMSEC_ESTATE for a call out of turn. The output must not overlap the input. On failure no byte of
+ * an unauthenticated payload is left in the output buffer. */
 int noise_handshake_write(noise_handshake *hs, const uint8_t *payload, size_t payload_len, uint8_t *out,
                           size_t out_cap, size_t *out_len);
 int noise_handshake_read(noise_handshake *hs, const uint8_t *msg, size_t msg_len, uint8_t *payload,
@@ -78,7 +91,10 @@ size_t noise_handshake_hash(const noise_handshake *hs, uint8_t *out, size_t cap)
 int noise_handshake_split(noise_handshake *hs, noise_cipherstate *send, noise_cipherstate *recv);
 
 /* Transport encryption: out must have room for len + NOISE_TAGLEN (encrypt) or len - NOISE_TAGLEN
- * (decrypt). decrypt returns VMSEC_EAUTH on a bad tag and does not advance n. */
+ * (decrypt). decrypt returns VMSEC_EAUTH on a bad tag and does not advance n. out may equal plain /
+ * cipher (in place); any other overlap is undefined. A message (tag included) over NOISE_MAX_MSG or
+ * shorter than the tag: VMSEC_EPROTO. A failed decrypt wipes out; a failed call never advances n.
+ * After Split in a one-way pattern the unused direction has no key (VMSEC_ESTATE). */
 int noise_cipher_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len, const uint8_t *plain,
                          size_t len, uint8_t *out);
 int noise_cipher_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len, const uint8_t *cipher,

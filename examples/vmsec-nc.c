@@ -1,0 +1,256 @@
+/* vmsec-nc: netcat over an authenticated, encrypted vmsec channel.
+ *
+ *   vmsec-nc [options] ADDRESS       connect to ADDRESS
+ *   vmsec-nc -l [options] ADDRESS    accept one connection on ADDRESS
+ *
+ * Copies stdin into the channel and the channel to stdout. Only authenticated messages ever reach
+ * stdout. Exits 0 after both sides closed cleanly; otherwise prints one line to stderr and exits 1. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <vmsec.h>
+
+#define CHUNK (64 * 1024)
+
+static const char *prog = "vmsec-nc";
+static pthread_mutex_t die_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s [-l] [options] ADDRESS\n"
+            "  ADDRESS           vsock:CID:PORT, unix:PATH or tcp:HOST:PORT\n"
+            "  -l, --listen      accept one connection instead of connecting\n"
+            "  -k, --key FILE    own private key (vmsec-keygen); a throwaway key if omitted\n"
+            "  -t, --trust PEER  trusted peer: public key text (x25519:...) or a .pub file; repeatable\n"
+            "      --any-peer    accept any peer key (insecure unless a PSK authenticates the peer)\n"
+            "      --pattern P   Noise pattern (default XX; IK, KK, NK, IKpsk2, XXpsk3, ...)\n"
+            "      --suite S     cipher suite (default ChaChaPoly_BLAKE2b; AESGCM_SHA256, ...)\n"
+            "      --psk FILE    32-byte pre-shared key: 64 hex digits on one line, or 32 raw bytes\n"
+            "      --timeout MS  connect and handshake timeout (default 10000; 0 = none)\n"
+            "  -h, --help        this text\n",
+            prog);
+}
+
+/* Prints one line and exits; nothing buffered for stdout can leak since stdout is written with write(2). */
+static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
+{
+    va_list ap;
+    char line[512];
+    pthread_mutex_lock(&die_lock);
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    for (char *p = line; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    fprintf(stderr, "%s: %s\n", prog, line);
+    _exit(1);
+}
+
+static void check(int rc, const char *what)
+{
+    if (rc < 0)
+        die("%s: %s", what, vmsec_error_last());
+}
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+static void load_psk(vmsec_channel_config *cfg, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t raw[130], psk[32];
+    size_t n;
+    if (!f)
+        die("--psk %s: %s", path, strerror(errno));
+    n = fread(raw, 1, sizeof(raw) - 1, f);
+    fclose(f);
+    if (n == 32) {
+        memcpy(psk, raw, 32);
+    } else {
+        raw[n] = '\0';
+        while (n && (raw[n - 1] == '\n' || raw[n - 1] == '\r'))
+            raw[--n] = '\0';
+        if (n != 64)
+            die("--psk %s: expected 64 hex digits or 32 raw bytes", path);
+        for (size_t i = 0; i < 32; i++) {
+            int hi = hexval(raw[2 * i]), lo = hexval(raw[2 * i + 1]);
+            if (hi < 0 || lo < 0)
+                die("--psk %s: expected 64 hex digits or 32 raw bytes", path);
+            psk[i] = (uint8_t)(hi << 4 | lo);
+        }
+    }
+    check(vmsec_channel_config_set_psk(cfg, psk, sizeof(psk)), "--psk");
+    explicit_bzero(psk, sizeof(psk));
+    explicit_bzero(raw, sizeof(raw));
+}
+
+static void add_trust(vmsec_channel_config *cfg, const char *peer)
+{
+    uint8_t key[VMSEC_KEY_BYTES];
+    int rc = strncmp(peer, "x25519:", 7) == 0 ? vmsec_pubkey_from_text(key, sizeof(key), peer)
+                                               : vmsec_pubkey_load_file(key, sizeof(key), peer);
+    if (rc < 0)
+        die("-t %s: %s", peer, vmsec_error_last());
+    check(vmsec_channel_config_add_trusted_peer(cfg, key, sizeof(key)), "-t");
+}
+
+static void *stdin_to_channel(void *arg)
+{
+    vmsec_channel *ch = arg;
+    uint8_t *buf = malloc(CHUNK);
+    ssize_t n;
+    if (!buf)
+        die("out of memory");
+    for (;;) {
+        n = read(STDIN_FILENO, buf, CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            die("reading stdin: %s", strerror(errno));
+        if (n == 0)
+            break;
+        if (vmsec_channel_send(ch, buf, (size_t)n, 0) < 0)
+            die("send: %s", vmsec_error_last());
+    }
+    if (vmsec_channel_close(ch) < 0)
+        die("close: %s", vmsec_error_last());
+    free(buf);
+    return NULL;
+}
+
+static void write_all(const uint8_t *p, size_t len)
+{
+    while (len) {
+        ssize_t n = write(STDOUT_FILENO, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            die("writing stdout: %s", strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void channel_to_stdout(vmsec_channel *ch)
+{
+    size_t cap = 256 * 1024, len;
+    uint8_t *buf = malloc(cap);
+    int rc;
+    if (!buf)
+        die("out of memory");
+    while ((rc = vmsec_channel_recv(ch, buf, cap, &len)) != VMSEC_ECLOSED) {
+        if (rc == VMSEC_ETOOBIG) {
+            uint8_t *bigger = realloc(buf, len);
+            if (!bigger)
+                die("out of memory for a %zu-byte message", len);
+            buf = bigger;
+            cap = len;
+            continue;
+        }
+        if (rc < 0)
+            die("receive: %s", vmsec_error_last());
+        write_all(buf, len);
+    }
+    free(buf);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", no_argument, NULL, 'l'},       {"key", required_argument, NULL, 'k'},
+        {"trust", required_argument, NULL, 't'},  {"any-peer", no_argument, NULL, 'A'},
+        {"pattern", required_argument, NULL, 'P'}, {"suite", required_argument, NULL, 'S'},
+        {"psk", required_argument, NULL, 'K'},    {"timeout", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    vmsec_channel_config *cfg;
+    vmsec_keypair *kp = NULL;
+    vmsec_channel *ch = NULL;
+    const char *keyfile = NULL, *pattern = NULL, *suite = NULL;
+    bool listen_mode = false;
+    pthread_t t;
+    int c;
+
+    signal(SIGPIPE, SIG_IGN);
+    check(vmsec_init(), "init");
+    check(vmsec_channel_config_new(&cfg), "configuration");
+    while ((c = getopt_long(argc, argv, "lk:t:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': listen_mode = true; break;
+        case 'k': keyfile = optarg; break;
+        case 't': add_trust(cfg, optarg); break;
+        case 'A': check(vmsec_channel_config_set_allow_any_peer(cfg, 1), "--any-peer"); break;
+        case 'P': pattern = optarg; break;
+        case 'S': suite = optarg; break;
+        case 'K': load_psk(cfg, optarg); break;
+        case 'T': {
+            char *end;
+            unsigned long ms = strtoul(optarg, &end, 10);
+            if (*optarg == '\0' || *end || ms > 86400000UL)
+                die("--timeout %s: expected milliseconds", optarg);
+            check(vmsec_channel_config_set_handshake_timeout(cfg, (unsigned int)ms), "--timeout");
+            break;
+        }
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return 2;
+    }
+    if (pattern && vmsec_channel_config_set_pattern(cfg, pattern) < 0)
+        die("--pattern %s: %s", pattern, vmsec_error_last());
+    if (suite && vmsec_channel_config_set_suite(cfg, suite) < 0)
+        die("--suite %s: %s", suite, vmsec_error_last());
+    if (keyfile) {
+        if (vmsec_keypair_load(&kp, keyfile) < 0)
+            die("-k %s: %s", keyfile, vmsec_error_last());
+    } else {
+        check(vmsec_keypair_generate(&kp), "generating a throwaway key");
+    }
+    check(vmsec_channel_config_set_keypair(cfg, kp), "key");
+    vmsec_keypair_free(kp);
+
+    if (listen_mode) {
+        vmsec_listener *l;
+        char peer[VMSEC_ADDRESS_MAX];
+        int fd;
+        if (vmsec_listener_new(&l, argv[optind]) < 0)
+            die("listen: %s", vmsec_error_last());
+        if (vmsec_listener_accept(l, &fd, peer, sizeof(peer), NULL) < 0)
+            die("accept: %s", vmsec_error_last());
+        vmsec_listener_free(l); /* one connection only; a unix socket file goes away now */
+        check(vmsec_channel_new(&ch, cfg, fd, VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), "channel");
+        if (vmsec_channel_handshake(ch) < 0)
+            die("handshake with %s: %s", peer, vmsec_error_last());
+    } else if (vmsec_channel_connect(&ch, cfg, argv[optind]) < 0) {
+        die("connect: %s", vmsec_error_last());
+    }
+    vmsec_channel_config_free(cfg);
+
+    if (pthread_create(&t, NULL, stdin_to_channel, ch) != 0)
+        die("cannot start a thread");
+    channel_to_stdout(ch);
+    pthread_join(t, NULL);
+    vmsec_channel_free(ch);
+    return 0;
+}

@@ -1,0 +1,910 @@
+/* The Noise Protocol Framework, revision 34: protocol names, handshake patterns, SymmetricState,
+ * CipherState and HandshakeState, sans I/O. Section numbers below refer to the specification. */
+#include "config.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "noise.h"
+#include "noise_crypto.h"
+
+#define MAX_MSGS 4    /* the longest patterns (X1K, X1X...) have four messages */
+#define MAX_TOKENS 8  /* five DH/key tokens at most, plus psk tokens at both ends */
+#define MAX_PSKS (MAX_MSGS + 1)
+
+enum token { T_E = 1, T_S, T_EE, T_ES, T_SE, T_SS, T_PSK };
+
+/* Patterns in the notation of sections 7.4 (one-way), 7.5 (interactive) and 7.6 (deferred), so
+ * each row can be checked against the specification by eye. Messages alternate initiator,
+ * responder, initiator...; pre is the static key a party has made known beforehand. */
+struct pattern_def {
+    const char *name;
+    const char *pre_i, *pre_r;
+    const char *msgs[MAX_MSGS + 1];
+};
+
+static const struct pattern_def patterns[] = {
+    {"N", "", "s", {"e, es"}},
+    {"K", "s", "s", {"e, es, ss"}},
+    {"X", "", "s", {"e, es, s, ss"}},
+    {"NN", "", "", {"e", "e, ee"}},
+    {"NK", "", "s", {"e, es", "e, ee"}},
+    {"NX", "", "", {"e", "e, ee, s, es"}},
+    {"XN", "", "", {"e", "e, ee", "s, se"}},
+    {"XK", "", "s", {"e, es", "e, ee", "s, se"}},
+    {"XX", "", "", {"e", "e, ee, s, es", "s, se"}},
+    {"KN", "s", "", {"e", "e, ee, se"}},
+    {"KK", "s", "s", {"e, es, ss", "e, ee, se"}},
+    {"KX", "s", "", {"e", "e, ee, se, s, es"}},
+    {"IN", "", "", {"e, s", "e, ee, se"}},
+    {"IK", "", "s", {"e, es, s, ss", "e, ee, se"}},
+    {"IX", "", "", {"e, s", "e, ee, se, s, es"}},
+    {"NK1", "", "s", {"e", "e, ee, es"}},
+    {"NX1", "", "", {"e", "e, ee, s", "es"}},
+    {"X1N", "", "", {"e", "e, ee", "s", "se"}},
+    {"X1K", "", "s", {"e, es", "e, ee", "s", "se"}},
+    {"XK1", "", "s", {"e", "e, ee, es", "s, se"}},
+    {"X1K1", "", "s", {"e", "e, ee, es", "s", "se"}},
+    {"X1X", "", "", {"e", "e, ee, s, es", "s", "se"}},
+    {"XX1", "", "", {"e", "e, ee, s", "es, s, se"}},
+    {"X1X1", "", "", {"e", "e, ee, s", "es, s", "se"}},
+    {"K1N", "s", "", {"e", "e, ee", "se"}},
+    {"K1K", "s", "s", {"e, es", "e, ee", "se"}},
+    {"KK1", "s", "s", {"e", "e, ee, se, es"}},
+    {"K1K1", "s", "s", {"e", "e, ee, es", "se"}},
+    {"K1X", "s", "", {"e", "e, ee, s, es", "se"}},
+    {"KX1", "s", "", {"e", "e, ee, se, s", "es"}},
+    {"K1X1", "s", "", {"e", "e, ee, s", "se, es"}},
+    {"I1N", "", "", {"e, s", "e, ee", "se"}},
+    {"I1K", "", "s", {"e, es, s", "e, ee", "se"}},
+    {"IK1", "", "s", {"e, s", "e, ee, se, es"}},
+    {"I1K1", "", "s", {"e, s", "e, ee, es", "se"}},
+    {"I1X", "", "", {"e, s", "e, ee, s, es", "se"}},
+    {"IX1", "", "", {"e, s", "e, ee, se, s", "es"}},
+    {"I1X1", "", "", {"e, s", "e, ee, s", "se, es"}},
+};
+
+/* A pattern with its psk modifiers applied (section 9.2), as token codes. */
+struct compiled {
+    unsigned nmsgs;
+    bool pre_s[2]; /* [0]: initiator's static is a pre-message, [1]: responder's */
+    uint8_t ntok[MAX_MSGS];
+    uint8_t tok[MAX_MSGS][MAX_TOKENS];
+    unsigned npsks;
+};
+
+enum hs_state { HS_RUNNING, HS_COMPLETE, HS_SPLIT, HS_FAILED };
+
+/* The whole HandshakeState lives in sodium_malloc memory: it holds s, e, ck, k and the PSKs. */
+struct noise_handshake {
+    noise_protocol proto;
+    struct compiled pat;
+    size_t hashlen;
+    bool initiator;
+    enum hs_state state;
+    unsigned msg;      /* index of the next handshake message */
+    unsigned psk_next; /* index of the next psk token */
+    bool has_s, has_e, has_rs, has_re;
+    uint8_t s[NOISE_DHLEN], s_pub[NOISE_DHLEN];
+    uint8_t e[NOISE_DHLEN], e_pub[NOISE_DHLEN];
+    uint8_t rs[NOISE_DHLEN], re[NOISE_DHLEN];
+    uint8_t ck[NOISE_MAX_HASHLEN], h[NOISE_MAX_HASHLEN];
+    noise_cipherstate cs;
+    bool psk_set[MAX_PSKS];
+    uint8_t psk[MAX_PSKS][NOISE_PSKLEN];
+};
+
+/* ---- protocol names (section 8) ------------------------------------------------------------ */
+
+static const struct pattern_def *pattern_find(const char *name)
+{
+    size_t i;
+    for (i = 0; i < VMSEC_ARRAY_LEN(patterns); i++)
+        if (strcmp(patterns[i].name, name) == 0)
+            return &patterns[i];
+    return NULL;
+}
+
+static unsigned pattern_nmsgs(const struct pattern_def *def)
+{
+    unsigned n = 0;
+    while (n < MAX_MSGS && def->msgs[n])
+        n++;
+    return n;
+}
+
+static int parse_modifier(noise_protocol *out, const struct pattern_def *def, const char *mod)
+{
+    unsigned pos = 0;
+    const char *p;
+
+    if (*mod == '\0')
+        return vmsec__error(VMSEC_EFORMAT, "protocol name '%s': empty pattern modifier", out->name);
+    if (strncmp(mod, "psk", 3) != 0) {
+        for (p = mod; *p; p++)
+            if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9'))
+                return vmsec__error(VMSEC_EFORMAT, "protocol name '%s': malformed pattern modifier '%s'",
+                                    out->name, mod);
+        return vmsec__error(VMSEC_EUNSUPPORTED, "protocol name '%s': unsupported pattern modifier '%s'",
+                            out->name, mod);
+    }
+    p = mod + 3;
+    if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] != '\0'))
+        return vmsec__error(VMSEC_EFORMAT, "protocol name '%s': malformed modifier '%s' (want psk<N>)",
+                            out->name, mod);
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9' || pos > 100)
+            return vmsec__error(VMSEC_EFORMAT, "protocol name '%s': malformed modifier '%s' (want psk<N>)",
+                                out->name, mod);
+        pos = pos * 10 + (unsigned)(*p - '0');
+    }
+    if (pos > pattern_nmsgs(def))
+        return vmsec__error(VMSEC_EFORMAT,
+                            "protocol name '%s': modifier '%s' is past the last of the %u messages of "
+                            "pattern %s", out->name, mod, pattern_nmsgs(def), def->name);
+    if (out->psk_mask & (1u << pos))
+        return vmsec__error(VMSEC_EFORMAT, "protocol name '%s': modifier '%s' appears twice", out->name, mod);
+    out->psk_mask |= 1u << pos;
+    return 0;
+}
+
+static int parse_pattern(noise_protocol *out, char *field)
+{
+    const struct pattern_def *def;
+    char *mods = field, *next;
+    int rc;
+
+    while ((*mods >= 'A' && *mods <= 'Z') || (*mods >= '0' && *mods <= '9'))
+        mods++;
+    if (mods == field || (size_t)(mods - field) >= sizeof(out->pattern))
+        return vmsec__error(VMSEC_EFORMAT, "protocol name '%s': malformed handshake pattern '%s'", out->name,
+                            field);
+    memcpy(out->pattern, field, (size_t)(mods - field));
+    out->pattern[mods - field] = '\0';
+    if (!(def = pattern_find(out->pattern)))
+        return vmsec__error(VMSEC_EUNSUPPORTED, "protocol name '%s': unsupported handshake pattern '%s'",
+                            out->name, out->pattern);
+    if (*mods == '\0')
+        return 0;
+    for (; mods; mods = next) {
+        if ((next = strchr(mods, '+')))
+            *next++ = '\0';
+        if ((rc = parse_modifier(out, def, mods)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_algorithms(noise_protocol *out, const char *dh, const char *cipher, const char *hash)
+{
+    if (strcmp(dh, "25519") != 0)
+        return vmsec__error(VMSEC_EUNSUPPORTED, "protocol name '%s': unsupported DH function '%s' (only 25519)",
+                            out->name, dh);
+    if (strcmp(cipher, "ChaChaPoly") == 0) {
+        out->cipher = NOISE_CIPHER_CHACHAPOLY;
+    } else if (strcmp(cipher, "AESGCM") == 0) {
+        if (!crypto_aead_aes256gcm_is_available())
+            return vmsec__error(VMSEC_EUNSUPPORTED,
+                                "protocol name '%s': cipher AESGCM needs hardware AES-GCM (AES-NI and "
+                                "PCLMUL), which this CPU lacks; use ChaChaPoly", out->name);
+        out->cipher = NOISE_CIPHER_AESGCM;
+    } else {
+        return vmsec__error(VMSEC_EUNSUPPORTED,
+                            "protocol name '%s': unsupported cipher '%s' (ChaChaPoly or AESGCM)", out->name,
+                            cipher);
+    }
+    if (strcmp(hash, "SHA256") == 0)
+        out->hash = NOISE_HASH_SHA256;
+    else if (strcmp(hash, "SHA512") == 0)
+        out->hash = NOISE_HASH_SHA512;
+    else if (strcmp(hash, "BLAKE2b") == 0)
+        out->hash = NOISE_HASH_BLAKE2B;
+    else
+        return vmsec__error(VMSEC_EUNSUPPORTED,
+                            "protocol name '%s': unsupported hash '%s' (SHA256, SHA512 or BLAKE2b)", out->name,
+                            hash);
+    return 0;
+}
+
+int noise_protocol_parse(noise_protocol *out, const char *name)
+{
+    static const char *const part_names[] = {"prefix", "handshake pattern", "DH function", "cipher", "hash"};
+    char buf[NOISE_MAX_NAME], *fields[5], *p;
+    size_t len, i, n = 0;
+    int rc;
+
+    if (!out || !name)
+        return vmsec__error(VMSEC_EINVAL, "noise_protocol_parse: %s is NULL", out ? "name" : "out");
+    memset(out, 0, sizeof(*out));
+    if ((rc = vmsec__ensure_init()) < 0)
+        return rc;
+    len = strnlen(name, NOISE_MAX_NAME);
+    if (len >= NOISE_MAX_NAME)
+        return vmsec__error(VMSEC_EFORMAT, "Noise protocol name is longer than %d bytes", NOISE_MAX_NAME - 1);
+    for (i = 0; i < len; i++) {
+        char c = name[i];
+        if (!(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '_' &&
+            c != '+')
+            return vmsec__error(VMSEC_EFORMAT, "Noise protocol name: invalid character 0x%02x at offset %zu",
+                                (unsigned)(unsigned char)c, i);
+    }
+    memcpy(out->name, name, len + 1);
+    memcpy(buf, name, len + 1);
+
+    for (p = buf; n < VMSEC_ARRAY_LEN(fields); n++) {
+        fields[n] = p;
+        if (!(p = strchr(p, '_')))
+            break;
+        *p++ = '\0';
+    }
+    if (n != 4 || p)
+        return vmsec__error(VMSEC_EFORMAT,
+                            "protocol name '%s' is not of the form Noise_<pattern>_<dh>_<cipher>_<hash>", name);
+    for (i = 0; i < VMSEC_ARRAY_LEN(fields); i++)
+        if (fields[i][0] == '\0')
+            return vmsec__error(VMSEC_EFORMAT, "protocol name '%s': empty %s", name, part_names[i]);
+    if (strcmp(fields[0], "Noise") != 0)
+        return vmsec__error(VMSEC_EFORMAT, "protocol name '%s' does not start with 'Noise_'", name);
+    if ((rc = parse_pattern(out, fields[1])) < 0 || (rc = parse_algorithms(out, fields[2], fields[3], fields[4])) < 0) {
+        memset(out, 0, sizeof(*out));
+        return rc;
+    }
+    return 0;
+}
+
+/* ---- patterns -------------------------------------------------------------------------------- */
+
+static int token_parse(const char *word, size_t len)
+{
+    static const char *const names[] = {"e", "s", "ee", "es", "se", "ss", "psk"};
+    size_t i;
+    for (i = 0; i < VMSEC_ARRAY_LEN(names); i++)
+        if (strlen(names[i]) == len && memcmp(names[i], word, len) == 0)
+            return (int)i + T_E;
+    return -1;
+}
+
+static void compile_append(struct compiled *c, unsigned msg, uint8_t tok)
+{
+    c->tok[msg][c->ntok[msg]++] = tok;
+}
+
+/* Applies psk modifiers: psk0 goes first in message 1, pskN last in message N (section 9.2). Then
+ * checks the validity rule of section 9.3: after a psk token a party sends encrypted data only once
+ * it has sent an ephemeral key. */
+static int pattern_compile(struct compiled *c, const noise_protocol *proto)
+{
+    const struct pattern_def *def = pattern_find(proto->pattern);
+    bool sent_e[2] = {false, false}, psk_seen = false, has_key = false;
+    unsigned m, t;
+
+    memset(c, 0, sizeof(*c));
+    if (!def)
+        return vmsec__error(VMSEC_EUNSUPPORTED, "unsupported handshake pattern '%s'", proto->pattern);
+    c->nmsgs = pattern_nmsgs(def);
+    if (proto->psk_mask >> (c->nmsgs + 1))
+        return vmsec__error(VMSEC_EINVAL, "psk modifier past the last message of pattern %s", def->name);
+    c->pre_s[0] = strcmp(def->pre_i, "s") == 0;
+    c->pre_s[1] = strcmp(def->pre_r, "s") == 0;
+    for (m = 0; m < c->nmsgs; m++) {
+        const char *p = def->msgs[m];
+        if (m == 0 && (proto->psk_mask & 1u))
+            compile_append(c, 0, T_PSK);
+        while (*p) {
+            size_t len = strcspn(p, ", ");
+            if (len)
+                compile_append(c, m, (uint8_t)token_parse(p, len));
+            p += len;
+            p += strspn(p, ", ");
+        }
+        if (proto->psk_mask & (1u << (m + 1)))
+            compile_append(c, m, T_PSK);
+    }
+
+    for (m = 0; m < c->nmsgs; m++) {
+        unsigned sender = m % 2;
+        for (t = 0; t < c->ntok[m]; t++) {
+            switch (c->tok[m][t]) {
+            case T_E:
+                sent_e[sender] = true;
+                has_key = has_key || proto->psk_mask;
+                break;
+            case T_S:
+                if (has_key && psk_seen && !sent_e[sender])
+                    return vmsec__error(VMSEC_EFORMAT, "pattern %s: psk modifier breaks the rule of "
+                                        "section 9.3", proto->name);
+                break;
+            case T_PSK:
+                psk_seen = true;
+                c->npsks++;
+                has_key = true;
+                break;
+            default:
+                has_key = true;
+            }
+        }
+        if (psk_seen && !sent_e[sender])
+            return vmsec__error(VMSEC_EFORMAT, "pattern %s: psk modifier breaks the rule of section 9.3",
+                                proto->name);
+    }
+    return 0;
+}
+
+/* ---- CipherState (section 5.1) ------------------------------------------------------------- */
+
+static bool cipher_valid(noise_cipher_id id)
+{
+    return id == NOISE_CIPHER_CHACHAPOLY || id == NOISE_CIPHER_AESGCM;
+}
+
+static void cs_init_key(noise_cipherstate *cs, const uint8_t *k)
+{
+    memcpy(cs->k, k, NOISE_KEYLEN);
+    cs->n = 0;
+    cs->has_key = true;
+}
+
+static int cs_check(const noise_cipherstate *cs, const char *what)
+{
+    if (!cipher_valid(cs->cipher))
+        return vmsec__error(VMSEC_EINVAL, "Noise %s: cipher state has no valid cipher", what);
+    if (!cs->has_key)
+        return vmsec__error(VMSEC_ESTATE, "Noise %s: cipher state has no key", what);
+    if (cs->n == UINT64_MAX)
+        return vmsec__error(VMSEC_ESTATE, "Noise %s: nonce space exhausted; the session must end", what);
+    return 0;
+}
+
+int noise_cipher_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len, const uint8_t *plain,
+                         size_t len, uint8_t *out)
+{
+    int rc;
+    if (!cs || !out || (!plain && len) || (!ad && ad_len))
+        return vmsec__error(VMSEC_EINVAL, "noise_cipher_encrypt: NULL argument");
+    if ((rc = cs_check(cs, "encrypt")) < 0)
+        return rc;
+    if (len > NOISE_MAX_MSG - NOISE_TAGLEN)
+        return vmsec__error(VMSEC_EPROTO, "Noise transport message of %zu bytes exceeds the %d-byte maximum",
+                            len + NOISE_TAGLEN, NOISE_MAX_MSG);
+    if (noise_aead_encrypt(cs->cipher, cs->k, cs->n, ad, ad_len, plain, len, out) < 0)
+        return vmsec__error(VMSEC_ECRYPTO, "Noise encrypt: AEAD primitive failed");
+    cs->n++;
+    return 0;
+}
+
+int noise_cipher_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len, const uint8_t *cipher,
+                         size_t len, uint8_t *out)
+{
+    int rc;
+    if (!cs || !cipher || (!out && len > NOISE_TAGLEN) || (!ad && ad_len))
+        return vmsec__error(VMSEC_EINVAL, "noise_cipher_decrypt: NULL argument");
+    if ((rc = cs_check(cs, "decrypt")) < 0)
+        return rc;
+    if (len < NOISE_TAGLEN || len > NOISE_MAX_MSG)
+        return vmsec__error(VMSEC_EPROTO, "Noise transport message of %zu bytes: must be %d to %d bytes", len,
+                            NOISE_TAGLEN, NOISE_MAX_MSG);
+    if (noise_aead_decrypt(cs->cipher, cs->k, cs->n, ad, ad_len, cipher, len, out) < 0)
+        return vmsec__error(VMSEC_EAUTH, "Noise transport message %llu failed authentication",
+                            (unsigned long long)cs->n);
+    cs->n++;
+    return 0;
+}
+
+int noise_cipher_rekey(noise_cipherstate *cs)
+{
+    uint8_t zeros[NOISE_KEYLEN] = {0}, tmp[NOISE_KEYLEN + NOISE_TAGLEN];
+    if (!cs)
+        return vmsec__error(VMSEC_EINVAL, "noise_cipher_rekey: cs is NULL");
+    if (!cipher_valid(cs->cipher))
+        return vmsec__error(VMSEC_EINVAL, "Noise rekey: cipher state has no valid cipher");
+    if (!cs->has_key)
+        return vmsec__error(VMSEC_ESTATE, "Noise rekey: cipher state has no key");
+    if (noise_aead_encrypt(cs->cipher, cs->k, UINT64_MAX, NULL, 0, zeros, sizeof(zeros), tmp) < 0)
+        return vmsec__error(VMSEC_ECRYPTO, "Noise rekey: AEAD primitive failed");
+    memcpy(cs->k, tmp, NOISE_KEYLEN);
+    sodium_memzero(tmp, sizeof(tmp));
+    return 0;
+}
+
+void noise_cipher_wipe(noise_cipherstate *cs)
+{
+    if (cs)
+        sodium_memzero(cs, sizeof(*cs));
+}
+
+/* ---- SymmetricState (section 5.2) ---------------------------------------------------------- */
+
+static void mix_hash(noise_handshake *hs, const uint8_t *data, size_t len)
+{
+    noise_hash2(hs->proto.hash, hs->h, hs->hashlen, data, len, hs->h);
+}
+
+static void mix_key(noise_handshake *hs, const uint8_t *ikm, size_t len)
+{
+    uint8_t temp_k[NOISE_MAX_HASHLEN];
+    noise_hkdf(hs->proto.hash, hs->ck, ikm, len, 2, hs->ck, temp_k, NULL);
+    cs_init_key(&hs->cs, temp_k); /* truncated to 32 bytes when HASHLEN is 64 */
+    sodium_memzero(temp_k, sizeof(temp_k));
+}
+
+static void mix_key_and_hash(noise_handshake *hs, const uint8_t *ikm, size_t len)
+{
+    uint8_t temp_h[NOISE_MAX_HASHLEN], temp_k[NOISE_MAX_HASHLEN];
+    noise_hkdf(hs->proto.hash, hs->ck, ikm, len, 3, hs->ck, temp_h, temp_k);
+    mix_hash(hs, temp_h, hs->hashlen);
+    cs_init_key(&hs->cs, temp_k);
+    sodium_memzero(temp_h, sizeof(temp_h));
+    sodium_memzero(temp_k, sizeof(temp_k));
+}
+
+/* EncryptAndHash: out gets len (+ NOISE_TAGLEN once a key exists) bytes. */
+static int encrypt_and_hash(noise_handshake *hs, const uint8_t *plain, size_t len, uint8_t *out, size_t *out_len)
+{
+    noise_cipherstate *cs = &hs->cs;
+    if (!cs->has_key) {
+        if (len)
+            memmove(out, plain, len);
+        *out_len = len;
+    } else {
+        if (cs->n == UINT64_MAX)
+            return vmsec__error(VMSEC_ESTATE, "Noise handshake: nonce space exhausted");
+        if (noise_aead_encrypt(cs->cipher, cs->k, cs->n, hs->h, hs->hashlen, plain, len, out) < 0)
+            return vmsec__error(VMSEC_ECRYPTO, "Noise handshake: AEAD primitive failed");
+        cs->n++;
+        *out_len = len + NOISE_TAGLEN;
+    }
+    mix_hash(hs, out, *out_len);
+    return 0;
+}
+
+/* DecryptAndHash: in is len bytes (tag included once a key exists); out must not overlap in. */
+static int decrypt_and_hash(noise_handshake *hs, const uint8_t *in, size_t len, uint8_t *out, const char *what)
+{
+    noise_cipherstate *cs = &hs->cs;
+    if (!cs->has_key) {
+        if (len)
+            memcpy(out, in, len);
+    } else {
+        if (cs->n == UINT64_MAX)
+            return vmsec__error(VMSEC_ESTATE, "Noise handshake: nonce space exhausted");
+        if (noise_aead_decrypt(cs->cipher, cs->k, cs->n, hs->h, hs->hashlen, in, len, out) < 0)
+            return vmsec__error(VMSEC_EAUTH, "Noise handshake message %u: %s failed authentication",
+                                hs->msg + 1, what);
+        cs->n++;
+    }
+    mix_hash(hs, in, len);
+    return 0;
+}
+
+/* ---- HandshakeState (section 5.3) ---------------------------------------------------------- */
+
+static void wipe_secrets(noise_handshake *hs)
+{
+    sodium_memzero(hs->s, sizeof(hs->s));
+    sodium_memzero(hs->e, sizeof(hs->e));
+    sodium_memzero(hs->ck, sizeof(hs->ck));
+    sodium_memzero(hs->psk, sizeof(hs->psk));
+    noise_cipher_wipe(&hs->cs);
+}
+
+static int hs_fail(noise_handshake *hs, int rc)
+{
+    hs->state = HS_FAILED;
+    wipe_secrets(hs);
+    return rc;
+}
+
+static bool local_sends_s(const noise_handshake *hs)
+{
+    unsigned m, t;
+    for (m = hs->initiator ? 0 : 1; m < hs->pat.nmsgs; m += 2)
+        for (t = 0; t < hs->pat.ntok[m]; t++)
+            if (hs->pat.tok[m][t] == T_S)
+                return true;
+    return false;
+}
+
+static int check_keys(const noise_handshake *hs, const uint8_t *s, const uint8_t *rs, const uint8_t *psk)
+{
+    const char *name = hs->proto.name;
+    bool need_s = hs->pat.pre_s[hs->initiator ? 0 : 1] || local_sends_s(hs);
+    bool need_rs = hs->pat.pre_s[hs->initiator ? 1 : 0];
+
+    if (need_s && !s)
+        return vmsec__error(VMSEC_EINVAL, "%s: the %s needs a local static key", name,
+                            hs->initiator ? "initiator" : "responder");
+    if (need_rs && !rs)
+        return vmsec__error(VMSEC_EINVAL, "%s: the %s needs the peer's static public key in advance", name,
+                            hs->initiator ? "initiator" : "responder");
+    /* Refusing keys the pattern ignores keeps a caller from believing they protect anything. */
+    if (!need_rs && rs)
+        return vmsec__error(VMSEC_EINVAL, "%s: the peer's static key is not a pre-message for the %s; "
+                            "check noise_handshake_remote_static() after the handshake instead", name,
+                            hs->initiator ? "initiator" : "responder");
+    if (hs->pat.npsks && !psk)
+        return vmsec__error(VMSEC_EINVAL, "%s: a pre-shared key is required", name);
+    if (!hs->pat.npsks && psk)
+        return vmsec__error(VMSEC_EINVAL, "%s: a pre-shared key was given but the pattern has no psk modifier",
+                            name);
+    return 0;
+}
+
+static int hs_init(noise_handshake *hs, const noise_protocol *proto, bool initiator, const uint8_t *prologue,
+                   size_t prologue_len, const uint8_t *s, const uint8_t *rs, const uint8_t *psk)
+{
+    size_t name_len = strnlen(proto->name, NOISE_MAX_NAME);
+    unsigned i;
+    int rc;
+
+    if (name_len == NOISE_MAX_NAME || !cipher_valid(proto->cipher) || !noise_hash_len(proto->hash))
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_new: protocol was not filled by noise_protocol_parse");
+    if (proto->cipher == NOISE_CIPHER_AESGCM && !crypto_aead_aes256gcm_is_available())
+        return vmsec__error(VMSEC_EUNSUPPORTED, "%s: this CPU has no hardware AES-GCM", proto->name);
+    hs->proto = *proto;
+    hs->initiator = initiator;
+    hs->hashlen = noise_hash_len(proto->hash);
+    hs->cs.cipher = proto->cipher;
+    if ((rc = pattern_compile(&hs->pat, proto)) < 0 || (rc = check_keys(hs, s, rs, psk)) < 0)
+        return rc;
+
+    if (s && (hs->pat.pre_s[initiator ? 0 : 1] || local_sends_s(hs))) {
+        memcpy(hs->s, s, NOISE_DHLEN);
+        if (crypto_scalarmult_base(hs->s_pub, hs->s) != 0)
+            return vmsec__error(VMSEC_EINVAL, "%s: invalid local static key", proto->name);
+        hs->has_s = true;
+    }
+    if (rs) {
+        memcpy(hs->rs, rs, NOISE_DHLEN);
+        hs->has_rs = true;
+    }
+    for (i = 0; psk && i < hs->pat.npsks; i++) {
+        memcpy(hs->psk[i], psk, NOISE_PSKLEN);
+        hs->psk_set[i] = true;
+    }
+
+    /* InitializeSymmetric: a name that fits in HASHLEN is used zero-padded, a longer one hashed. */
+    if (name_len <= hs->hashlen)
+        memcpy(hs->h, proto->name, name_len);
+    else
+        noise_hash2(proto->hash, (const uint8_t *)proto->name, name_len, NULL, 0, hs->h);
+    memcpy(hs->ck, hs->h, hs->hashlen);
+    mix_hash(hs, prologue, prologue_len);
+    if (hs->pat.pre_s[0])
+        mix_hash(hs, initiator ? hs->s_pub : hs->rs, NOISE_DHLEN);
+    if (hs->pat.pre_s[1])
+        mix_hash(hs, initiator ? hs->rs : hs->s_pub, NOISE_DHLEN);
+    hs->state = HS_RUNNING;
+    return 0;
+}
+
+int noise_handshake_new(noise_handshake **out, const noise_protocol *proto, bool initiator,
+                        const uint8_t *prologue, size_t prologue_len, const uint8_t *s, const uint8_t *rs,
+                        const uint8_t *psk)
+{
+    noise_handshake *hs;
+    int rc;
+
+    if (!out || !proto || (!prologue && prologue_len))
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_new: NULL argument");
+    *out = NULL;
+    if ((rc = vmsec__ensure_init()) < 0)
+        return rc;
+    if (!(hs = sodium_malloc(sizeof(*hs))))
+        return vmsec__error(VMSEC_ENOMEM, "out of guarded memory for a Noise handshake");
+    memset(hs, 0, sizeof(*hs));
+    if ((rc = hs_init(hs, proto, initiator, prologue, prologue_len, s, rs, psk)) < 0) {
+        sodium_free(hs);
+        return rc;
+    }
+    *out = hs;
+    return 0;
+}
+
+void noise_handshake_free(noise_handshake *hs)
+{
+    sodium_free(hs); /* wipes the whole state before unmapping */
+}
+
+int noise_handshake_set_ephemeral(noise_handshake *hs, const uint8_t *e_secret)
+{
+    if (!hs || !e_secret)
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_set_ephemeral: NULL argument");
+    if (hs->state != HS_RUNNING || hs->has_e)
+        return vmsec__error(VMSEC_ESTATE, "noise_handshake_set_ephemeral: the ephemeral key is already in use");
+    memcpy(hs->e, e_secret, NOISE_DHLEN);
+    if (crypto_scalarmult_base(hs->e_pub, hs->e) != 0) {
+        sodium_memzero(hs->e, sizeof(hs->e));
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_set_ephemeral: invalid key");
+    }
+    hs->has_e = true;
+    return 0;
+}
+
+int noise_handshake_set_psk(noise_handshake *hs, unsigned index, const uint8_t *psk)
+{
+    if (!hs || !psk)
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_set_psk: NULL argument");
+    if (index >= hs->pat.npsks)
+        return vmsec__error(VMSEC_EINVAL, "%s: no psk token number %u (the pattern has %u)", hs->proto.name,
+                            index, hs->pat.npsks);
+    if (hs->state != HS_RUNNING || hs->msg != 0)
+        return vmsec__error(VMSEC_ESTATE, "noise_handshake_set_psk: the handshake has already started");
+    memcpy(hs->psk[index], psk, NOISE_PSKLEN);
+    hs->psk_set[index] = true;
+    return 0;
+}
+
+bool noise_handshake_my_turn(const noise_handshake *hs)
+{
+    return hs && hs->state == HS_RUNNING && (hs->msg % 2 == 0) == hs->initiator;
+}
+
+bool noise_handshake_complete(const noise_handshake *hs)
+{
+    return hs && (hs->state == HS_COMPLETE || hs->state == HS_SPLIT);
+}
+
+const uint8_t *noise_handshake_remote_static(const noise_handshake *hs)
+{
+    return hs && hs->has_rs && hs->state != HS_FAILED ? hs->rs : NULL;
+}
+
+size_t noise_handshake_hash(const noise_handshake *hs, uint8_t *out, size_t cap)
+{
+    if (!hs || !out || cap < hs->hashlen || hs->state == HS_FAILED)
+        return 0;
+    memcpy(out, hs->h, hs->hashlen);
+    return hs->hashlen;
+}
+
+/* Bytes of the next message with no payload, its payload's tag included. */
+static size_t message_overhead(const noise_handshake *hs)
+{
+    bool has_key = hs->cs.has_key;
+    size_t size = 0;
+    unsigned t;
+
+    for (t = 0; t < hs->pat.ntok[hs->msg]; t++) {
+        switch (hs->pat.tok[hs->msg][t]) {
+        case T_E:
+            size += NOISE_DHLEN;
+            has_key = has_key || hs->pat.npsks;
+            break;
+        case T_S:
+            size += NOISE_DHLEN + (has_key ? NOISE_TAGLEN : 0);
+            break;
+        default:
+            has_key = true;
+        }
+    }
+    return size + (has_key ? NOISE_TAGLEN : 0);
+}
+
+size_t noise_handshake_write_size(const noise_handshake *hs, size_t payload_len)
+{
+    if (!noise_handshake_my_turn(hs))
+        return 0;
+    return message_overhead(hs) + payload_len;
+}
+
+static int check_turn(const noise_handshake *hs, bool writing)
+{
+    const char *name = hs->proto.name;
+    switch (hs->state) {
+    case HS_FAILED:
+        return vmsec__error(VMSEC_ESTATE, "%s: the handshake has failed", name);
+    case HS_COMPLETE:
+    case HS_SPLIT:
+        return vmsec__error(VMSEC_ESTATE, "%s: the handshake is already complete", name);
+    case HS_RUNNING:
+        break;
+    }
+    if (noise_handshake_my_turn(hs) != writing)
+        return vmsec__error(VMSEC_ESTATE, "%s: handshake message %u is the %s's to %s", name, hs->msg + 1,
+                            hs->initiator == writing ? "responder" : "initiator",
+                            writing ? "write" : "write; we must read it");
+    return 0;
+}
+
+/* DH(), refusing an all-zero result: a low-order peer key would let an attacker fix the secret. */
+static int dh(noise_handshake *hs, const char *token, bool local_e, bool remote_e)
+{
+    const uint8_t *sk = local_e ? hs->e : hs->s;
+    const uint8_t *pk = remote_e ? hs->re : hs->rs;
+    uint8_t shared[NOISE_DHLEN];
+
+    if (!(local_e ? hs->has_e : hs->has_s) || !(remote_e ? hs->has_re : hs->has_rs))
+        return vmsec__error(VMSEC_EINTERNAL, "%s: token %s without its keys", hs->proto.name, token);
+    if (crypto_scalarmult(shared, sk, pk) != 0 || sodium_is_zero(shared, sizeof(shared))) {
+        sodium_memzero(shared, sizeof(shared));
+        return vmsec__error(VMSEC_EAUTH,
+                            "%s: handshake message %u, token %s: the peer's %s key is a low-order point",
+                            hs->proto.name, hs->msg + 1, token, remote_e ? "ephemeral" : "static");
+    }
+    mix_key(hs, shared, sizeof(shared));
+    sodium_memzero(shared, sizeof(shared));
+    return 0;
+}
+
+/* The DH tokens and psk, which write and read process alike. */
+static int mix_token(noise_handshake *hs, uint8_t tok)
+{
+    bool i = hs->initiator;
+    switch (tok) {
+    case T_EE:
+        return dh(hs, "ee", true, true);
+    case T_ES:
+        return i ? dh(hs, "es", true, false) : dh(hs, "es", false, true);
+    case T_SE:
+        return i ? dh(hs, "se", false, true) : dh(hs, "se", true, false);
+    case T_SS:
+        return dh(hs, "ss", false, false);
+    case T_PSK:
+        if (!hs->psk_set[hs->psk_next])
+            return vmsec__error(VMSEC_EINTERNAL, "%s: psk %u not set", hs->proto.name, hs->psk_next);
+        mix_key_and_hash(hs, hs->psk[hs->psk_next], NOISE_PSKLEN);
+        sodium_memzero(hs->psk[hs->psk_next++], NOISE_PSKLEN);
+        return 0;
+    }
+    return vmsec__error(VMSEC_EINTERNAL, "%s: bad token %u", hs->proto.name, tok);
+}
+
+static void message_done(noise_handshake *hs)
+{
+    if (++hs->msg == hs->pat.nmsgs) {
+        hs->state = HS_COMPLETE;
+        sodium_memzero(hs->e, sizeof(hs->e)); /* no DH is left to do */
+    }
+}
+
+static int write_tokens(noise_handshake *hs, uint8_t *out, size_t *pos)
+{
+    unsigned t;
+    size_t n;
+    int rc;
+
+    for (t = 0; t < hs->pat.ntok[hs->msg]; t++) {
+        uint8_t tok = hs->pat.tok[hs->msg][t];
+        if (tok == T_E) {
+            if (!hs->has_e) {
+                randombytes_buf(hs->e, NOISE_DHLEN);
+                crypto_scalarmult_base(hs->e_pub, hs->e);
+                hs->has_e = true;
+            }
+            memcpy(out + *pos, hs->e_pub, NOISE_DHLEN);
+            *pos += NOISE_DHLEN;
+            mix_hash(hs, hs->e_pub, NOISE_DHLEN);
+            if (hs->pat.npsks)
+                mix_key(hs, hs->e_pub, NOISE_DHLEN);
+        } else if (tok == T_S) {
+            if ((rc = encrypt_and_hash(hs, hs->s_pub, NOISE_DHLEN, out + *pos, &n)) < 0)
+                return rc;
+            *pos += n;
+        } else if ((rc = mix_token(hs, tok)) < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int noise_handshake_write(noise_handshake *hs, const uint8_t *payload, size_t payload_len, uint8_t *out,
+                          size_t out_cap, size_t *out_len)
+{
+    size_t need, pos = 0, n;
+    int rc;
+
+    if (out_len)
+        *out_len = 0;
+    if (!hs || !out_len || !out || (!payload && payload_len))
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_write: NULL argument");
+    if ((rc = check_turn(hs, true)) < 0)
+        return rc;
+    need = message_overhead(hs) + payload_len;
+    if (payload_len > NOISE_MAX_MSG || need > NOISE_MAX_MSG)
+        return hs_fail(hs, vmsec__error(VMSEC_EPROTO, "%s: handshake message %u would be %zu bytes, over the "
+                                        "%d-byte maximum", hs->proto.name, hs->msg + 1, need, NOISE_MAX_MSG));
+    if (need > out_cap)
+        return vmsec__error(VMSEC_EINVAL, "%s: handshake message %u needs %zu bytes, the buffer has %zu",
+                            hs->proto.name, hs->msg + 1, need, out_cap);
+
+    if ((rc = write_tokens(hs, out, &pos)) < 0 ||
+        (rc = encrypt_and_hash(hs, payload, payload_len, out + pos, &n)) < 0) {
+        sodium_memzero(out, need);
+        return hs_fail(hs, rc);
+    }
+    *out_len = pos + n;
+    message_done(hs);
+    return 0;
+}
+
+static int read_tokens(noise_handshake *hs, const uint8_t *msg, size_t *pos)
+{
+    unsigned t;
+    size_t n;
+    int rc;
+
+    for (t = 0; t < hs->pat.ntok[hs->msg]; t++) {
+        uint8_t tok = hs->pat.tok[hs->msg][t];
+        if (tok == T_E) {
+            memcpy(hs->re, msg + *pos, NOISE_DHLEN);
+            hs->has_re = true;
+            *pos += NOISE_DHLEN;
+            mix_hash(hs, hs->re, NOISE_DHLEN);
+            if (hs->pat.npsks)
+                mix_key(hs, hs->re, NOISE_DHLEN);
+        } else if (tok == T_S) {
+            n = NOISE_DHLEN + (hs->cs.has_key ? NOISE_TAGLEN : 0);
+            if ((rc = decrypt_and_hash(hs, msg + *pos, n, hs->rs, "the static key")) < 0)
+                return rc;
+            hs->has_rs = true;
+            *pos += n;
+        } else if ((rc = mix_token(hs, tok)) < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int noise_handshake_read(noise_handshake *hs, const uint8_t *msg, size_t msg_len, uint8_t *payload,
+                         size_t payload_cap, size_t *payload_len)
+{
+    size_t overhead, plain_len, pos = 0;
+    int rc;
+
+    if (payload_len)
+        *payload_len = 0;
+    if (!hs || !payload_len || (!msg && msg_len) || (!payload && payload_cap))
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_read: NULL argument");
+    if ((rc = check_turn(hs, false)) < 0)
+        return rc;
+    overhead = message_overhead(hs);
+    if (msg_len > NOISE_MAX_MSG || msg_len < overhead)
+        return hs_fail(hs, vmsec__error(VMSEC_EPROTO, "%s: handshake message %u is %zu bytes; it must be %zu to %d",
+                                        hs->proto.name, hs->msg + 1, msg_len, overhead, NOISE_MAX_MSG));
+    plain_len = msg_len - overhead;
+    if (plain_len > payload_cap)
+        return vmsec__error(VMSEC_EINVAL, "%s: handshake message %u carries a %zu-byte payload, the buffer has %zu",
+                            hs->proto.name, hs->msg + 1, plain_len, payload_cap);
+
+    if ((rc = read_tokens(hs, msg, &pos)) < 0 ||
+        (rc = decrypt_and_hash(hs, msg + pos, msg_len - pos, payload, "the payload")) < 0) {
+        if (payload)
+            sodium_memzero(payload, plain_len);
+        hs->has_rs = false;
+        sodium_memzero(hs->rs, sizeof(hs->rs));
+        return hs_fail(hs, rc);
+    }
+    *payload_len = plain_len;
+    message_done(hs);
+    return 0;
+}
+
+int noise_handshake_split(noise_handshake *hs, noise_cipherstate *send, noise_cipherstate *recv)
+{
+    uint8_t k1[NOISE_MAX_HASHLEN], k2[NOISE_MAX_HASHLEN];
+    noise_cipherstate *c1, *c2;
+
+    if (!hs || !send || !recv || send == recv)
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_split: NULL argument");
+    memset(send, 0, sizeof(*send));
+    memset(recv, 0, sizeof(*recv));
+    if (hs->state != HS_COMPLETE)
+        return vmsec__error(VMSEC_ESTATE, "%s: split needs a complete handshake that was not split yet",
+                            hs->proto.name);
+    noise_hkdf(hs->proto.hash, hs->ck, NULL, 0, 2, k1, k2, NULL);
+    c1 = hs->initiator ? send : recv;
+    c2 = hs->initiator ? recv : send;
+    c1->cipher = c2->cipher = hs->proto.cipher;
+    cs_init_key(c1, k1);
+    /* One-way patterns (section 7.4) only ever send from initiator to responder: the reverse
+     * direction gets no key, so using it fails instead of silently working. */
+    if (hs->pat.nmsgs > 1)
+        cs_init_key(c2, k2);
+    sodium_memzero(k1, sizeof(k1));
+    sodium_memzero(k2, sizeof(k2));
+    wipe_secrets(hs);
+    hs->state = HS_SPLIT;
+    return 0;
+}

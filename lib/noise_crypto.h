@@ -1,0 +1,55 @@
+/* Private to libvmsec: the Noise crypto functions (section 4 of the spec) on libsodium. HASH, HMAC
+ * and HKDF exactly as the spec builds them, and the AEAD ciphers with their Noise nonce encodings.
+ * Nothing here records an error message: callers know the context and do. */
+#ifndef VMSEC_NOISE_CRYPTO_H
+#define VMSEC_NOISE_CRYPTO_H
+
+#include <sodium.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "noise.h"
+
+/* Incremental HASH(). Lives on the stack only: libsodium's BLAKE2b state wants 64-byte alignment,
+ * which the compiler guarantees there and malloc does not. Wipe it after use when keyed data went in. */
+typedef struct noise_hash_ctx {
+    noise_hash_id id;
+    union {
+        crypto_hash_sha256_state sha256;
+        crypto_hash_sha512_state sha512;
+        crypto_generichash_state blake2b;
+    } u;
+} noise_hash_ctx;
+
+/* HASHLEN and BLOCKLEN of a hash function (0 for an unknown id). */
+size_t noise_hash_len(noise_hash_id id);
+size_t noise_hash_blocklen(noise_hash_id id);
+
+void noise_hash_init(noise_hash_ctx *ctx, noise_hash_id id);
+void noise_hash_update(noise_hash_ctx *ctx, const uint8_t *data, size_t len);
+/* Writes HASHLEN bytes and wipes the context. */
+void noise_hash_final(noise_hash_ctx *ctx, uint8_t *out);
+/* HASH(a || b); either part may be empty. */
+void noise_hash2(noise_hash_id id, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len,
+                 uint8_t *out);
+
+/* HMAC-HASH(key, a || b) per RFC 2104 with the hash's BLOCKLEN (the spec's construction, also for
+ * BLAKE2b: never its keyed mode). out gets HASHLEN bytes; out may alias key. */
+void noise_hmac(noise_hash_id id, const uint8_t *key, size_t key_len, const uint8_t *a, size_t a_len,
+                const uint8_t *b, size_t b_len, uint8_t *out);
+
+/* HKDF(chaining_key, input_key_material, num_outputs) of the spec: out1, out2 and (when num_outputs
+ * is 3) out3 each get HASHLEN bytes. ck is HASHLEN bytes; outputs may alias ck. */
+void noise_hkdf(noise_hash_id id, const uint8_t *ck, const uint8_t *ikm, size_t ikm_len, unsigned num_outputs,
+                uint8_t *out1, uint8_t *out2, uint8_t *out3);
+
+/* ENCRYPT(k, n, ad, plaintext): writes len + NOISE_TAGLEN bytes to out (out may equal plain).
+ * Returns 0, or -1 if the primitive failed (never expected). */
+int noise_aead_encrypt(noise_cipher_id cipher, const uint8_t *k, uint64_t n, const uint8_t *ad, size_t ad_len,
+                       const uint8_t *plain, size_t len, uint8_t *out);
+/* DECRYPT(k, n, ad, ciphertext): len >= NOISE_TAGLEN; writes len - NOISE_TAGLEN bytes to out (out may
+ * equal cipher). Returns -1 on a bad tag, with out wiped. */
+int noise_aead_decrypt(noise_cipher_id cipher, const uint8_t *k, uint64_t n, const uint8_t *ad, size_t ad_len,
+                       const uint8_t *cipher_text, size_t len, uint8_t *out);
+
+#endif

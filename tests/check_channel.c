@@ -1,0 +1,484 @@
+/* Channels over real sockets: unix socketpairs and TCP on 127.0.0.1, blocking and non-blocking
+ * (poll), a sending and a receiving thread at once, batching, handshake timeout, vanishing peers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sodium.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <vmsec.h>
+
+#include "testutil.h"
+
+static vmsec_keypair *ka, *kb;
+static vmsec_channel_config *cfg_a, *cfg_b;
+
+static void setup(void)
+{
+    uint8_t pa[32], pb[32];
+    signal(SIGPIPE, SIG_IGN);
+    ck_assert_int_eq(vmsec_keypair_generate(&ka), 0);
+    ck_assert_int_eq(vmsec_keypair_generate(&kb), 0);
+    vmsec_keypair_public(ka, pa, 32);
+    vmsec_keypair_public(kb, pb, 32);
+    ck_assert_int_eq(vmsec_channel_config_new(&cfg_a), 0);
+    ck_assert_int_eq(vmsec_channel_config_new(&cfg_b), 0);
+    vmsec_channel_config_set_keypair(cfg_a, ka);
+    vmsec_channel_config_set_keypair(cfg_b, kb);
+    vmsec_channel_config_add_trusted_peer(cfg_a, pb, 32);
+    vmsec_channel_config_add_trusted_peer(cfg_b, pa, 32);
+    vmsec_channel_config_set_handshake_timeout(cfg_a, 5000);
+    vmsec_channel_config_set_handshake_timeout(cfg_b, 5000);
+}
+
+static void teardown(void)
+{
+    vmsec_channel_config_free(cfg_a);
+    vmsec_channel_config_free(cfg_b);
+    vmsec_keypair_free(ka);
+    vmsec_keypair_free(kb);
+}
+
+typedef struct {
+    vmsec_channel *ch;
+    int rc;
+} hs_arg;
+
+static void *do_handshake(void *p)
+{
+    hs_arg *a = p;
+    a->rc = vmsec_channel_handshake(a->ch);
+    return NULL;
+}
+
+/* Two blocking channels over a socketpair, handshaken in parallel. */
+static void open_pair(vmsec_channel **a, vmsec_channel **b)
+{
+    int sv[2];
+    pthread_t t;
+    hs_arg ha, hb;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(vmsec_channel_new(a, cfg_a, sv[0], VMSEC_ROLE_INITIATOR, VMSEC_CHANNEL_OWN_FD), 0);
+    ck_assert_int_eq(vmsec_channel_new(b, cfg_b, sv[1], VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), 0);
+    ha.ch = *a;
+    hb.ch = *b;
+    pthread_create(&t, NULL, do_handshake, &ha);
+    do_handshake(&hb);
+    pthread_join(t, NULL);
+    ck_assert_msg(ha.rc == 0 && hb.rc == 0, "%d %d %s", ha.rc, hb.rc, vmsec_error_last());
+}
+
+typedef struct {
+    vmsec_channel *ch;
+    size_t count, size;
+    int rc;
+    uint8_t digest[32];
+} stream_arg;
+
+/* Sends count messages of size bytes (content derived from the index), then close_notify. */
+static void *sender(void *p)
+{
+    stream_arg *s = p;
+    uint8_t *buf = malloc(s->size + 8);
+    crypto_hash_sha256_state h;
+    crypto_hash_sha256_init(&h);
+    for (size_t i = 0; i < s->count && !s->rc; i++) {
+        size_t len = s->size ? (i * 7919) % s->size : 0;
+        memset(buf, (int)(i & 0xff), len);
+        crypto_hash_sha256_update(&h, buf, len);
+        s->rc = vmsec_channel_send(s->ch, buf, len, (i % 4 != 3 && i + 1 < s->count) ? VMSEC_SEND_MORE : 0);
+    }
+    if (!s->rc)
+        s->rc = vmsec_channel_close(s->ch);
+    crypto_hash_sha256_final(&h, s->digest);
+    free(buf);
+    return NULL;
+}
+
+/* Receives until close_notify, checking each message. */
+static void *receiver(void *p)
+{
+    stream_arg *s = p;
+    uint8_t *buf = malloc(s->size + 8);
+    size_t len, i = 0;
+    crypto_hash_sha256_state h;
+    crypto_hash_sha256_init(&h);
+    while ((s->rc = vmsec_channel_recv(s->ch, buf, s->size + 8, &len)) == 0) {
+        size_t want = s->size ? (i * 7919) % s->size : 0;
+        if (len != want || (len && buf[0] != (uint8_t)(i & 0xff))) {
+            s->rc = -1000;
+            break;
+        }
+        crypto_hash_sha256_update(&h, buf, len);
+        i++;
+    }
+    if (s->rc == VMSEC_ECLOSED && i == s->count)
+        s->rc = 0;
+    crypto_hash_sha256_final(&h, s->digest);
+    free(buf);
+    return NULL;
+}
+
+START_TEST(blocking_socketpair_both_directions_at_once)
+{
+    vmsec_channel *a, *b;
+    pthread_t t[3];
+    stream_arg sa = {.count = 3000, .size = 70000}, rb = {.count = 3000, .size = 70000};
+    stream_arg sb = {.count = 2000, .size = 3000}, ra = {.count = 2000, .size = 3000};
+    uint8_t ka_[32], kb_[32], ha[64], hb[64], pa[32], pb[32];
+    size_t hla, hlb;
+    open_pair(&a, &b);
+    /* one sender and one receiver thread on each channel, all four at once */
+    sa.ch = rb.ch = NULL;
+    sa.ch = a;
+    rb.ch = b;
+    sb.ch = b;
+    ra.ch = a;
+    pthread_create(&t[0], NULL, sender, &sa);
+    pthread_create(&t[1], NULL, receiver, &rb);
+    pthread_create(&t[2], NULL, sender, &sb);
+    receiver(&ra);
+    for (int k = 0; k < 3; k++)
+        pthread_join(t[k], NULL);
+    ck_assert_msg(sa.rc == 0 && rb.rc == 0 && sb.rc == 0 && ra.rc == 0, "%d %d %d %d", sa.rc, rb.rc, sb.rc, ra.rc);
+    ck_assert_mem_eq(sa.digest, rb.digest, 32);
+    ck_assert_mem_eq(sb.digest, ra.digest, 32);
+    ck_assert_int_eq(vmsec_channel_peer_key(a, kb_, 32), 0);
+    ck_assert_int_eq(vmsec_channel_peer_key(b, ka_, 32), 0);
+    vmsec_keypair_public(ka, pa, 32);
+    vmsec_keypair_public(kb, pb, 32);
+    ck_assert_mem_eq(ka_, pa, 32);
+    ck_assert_mem_eq(kb_, pb, 32);
+    ck_assert_int_eq(vmsec_channel_handshake_hash(a, ha, sizeof(ha), &hla), 0);
+    ck_assert_int_eq(vmsec_channel_handshake_hash(b, hb, sizeof(hb), &hlb), 0);
+    ck_assert_uint_eq(hla, hlb);
+    ck_assert_mem_eq(ha, hb, hla);
+    ck_assert_int_eq(vmsec_channel_state(a), VMSEC_STATE_CLOSED);
+    vmsec_channel_free(a);
+    vmsec_channel_free(b);
+}
+END_TEST
+
+START_TEST(batching_defers_writes_until_flush)
+{
+    vmsec_channel *a, *b;
+    uint8_t msg[10] = "0123456789", out[16];
+    size_t len;
+    int n = 0;
+    open_pair(&a, &b);
+    vmsec_channel_set_nonblocking(b, 1);
+    for (int k = 0; k < 5; k++)
+        ck_assert_int_eq(vmsec_channel_send(a, msg, sizeof(msg), VMSEC_SEND_MORE), 0);
+    /* nothing was written: the receiver has nothing to read */
+    ck_assert_int_eq(vmsec_channel_recv(b, out, sizeof(out), &len), VMSEC_EAGAIN);
+    ck_assert(vmsec_channel_poll_events(a) & POLLOUT);
+    ck_assert_int_eq(vmsec_channel_flush(a), 0);
+    ck_assert(!(vmsec_channel_poll_events(a) & POLLOUT));
+    while (n < 5) {
+        struct pollfd p = {.fd = vmsec_channel_fd(b), .events = POLLIN};
+        int rc = vmsec_channel_recv(b, out, sizeof(out), &len);
+        if (rc == VMSEC_EAGAIN) {
+            ck_assert_int_eq(poll(&p, 1, 5000), 1);
+            continue;
+        }
+        ck_assert_int_eq(rc, 0);
+        ck_assert_uint_eq(len, 10);
+        n++;
+    }
+    vmsec_channel_free(a);
+    vmsec_channel_free(b);
+}
+END_TEST
+
+/* Drives both ends non-blocking from one thread with poll(): handshake, 20 MB each way, close. */
+static void nonblocking_run(int fd_a, int fd_b)
+{
+    vmsec_channel *ch[2];
+    size_t sent[2] = {0}, got[2] = {0}, total = 300, size = 65536 + 100;
+    bool closed_sent[2] = {0}, closed_seen[2] = {0};
+    uint8_t *buf = malloc(size), *in = malloc(size);
+    ck_assert_int_eq(fcntl(fd_a, F_SETFL, O_NONBLOCK), 0);
+    ck_assert_int_eq(vmsec_channel_new(&ch[0], cfg_a, fd_a, VMSEC_ROLE_INITIATOR, VMSEC_CHANNEL_OWN_FD), 0);
+    ck_assert_int_eq(vmsec_channel_new(&ch[1], cfg_b, fd_b, VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), 0);
+    ck_assert_int_eq(vmsec_channel_set_nonblocking(ch[1], 1), 0);
+    for (int k = 0; k < 2; k++) {
+        int rc = vmsec_channel_handshake(ch[k]);
+        ck_assert_int_eq(rc, VMSEC_EAGAIN);
+    }
+    while (!(closed_seen[0] && closed_seen[1])) {
+        struct pollfd p[2];
+        for (int k = 0; k < 2; k++) {
+            int rc;
+            size_t len;
+            if (vmsec_channel_handshake(ch[k]) == VMSEC_EAGAIN)
+                continue;
+            while (sent[k] < total) {
+                memset(buf, (int)(sent[k] & 0xff), size);
+                rc = vmsec_channel_send(ch[k], buf, size, 0);
+                if (rc == VMSEC_EAGAIN)
+                    break;
+                ck_assert_msg(rc == 0, "%s", vmsec_error_last());
+                sent[k]++;
+            }
+            if (sent[k] == total && !closed_sent[k]) {
+                rc = vmsec_channel_close(ch[k]);
+                ck_assert(rc == 0 || rc == VMSEC_EAGAIN);
+                closed_sent[k] = rc == 0;
+            } else if (vmsec_channel_poll_events(ch[k]) & POLLOUT) {
+                rc = vmsec_channel_flush(ch[k]);
+                ck_assert(rc == 0 || rc == VMSEC_EAGAIN);
+            }
+            while (!closed_seen[k] && (rc = vmsec_channel_recv(ch[k], in, size, &len)) != VMSEC_EAGAIN) {
+                if (rc == VMSEC_ECLOSED) {
+                    closed_seen[k] = true;
+                    break;
+                }
+                ck_assert_msg(rc == 0, "%s", vmsec_error_last());
+                ck_assert_uint_eq(len, size);
+                ck_assert_uint_eq(in[size - 1], got[k] & 0xff);
+                got[k]++;
+            }
+        }
+        for (int k = 0; k < 2; k++)
+            p[k] = (struct pollfd){.fd = vmsec_channel_fd(ch[k]), .events = vmsec_channel_poll_events(ch[k])};
+        ck_assert_int_ge(poll(p, 2, 5000), 1);
+    }
+    ck_assert_uint_eq(got[0], total);
+    ck_assert_uint_eq(got[1], total);
+    vmsec_channel_free(ch[0]);
+    vmsec_channel_free(ch[1]);
+    free(buf);
+    free(in);
+}
+
+START_TEST(nonblocking_socketpair_with_poll)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    nonblocking_run(sv[0], sv[1]);
+}
+END_TEST
+
+START_TEST(nonblocking_tcp_loopback_with_poll)
+{
+    vmsec_listener *l;
+    char addr[VMSEC_ADDRESS_MAX], peer[VMSEC_ADDRESS_MAX];
+    int c, s;
+    uint32_t cid;
+    ck_assert_int_eq(vmsec_listener_new(&l, "tcp:127.0.0.1:0"), 0);
+    ck_assert_int_eq(vmsec_listener_address(l, addr, sizeof(addr)), 0);
+    ck_assert_int_eq(vmsec_transport_connect(addr, 5000, &c), 0);
+    ck_assert_int_eq(vmsec_listener_accept(l, &s, peer, sizeof(peer), &cid), 0);
+    ck_assert_int_eq(strncmp(peer, "tcp:127.0.0.1:", 14), 0);
+    ck_assert_uint_eq(cid, UINT32_MAX);
+    vmsec_listener_free(l);
+    nonblocking_run(c, s);
+}
+END_TEST
+
+typedef struct {
+    const vmsec_channel_config *cfg;
+    vmsec_listener *l;
+    int rc;
+    uint8_t msg[64];
+    size_t len;
+} server_arg;
+
+static void *server(void *p)
+{
+    server_arg *s = p;
+    vmsec_channel *ch;
+    if ((s->rc = vmsec_channel_accept(&ch, s->cfg, s->l)) < 0)
+        return NULL;
+    if ((s->rc = vmsec_channel_recv(ch, s->msg, sizeof(s->msg), &s->len)) == 0 &&
+        (s->rc = vmsec_channel_send(ch, s->msg, s->len, 0)) == 0 &&
+        (s->rc = vmsec_channel_recv(ch, s->msg, sizeof(s->msg), &s->len)) == VMSEC_ECLOSED)
+        s->rc = vmsec_channel_close(ch);
+    vmsec_channel_free(ch);
+    return NULL;
+}
+
+START_TEST(connect_and_accept_over_tcp_and_unix)
+{
+    char dir[64], addrs[2][VMSEC_ADDRESS_MAX];
+    vt_tmpdir(dir, sizeof(dir));
+    snprintf(addrs[0], sizeof(addrs[0]), "unix:%s/s", dir);
+    snprintf(addrs[1], sizeof(addrs[1]), "tcp:127.0.0.1:0");
+    for (int k = 0; k < 2; k++) {
+        vmsec_listener *l;
+        char bound[VMSEC_ADDRESS_MAX];
+        server_arg sa = {.cfg = cfg_b};
+        pthread_t t;
+        vmsec_channel *ch;
+        uint8_t out[64];
+        size_t len;
+        uint32_t cid;
+        ck_assert_int_eq(vmsec_listener_new(&l, addrs[k]), 0);
+        ck_assert_int_eq(vmsec_listener_address(l, bound, sizeof(bound)), 0);
+        sa.l = l;
+        pthread_create(&t, NULL, server, &sa);
+        ck_assert_msg(vmsec_channel_connect(&ch, cfg_a, bound) == 0, "%s", vmsec_error_last());
+        ck_assert_int_eq(vmsec_channel_peer_cid(ch, &cid), VMSEC_ENOTFOUND);
+        ck_assert_int_eq(vmsec_channel_send(ch, (const uint8_t *)"ping", 4, 0), 0);
+        ck_assert_int_eq(vmsec_channel_recv(ch, out, sizeof(out), &len), 0);
+        ck_assert_uint_eq(len, 4);
+        ck_assert_int_eq(memcmp(out, "ping", 4), 0);
+        ck_assert_int_eq(vmsec_channel_close(ch), 0);
+        ck_assert_int_eq(vmsec_channel_recv(ch, out, sizeof(out), &len), VMSEC_ECLOSED);
+        pthread_join(t, NULL);
+        ck_assert_msg(sa.rc == 0, "%d", sa.rc);
+        vmsec_channel_free(ch);
+        vmsec_listener_free(l);
+    }
+    vt_rmtree(dir);
+}
+END_TEST
+
+START_TEST(stalled_peer_times_out_the_handshake)
+{
+    int sv[2];
+    vmsec_channel *ch;
+    uint8_t out[8];
+    size_t len;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    vmsec_channel_config_set_handshake_timeout(cfg_a, 200);
+    ck_assert_int_eq(vmsec_channel_new(&ch, cfg_a, sv[0], VMSEC_ROLE_INITIATOR, 0), 0);
+    /* the peer never answers */
+    ck_assert_int_eq(vmsec_channel_handshake(ch), VMSEC_ETIMEDOUT);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "timed out"));
+    ck_assert_int_eq(vmsec_channel_state(ch), VMSEC_STATE_FAILED);
+    ck_assert_int_eq(vmsec_channel_recv(ch, out, sizeof(out), &len), VMSEC_ESTATE);
+    ck_assert_int_eq(vmsec_channel_send(ch, out, 1, 0), VMSEC_ESTATE);
+    vmsec_channel_free(ch);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
+/* Writes all of an engine's output to fd, or only `limit` bytes of it. */
+static void engine_write(vmsec_engine *e, int fd, size_t limit)
+{
+    const uint8_t *buf;
+    size_t len;
+    vmsec_engine_output(e, &buf, &len);
+    if (len > limit)
+        len = limit;
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+        ck_assert_int_gt(n, 0);
+        vmsec_engine_output_consume(e, (size_t)n);
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+START_TEST(peer_vanishing_mid_message_is_truncation)
+{
+    int sv[2];
+    vmsec_engine *e;
+    vmsec_channel *b;
+    pthread_t t;
+    hs_arg hb;
+    uint8_t *msg = calloc(1, 200000);
+    size_t len;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(vmsec_channel_new(&b, cfg_b, sv[1], VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), 0);
+    hb.ch = b;
+    pthread_create(&t, NULL, do_handshake, &hb);
+    /* the sending side is a bare engine driven by hand, so it can stop mid-message */
+    ck_assert_int_eq(vmsec_engine_new(&e, cfg_a, VMSEC_ROLE_INITIATOR), 0);
+    while (vmsec_engine_state(e) == VMSEC_STATE_HANDSHAKE) {
+        uint8_t *in;
+        size_t cap;
+        ssize_t n;
+        engine_write(e, sv[0], SIZE_MAX);
+        ck_assert_int_eq(vmsec_engine_input_space(e, &in, &cap), 0);
+        n = read(sv[0], in, cap);
+        ck_assert_int_gt(n, 0);
+        ck_assert_int_eq(vmsec_engine_input_commit(e, (size_t)n), 0);
+    }
+    engine_write(e, sv[0], SIZE_MAX);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(hb.rc, 0);
+    ck_assert_int_eq(vmsec_engine_send(e, msg, 10), 0);
+    ck_assert_int_eq(vmsec_engine_send(e, msg, 200000), 0);
+    engine_write(e, sv[0], vmsec_engine_output_pending(e) / 2);
+    close(sv[0]);
+    ck_assert_int_eq(vmsec_channel_recv(b, msg, 200000, &len), 0);
+    ck_assert_uint_eq(len, 10);
+    ck_assert_int_eq(vmsec_channel_recv(b, msg, 200000, &len), VMSEC_ETRUNCATED);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "middle of a message"));
+    ck_assert_int_eq(vmsec_channel_recv(b, msg, 200000, &len), VMSEC_ESTATE);
+    vmsec_engine_free(e);
+    vmsec_channel_free(b);
+    free(msg);
+}
+END_TEST
+
+START_TEST(peer_closing_socket_after_messages_is_truncation_not_close)
+{
+    vmsec_channel *a, *b;
+    uint8_t buf[16];
+    size_t len;
+    open_pair(&a, &b);
+    ck_assert_int_eq(vmsec_channel_send(a, (const uint8_t *)"x", 1, 0), 0);
+    vmsec_channel_free(a); /* no close_notify */
+    ck_assert_int_eq(vmsec_channel_recv(b, buf, sizeof(buf), &len), 0);
+    ck_assert_int_eq(vmsec_channel_recv(b, buf, sizeof(buf), &len), VMSEC_ETRUNCATED);
+    vmsec_channel_free(b);
+}
+END_TEST
+
+START_TEST(untrusted_peer_over_socket)
+{
+    int sv[2];
+    vmsec_channel *a, *b;
+    vmsec_channel_config *c;
+    pthread_t t;
+    hs_arg ha;
+    int rc;
+    ck_assert_int_eq(vmsec_channel_config_new(&c), 0);
+    vmsec_channel_config_set_keypair(c, kb);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(vmsec_channel_new(&a, cfg_a, sv[0], VMSEC_ROLE_INITIATOR, VMSEC_CHANNEL_OWN_FD), 0);
+    ck_assert_int_eq(vmsec_channel_new(&b, c, sv[1], VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), 0);
+    ha.ch = a;
+    pthread_create(&t, NULL, do_handshake, &ha);
+    rc = vmsec_channel_handshake(b);
+    ck_assert_int_eq(rc, VMSEC_EAUTH);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "not trusted"));
+    vmsec_channel_free(b);
+    pthread_join(t, NULL);
+    /* in XX the initiator finishes first; it then sees the refusal as the stream ending uncleanly */
+    if (ha.rc == 0) {
+        uint8_t buf[8];
+        size_t len;
+        ck_assert_int_eq(vmsec_channel_recv(a, buf, sizeof(buf), &len), VMSEC_ETRUNCATED);
+    }
+    vmsec_channel_free(a);
+    vmsec_channel_config_free(c);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("channel");
+    TCase *tc = tcase_create("channel");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, blocking_socketpair_both_directions_at_once);
+    tcase_add_test(tc, batching_defers_writes_until_flush);
+    tcase_add_test(tc, nonblocking_socketpair_with_poll);
+    tcase_add_test(tc, nonblocking_tcp_loopback_with_poll);
+    tcase_add_test(tc, connect_and_accept_over_tcp_and_unix);
+    tcase_add_test(tc, stalled_peer_times_out_the_handshake);
+    tcase_add_test(tc, peer_vanishing_mid_message_is_truncation);
+    tcase_add_test(tc, peer_closing_socket_after_messages_is_truncation_not_close);
+    tcase_add_test(tc, untrusted_peer_over_socket);
+    suite_add_tcase(s, tc);
+    return vt_run_suite(s);
+}

@@ -1,0 +1,818 @@
+/* Sans-I/O channel engine: two engines wired together in memory. Every pattern and suite, message
+ * sizes, rekeying, close versus truncation, and fail-closed behaviour under tampering at every byte.
+ * VMSEC_TEST_QUICK=1 (used under valgrind) limits the exhaustive loops to fewer protocols. */
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <vmsec.h>
+
+#include "channel_internal.h"
+#include "internal.h"
+#include "testutil.h"
+
+static vmsec_keypair *kp_i, *kp_r, *kp_other;
+static uint8_t pub_i[32], pub_r[32], pub_other[32];
+static bool quick;
+
+static void setup(void)
+{
+    ck_assert_int_eq(vmsec_keypair_generate(&kp_i), 0);
+    ck_assert_int_eq(vmsec_keypair_generate(&kp_r), 0);
+    ck_assert_int_eq(vmsec_keypair_generate(&kp_other), 0);
+    vmsec_keypair_public(kp_i, pub_i, 32);
+    vmsec_keypair_public(kp_r, pub_r, 32);
+    vmsec_keypair_public(kp_other, pub_other, 32);
+    quick = getenv("VMSEC_TEST_QUICK") && !strcmp(getenv("VMSEC_TEST_QUICK"), "1");
+}
+
+static void teardown(void)
+{
+    vmsec_keypair_free(kp_i);
+    vmsec_keypair_free(kp_r);
+    vmsec_keypair_free(kp_other);
+}
+
+static const uint8_t psk_a[32] = {1, 2, 3}, psk_b[32] = {1, 2, 4};
+
+/* A configuration for one side of `protocol` where both sides know and trust each other. */
+static vmsec_channel_config *make_cfg(const char *protocol, vmsec_role role)
+{
+    vmsec_channel_config *c = NULL;
+    bool init = role == VMSEC_ROLE_INITIATOR;
+    ck_assert_int_eq(vmsec_channel_config_new(&c), 0);
+    ck_assert_msg(vmsec_channel_config_set_protocol(c, protocol) == 0, "%s: %s", protocol, vmsec_error_last());
+    ck_assert_int_eq(vmsec_channel_config_set_keypair(c, init ? kp_i : kp_r), 0);
+    ck_assert_int_eq(vmsec_channel_config_add_trusted_peer(c, init ? pub_r : pub_i, 32), 0);
+    ck_assert_int_eq(vmsec_channel_config_set_psk(c, psk_a, 32), 0);
+    /* an initiator without a static key (N...) can only be accepted by explicit opt-in */
+    if ((!init && strncmp(protocol, "Noise_N", 7) == 0) || (init && protocol[7] == 'N'))
+        ck_assert_int_eq(vmsec_channel_config_set_allow_any_peer(c, 1), 0);
+    return c;
+}
+
+typedef struct {
+    vmsec_engine *i, *r;
+    int rc_i, rc_r; /* first error seen feeding each side */
+} pair;
+
+/* Moves bytes both ways until nothing moves. */
+static void pump(pair *p)
+{
+    bool moved = true;
+    while (moved) {
+        moved = false;
+        for (int dir = 0; dir < 2; dir++) {
+            vmsec_engine *from = dir ? p->r : p->i, *to = dir ? p->i : p->r;
+            int *rc = dir ? &p->rc_i : &p->rc_r;
+            const uint8_t *buf;
+            size_t len, used = 0;
+            vmsec_engine_output(from, &buf, &len);
+            if (!len || *rc)
+                continue;
+            *rc = vmsec_engine_feed(to, buf, len, &used);
+            vmsec_engine_output_consume(from, used);
+            moved = used > 0;
+        }
+    }
+}
+
+static void pair_open(pair *p, const char *protocol)
+{
+    vmsec_channel_config *ci = make_cfg(protocol, VMSEC_ROLE_INITIATOR), *cr = make_cfg(protocol, VMSEC_ROLE_RESPONDER);
+    memset(p, 0, sizeof(*p));
+    ck_assert_msg(vmsec_engine_new(&p->i, ci, VMSEC_ROLE_INITIATOR) == 0, "%s: %s", protocol, vmsec_error_last());
+    ck_assert_msg(vmsec_engine_new(&p->r, cr, VMSEC_ROLE_RESPONDER) == 0, "%s: %s", protocol, vmsec_error_last());
+    vmsec_channel_config_free(ci);
+    vmsec_channel_config_free(cr);
+}
+
+static void pair_free(pair *p)
+{
+    vmsec_engine_free(p->i);
+    vmsec_engine_free(p->r);
+}
+
+/* Sends msg from one engine and checks the other receives exactly it. */
+static void roundtrip(pair *p, bool from_i, const uint8_t *msg, size_t len)
+{
+    vmsec_engine *src = from_i ? p->i : p->r, *dst = from_i ? p->r : p->i;
+    uint8_t *got = malloc(len + 1);
+    size_t glen = 0;
+    ck_assert_msg(vmsec_engine_send(src, msg, len) == 0, "send %zu: %s", len, vmsec_error_last());
+    pump(p);
+    ck_assert_int_eq(p->rc_i, 0);
+    ck_assert_int_eq(p->rc_r, 0);
+    ck_assert_msg(vmsec_engine_recv(dst, got, len + 1, &glen) == 0, "recv %zu: %s", len, vmsec_error_last());
+    ck_assert_uint_eq(glen, len);
+    if (len)
+        ck_assert_mem_eq(got, msg, len);
+    ck_assert_int_eq(vmsec_engine_recv(dst, got, len + 1, &glen), VMSEC_EAGAIN);
+    free(got);
+}
+
+static const char *patterns[] = {"XX", "IK", "KK", "NK", "IKpsk2", "XXpsk3", "NNpsk0", "XK", "IX", "KX", "NX", "XKpsk3"};
+static const char *suites[] = {"ChaChaPoly_BLAKE2b", "ChaChaPoly_SHA256", "ChaChaPoly_SHA512",
+                               "AESGCM_BLAKE2b",     "AESGCM_SHA256",     "AESGCM_SHA512"};
+
+static bool suite_usable(const char *suite)
+{
+    return strncmp(suite, "AESGCM", 6) != 0 || crypto_aead_aes256gcm_is_available();
+}
+
+START_TEST(every_pattern_and_suite_handshakes_and_exchanges)
+{
+    uint8_t *big = malloc(3 * 65518 + 7);
+    randombytes_buf(big, 3 * 65518 + 7);
+    for (size_t pi = 0; pi < VMSEC_ARRAY_LEN(patterns); pi++) {
+        for (size_t si = 0; si < VMSEC_ARRAY_LEN(suites); si++) {
+            char name[80];
+            pair p;
+            uint8_t ki[32], kr[32], hi[64], hr[64];
+            size_t hli, hlr;
+            bool anon_i = patterns[pi][0] == 'N';
+            if (!suite_usable(suites[si]))
+                continue;
+            snprintf(name, sizeof(name), "Noise_%s_25519_%s", patterns[pi], suites[si]);
+            pair_open(&p, name);
+            ck_assert_int_eq(vmsec_engine_state(p.i), VMSEC_STATE_HANDSHAKE);
+            pump(&p);
+            ck_assert_msg(p.rc_i == 0 && p.rc_r == 0, "%s: %d %d %s", name, p.rc_i, p.rc_r, vmsec_error_last());
+            ck_assert_int_eq(vmsec_engine_state(p.i), VMSEC_STATE_OPEN);
+            ck_assert_int_eq(vmsec_engine_state(p.r), VMSEC_STATE_OPEN);
+            if (patterns[pi][1] == 'N') {
+                ck_assert_int_eq(vmsec_engine_peer_key(p.i, kr, 32), VMSEC_ENOTFOUND);
+            } else {
+                ck_assert_int_eq(vmsec_engine_peer_key(p.i, kr, 32), 0);
+                ck_assert_mem_eq(kr, pub_r, 32);
+            }
+            if (anon_i) {
+                ck_assert_int_eq(vmsec_engine_peer_key(p.r, ki, 32), VMSEC_ENOTFOUND);
+            } else {
+                ck_assert_int_eq(vmsec_engine_peer_key(p.r, ki, 32), 0);
+                ck_assert_mem_eq(ki, pub_i, 32);
+            }
+            ck_assert_int_eq(vmsec_engine_handshake_hash(p.i, hi, sizeof(hi), &hli), 0);
+            ck_assert_int_eq(vmsec_engine_handshake_hash(p.r, hr, sizeof(hr), &hlr), 0);
+            ck_assert_uint_eq(hli, strstr(name, "SHA256") ? 32 : 64);
+            ck_assert_uint_eq(hli, hlr);
+            ck_assert_mem_eq(hi, hr, hli);
+            roundtrip(&p, true, big, 0);
+            roundtrip(&p, false, big, 1);
+            roundtrip(&p, true, big, 65518);
+            roundtrip(&p, false, big, 65519);
+            roundtrip(&p, true, big, 3 * 65518 + 7);
+            pair_free(&p);
+        }
+    }
+    free(big);
+}
+END_TEST
+
+START_TEST(message_sizes_up_to_the_maximum)
+{
+    pair p;
+    size_t max = VMSEC_CHANNEL_DEFAULT_MAX_MESSAGE, len;
+    uint8_t *big = malloc(max + 1);
+    randombytes_buf(big, max + 1);
+    pair_open(&p, VMSEC_CHANNEL_DEFAULT_PROTOCOL);
+    pump(&p);
+    roundtrip(&p, true, big, max);
+    roundtrip(&p, false, big, max);
+    ck_assert_int_eq(vmsec_engine_send(p.i, big, max + 1), VMSEC_ETOOBIG);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "exceeds the maximum"));
+    ck_assert_uint_eq(vmsec_engine_output_pending(p.i), 0);
+    roundtrip(&p, true, big, 10); /* still usable */
+    /* a too-small buffer keeps the message and reports its size */
+    ck_assert_int_eq(vmsec_engine_send(p.r, big, 100), 0);
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_recv(p.i, NULL, 0, &len), VMSEC_ETOOBIG);
+    ck_assert_uint_eq(len, 100);
+    ck_assert_int_eq(vmsec_engine_recv(p.i, big + max - 200, 100, &len), 0);
+    ck_assert_uint_eq(len, 100);
+    pair_free(&p);
+    free(big);
+}
+END_TEST
+
+START_TEST(receiver_enforces_its_own_maximum)
+{
+    vmsec_channel_config *ci = make_cfg(VMSEC_CHANNEL_DEFAULT_PROTOCOL, VMSEC_ROLE_INITIATOR);
+    vmsec_channel_config *cr = make_cfg(VMSEC_CHANNEL_DEFAULT_PROTOCOL, VMSEC_ROLE_RESPONDER);
+    pair p = {0};
+    uint8_t msg[70000] = {0}, out[70000];
+    size_t len;
+    ck_assert_int_eq(vmsec_channel_config_set_max_message(cr, 1000), 0);
+    ck_assert_int_eq(vmsec_channel_config_set_max_message(cr, 0), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_engine_new(&p.i, ci, VMSEC_ROLE_INITIATOR), 0);
+    ck_assert_int_eq(vmsec_engine_new(&p.r, cr, VMSEC_ROLE_RESPONDER), 0);
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_send(p.i, msg, 1000), 0);
+    ck_assert_int_eq(vmsec_engine_send(p.i, msg, 1001), 0);
+    pump(&p);
+    /* the authentic message before the oversize one is delivered; then the failure, then nothing */
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), 0);
+    ck_assert_uint_eq(len, 1000);
+    ck_assert_int_eq(vmsec_engine_state(p.r), VMSEC_STATE_FAILED);
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_ETOOBIG);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "exceeds the maximum of 1000"));
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_ESTATE);
+    pair_free(&p);
+    vmsec_channel_config_free(ci);
+    vmsec_channel_config_free(cr);
+}
+END_TEST
+
+static void open_with_rekey(pair *p, uint64_t ri, uint64_t rr)
+{
+    vmsec_channel_config *ci = make_cfg(VMSEC_CHANNEL_DEFAULT_PROTOCOL, VMSEC_ROLE_INITIATOR);
+    vmsec_channel_config *cr = make_cfg(VMSEC_CHANNEL_DEFAULT_PROTOCOL, VMSEC_ROLE_RESPONDER);
+    memset(p, 0, sizeof(*p));
+    ck_assert_int_eq(vmsec_channel_config_set_rekey_interval(ci, ri), 0);
+    ck_assert_int_eq(vmsec_channel_config_set_rekey_interval(cr, rr), 0);
+    ck_assert_int_eq(vmsec_engine_new(&p->i, ci, VMSEC_ROLE_INITIATOR), 0);
+    ck_assert_int_eq(vmsec_engine_new(&p->r, cr, VMSEC_ROLE_RESPONDER), 0);
+    vmsec_channel_config_free(ci);
+    vmsec_channel_config_free(cr);
+    pump(p);
+}
+
+START_TEST(rekey_in_lockstep)
+{
+    pair p;
+    uint8_t msg[200000];
+    randombytes_buf(msg, sizeof(msg));
+    open_with_rekey(&p, 3, 3);
+    for (int k = 0; k < 20; k++) {
+        roundtrip(&p, true, msg, (size_t)k * 997);
+        roundtrip(&p, false, msg, k % 3 ? 5 : sizeof(msg)); /* multi-record messages cross rekeys */
+    }
+    pair_free(&p);
+}
+END_TEST
+
+START_TEST(rekey_mismatch_is_detected)
+{
+    pair p;
+    uint8_t msg[8] = {0}, out[8];
+    size_t len;
+    open_with_rekey(&p, 3, 4);
+    for (int k = 0; k < 3; k++)
+        roundtrip(&p, true, msg, sizeof(msg));
+    ck_assert_int_eq(vmsec_engine_send(p.i, msg, sizeof(msg)), 0);
+    pump(&p);
+    ck_assert_int_eq(p.rc_r, VMSEC_EAUTH);
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_ESTATE);
+    pair_free(&p);
+}
+END_TEST
+
+START_TEST(close_notify_is_a_clean_close_and_half_close_works)
+{
+    pair p;
+    uint8_t msg[5] = "hello", out[16];
+    size_t len;
+    pair_open(&p, VMSEC_CHANNEL_DEFAULT_PROTOCOL);
+    ck_assert_int_eq(vmsec_engine_close(p.i), VMSEC_ESTATE); /* not before the handshake */
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_send(p.i, msg, 5), 0);
+    ck_assert_int_eq(vmsec_engine_close(p.i), 0);
+    ck_assert_int_eq(vmsec_engine_close(p.i), 0);
+    ck_assert_int_eq(vmsec_engine_send(p.i, msg, 5), VMSEC_ESTATE);
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), 0);
+    ck_assert_uint_eq(len, 5);
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_ECLOSED);
+    ck_assert_int_eq(vmsec_engine_state(p.r), VMSEC_STATE_CLOSED);
+    ck_assert_int_eq(vmsec_engine_input_eof(p.r), 0);
+    /* the other direction still works until the responder closes too */
+    roundtrip(&p, false, msg, 5);
+    ck_assert_int_eq(vmsec_engine_close(p.r), 0);
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_recv(p.i, out, sizeof(out), &len), VMSEC_ECLOSED);
+    ck_assert_int_eq(vmsec_engine_input_eof(p.i), 0);
+    pair_free(&p);
+}
+END_TEST
+
+START_TEST(eof_without_close_notify_is_truncation)
+{
+    pair p;
+    uint8_t msg[100000] = {0}, out[16];
+    const uint8_t *buf;
+    size_t len, used;
+    pair_open(&p, VMSEC_CHANNEL_DEFAULT_PROTOCOL);
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_input_eof(p.r), VMSEC_ETRUNCATED);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "without close_notify"));
+    ck_assert_int_eq(vmsec_engine_state(p.r), VMSEC_STATE_FAILED);
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_ESTATE);
+    ck_assert_int_eq(vmsec_engine_send(p.r, msg, 1), VMSEC_ESTATE);
+    /* mid-message: the first record of a two-record message arrives, then the stream ends */
+    ck_assert_int_eq(vmsec_engine_send(p.i, msg, sizeof(msg)), 0);
+    vmsec_engine_output(p.i, &buf, &len);
+    ck_assert_int_eq(vmsec_engine_feed(p.r, buf, 2 + 65535, &used), VMSEC_ESTATE);
+    pair_free(&p);
+
+    pair_open(&p, VMSEC_CHANNEL_DEFAULT_PROTOCOL);
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_send(p.i, msg, sizeof(msg)), 0);
+    vmsec_engine_output(p.i, &buf, &len);
+    ck_assert_int_eq(vmsec_engine_feed(p.r, buf, 2 + 65535, &used), 0);
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_EAGAIN);
+    ck_assert_int_eq(vmsec_engine_input_eof(p.r), VMSEC_ETRUNCATED);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "middle of a message"));
+    pair_free(&p);
+}
+END_TEST
+
+/* Handshake under attack: `mutate` edits the bytes of handshake flight `which` (0-based, the
+ * announcement counts as part of flight 0) before delivery. Returns true when the attack was
+ * caught: no message ever flows, and the engine that received the bad flight or its peer failed. */
+typedef size_t (*mutate_fn)(uint8_t *buf, size_t len, size_t arg);
+
+static size_t flip(uint8_t *buf, size_t len, size_t off)
+{
+    buf[off] ^= (uint8_t)(1u << (off % 8));
+    return len;
+}
+
+static size_t cut(uint8_t *buf, size_t len, size_t at)
+{
+    (void)buf;
+    (void)len;
+    return at;
+}
+
+/* Runs a handshake, mutating flight `which`; returns that flight's length (0 when past the last). */
+static size_t attacked_handshake(const char *protocol, int which, mutate_fn mutate, size_t arg)
+{
+    pair p;
+    int flight = 0;
+    size_t flen = 0;
+    bool mutated = false;
+    pair_open(&p, protocol);
+    for (;;) {
+        vmsec_engine *from = flight % 2 ? p.r : p.i, *to = flight % 2 ? p.i : p.r;
+        const uint8_t *buf;
+        size_t len, used;
+        uint8_t copy[4096];
+        int rc;
+        vmsec_engine_output(from, &buf, &len);
+        if (len == 0)
+            break;
+        ck_assert_uint_le(len, sizeof(copy));
+        memcpy(copy, buf, len);
+        vmsec_engine_output_consume(from, len);
+        if (flight == which) {
+            flen = len;
+            if (arg >= len)
+                break;
+            len = mutate(copy, len, arg);
+            mutated = true;
+        }
+        rc = vmsec_engine_feed(to, copy, len, &used);
+        if (rc < 0)
+            break;
+        if (mutated && mutate == cut)
+            break; /* a cut stream ends there */
+        flight++;
+    }
+    if (mutated) {
+        uint8_t out[64];
+        size_t olen;
+        /* the stream ends for both; nobody may hold an open channel with a message to show */
+        vmsec_engine_input_eof(p.i);
+        vmsec_engine_input_eof(p.r);
+        ck_assert_msg(vmsec_engine_state(p.i) != VMSEC_STATE_OPEN || vmsec_engine_state(p.r) != VMSEC_STATE_OPEN,
+                      "%s flight %d offset %zu: both sides open", protocol, which, arg);
+        ck_assert(vmsec_engine_state(p.i) == VMSEC_STATE_FAILED || vmsec_engine_state(p.r) == VMSEC_STATE_FAILED);
+        ck_assert_int_ne(vmsec_engine_recv(p.i, out, sizeof(out), &olen), 0);
+        ck_assert_int_ne(vmsec_engine_recv(p.r, out, sizeof(out), &olen), 0);
+        ck_assert_int_ne(vmsec_engine_send(p.i, out, 1), 0);
+        ck_assert_int_ne(vmsec_engine_send(p.r, out, 1), 0);
+    }
+    pair_free(&p);
+    return flen;
+}
+
+static const char *attack_protocols[] = {"Noise_XX_25519_ChaChaPoly_BLAKE2b", "Noise_IK_25519_ChaChaPoly_SHA256",
+                                         "Noise_KK_25519_ChaChaPoly_SHA512", "Noise_NK_25519_ChaChaPoly_BLAKE2b",
+                                         "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b",
+                                         "Noise_XXpsk3_25519_ChaChaPoly_SHA256"};
+
+static void attack_every_byte(mutate_fn mutate)
+{
+    size_t nproto = quick ? 2 : VMSEC_ARRAY_LEN(attack_protocols);
+    for (size_t pi = 0; pi < nproto; pi++) {
+        int flights = 0;
+        for (int which = 0; which < 3; which++) {
+            size_t len = attacked_handshake(attack_protocols[pi], which, mutate, 0), off;
+            if (len == 0)
+                break;
+            flights++;
+            for (off = 1; off < len; off++)
+                attacked_handshake(attack_protocols[pi], which, mutate, off);
+        }
+        ck_assert_int_ge(flights, 2);
+    }
+}
+
+START_TEST(handshake_bit_flip_at_every_offset_fails_closed)
+{
+    attack_every_byte(flip);
+}
+END_TEST
+
+START_TEST(handshake_truncation_at_every_offset_fails_closed)
+{
+    attack_every_byte(cut);
+}
+END_TEST
+
+/* Transport messages under attack: three messages m1 m2 m3 from initiator to responder. */
+static void open_and_capture(pair *p, uint8_t frames[3][256], size_t flen[3])
+{
+    const uint8_t *buf;
+    size_t len;
+    pair_open(p, VMSEC_CHANNEL_DEFAULT_PROTOCOL);
+    pump(p);
+    for (int k = 0; k < 3; k++) {
+        uint8_t msg[40];
+        memset(msg, 'a' + k, sizeof(msg));
+        ck_assert_int_eq(vmsec_engine_send(p->i, msg, sizeof(msg)), 0);
+        vmsec_engine_output(p->i, &buf, &len);
+        ck_assert_uint_le(len, 256);
+        memcpy(frames[k], buf, len);
+        flen[k] = len;
+        vmsec_engine_output_consume(p->i, len);
+    }
+}
+
+static void expect_dead(vmsec_engine *r)
+{
+    uint8_t out[64];
+    size_t len;
+    vmsec_engine_input_eof(r);
+    ck_assert_int_eq(vmsec_engine_state(r), VMSEC_STATE_FAILED);
+    ck_assert_int_eq(vmsec_engine_recv(r, out, sizeof(out), &len), VMSEC_ESTATE);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "failed earlier"));
+    ck_assert_int_eq(vmsec_engine_send(r, out, 1), VMSEC_ESTATE);
+}
+
+START_TEST(transport_bit_flip_and_truncation_at_every_offset_fail_closed)
+{
+    uint8_t frames[3][256], copy[256], out[64];
+    size_t flen[3], used, len;
+    for (int mode = 0; mode < 2; mode++) {
+        for (size_t off = 0;; off++) {
+            pair p;
+            open_and_capture(&p, frames, flen);
+            if (off >= flen[0]) {
+                pair_free(&p);
+                break;
+            }
+            memcpy(copy, frames[0], flen[0]);
+            if (mode == 0)
+                flip(copy, flen[0], off);
+            vmsec_engine_feed(p.r, copy, mode == 0 ? flen[0] : off, &used);
+            ck_assert_int_ne(vmsec_engine_recv(p.r, out, sizeof(out), &len), 0);
+            expect_dead(p.r);
+            pair_free(&p);
+        }
+    }
+}
+END_TEST
+
+static void feed_sequence(const int *order, size_t n, int want)
+{
+    pair p;
+    uint8_t frames[3][256], out[64];
+    size_t flen[3], used, len;
+    int rc = 0;
+    open_and_capture(&p, frames, flen);
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        rc = vmsec_engine_feed(p.r, frames[order[k]], flen[order[k]], &used);
+        while (rc == 0 && vmsec_engine_recv(p.r, out, sizeof(out), &len) == 0)
+            ck_assert_int_eq(out[0], 'a' + order[k]); /* only the authentic, in-order message */
+    }
+    ck_assert_int_eq(rc, want);
+    expect_dead(p.r);
+    pair_free(&p);
+}
+
+START_TEST(replayed_reordered_duplicated_or_dropped_messages_fail_closed)
+{
+    const int dup[] = {0, 0}, reorder[] = {1, 0}, replay[] = {0, 1, 0}, drop[] = {0, 2};
+    feed_sequence(dup, 2, VMSEC_EAUTH);
+    feed_sequence(reorder, 2, VMSEC_EAUTH);
+    feed_sequence(replay, 3, VMSEC_EAUTH);
+    feed_sequence(drop, 2, VMSEC_EAUTH);
+}
+END_TEST
+
+START_TEST(bad_lengths_fail_closed)
+{
+    pair p;
+    const uint8_t tiny[] = {0x00, 0x10}, zero[] = {0, 0};
+    size_t used;
+    pair_open(&p, VMSEC_CHANNEL_DEFAULT_PROTOCOL);
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_feed(p.r, tiny, sizeof(tiny), &used), VMSEC_EPROTO);
+    expect_dead(p.r);
+    pair_free(&p);
+    pair_open(&p, VMSEC_CHANNEL_DEFAULT_PROTOCOL);
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_feed(p.i, zero, sizeof(zero), &used), VMSEC_EPROTO);
+    expect_dead(p.i);
+    pair_free(&p);
+}
+END_TEST
+
+/* Handshake between two differently configured sides; returns the first error either side saw. */
+static int handshake_cfgs(vmsec_channel_config *ci, vmsec_channel_config *cr, pair *p)
+{
+    memset(p, 0, sizeof(*p));
+    ck_assert_int_eq(vmsec_engine_new(&p->i, ci, VMSEC_ROLE_INITIATOR), 0);
+    ck_assert_int_eq(vmsec_engine_new(&p->r, cr, VMSEC_ROLE_RESPONDER), 0);
+    pump(p);
+    vmsec_channel_config_free(ci);
+    vmsec_channel_config_free(cr);
+    return p->rc_r ? p->rc_r : p->rc_i;
+}
+
+static void expect_refused(vmsec_channel_config *ci, vmsec_channel_config *cr, int code, const char *why)
+{
+    pair p;
+    int rc = handshake_cfgs(ci, cr, &p);
+    ck_assert_msg(rc == code, "%s: got %d (%s)", why, rc, vmsec_error_last());
+    ck_assert(vmsec_engine_state(p.i) != VMSEC_STATE_OPEN || vmsec_engine_state(p.r) != VMSEC_STATE_OPEN);
+    pair_free(&p);
+}
+
+START_TEST(untrusted_or_wrong_keys_are_refused)
+{
+    vmsec_channel_config *ci, *cr;
+    /* XX: the responder trusts someone else */
+    ci = make_cfg("Noise_XX_25519_ChaChaPoly_BLAKE2b", VMSEC_ROLE_INITIATOR);
+    ck_assert_int_eq(vmsec_channel_config_new(&cr), 0);
+    vmsec_channel_config_set_keypair(cr, kp_r);
+    vmsec_channel_config_add_trusted_peer(cr, pub_other, 32);
+    expect_refused(ci, cr, VMSEC_EAUTH, "XX untrusted initiator");
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "not trusted"));
+    /* XX: the initiator trusts someone else */
+    ck_assert_int_eq(vmsec_channel_config_new(&ci), 0);
+    vmsec_channel_config_set_keypair(ci, kp_i);
+    vmsec_channel_config_add_trusted_peer(ci, pub_other, 32);
+    cr = make_cfg("Noise_XX_25519_ChaChaPoly_BLAKE2b", VMSEC_ROLE_RESPONDER);
+    expect_refused(ci, cr, VMSEC_EAUTH, "XX untrusted responder");
+    /* IK: the initiator expects another responder key */
+    ci = make_cfg("Noise_IK_25519_ChaChaPoly_BLAKE2b", VMSEC_ROLE_INITIATOR);
+    ck_assert_int_eq(vmsec_channel_config_set_peer_key(ci, pub_other, 32), 0);
+    cr = make_cfg("Noise_IK_25519_ChaChaPoly_BLAKE2b", VMSEC_ROLE_RESPONDER);
+    expect_refused(ci, cr, VMSEC_EAUTH, "IK wrong responder key");
+    /* KK: the responder expects another initiator */
+    ci = make_cfg("Noise_KK_25519_ChaChaPoly_BLAKE2b", VMSEC_ROLE_INITIATOR);
+    cr = make_cfg("Noise_KK_25519_ChaChaPoly_BLAKE2b", VMSEC_ROLE_RESPONDER);
+    ck_assert_int_eq(vmsec_channel_config_set_peer_key(cr, pub_other, 32), 0);
+    expect_refused(ci, cr, VMSEC_EAUTH, "KK wrong initiator key");
+    /* NK: an anonymous initiator is refused unless any-peer was opted into */
+    ci = make_cfg("Noise_NK_25519_ChaChaPoly_BLAKE2b", VMSEC_ROLE_INITIATOR);
+    cr = make_cfg("Noise_NK_25519_ChaChaPoly_BLAKE2b", VMSEC_ROLE_RESPONDER);
+    ck_assert_int_eq(vmsec_channel_config_set_allow_any_peer(cr, 0), 0);
+    expect_refused(ci, cr, VMSEC_EAUTH, "NK anonymous initiator");
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "no static key"));
+}
+END_TEST
+
+START_TEST(no_trust_configured_means_no_peer)
+{
+    vmsec_channel_config *ci = make_cfg(VMSEC_CHANNEL_DEFAULT_PROTOCOL, VMSEC_ROLE_INITIATOR), *cr;
+    ck_assert_int_eq(vmsec_channel_config_new(&cr), 0);
+    vmsec_channel_config_set_keypair(cr, kp_r);
+    expect_refused(ci, cr, VMSEC_EAUTH, "empty allowlist");
+    ci = make_cfg(VMSEC_CHANNEL_DEFAULT_PROTOCOL, VMSEC_ROLE_INITIATOR);
+    ck_assert_int_eq(vmsec_channel_config_new(&cr), 0);
+    vmsec_channel_config_set_keypair(cr, kp_r);
+    vmsec_channel_config_set_allow_any_peer(cr, 1);
+    {
+        pair p;
+        ck_assert_int_eq(handshake_cfgs(ci, cr, &p), 0);
+        ck_assert_int_eq(vmsec_engine_state(p.r), VMSEC_STATE_OPEN);
+        pair_free(&p);
+    }
+}
+END_TEST
+
+static int verify_calls;
+static int verify_only_i(void *user, const uint8_t *key, size_t len)
+{
+    verify_calls++;
+    ck_assert_uint_eq(len, 32);
+    return memcmp(key, user, 32) == 0 ? 0 : -1;
+}
+
+START_TEST(verify_callback_decides)
+{
+    vmsec_channel_config *ci, *cr;
+    pair p;
+    ci = make_cfg(VMSEC_CHANNEL_DEFAULT_PROTOCOL, VMSEC_ROLE_INITIATOR);
+    ck_assert_int_eq(vmsec_channel_config_new(&cr), 0);
+    vmsec_channel_config_set_keypair(cr, kp_r);
+    vmsec_channel_config_set_verify(cr, verify_only_i, pub_i);
+    verify_calls = 0;
+    ck_assert_int_eq(handshake_cfgs(ci, cr, &p), 0);
+    ck_assert_int_eq(verify_calls, 1);
+    pair_free(&p);
+    ci = make_cfg(VMSEC_CHANNEL_DEFAULT_PROTOCOL, VMSEC_ROLE_INITIATOR);
+    ck_assert_int_eq(vmsec_channel_config_new(&cr), 0);
+    vmsec_channel_config_set_keypair(cr, kp_r);
+    vmsec_channel_config_set_verify(cr, verify_only_i, pub_other);
+    expect_refused(ci, cr, VMSEC_EAUTH, "verify callback refuses");
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "verify callback"));
+}
+END_TEST
+
+START_TEST(psk_mismatch_is_refused)
+{
+    const char *protos[] = {"Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b", "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b",
+                            "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2b"};
+    for (size_t k = 0; k < VMSEC_ARRAY_LEN(protos); k++) {
+        vmsec_channel_config *ci = make_cfg(protos[k], VMSEC_ROLE_INITIATOR), *cr = make_cfg(protos[k], VMSEC_ROLE_RESPONDER);
+        ck_assert_int_eq(vmsec_channel_config_set_psk(cr, psk_b, 32), 0);
+        expect_refused(ci, cr, VMSEC_EAUTH, protos[k]);
+    }
+}
+END_TEST
+
+START_TEST(prologue_mismatch_is_refused)
+{
+    vmsec_channel_config *ci = make_cfg(VMSEC_CHANNEL_DEFAULT_PROTOCOL, VMSEC_ROLE_INITIATOR);
+    vmsec_channel_config *cr = make_cfg(VMSEC_CHANNEL_DEFAULT_PROTOCOL, VMSEC_ROLE_RESPONDER);
+    ck_assert_int_eq(vmsec_channel_config_set_prologue(ci, (const uint8_t *)"app-v1", 6), 0);
+    ck_assert_int_eq(vmsec_channel_config_set_prologue(cr, (const uint8_t *)"app-v2", 6), 0);
+    expect_refused(ci, cr, VMSEC_EAUTH, "prologue");
+}
+END_TEST
+
+START_TEST(announcement_refused_or_tampered)
+{
+    vmsec_channel_config *ci, *cr;
+    pair p;
+    const uint8_t *buf;
+    uint8_t copy[512];
+    size_t len, used;
+    const char *a = "Noise_XX_25519_ChaChaPoly_SHA256", *b = "Noise_XX_25519_ChaChaPoly_SHA512";
+    /* a responder that allows only b refuses a */
+    ci = make_cfg(a, VMSEC_ROLE_INITIATOR);
+    cr = make_cfg(b, VMSEC_ROLE_RESPONDER);
+    expect_refused(ci, cr, VMSEC_EPROTO, "other protocol");
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "accepts only Noise_XX_25519_ChaChaPoly_SHA512"));
+    /* rewriting the announcement to what the responder allows breaks the handshake: the announcement
+     * is part of the prologue. Same hash on both sides, so only the prologue differs. */
+    ci = make_cfg("Noise_XX_25519_ChaChaPoly_BLAKE2b", VMSEC_ROLE_INITIATOR);
+    cr = make_cfg("Noise_XX_25519_AESGCM_BLAKE2b", VMSEC_ROLE_RESPONDER);
+    if (!crypto_aead_aes256gcm_is_available()) {
+        vmsec_channel_config_set_protocol(cr, "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b");
+        vmsec_channel_config_set_protocol(ci, "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b");
+    }
+    memset(&p, 0, sizeof(p));
+    ck_assert_int_eq(vmsec_engine_new(&p.i, ci, VMSEC_ROLE_INITIATOR), 0);
+    ck_assert_int_eq(vmsec_engine_new(&p.r, cr, VMSEC_ROLE_RESPONDER), 0);
+    vmsec_engine_output(p.i, &buf, &len);
+    memcpy(copy, buf, len);
+    vmsec_engine_output_consume(p.i, len);
+    if (crypto_aead_aes256gcm_is_available()) {
+        /* "ChaChaPoly" -> "AESGCM": shorter name, so rebuild the announcement */
+        const char *n = "Noise_XX_25519_AESGCM_BLAKE2b";
+        size_t old = copy[5], nl = strlen(n);
+        uint8_t rest[512];
+        memcpy(rest, copy + 6 + old, len - 6 - old);
+        copy[5] = (uint8_t)nl;
+        memcpy(copy + 6, n, nl);
+        memcpy(copy + 6 + nl, rest, len - 6 - old);
+        len = len - old + nl;
+    } else {
+        copy[6 + 8] ^= 0x20; /* "XXpsk3" -> "XXPsk3": refused as another protocol */
+    }
+    vmsec_engine_feed(p.r, copy, len, &used);
+    pump(&p);
+    vmsec_engine_input_eof(p.r);
+    vmsec_engine_input_eof(p.i);
+    ck_assert(vmsec_engine_state(p.i) == VMSEC_STATE_FAILED || vmsec_engine_state(p.r) == VMSEC_STATE_FAILED);
+    ck_assert(vmsec_engine_state(p.i) != VMSEC_STATE_OPEN || vmsec_engine_state(p.r) != VMSEC_STATE_OPEN);
+    pair_free(&p);
+}
+END_TEST
+
+START_TEST(nonce_exhaustion_stops_data_before_the_reserved_nonce)
+{
+    pair p;
+    uint8_t msg[10] = {0}, out[10];
+    size_t len;
+    open_with_rekey(&p, 0, 0);
+    vmsec__engine_test_set_nonces(p.i, UINT64_MAX - 4, 0);
+    vmsec__engine_test_set_nonces(p.r, 0, UINT64_MAX - 4);
+    roundtrip(&p, true, msg, sizeof(msg)); /* nonce 2^64-5 */
+    roundtrip(&p, true, msg, sizeof(msg)); /* 2^64-4 */
+    roundtrip(&p, true, msg, sizeof(msg)); /* 2^64-3: the last data nonce */
+    ck_assert_int_eq(vmsec_engine_send(p.i, msg, sizeof(msg)), VMSEC_ESTATE);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "nonce space exhausted"));
+    ck_assert_int_eq(vmsec_engine_close(p.i), 0); /* close_notify at 2^64-2 */
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_ECLOSED);
+    pair_free(&p);
+}
+END_TEST
+
+START_TEST(api_misuse_is_refused)
+{
+    pair p;
+    uint8_t k[32], h[64];
+    size_t len;
+    vmsec_channel_config *c;
+    pair_open(&p, VMSEC_CHANNEL_DEFAULT_PROTOCOL);
+    ck_assert_int_eq(vmsec_engine_send(p.i, k, 1), VMSEC_ESTATE);
+    ck_assert_int_eq(vmsec_engine_recv(p.i, k, 1, &len), VMSEC_EAGAIN);
+    ck_assert_int_eq(vmsec_engine_peer_key(p.i, k, 32), VMSEC_ESTATE);
+    ck_assert_int_eq(vmsec_engine_handshake_hash(p.i, h, 64, &len), VMSEC_ESTATE);
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_peer_key(p.i, k, 31), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_engine_handshake_hash(p.i, h, 10, &len), VMSEC_ETOOBIG);
+    ck_assert_int_eq(vmsec_engine_new(NULL, NULL, VMSEC_ROLE_INITIATOR), VMSEC_EINVAL);
+    pair_free(&p);
+    /* missing keys are reported when the engine is created */
+    ck_assert_int_eq(vmsec_channel_config_new(&c), 0);
+    ck_assert_int_eq(vmsec_engine_new(&p.i, c, VMSEC_ROLE_INITIATOR), VMSEC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "local static key"));
+    ck_assert_int_eq(vmsec_channel_config_set_protocol(c, "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b"), 0);
+    vmsec_channel_config_set_keypair(c, kp_i);
+    ck_assert_int_eq(vmsec_engine_new(&p.i, c, VMSEC_ROLE_INITIATOR), VMSEC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "in advance"));
+    vmsec_channel_config_add_trusted_peer(c, pub_r, 32);
+    ck_assert_int_eq(vmsec_engine_new(&p.i, c, VMSEC_ROLE_INITIATOR), VMSEC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "PSK"));
+    vmsec_channel_config_free(c);
+}
+END_TEST
+
+START_TEST(config_names)
+{
+    vmsec_channel_config *c;
+    char name[64];
+    ck_assert_int_eq(vmsec_channel_config_new(&c), 0);
+    ck_assert_int_eq(vmsec_channel_config_get_protocol(c, name, sizeof(name)), 0);
+    ck_assert_str_eq(name, VMSEC_CHANNEL_DEFAULT_PROTOCOL);
+    ck_assert_int_eq(vmsec_channel_config_set_pattern(c, "IKpsk2"), 0);
+    ck_assert_int_eq(vmsec_channel_config_set_suite(c, "ChaChaPoly_SHA512"), 0);
+    ck_assert_int_eq(vmsec_channel_config_get_protocol(c, name, sizeof(name)), 0);
+    ck_assert_str_eq(name, "Noise_IKpsk2_25519_ChaChaPoly_SHA512");
+    ck_assert_int_eq(vmsec_channel_config_get_protocol(c, name, 10), VMSEC_ETOOBIG);
+    ck_assert_int_eq(vmsec_channel_config_set_pattern(c, "QQ"), VMSEC_EUNSUPPORTED);
+    ck_assert_int_eq(vmsec_channel_config_set_pattern(c, "X"), VMSEC_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "one-way"));
+    ck_assert_int_eq(vmsec_channel_config_set_suite(c, "Rot13_MD5"), VMSEC_EUNSUPPORTED);
+    ck_assert_int_eq(vmsec_channel_config_set_suite(c, "nounderscore"), VMSEC_EFORMAT);
+    ck_assert_int_eq(vmsec_channel_config_set_protocol(c, "Noise_XX_448_ChaChaPoly_BLAKE2b"), VMSEC_EUNSUPPORTED);
+    ck_assert_int_eq(vmsec_channel_config_get_protocol(c, name, sizeof(name)), 0);
+    ck_assert_str_eq(name, "Noise_IKpsk2_25519_ChaChaPoly_SHA512"); /* failures changed nothing */
+    ck_assert_int_eq(vmsec_channel_config_set_psk(c, psk_a, 31), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_channel_config_add_trusted_peer(c, pub_i, 31), VMSEC_EINVAL);
+    ck_assert_uint_eq(vmsec_channel_default_max_message(), VMSEC_CHANNEL_DEFAULT_MAX_MESSAGE);
+    ck_assert_uint_eq(vmsec_channel_max_message_limit(), VMSEC_CHANNEL_MAX_MESSAGE_LIMIT);
+    ck_assert_uint_eq(vmsec_handshake_hash_max(), 64);
+    ck_assert_uint_eq(vmsec_record_payload_max(), 65518);
+    ck_assert_uint_eq(vmsec_psk_bytes(), 32);
+    vmsec_channel_config_free(c);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("engine");
+    TCase *tc = tcase_create("engine");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, config_names);
+    tcase_add_test(tc, every_pattern_and_suite_handshakes_and_exchanges);
+    tcase_add_test(tc, message_sizes_up_to_the_maximum);
+    tcase_add_test(tc, receiver_enforces_its_own_maximum);
+    tcase_add_test(tc, rekey_in_lockstep);
+    tcase_add_test(tc, rekey_mismatch_is_detected);
+    tcase_add_test(tc, close_notify_is_a_clean_close_and_half_close_works);
+    tcase_add_test(tc, eof_without_close_notify_is_truncation);
+    tcase_add_test(tc, handshake_bit_flip_at_every_offset_fails_closed);
+    tcase_add_test(tc, handshake_truncation_at_every_offset_fails_closed);
+    tcase_add_test(tc, transport_bit_flip_and_truncation_at_every_offset_fail_closed);
+    tcase_add_test(tc, replayed_reordered_duplicated_or_dropped_messages_fail_closed);
+    tcase_add_test(tc, bad_lengths_fail_closed);
+    tcase_add_test(tc, untrusted_or_wrong_keys_are_refused);
+    tcase_add_test(tc, no_trust_configured_means_no_peer);
+    tcase_add_test(tc, verify_callback_decides);
+    tcase_add_test(tc, psk_mismatch_is_refused);
+    tcase_add_test(tc, prologue_mismatch_is_refused);
+    tcase_add_test(tc, announcement_refused_or_tampered);
+    tcase_add_test(tc, nonce_exhaustion_stops_data_before_the_reserved_nonce);
+    tcase_add_test(tc, api_misuse_is_refused);
+    suite_add_tcase(s, tc);
+    return vt_run_suite(s);
+}

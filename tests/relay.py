@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Test relay between two unix sockets that can tamper with the client-to-server stream.
+
+usage: relay.py LISTEN_PATH TARGET_PATH MODE OFFSET
+  MODE flip: XOR byte OFFSET (0-based) of the client-to-server stream with 0x01
+  MODE cut:  close both connections once OFFSET bytes went from client to server
+  MODE pass: forward unchanged
+"""
+import os
+import socket
+import sys
+import threading
+
+
+def main():
+    listen_path, target_path, mode, offset = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(listen_path)
+    srv.listen(1)
+    print("ready", flush=True)
+    client, _ = srv.accept()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.connect(target_path)
+    done = threading.Event()
+
+    def upstream():
+        seen = 0
+        while True:
+            try:
+                data = client.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            if mode == "cut" and seen + len(data) >= offset:
+                server.sendall(data[: offset - seen])
+                break
+            if mode == "flip" and seen <= offset < seen + len(data):
+                b = bytearray(data)
+                b[offset - seen] ^= 0x01
+                data = bytes(b)
+            seen += len(data)
+            try:
+                server.sendall(data)
+            except OSError:  # the server gave up (e.g. on tampered data)
+                break
+        else:
+            server.shutdown(socket.SHUT_WR)  # the client's half-close, passed on
+            return
+        for s in (server, client):  # cut: both connections vanish
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        done.set()
+
+    def downstream():
+        while not done.is_set():
+            try:
+                data = server.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            try:
+                client.sendall(data)
+            except OSError:
+                break
+        try:
+            client.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=downstream, daemon=True)
+    t.start()
+    upstream()
+    t.join(timeout=10)
+    os.unlink(listen_path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+#!/bin/sh
+# examples/vmsec-nc end to end: 1 GiB through two processes over a unix socket with matching
+# checksums; untrusted peers, tampering and truncation end with a non-zero exit, one line on stderr
+# and no unauthenticated byte on stdout.
+. "$top_srcdir/tests/tap.sh"
+nc="$top_builddir/examples/vmsec-nc"
+keygen="$top_builddir/examples/vmsec-keygen"
+tmp=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+"$keygen" -o "$tmp/a" >/dev/null && "$keygen" -o "$tmp/b" >/dev/null && "$keygen" -o "$tmp/c" >/dev/null ||
+    { not_ok "vmsec-keygen works"; done_testing; }
+gib=${VMSEC_NC_BYTES:-1073741824}
+
+# waits (up to 10 s) for a socket file to appear
+wait_sock() { i=0; while [ ! -S "$1" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done; }
+one_line() { [ "$(wc -l < "$1")" -eq 1 ]; }
+
+# --- bulk transfer with checksums on both ends ---
+mkfifo "$tmp/fifo"
+"$nc" -l -k "$tmp/b" -t "$tmp/a.pub" "unix:$tmp/s" </dev/null 2>"$tmp/l.err" | sha256sum > "$tmp/out.sum" &
+lpid=$!
+wait_sock "$tmp/s"
+sha256sum < "$tmp/fifo" > "$tmp/in.sum" &
+head -c "$gib" /dev/urandom | tee "$tmp/fifo" | "$nc" -k "$tmp/a" -t "$tmp/b.pub" "unix:$tmp/s" 2>"$tmp/c.err" >"$tmp/c.out"
+crc=$?
+wait $lpid; lrc=$?
+wait
+check "bulk: connecting side exits 0" [ $crc -eq 0 ]
+check "bulk: listening side exits 0" [ $lrc -eq 0 ]
+check "bulk: $gib bytes arrive with the same sha256" sh -c "[ -s '$tmp/in.sum' ] && cmp -s '$tmp/in.sum' '$tmp/out.sum'"
+check "bulk: nothing on stderr" sh -c "[ ! -s '$tmp/c.err' ] && [ ! -s '$tmp/l.err' ]"
+[ $crc -eq 0 ] && [ $lrc -eq 0 ] || diag "$(cat "$tmp/c.err" "$tmp/l.err")"
+
+# --- a short text both ways, half-close: the listener answers after the client's EOF ---
+printf 'reply\n' > "$tmp/reply"
+"$nc" -l -k "$tmp/b" -t "$tmp/a.pub" "unix:$tmp/s" <"$tmp/reply" >"$tmp/l.out" 2>"$tmp/l.err" &
+lpid=$!
+wait_sock "$tmp/s"
+printf 'hello\n' | "$nc" -k "$tmp/a" -t "$tmp/b.pub" "unix:$tmp/s" >"$tmp/c.out" 2>"$tmp/c.err"; crc=$?
+wait $lpid; lrc=$?
+check "both directions: exit 0 on both sides" sh -c "[ $crc -eq 0 ] && [ $lrc -eq 0 ]"
+check "both directions: listener got the client's text" [ "$(cat "$tmp/l.out")" = hello ]
+check "both directions: client got the listener's text" [ "$(cat "$tmp/c.out")" = reply ]
+
+# --- untrusted peer: the listener trusts only c ---
+"$nc" -l -k "$tmp/b" -t "$tmp/c.pub" "unix:$tmp/s" </dev/null >"$tmp/l.out" 2>"$tmp/l.err" &
+lpid=$!
+wait_sock "$tmp/s"
+printf 'secret\n' | "$nc" -k "$tmp/a" -t "$tmp/b.pub" "unix:$tmp/s" >"$tmp/c.out" 2>"$tmp/c.err"; crc=$?
+wait $lpid; lrc=$?
+check "untrusted: listener exits non-zero" [ $lrc -ne 0 ]
+check "untrusted: client exits non-zero" [ $crc -ne 0 ]
+check "untrusted: listener says why in one line" sh -c "one_line() { [ \$(wc -l < \"\$1\") -eq 1 ]; }; one_line '$tmp/l.err' && grep -q 'not trusted' '$tmp/l.err'"
+check "untrusted: client reports one line" one_line "$tmp/c.err"
+check "untrusted: nothing on either stdout" sh -c "[ ! -s '$tmp/l.out' ] && [ ! -s '$tmp/c.out' ]"
+
+# --- wrong key: the client expects c's key but talks to b ---
+"$nc" -l -k "$tmp/b" -t "$tmp/a.pub" "unix:$tmp/s" </dev/null >"$tmp/l.out" 2>"$tmp/l.err" &
+lpid=$!
+wait_sock "$tmp/s"
+printf 'secret\n' | "$nc" -k "$tmp/a" -t "$tmp/c.pub" --pattern IK "unix:$tmp/s" >"$tmp/c.out" 2>"$tmp/c.err"; crc=$?
+wait $lpid; lrc=$?
+check "wrong key / other pattern: both exit non-zero" sh -c "[ $crc -ne 0 ] && [ $lrc -ne 0 ]"
+check "wrong key: listener names the refused announcement" grep -q "accepts only Noise_XX" "$tmp/l.err"
+check "wrong key: nothing on either stdout" sh -c "[ ! -s '$tmp/l.out' ] && [ ! -s '$tmp/c.out' ]"
+
+# --- PSK patterns work with matching PSKs and fail with different ones ---
+printf '%064d\n' 7 > "$tmp/psk1"; printf '%064d\n' 8 > "$tmp/psk2"
+for pair in "psk1 psk1 0" "psk1 psk2 1"; do
+    set -- $pair
+    "$nc" -l -k "$tmp/b" -t "$tmp/a.pub" --pattern XXpsk3 --psk "$tmp/$1" "unix:$tmp/s" </dev/null >"$tmp/l.out" 2>"$tmp/l.err" &
+    lpid=$!
+    wait_sock "$tmp/s"
+    printf 'psk data\n' | "$nc" -k "$tmp/a" -t "$tmp/b.pub" --pattern XXpsk3 --psk "$tmp/$2" "unix:$tmp/s" >/dev/null 2>"$tmp/c.err"
+    wait $lpid; lrc=$?
+    if [ "$3" = 0 ]; then
+        check "XXpsk3 with matching PSKs delivers" sh -c "[ $lrc -eq 0 ] && [ \"\$(cat '$tmp/l.out')\" = 'psk data' ]"
+    else
+        check "XXpsk3 PSK mismatch: listener fails with nothing on stdout" sh -c "[ $lrc -ne 0 ] && [ ! -s '$tmp/l.out' ]"
+    fi
+done
+
+# --- tampering and truncation through a relay ---
+if command -v python3 >/dev/null 2>&1; then
+    head -c 3000000 /dev/urandom > "$tmp/in.bin"
+    relay() { # MODE OFFSET: runs a transfer through the relay; sets lrc, rrc and fills l.out / l.err
+        rm -f "$tmp/r" "$tmp/s"
+        "$nc" -l -k "$tmp/b" -t "$tmp/a.pub" "unix:$tmp/s" </dev/null >"$tmp/l.out" 2>"$tmp/l.err" &
+        lpid=$!
+        wait_sock "$tmp/s"
+        python3 "$top_srcdir/tests/relay.py" "$tmp/r" "$tmp/s" "$1" "$2" >/dev/null &
+        rpid=$!
+        wait_sock "$tmp/r"
+        "$nc" -k "$tmp/a" -t "$tmp/b.pub" "unix:$tmp/r" <"$tmp/in.bin" >/dev/null 2>"$tmp/c.err"
+        wait $lpid; lrc=$?
+        wait $rpid; rrc=$?
+    }
+    is_prefix() { n=$(wc -c < "$tmp/l.out"); [ "$n" -lt 3000000 ] && cmp -s -n "$n" "$tmp/l.out" "$tmp/in.bin"; }
+    for off in 0 5 60 150 200 1000000; do
+        relay flip $off
+        check "flip byte $off: listener exits non-zero with one line" sh -c "[ $rrc -eq 0 ] && [ $lrc -ne 0 ] && [ \$(wc -l < '$tmp/l.err') -eq 1 ]"
+        check "flip byte $off: stdout holds only an authentic prefix" is_prefix
+    done
+    relay flip 60
+    check "flip in the handshake leaves stdout empty" [ ! -s "$tmp/l.out" ]
+    for off in 10 100 500000; do
+        relay cut $off
+        check "cut after $off bytes: listener exits non-zero" sh -c "[ $rrc -eq 0 ] && [ $lrc -ne 0 ]"
+        check "cut after $off bytes: reported as truncation, not a clean close" grep -Eq "without close_notify|during the handshake" "$tmp/l.err"
+        check "cut after $off bytes: stdout holds only an authentic prefix" is_prefix
+    done
+    relay pass 0
+    check "relay passing bytes unchanged: clean transfer" sh -c "[ $rrc -eq 0 ] && [ $lrc -eq 0 ] && cmp -s '$tmp/l.out' '$tmp/in.bin'"
+else
+    skip_or_fail "python3 not found (needed for the tampering relay)"
+fi
+done_testing
