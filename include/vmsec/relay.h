@@ -178,9 +178,10 @@ VMSEC_EXPORT int vmsec_relay_set_connect(vmsec_relay *r, vmsec_relay_connect_fn 
  * @brief Identifies callers and reaches targets through libvirt and AF_VSOCK (production mode).
  *
  * Callers on vsock listeners are identified by their peer CID, mapped to the running domain whose
- * XML has `<devices><vsock><cid address='N'/></vsock>`; unix-socket callers by the name given to
- * vmsec_relay_listen_unix(). Targets are reached at (their CID, the service port). The CID map is
- * cached and refreshed on a miss (at most once per second). Domain metadata tags (doc/RELAY.md)
+ * XML has a vsock device with that CID (XPath `/domain/devices/vsock/cid/\@address`); unix-socket
+ * callers by the name given to vmsec_relay_listen_unix(). Targets are reached at (their CID, the
+ * service port). The CID map is cached and refreshed on a miss (at most once per second). Domain
+ * metadata tags (doc/RELAY.md)
  * feed `tag:NAME` policy selectors.
  *
  * @param r   The relay.
