@@ -343,6 +343,62 @@ START_TEST(slow_target_does_not_stall_other_pairs)
 }
 END_TEST
 
+/* A target whose connection never completes: the descriptor never becomes writable (the read end
+ * of a pipe stands in for a connect stuck in SYN_SENT). */
+static int stuck_pipe[2];
+static int stuck_connect(void *user, const char *domain, uint32_t port, int *fd)
+{
+    if (strcmp(domain, "dead") == 0) {
+        ck_assert_int_eq(pipe2(stuck_pipe, O_CLOEXEC | O_NONBLOCK), 0);
+        *fd = stuck_pipe[0];
+        return 0;
+    }
+    return rt_connect(user, domain, port, fd);
+}
+
+START_TEST(dead_target_times_out_and_idle_sessions_close)
+{
+    struct rt t;
+    struct echo e;
+    rt_start(&t, "service echo port 5000\nallow echo from a to *\n");
+    ck_assert_int_eq(vmsec_relay_set_connect(t.relay, stuck_connect, &t), 0);
+    ck_assert_int_eq(vmsec_relay_set_limit(t.relay, VMSEC_RELAY_LIMIT_CONNECT_TIMEOUT_MS, 200), 0);
+    ck_assert_int_eq(vmsec_relay_set_limit(t.relay, VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS, 300), 0);
+    /* While the dead target's connect is pending, another pair works. */
+    int dead = rt_client(&t, 7, "a");
+    uint8_t req[32];
+    memcpy(req, "VMSR\x01\x01\x04\x04" "deadecho", 16);
+    rt_write_all(dead, req, 16);
+    echo_start(&e, &t, "alive", 5000);
+    int fd = rt_client(&t, 7, "a");
+    ck_assert_int_eq(vmsec_relay_request(fd, "alive", "echo", 5000), 0);
+    roundtrip(fd, 100000); /* ends with the echo side's half-close: the session finishes */
+    close(fd);
+    echo_join(&e);
+    ck_assert_int_eq(raw_reply(dead), VMSEC_RELAY_UNAVAILABLE);
+    close(dead);
+    close(stuck_pipe[1]);
+    ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"unavailable\"", "\"target\":\"dead\"",
+                                    "\"reason\":\"connect-timeout\"", NULL),
+                     1);
+    /* An established session with no traffic is closed after the idle timeout. */
+    int lfd = rt_target_listen(&t, "quiet", 5000);
+    fd = rt_client(&t, 7, "a");
+    ck_assert_int_eq(vmsec_relay_request(fd, "quiet", "echo", 5000), 0);
+    int tfd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(tfd, 0);
+    uint8_t b;
+    ck_assert_uint_eq(rt_read_all(fd, &b, 1), 0); /* EOF once the relay gives up on the session */
+    ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"close\"", "\"target\":\"quiet\"",
+                                    "\"reason\":\"idle-timeout\"", NULL),
+                     1);
+    close(fd);
+    close(tfd);
+    close(lfd);
+    rt_stop(&t);
+}
+END_TEST
+
 START_TEST(per_source_limits)
 {
     struct rt t;
@@ -538,6 +594,7 @@ int main(void)
     tcase_add_test(tc, origin_header_validation);
     tcase_add_test(tc, slow_target_does_not_stall_other_pairs);
     tcase_add_test(tc, per_source_limits);
+    tcase_add_test(tc, dead_target_times_out_and_idle_sessions_close);
     tcase_add_test(tc, reload_keeps_established_sessions);
     tcase_add_test(tc, unix_listener_identity_and_audit_file);
     tcase_add_test(tc, peermap_checks_domain_keys);
