@@ -43,6 +43,7 @@ struct listener {
     bool vsock;
     char *path;   /* unix socket file to remove on free */
     char *domain; /* identity of unix callers */
+    int64_t resume_at; /* paused after running out of descriptors; 0 = listening */
     struct listener *next;
 };
 
@@ -622,8 +623,16 @@ static void on_accept(vmsec_relay *r, struct listener *l)
 {
     for (int i = 0; i < ACCEPT_BURST; i++) {
         int fd = accept4(l->ep.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+            /* The pending connection stays queued and the listener stays readable: pause it
+             * briefly rather than spin on a level-triggered event we cannot act on. */
+            ep_set(r, &l->ep, 0);
+            l->resume_at = now_ms() + 100;
+            schedule(r, l->resume_at);
+            return;
+        }
         if (fd < 0)
-            return; /* EAGAIN, or a transient error such as EMFILE: try again on the next wakeup */
+            return; /* EAGAIN, or an aborted connection */
         struct session *s = calloc(1, sizeof(*s));
         if (!s) {
             send_status(fd, VMSEC_RELAY_INTERNAL);
@@ -683,6 +692,14 @@ static void expire(vmsec_relay *r)
     if (!r->next_scan || now < r->next_scan)
         return;
     r->next_scan = 0;
+    for (struct listener *l = r->listeners; l; l = l->next) {
+        if (l->resume_at && l->resume_at <= now) {
+            l->resume_at = 0;
+            ep_set(r, &l->ep, EPOLLIN);
+        } else if (l->resume_at) {
+            schedule(r, l->resume_at);
+        }
+    }
     for (struct session *s = r->sessions, *next; s; s = next) {
         next = s->next;
         if (!s->deadline)

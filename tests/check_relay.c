@@ -1,6 +1,7 @@
 /* Relay over unix sockets with injected identities: forwarding, policy decisions and audit,
  * wire errors, half-close, back-pressure with a slow target, limits, reload, peer map. */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdbool.h>
 
@@ -399,6 +400,43 @@ START_TEST(dead_target_times_out_and_idle_sessions_close)
 }
 END_TEST
 
+START_TEST(out_of_descriptors_pauses_and_recovers)
+{
+    struct rt t;
+    rt_start(&t, "deny echo from a to nobody\n");
+    /* Client sockets are made first; then the process limit is lowered to the lowest free
+     * descriptor, so the relay's accept() fails with EMFILE while they connect. */
+    int c[3];
+    struct sockaddr_un me, relay;
+    rt_sun(&relay, "%s", t.sock);
+    for (int i = 0; i < 3; i++) {
+        c[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        rt_sun(&me, "%s/c.7.a.emfile%d", t.dir, i);
+        ck_assert_int_eq(bind(c[i], (struct sockaddr *)&me, sizeof(me)), 0);
+    }
+    struct rlimit old, low;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int probe = dup(0);
+    ck_assert_int_ge(probe, 0);
+    close(probe);
+    low = old;
+    low.rlim_cur = (rlim_t)probe;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(connect(c[i], (struct sockaddr *)&relay, sizeof(relay)), 0);
+        rt_write_all(c[i], "VMSR\x01\x01\x06\x04" "nobodyecho", 18);
+    }
+    usleep(100000); /* let the relay run into the limit (correctness does not depend on it) */
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    /* Once descriptors are available again every caller is served. */
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(raw_reply(c[i]), VMSEC_RELAY_DENIED);
+        close(c[i]);
+    }
+    rt_stop(&t);
+}
+END_TEST
+
 START_TEST(per_source_limits)
 {
     struct rt t;
@@ -594,6 +632,7 @@ int main(void)
     tcase_add_test(tc, origin_header_validation);
     tcase_add_test(tc, slow_target_does_not_stall_other_pairs);
     tcase_add_test(tc, per_source_limits);
+    tcase_add_test(tc, out_of_descriptors_pauses_and_recovers);
     tcase_add_test(tc, dead_target_times_out_and_idle_sessions_close);
     tcase_add_test(tc, reload_keeps_established_sessions);
     tcase_add_test(tc, unix_listener_identity_and_audit_file);

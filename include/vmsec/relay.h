@@ -139,7 +139,8 @@ VMSEC_EXPORT int vmsec_relay_set_policy(vmsec_relay *r, vmsec_policy *policy);
  *
  * Fail closed: if the file does not parse, the relay denies every new request until a valid
  * policy is installed, writes an audit record naming `FILE:LINE: reason`, and returns the error.
- * Thread-safe like vmsec_relay_set_policy().
+ * Thread-safe like vmsec_relay_set_policy(); the audit record is emitted from the calling thread,
+ * so an audit callback must tolerate that when reloads come from another thread.
  *
  * @param r    The relay.
  * @param path The policy file.
