@@ -1,86 +1,24 @@
-/* The Noise Protocol Framework, revision 34: protocol names, handshake patterns, SymmetricState,
- * CipherState and HandshakeState, sans I/O. Section numbers below refer to the specification. */
+/* The Noise Protocol Framework, revision 34: CipherState, SymmetricState and HandshakeState
+ * (section 5), sans I/O. Names and patterns are in noise_protocol.c, the primitives in
+ * noise_crypto.c. */
 #include "config.h"
 
 #include <sodium.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
 #include "noise.h"
 #include "noise_crypto.h"
+#include "noise_pattern.h"
 
-#define MAX_MSGS 4    /* the longest patterns (X1K, X1X...) have four messages */
-#define MAX_TOKENS 8  /* five DH/key tokens at most, plus psk tokens at both ends */
-#define MAX_PSKS (MAX_MSGS + 1)
-
-enum token { T_E = 1, T_S, T_EE, T_ES, T_SE, T_SS, T_PSK };
-
-/* Patterns in the notation of sections 7.4 (one-way), 7.5 (interactive) and 7.6 (deferred), so
- * each row can be checked against the specification by eye. Messages alternate initiator,
- * responder, initiator...; pre is the static key a party has made known beforehand. */
-struct pattern_def {
-    const char *name;
-    const char *pre_i, *pre_r;
-    const char *msgs[MAX_MSGS + 1];
-};
-
-static const struct pattern_def patterns[] = {
-    {"N", "", "s", {"e, es"}},
-    {"K", "s", "s", {"e, es, ss"}},
-    {"X", "", "s", {"e, es, s, ss"}},
-    {"NN", "", "", {"e", "e, ee"}},
-    {"NK", "", "s", {"e, es", "e, ee"}},
-    {"NX", "", "", {"e", "e, ee, s, es"}},
-    {"XN", "", "", {"e", "e, ee", "s, se"}},
-    {"XK", "", "s", {"e, es", "e, ee", "s, se"}},
-    {"XX", "", "", {"e", "e, ee, s, es", "s, se"}},
-    {"KN", "s", "", {"e", "e, ee, se"}},
-    {"KK", "s", "s", {"e, es, ss", "e, ee, se"}},
-    {"KX", "s", "", {"e", "e, ee, se, s, es"}},
-    {"IN", "", "", {"e, s", "e, ee, se"}},
-    {"IK", "", "s", {"e, es, s, ss", "e, ee, se"}},
-    {"IX", "", "", {"e, s", "e, ee, se, s, es"}},
-    {"NK1", "", "s", {"e", "e, ee, es"}},
-    {"NX1", "", "", {"e", "e, ee, s", "es"}},
-    {"X1N", "", "", {"e", "e, ee", "s", "se"}},
-    {"X1K", "", "s", {"e, es", "e, ee", "s", "se"}},
-    {"XK1", "", "s", {"e", "e, ee, es", "s, se"}},
-    {"X1K1", "", "s", {"e", "e, ee, es", "s", "se"}},
-    {"X1X", "", "", {"e", "e, ee, s, es", "s", "se"}},
-    {"XX1", "", "", {"e", "e, ee, s", "es, s, se"}},
-    {"X1X1", "", "", {"e", "e, ee, s", "es, s", "se"}},
-    {"K1N", "s", "", {"e", "e, ee", "se"}},
-    {"K1K", "s", "s", {"e, es", "e, ee", "se"}},
-    {"KK1", "s", "s", {"e", "e, ee, se, es"}},
-    {"K1K1", "s", "s", {"e", "e, ee, es", "se"}},
-    {"K1X", "s", "", {"e", "e, ee, s, es", "se"}},
-    {"KX1", "s", "", {"e", "e, ee, se, s", "es"}},
-    {"K1X1", "s", "", {"e", "e, ee, s", "se, es"}},
-    {"I1N", "", "", {"e, s", "e, ee", "se"}},
-    {"I1K", "", "s", {"e, es, s", "e, ee", "se"}},
-    {"IK1", "", "s", {"e, s", "e, ee, se, es"}},
-    {"I1K1", "", "s", {"e, s", "e, ee, es", "se"}},
-    {"I1X", "", "", {"e, s", "e, ee, s, es", "se"}},
-    {"IX1", "", "", {"e, s", "e, ee, se, s", "es"}},
-    {"I1X1", "", "", {"e, s", "e, ee, s", "se, es"}},
-};
-
-/* A pattern with its psk modifiers applied (section 9.2), as token codes. */
-struct compiled {
-    unsigned nmsgs;
-    bool pre_s[2]; /* [0]: initiator's static is a pre-message, [1]: responder's */
-    uint8_t ntok[MAX_MSGS];
-    uint8_t tok[MAX_MSGS][MAX_TOKENS];
-    unsigned npsks;
-};
+#define MAX_PSKS NOISE_PATTERN_MAX_PSKS
 
 enum hs_state { HS_RUNNING, HS_COMPLETE, HS_SPLIT, HS_FAILED };
 
 /* The whole HandshakeState lives in sodium_malloc memory: it holds s, e, ck, k and the PSKs. */
 struct noise_handshake {
     noise_protocol proto;
-    struct compiled pat;
+    noise_pattern pat;
     size_t hashlen;
     bool initiator;
     enum hs_state state;
@@ -96,247 +34,21 @@ struct noise_handshake {
     uint8_t psk[MAX_PSKS][NOISE_PSKLEN];
 };
 
-/* ---- protocol names (section 8) ------------------------------------------------------------ */
-
-static const struct pattern_def *pattern_find(const char *name)
-{
-    size_t i;
-    for (i = 0; i < VMSEC_ARRAY_LEN(patterns); i++)
-        if (strcmp(patterns[i].name, name) == 0)
-            return &patterns[i];
-    return NULL;
-}
-
-static unsigned pattern_nmsgs(const struct pattern_def *def)
-{
-    unsigned n = 0;
-    while (n < MAX_MSGS && def->msgs[n])
-        n++;
-    return n;
-}
-
-static int parse_modifier(noise_protocol *out, const struct pattern_def *def, const char *mod)
-{
-    unsigned pos = 0;
-    const char *p;
-
-    if (*mod == '\0')
-        return vmsec__error(VMSEC_EFORMAT, "protocol name '%s': empty pattern modifier", out->name);
-    if (strncmp(mod, "psk", 3) != 0) {
-        for (p = mod; *p; p++)
-            if (!(*p >= 'a' && *p <= 'z') && !(*p >= '0' && *p <= '9'))
-                return vmsec__error(VMSEC_EFORMAT, "protocol name '%s': malformed pattern modifier '%s'",
-                                    out->name, mod);
-        return vmsec__error(VMSEC_EUNSUPPORTED, "protocol name '%s': unsupported pattern modifier '%s'",
-                            out->name, mod);
-    }
-    p = mod + 3;
-    if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] != '\0'))
-        return vmsec__error(VMSEC_EFORMAT, "protocol name '%s': malformed modifier '%s' (want psk<N>)",
-                            out->name, mod);
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9' || pos > 100)
-            return vmsec__error(VMSEC_EFORMAT, "protocol name '%s': malformed modifier '%s' (want psk<N>)",
-                                out->name, mod);
-        pos = pos * 10 + (unsigned)(*p - '0');
-    }
-    if (pos > pattern_nmsgs(def))
-        return vmsec__error(VMSEC_EFORMAT,
-                            "protocol name '%s': modifier '%s' is past the last of the %u messages of "
-                            "pattern %s", out->name, mod, pattern_nmsgs(def), def->name);
-    if (out->psk_mask & (1u << pos))
-        return vmsec__error(VMSEC_EFORMAT, "protocol name '%s': modifier '%s' appears twice", out->name, mod);
-    out->psk_mask |= 1u << pos;
-    return 0;
-}
-
-static int parse_pattern(noise_protocol *out, char *field)
-{
-    const struct pattern_def *def;
-    char *mods = field, *next;
-    int rc;
-
-    while ((*mods >= 'A' && *mods <= 'Z') || (*mods >= '0' && *mods <= '9'))
-        mods++;
-    if (mods == field || (size_t)(mods - field) >= sizeof(out->pattern))
-        return vmsec__error(VMSEC_EFORMAT, "protocol name '%s': malformed handshake pattern '%s'", out->name,
-                            field);
-    memcpy(out->pattern, field, (size_t)(mods - field));
-    out->pattern[mods - field] = '\0';
-    if (!(def = pattern_find(out->pattern)))
-        return vmsec__error(VMSEC_EUNSUPPORTED, "protocol name '%s': unsupported handshake pattern '%s'",
-                            out->name, out->pattern);
-    if (*mods == '\0')
-        return 0;
-    for (; mods; mods = next) {
-        if ((next = strchr(mods, '+')))
-            *next++ = '\0';
-        if ((rc = parse_modifier(out, def, mods)) < 0)
-            return rc;
-    }
-    return 0;
-}
-
-static int parse_algorithms(noise_protocol *out, const char *dh, const char *cipher, const char *hash)
-{
-    if (strcmp(dh, "25519") != 0)
-        return vmsec__error(VMSEC_EUNSUPPORTED, "protocol name '%s': unsupported DH function '%s' (only 25519)",
-                            out->name, dh);
-    if (strcmp(cipher, "ChaChaPoly") == 0) {
-        out->cipher = NOISE_CIPHER_CHACHAPOLY;
-    } else if (strcmp(cipher, "AESGCM") == 0) {
-        if (!crypto_aead_aes256gcm_is_available())
-            return vmsec__error(VMSEC_EUNSUPPORTED,
-                                "protocol name '%s': cipher AESGCM needs hardware AES-GCM (AES-NI and "
-                                "PCLMUL), which this CPU lacks; use ChaChaPoly", out->name);
-        out->cipher = NOISE_CIPHER_AESGCM;
-    } else {
-        return vmsec__error(VMSEC_EUNSUPPORTED,
-                            "protocol name '%s': unsupported cipher '%s' (ChaChaPoly or AESGCM)", out->name,
-                            cipher);
-    }
-    if (strcmp(hash, "SHA256") == 0)
-        out->hash = NOISE_HASH_SHA256;
-    else if (strcmp(hash, "SHA512") == 0)
-        out->hash = NOISE_HASH_SHA512;
-    else if (strcmp(hash, "BLAKE2b") == 0)
-        out->hash = NOISE_HASH_BLAKE2B;
-    else
-        return vmsec__error(VMSEC_EUNSUPPORTED,
-                            "protocol name '%s': unsupported hash '%s' (SHA256, SHA512 or BLAKE2b)", out->name,
-                            hash);
-    return 0;
-}
-
-int noise_protocol_parse(noise_protocol *out, const char *name)
-{
-    static const char *const part_names[] = {"prefix", "handshake pattern", "DH function", "cipher", "hash"};
-    char buf[NOISE_MAX_NAME], *fields[5], *p;
-    size_t len, i, n = 0;
-    int rc;
-
-    if (!out || !name)
-        return vmsec__error(VMSEC_EINVAL, "noise_protocol_parse: %s is NULL", out ? "name" : "out");
-    memset(out, 0, sizeof(*out));
-    if ((rc = vmsec__ensure_init()) < 0)
-        return rc;
-    len = strnlen(name, NOISE_MAX_NAME);
-    if (len >= NOISE_MAX_NAME)
-        return vmsec__error(VMSEC_EFORMAT, "Noise protocol name is longer than %d bytes", NOISE_MAX_NAME - 1);
-    for (i = 0; i < len; i++) {
-        char c = name[i];
-        if (!(c >= 'A' && c <= 'Z') && !(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '_' &&
-            c != '+')
-            return vmsec__error(VMSEC_EFORMAT, "Noise protocol name: invalid character 0x%02x at offset %zu",
-                                (unsigned)(unsigned char)c, i);
-    }
-    memcpy(out->name, name, len + 1);
-    memcpy(buf, name, len + 1);
-
-    for (p = buf; n < VMSEC_ARRAY_LEN(fields); n++) {
-        fields[n] = p;
-        if (!(p = strchr(p, '_')))
-            break;
-        *p++ = '\0';
-    }
-    if (n != 4 || p)
-        return vmsec__error(VMSEC_EFORMAT,
-                            "protocol name '%s' is not of the form Noise_<pattern>_<dh>_<cipher>_<hash>", name);
-    for (i = 0; i < VMSEC_ARRAY_LEN(fields); i++)
-        if (fields[i][0] == '\0')
-            return vmsec__error(VMSEC_EFORMAT, "protocol name '%s': empty %s", name, part_names[i]);
-    if (strcmp(fields[0], "Noise") != 0)
-        return vmsec__error(VMSEC_EFORMAT, "protocol name '%s' does not start with 'Noise_'", name);
-    if ((rc = parse_pattern(out, fields[1])) < 0 || (rc = parse_algorithms(out, fields[2], fields[3], fields[4])) < 0) {
-        memset(out, 0, sizeof(*out));
-        return rc;
-    }
-    return 0;
-}
-
-/* ---- patterns -------------------------------------------------------------------------------- */
-
-static int token_parse(const char *word, size_t len)
-{
-    static const char *const names[] = {"e", "s", "ee", "es", "se", "ss", "psk"};
-    size_t i;
-    for (i = 0; i < VMSEC_ARRAY_LEN(names); i++)
-        if (strlen(names[i]) == len && memcmp(names[i], word, len) == 0)
-            return (int)i + T_E;
-    return -1;
-}
-
-static void compile_append(struct compiled *c, unsigned msg, uint8_t tok)
-{
-    c->tok[msg][c->ntok[msg]++] = tok;
-}
-
-/* Applies psk modifiers: psk0 goes first in message 1, pskN last in message N (section 9.2). Then
- * checks the validity rule of section 9.3: after a psk token a party sends encrypted data only once
- * it has sent an ephemeral key. */
-static int pattern_compile(struct compiled *c, const noise_protocol *proto)
-{
-    const struct pattern_def *def = pattern_find(proto->pattern);
-    bool sent_e[2] = {false, false}, psk_seen = false, has_key = false;
-    unsigned m, t;
-
-    memset(c, 0, sizeof(*c));
-    if (!def)
-        return vmsec__error(VMSEC_EUNSUPPORTED, "unsupported handshake pattern '%s'", proto->pattern);
-    c->nmsgs = pattern_nmsgs(def);
-    if (proto->psk_mask >> (c->nmsgs + 1))
-        return vmsec__error(VMSEC_EINVAL, "psk modifier past the last message of pattern %s", def->name);
-    c->pre_s[0] = strcmp(def->pre_i, "s") == 0;
-    c->pre_s[1] = strcmp(def->pre_r, "s") == 0;
-    for (m = 0; m < c->nmsgs; m++) {
-        const char *p = def->msgs[m];
-        if (m == 0 && (proto->psk_mask & 1u))
-            compile_append(c, 0, T_PSK);
-        while (*p) {
-            size_t len = strcspn(p, ", ");
-            if (len)
-                compile_append(c, m, (uint8_t)token_parse(p, len));
-            p += len;
-            p += strspn(p, ", ");
-        }
-        if (proto->psk_mask & (1u << (m + 1)))
-            compile_append(c, m, T_PSK);
-    }
-
-    for (m = 0; m < c->nmsgs; m++) {
-        unsigned sender = m % 2;
-        for (t = 0; t < c->ntok[m]; t++) {
-            switch (c->tok[m][t]) {
-            case T_E:
-                sent_e[sender] = true;
-                has_key = has_key || proto->psk_mask;
-                break;
-            case T_S:
-                if (has_key && psk_seen && !sent_e[sender])
-                    return vmsec__error(VMSEC_EFORMAT, "pattern %s: psk modifier breaks the rule of "
-                                        "section 9.3", proto->name);
-                break;
-            case T_PSK:
-                psk_seen = true;
-                c->npsks++;
-                has_key = true;
-                break;
-            default:
-                has_key = true;
-            }
-        }
-        if (psk_seen && !sent_e[sender])
-            return vmsec__error(VMSEC_EFORMAT, "pattern %s: psk modifier breaks the rule of section 9.3",
-                                proto->name);
-    }
-    return 0;
-}
-
 /* ---- CipherState (section 5.1) ------------------------------------------------------------- */
 
 static bool cipher_valid(noise_cipher_id id)
 {
     return id == NOISE_CIPHER_CHACHAPOLY || id == NOISE_CIPHER_AESGCM;
+}
+
+/* True when two buffers share a byte without being the same buffer: AEAD in place is fine, a
+ * shifted overlap would have the primitive read bytes it already overwrote. */
+static bool overlap(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+    uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+    if (!a || !b || !a_len || !b_len)
+        return false;
+    return pa < pb + b_len && pb < pa + a_len;
 }
 
 static void cs_init_key(noise_cipherstate *cs, const uint8_t *k)
@@ -363,6 +75,8 @@ int noise_cipher_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len
     int rc;
     if (!cs || !out || (!plain && len) || (!ad && ad_len))
         return vmsec__error(VMSEC_EINVAL, "noise_cipher_encrypt: NULL argument");
+    if (out != plain && overlap(out, len + NOISE_TAGLEN, plain, len))
+        return vmsec__error(VMSEC_EINVAL, "noise_cipher_encrypt: out overlaps plain without being equal");
     if ((rc = cs_check(cs, "encrypt")) < 0)
         return rc;
     if (len > NOISE_MAX_MSG - NOISE_TAGLEN)
@@ -380,6 +94,8 @@ int noise_cipher_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len
     int rc;
     if (!cs || !cipher || (!out && len > NOISE_TAGLEN) || (!ad && ad_len))
         return vmsec__error(VMSEC_EINVAL, "noise_cipher_decrypt: NULL argument");
+    if (out != cipher && overlap(out, len > NOISE_TAGLEN ? len - NOISE_TAGLEN : 0, cipher, len))
+        return vmsec__error(VMSEC_EINVAL, "noise_cipher_decrypt: out overlaps cipher without being equal");
     if ((rc = cs_check(cs, "decrypt")) < 0)
         return rc;
     if (len < NOISE_TAGLEN || len > NOISE_MAX_MSG)
@@ -501,7 +217,7 @@ static bool local_sends_s(const noise_handshake *hs)
     unsigned m, t;
     for (m = hs->initiator ? 0 : 1; m < hs->pat.nmsgs; m += 2)
         for (t = 0; t < hs->pat.ntok[m]; t++)
-            if (hs->pat.tok[m][t] == T_S)
+            if (hs->pat.tok[m][t] == NOISE_TOK_S)
                 return true;
     return false;
 }
@@ -535,18 +251,24 @@ static int hs_init(noise_handshake *hs, const noise_protocol *proto, bool initia
                    size_t prologue_len, const uint8_t *s, const uint8_t *rs, const uint8_t *psk)
 {
     size_t name_len = strnlen(proto->name, NOISE_MAX_NAME);
+    noise_protocol check;
     unsigned i;
     int rc;
 
-    if (name_len == NOISE_MAX_NAME || !cipher_valid(proto->cipher) || !noise_hash_len(proto->hash))
-        return vmsec__error(VMSEC_EINVAL, "noise_handshake_new: protocol was not filled by noise_protocol_parse");
-    if (proto->cipher == NOISE_CIPHER_AESGCM && !crypto_aead_aes256gcm_is_available())
-        return vmsec__error(VMSEC_EUNSUPPORTED, "%s: this CPU has no hardware AES-GCM", proto->name);
+    /* The name is what gets hashed, the fields are what runs: they must say the same thing. */
+    if (name_len == NOISE_MAX_NAME)
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_new: protocol name is not terminated");
+    if ((rc = noise_protocol_parse(&check, proto->name)) < 0)
+        return rc;
+    if (strcmp(check.pattern, proto->pattern) != 0 || check.psk_mask != proto->psk_mask ||
+        check.cipher != proto->cipher || check.hash != proto->hash)
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_new: protocol fields disagree with its name '%s'",
+                            proto->name);
     hs->proto = *proto;
     hs->initiator = initiator;
     hs->hashlen = noise_hash_len(proto->hash);
     hs->cs.cipher = proto->cipher;
-    if ((rc = pattern_compile(&hs->pat, proto)) < 0 || (rc = check_keys(hs, s, rs, psk)) < 0)
+    if ((rc = noise_pattern_compile(&hs->pat, proto)) < 0 || (rc = check_keys(hs, s, rs, psk)) < 0)
         return rc;
 
     if (s && (hs->pat.pre_s[initiator ? 0 : 1] || local_sends_s(hs))) {
@@ -668,11 +390,11 @@ static size_t message_overhead(const noise_handshake *hs)
 
     for (t = 0; t < hs->pat.ntok[hs->msg]; t++) {
         switch (hs->pat.tok[hs->msg][t]) {
-        case T_E:
+        case NOISE_TOK_E:
             size += NOISE_DHLEN;
             has_key = has_key || hs->pat.npsks;
             break;
-        case T_S:
+        case NOISE_TOK_S:
             size += NOISE_DHLEN + (has_key ? NOISE_TAGLEN : 0);
             break;
         default:
@@ -701,10 +423,12 @@ static int check_turn(const noise_handshake *hs, bool writing)
     case HS_RUNNING:
         break;
     }
-    if (noise_handshake_my_turn(hs) != writing)
-        return vmsec__error(VMSEC_ESTATE, "%s: handshake message %u is the %s's to %s", name, hs->msg + 1,
-                            hs->initiator == writing ? "responder" : "initiator",
-                            writing ? "write" : "write; we must read it");
+    if (writing && !noise_handshake_my_turn(hs))
+        return vmsec__error(VMSEC_ESTATE, "%s: handshake message %u is the %s's to write; read it first", name,
+                            hs->msg + 1, hs->initiator ? "responder" : "initiator");
+    if (!writing && noise_handshake_my_turn(hs))
+        return vmsec__error(VMSEC_ESTATE, "%s: handshake message %u is ours (the %s's) to write, not to read",
+                            name, hs->msg + 1, hs->initiator ? "initiator" : "responder");
     return 0;
 }
 
@@ -733,15 +457,15 @@ static int mix_token(noise_handshake *hs, uint8_t tok)
 {
     bool i = hs->initiator;
     switch (tok) {
-    case T_EE:
+    case NOISE_TOK_EE:
         return dh(hs, "ee", true, true);
-    case T_ES:
+    case NOISE_TOK_ES:
         return i ? dh(hs, "es", true, false) : dh(hs, "es", false, true);
-    case T_SE:
+    case NOISE_TOK_SE:
         return i ? dh(hs, "se", false, true) : dh(hs, "se", true, false);
-    case T_SS:
+    case NOISE_TOK_SS:
         return dh(hs, "ss", false, false);
-    case T_PSK:
+    case NOISE_TOK_PSK:
         if (!hs->psk_set[hs->psk_next])
             return vmsec__error(VMSEC_EINTERNAL, "%s: psk %u not set", hs->proto.name, hs->psk_next);
         mix_key_and_hash(hs, hs->psk[hs->psk_next], NOISE_PSKLEN);
@@ -767,7 +491,7 @@ static int write_tokens(noise_handshake *hs, uint8_t *out, size_t *pos)
 
     for (t = 0; t < hs->pat.ntok[hs->msg]; t++) {
         uint8_t tok = hs->pat.tok[hs->msg][t];
-        if (tok == T_E) {
+        if (tok == NOISE_TOK_E) {
             if (!hs->has_e) {
                 randombytes_buf(hs->e, NOISE_DHLEN);
                 crypto_scalarmult_base(hs->e_pub, hs->e);
@@ -778,7 +502,7 @@ static int write_tokens(noise_handshake *hs, uint8_t *out, size_t *pos)
             mix_hash(hs, hs->e_pub, NOISE_DHLEN);
             if (hs->pat.npsks)
                 mix_key(hs, hs->e_pub, NOISE_DHLEN);
-        } else if (tok == T_S) {
+        } else if (tok == NOISE_TOK_S) {
             if ((rc = encrypt_and_hash(hs, hs->s_pub, NOISE_DHLEN, out + *pos, &n)) < 0)
                 return rc;
             *pos += n;
@@ -808,6 +532,8 @@ int noise_handshake_write(noise_handshake *hs, const uint8_t *payload, size_t pa
     if (need > out_cap)
         return vmsec__error(VMSEC_EINVAL, "%s: handshake message %u needs %zu bytes, the buffer has %zu",
                             hs->proto.name, hs->msg + 1, need, out_cap);
+    if (overlap(out, need, payload, payload_len))
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_write: out overlaps payload");
 
     if ((rc = write_tokens(hs, out, &pos)) < 0 ||
         (rc = encrypt_and_hash(hs, payload, payload_len, out + pos, &n)) < 0) {
@@ -827,14 +553,14 @@ static int read_tokens(noise_handshake *hs, const uint8_t *msg, size_t *pos)
 
     for (t = 0; t < hs->pat.ntok[hs->msg]; t++) {
         uint8_t tok = hs->pat.tok[hs->msg][t];
-        if (tok == T_E) {
+        if (tok == NOISE_TOK_E) {
             memcpy(hs->re, msg + *pos, NOISE_DHLEN);
             hs->has_re = true;
             *pos += NOISE_DHLEN;
             mix_hash(hs, hs->re, NOISE_DHLEN);
             if (hs->pat.npsks)
                 mix_key(hs, hs->re, NOISE_DHLEN);
-        } else if (tok == T_S) {
+        } else if (tok == NOISE_TOK_S) {
             n = NOISE_DHLEN + (hs->cs.has_key ? NOISE_TAGLEN : 0);
             if ((rc = decrypt_and_hash(hs, msg + *pos, n, hs->rs, "the static key")) < 0)
                 return rc;
@@ -867,6 +593,8 @@ int noise_handshake_read(noise_handshake *hs, const uint8_t *msg, size_t msg_len
     if (plain_len > payload_cap)
         return vmsec__error(VMSEC_EINVAL, "%s: handshake message %u carries a %zu-byte payload, the buffer has %zu",
                             hs->proto.name, hs->msg + 1, plain_len, payload_cap);
+    if (overlap(payload, plain_len, msg, msg_len))
+        return vmsec__error(VMSEC_EINVAL, "noise_handshake_read: payload overlaps msg");
 
     if ((rc = read_tokens(hs, msg, &pos)) < 0 ||
         (rc = decrypt_and_hash(hs, msg + pos, msg_len - pos, payload, "the payload")) < 0) {

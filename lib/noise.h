@@ -47,7 +47,9 @@ int noise_protocol_parse(noise_protocol *out, const char *name);
 
 /* Creates a HandshakeState. s: local static X25519 secret (NULL if the pattern does not use it);
  * rs: responder/peer static public key known in advance (NULL if not pre-message); psk: 32 bytes or
- * NULL. Keys are copied into guarded memory. */
+ * NULL. Keys are copied into guarded memory. A missing key the pattern needs, or an rs / psk it
+ * would not use, is VMSEC_EINVAL (an s it does not use is ignored). proto must come from
+ * noise_protocol_parse unchanged. */
 int noise_handshake_new(noise_handshake **out, const noise_protocol *proto, bool initiator,
                         const uint8_t *prologue, size_t prologue_len, const uint8_t *s, const uint8_t *rs,
                         const uint8_t *psk);
@@ -84,7 +86,8 @@ int noise_handshake_read(noise_handshake *hs, const uint8_t *msg, size_t msg_len
 
 /* Peer static public key once known (after the message that carries it), else NULL. */
 const uint8_t *noise_handshake_remote_static(const noise_handshake *hs);
-/* Handshake hash h (available at any time; final after completion). */
+/* Handshake hash h (available at any time; final after completion). Returns the bytes written
+ * (HASHLEN), or 0 when cap < HASHLEN or the handshake failed. */
 size_t noise_handshake_hash(const noise_handshake *hs, uint8_t *out, size_t cap);
 
 /* Split(): after completion, the initiator's sending state is c1, the responder's is c2. */

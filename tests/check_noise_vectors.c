@@ -279,6 +279,41 @@ START_TEST(aesgcm_vectors_ran)
 }
 END_TEST
 
+/* The reader the vectors go through is strict: what it accepts is exactly JSON. */
+START_TEST(json_reader_is_strict)
+{
+    static const char *const bad[] = {
+        "", "{", "[1,]", "{\"a\":1,}", "{\"a\":1,\"a\":2}", "\"abc", "\"a\x01\"", "01", "1.", "-",
+        "[1] x", "{a:1}", "\"\\x\"", "\"\\ud800\"", "\"\\u0000\"", "tru", "nul", "[\"a\"\"b\"]",
+    };
+    const char *good = " {\"v\": [true, false, null, -1.5e3, 0, \"\\u00e9\\ud83d\\ude00\\n\\\"\"], \"e\": {}} ";
+    char err[128];
+    json_value *v;
+    size_t i;
+
+    for (i = 0; i < ARRAY_LEN(bad); i++) {
+        v = json_parse(bad[i], strlen(bad[i]), err, sizeof(err));
+        ck_assert_msg(v == NULL, "accepted %s", bad[i]);
+        ck_assert_ptr_nonnull(strstr(err, "line 1") ? err : strstr(err, "NUL") ? err : NULL);
+    }
+    ck_assert_ptr_null(json_parse("[\"a\0\"]", 6, err, sizeof(err)));
+    ck_assert_ptr_null(json_parse("{\n\n  \"a\" 1}", 11, err, sizeof(err)));
+    ck_assert_ptr_nonnull(strstr(err, "line 3, column 7"));
+
+    v = json_parse(good, strlen(good), err, sizeof(err));
+    ck_assert_msg(v != NULL, "%s", err);
+    ck_assert_uint_eq(json_get(v, "v")->count, 6);
+    ck_assert(json_get(v, "v")->items[0]->boolean);
+    ck_assert(!json_get(v, "v")->items[1]->boolean);
+    ck_assert_int_eq(json_get(v, "v")->items[2]->type, JSON_NULL);
+    ck_assert(json_get(v, "v")->items[3]->number == -1500.0);
+    ck_assert_str_eq(json_get(v, "v")->items[5]->string, "\xc3\xa9\xf0\x9f\x98\x80\n\"");
+    ck_assert_int_eq(json_get(v, "e")->type, JSON_OBJECT);
+    ck_assert_ptr_null(json_get(v, "missing"));
+    json_free(v);
+}
+END_TEST
+
 static void load(void)
 {
     const char *srcdir = getenv("top_srcdir");
@@ -321,10 +356,12 @@ int main(void)
     Suite *s = suite_create("noise_vectors");
     TCase *tc = tcase_create("cacophony");
     TCase *meta = tcase_create("coverage");
+    size_t c, h;
     int rc;
 
     aesgcm_missing = sodium_init() < 0 || !crypto_aead_aes256gcm_is_available();
     load();
+    tcase_add_test(meta, json_reader_is_strict);
     tcase_add_test(meta, vectors_loaded);
     tcase_add_test(meta, enough_vectors_supported);
     tcase_add_test(meta, every_pattern_cipher_hash_covered);
@@ -334,6 +371,18 @@ int main(void)
     suite_add_tcase(s, meta);
     suite_add_tcase(s, tc);
     printf("# %zu of %zu cacophony vectors supported\n", nsupported, nvectors);
+    for (c = 0; c < ARRAY_LEN(ciphers); c++)
+        for (h = 0; h < ARRAY_LEN(hashes); h++) {
+            char suffix[32];
+            size_t k, n = 0;
+            snprintf(suffix, sizeof(suffix), "_%s_%s", ciphers[c], hashes[h]);
+            for (k = 0; k < nsupported; k++) {
+                const char *name = name_of(supported[k]);
+                size_t len = strlen(name);
+                n += len > strlen(suffix) && strcmp(name + len - strlen(suffix), suffix) == 0;
+            }
+            printf("#   %s/%s: %zu\n", ciphers[c], hashes[h], n);
+        }
     fflush(stdout); /* before Check forks */
     rc = vt_run_suite(s);
     free(supported);

@@ -218,10 +218,11 @@ static json_value *parse_container(struct parser *ps, int depth, bool object)
                     goto bad;
                 }
             skip_ws(ps);
-            if (ps->p >= ps->end || *ps->p++ != ':') {
+            if (ps->p >= ps->end || *ps->p != ':') {
                 fail(ps, "expected ':'");
                 goto bad;
             }
+            ps->p++;
         }
         if (!(item = parse_value(ps, depth + 1)))
             goto bad;
