@@ -436,15 +436,23 @@ static void decide(vmsec_relay *r, struct session *s)
     pthread_mutex_unlock(&r->policy_lock);
 
     audit_decision(r, s, rc == 0, rule);
-    if (rc < 0)
-        return session_refuse(r, s, VMSEC_RELAY_DENIED, NULL, NULL);
-    if (!have_port)
-        return session_refuse(r, s, VMSEC_RELAY_UNAVAILABLE, "unavailable", "unknown-service");
-    if (s->src->active + s->src->connecting >= r->lim[VMSEC_RELAY_LIMIT_PER_SOURCE])
-        return session_refuse(r, s, VMSEC_RELAY_BUSY, "refused", "source-limit");
+    if (rc < 0) {
+        session_refuse(r, s, VMSEC_RELAY_DENIED, NULL, NULL);
+        return;
+    }
+    if (!have_port) {
+        session_refuse(r, s, VMSEC_RELAY_UNAVAILABLE, "unavailable", "unknown-service");
+        return;
+    }
+    if (s->src->active + s->src->connecting >= r->lim[VMSEC_RELAY_LIMIT_PER_SOURCE]) {
+        session_refuse(r, s, VMSEC_RELAY_BUSY, "refused", "source-limit");
+        return;
+    }
     int fd = -1;
-    if (connect_target(r, s->target, port, &fd) < 0 || fd < 0)
-        return session_refuse(r, s, VMSEC_RELAY_UNAVAILABLE, "unavailable", "connect-failed");
+    if (connect_target(r, s->target, port, &fd) < 0 || fd < 0) {
+        session_refuse(r, s, VMSEC_RELAY_UNAVAILABLE, "unavailable", "connect-failed");
+        return;
+    }
     s->tgt.fd = fd;
     s->state = S_CONNECTING;
     s->src->connecting++;
@@ -461,10 +469,13 @@ static void on_request(vmsec_relay *r, struct session *s)
         enum relay_parse pr = vmsec__relay_parse_request(s->req, s->reqlen, &need, s->target, s->service);
         if (pr == RELAY_PARSE_BAD) {
             s->target[0] = '\0';
-            return session_refuse(r, s, VMSEC_RELAY_BAD_REQUEST, "refused", "bad-request");
+            session_refuse(r, s, VMSEC_RELAY_BAD_REQUEST, "refused", "bad-request");
+            return;
         }
-        if (pr == RELAY_PARSE_OK)
-            return decide(r, s);
+        if (pr == RELAY_PARSE_OK) {
+            decide(r, s);
+            return;
+        }
         /* Read only up to the end of the request: the caller's channel bytes stay in the socket. */
         ssize_t n = recv(s->cli.fd, s->req + s->reqlen, need - s->reqlen, 0);
         if (n > 0) {
@@ -476,7 +487,8 @@ static void on_request(vmsec_relay *r, struct session *s)
         s->target[0] = '\0';
         r->stat_refused++;
         audit_event(r, s, "refused", n == 0 ? "closed-before-request" : "read-error");
-        return session_kill(r, s, "closed");
+        session_kill(r, s, "closed");
+        return;
     }
 }
 
@@ -488,13 +500,17 @@ static void on_connected(vmsec_relay *r, struct session *s)
         err = errno;
     if (err == EINPROGRESS || err == EALREADY)
         return;
-    if (err)
-        return session_refuse(r, s, VMSEC_RELAY_UNAVAILABLE, "unavailable", "connect-failed");
+    if (err) {
+        session_refuse(r, s, VMSEC_RELAY_UNAVAILABLE, "unavailable", "connect-failed");
+        return;
+    }
     size_t cap = r->lim[VMSEC_RELAY_LIMIT_BUFFER];
     s->c2t.data = malloc(cap);
     s->t2c.data = malloc(cap);
-    if (!s->c2t.data || !s->t2c.data)
-        return session_refuse(r, s, VMSEC_RELAY_INTERNAL, "refused", "out-of-memory");
+    if (!s->c2t.data || !s->t2c.data) {
+        session_refuse(r, s, VMSEC_RELAY_INTERNAL, "refused", "out-of-memory");
+        return;
+    }
     /* The origin header goes first to the target, the acceptance first to the caller; only then
      * are the two streams joined. */
     s->c2t.end = vmsec__relay_encode_origin(s->c2t.data, s->domain, s->cid, s->service);
@@ -569,10 +585,14 @@ static void pump(vmsec_relay *r, struct session *s)
     size_t cap = r->lim[VMSEC_RELAY_LIMIT_BUFFER];
     uint64_t before = s->bytes_c2t + s->bytes_t2c;
     if (!pump_dir(r, &s->c2t, s->cli.fd, s->tgt.fd, cap, &s->bytes_c2t) ||
-        !pump_dir(r, &s->t2c, s->tgt.fd, s->cli.fd, cap, &s->bytes_t2c))
-        return session_kill(r, s, "error");
-    if (s->c2t.shut && s->t2c.shut)
-        return session_kill(r, s, "eof");
+        !pump_dir(r, &s->t2c, s->tgt.fd, s->cli.fd, cap, &s->bytes_t2c)) {
+        session_kill(r, s, "error");
+        return;
+    }
+    if (s->c2t.shut && s->t2c.shut) {
+        session_kill(r, s, "eof");
+        return;
+    }
     if (s->deadline && s->bytes_c2t + s->bytes_t2c != before) {
         s->deadline = now_ms() + r->lim[VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS];
         schedule(r, s->deadline);
