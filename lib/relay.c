@@ -26,6 +26,9 @@
 #include "vmsec/relay.h"
 
 #define MAX_EVENTS 64
+/* Counters are written by the loop thread and may be read from any thread (vmsec_relay_stat). */
+#define STAT_ADD(field, n) __atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
+#define STAT_SUB(field, n) __atomic_sub_fetch(&(field), (n), __ATOMIC_RELAXED)
 #define ACCEPT_BURST 32 /* accepts per listener wakeup, so one listener cannot starve sessions */
 
 enum ep_kind { EP_WAKE, EP_LISTENER, EP_CLIENT, EP_TARGET };
@@ -98,7 +101,8 @@ struct vmsec_relay {
     void *identify_user;
     vmsec_relay_connect_fn connect;
     void *connect_user;
-    struct relay_directory *dir;
+    const struct relay_dir_ops *dir_ops; /* CID <-> domain directory (libvirt), or NULL */
+    void *dir;
     int audit_fd;
     int audit_file_fd;
     char *audit_path;
@@ -293,7 +297,7 @@ static void session_kill(vmsec_relay *r, struct session *s, const char *reason)
         return;
     if (s->state == S_FORWARD) {
         s->src->active--;
-        r->stat_active--;
+        STAT_SUB(r->stat_active, 1);
         struct jbuf j;
         jbegin(&j, "close");
         jsession(&j, s);
@@ -303,7 +307,7 @@ static void session_kill(vmsec_relay *r, struct session *s, const char *reason)
         jemit(r, &j);
     } else {
         s->src->pending--;
-        r->stat_pending--;
+        STAT_SUB(r->stat_pending, 1);
         if (s->state == S_CONNECTING)
             s->src->connecting--;
     }
@@ -345,9 +349,9 @@ static void send_status(int fd, int status)
 static void session_refuse(vmsec_relay *r, struct session *s, int status, const char *event, const char *reason)
 {
     if (status == VMSEC_RELAY_DENIED)
-        r->stat_denied++;
+        STAT_ADD(r->stat_denied, 1);
     else
-        r->stat_refused++;
+        STAT_ADD(r->stat_refused, 1);
     if (event)
         audit_event(r, s, event, reason);
     send_status(s->cli.fd, status);
@@ -375,24 +379,24 @@ static int identify(vmsec_relay *r, struct listener *l, int fd, uint32_t *cid, c
         snprintf(domain, cap, "%s", l->domain);
         return 0;
     }
-    if (!r->dir)
+    if (!r->dir_ops)
         return VMSEC_ENOTFOUND;
     struct sockaddr_vm svm;
     socklen_t sl = sizeof(svm);
     if (getpeername(fd, (struct sockaddr *)&svm, &sl) < 0 || svm.svm_family != AF_VSOCK)
         return VMSEC_EIO;
     *cid = svm.svm_cid;
-    return vmsec__relay_dir_by_cid(r->dir, svm.svm_cid, domain, cap, NULL);
+    return r->dir_ops->by_cid(r->dir, svm.svm_cid, domain, cap, NULL);
 }
 
 static int connect_target(vmsec_relay *r, const char *domain, uint32_t port, int *fd)
 {
     if (r->connect)
         return r->connect(r->connect_user, domain, port, fd);
-    if (!r->dir)
+    if (!r->dir_ops)
         return VMSEC_ENOTFOUND;
     uint32_t cid;
-    int rc = vmsec__relay_dir_by_name(r->dir, domain, &cid, NULL, true);
+    int rc = r->dir_ops->by_name(r->dir, domain, &cid, NULL, true);
     if (rc < 0)
         return rc;
     int s = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -413,12 +417,12 @@ static int connect_target(vmsec_relay *r, const char *domain, uint32_t port, int
 static void decide(vmsec_relay *r, struct session *s)
 {
     const char *const *stags = NULL, *const *ttags = NULL;
-    if (r->dir && !r->identify) {
+    if (r->dir_ops && !r->identify) {
         uint32_t cid;
         /* Target first: it may refresh the directory, which would invalidate earlier tags. */
-        if (vmsec__relay_dir_by_name(r->dir, s->target, &cid, &ttags, true) < 0)
+        if (r->dir_ops->by_name(r->dir, s->target, &cid, &ttags, true) < 0)
             ttags = NULL;
-        if (vmsec__relay_dir_by_name(r->dir, s->domain, &cid, &stags, false) < 0)
+        if (r->dir_ops->by_name(r->dir, s->domain, &cid, &stags, false) < 0)
             stags = NULL;
     }
     unsigned int line = 0;
@@ -485,7 +489,7 @@ static void on_request(vmsec_relay *r, struct session *s)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             return;
         s->target[0] = '\0';
-        r->stat_refused++;
+        STAT_ADD(r->stat_refused, 1);
         audit_event(r, s, "refused", n == 0 ? "closed-before-request" : "read-error");
         session_kill(r, s, "closed");
         return;
@@ -519,9 +523,9 @@ static void on_connected(vmsec_relay *r, struct session *s)
     s->src->pending--;
     s->src->connecting--;
     s->src->active++;
-    r->stat_pending--;
-    r->stat_active++;
-    r->stat_accepted++;
+    STAT_SUB(r->stat_pending, 1);
+    STAT_ADD(r->stat_active, 1);
+    STAT_ADD(r->stat_accepted, 1);
     s->state = S_FORWARD;
     s->deadline = r->lim[VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS] ? now_ms() + r->lim[VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS] : 0;
     schedule(r, s->deadline);
@@ -537,7 +541,7 @@ static bool flush_dir(vmsec_relay *r, struct pipebuf *b, int dst, uint64_t *coun
         if (n > 0) {
             b->start += (size_t)n;
             *counter += (uint64_t)n;
-            r->stat_bytes += (uint64_t)n;
+            STAT_ADD(r->stat_bytes, (uint64_t)n);
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -627,7 +631,7 @@ static void on_session_event(vmsec_relay *r, struct endpoint *ep)
         } else {
             /* The caller hung up while we were connecting. */
             audit_event(r, s, "refused", "caller-closed");
-            r->stat_refused++;
+            STAT_ADD(r->stat_refused, 1);
             session_kill(r, s, "closed");
         }
         break;
@@ -682,9 +686,9 @@ static void on_accept(vmsec_relay *r, struct listener *l)
         if (why) {
             audit_event(r, s, "refused", why);
             if (status == VMSEC_RELAY_DENIED)
-                r->stat_denied++;
+                STAT_ADD(r->stat_denied, 1);
             else
-                r->stat_refused++;
+                STAT_ADD(r->stat_refused, 1);
             send_status(fd, status);
             close(fd);
             if (s->src)
@@ -694,7 +698,7 @@ static void on_accept(vmsec_relay *r, struct listener *l)
         }
         s->state = S_REQUEST;
         s->src->pending++;
-        r->stat_pending++;
+        STAT_ADD(r->stat_pending, 1);
         r->nsessions++;
         s->next = r->sessions;
         if (r->sessions)
@@ -854,7 +858,8 @@ void vmsec_relay_free(vmsec_relay *r)
         close(r->epfd);
     if (r->audit_file_fd >= 0)
         close(r->audit_file_fd);
-    vmsec__relay_dir_free(r->dir);
+    if (r->dir_ops)
+        r->dir_ops->free(r->dir);
     vmsec_policy_free(r->policy);
     pthread_mutex_destroy(&r->policy_lock);
     free(r->audit_path);
@@ -935,19 +940,14 @@ int vmsec_relay_set_connect(vmsec_relay *r, vmsec_relay_connect_fn fn, void *use
     return 0;
 }
 
-int vmsec_relay_use_libvirt(vmsec_relay *r, const char *uri)
+void vmsec__relay_set_directory(vmsec_relay *r, const struct relay_dir_ops *ops, void *dir)
 {
-    if (!r)
-        return vmsec__error(VMSEC_EINVAL, "relay: NULL");
-    struct relay_directory *d = NULL;
-    int rc = vmsec__relay_dir_open(&d, uri);
-    if (rc < 0)
-        return rc;
-    vmsec__relay_dir_free(r->dir);
-    r->dir = d;
+    if (r->dir_ops)
+        r->dir_ops->free(r->dir);
+    r->dir_ops = ops;
+    r->dir = dir;
     r->identify = NULL;
     r->connect = NULL;
-    return 0;
 }
 
 int vmsec_relay_set_audit_fd(vmsec_relay *r, int fd)
@@ -1086,12 +1086,12 @@ int vmsec_relay_stat(const vmsec_relay *r, int which, uint64_t *value)
     if (!r || !value)
         return vmsec__error(VMSEC_EINVAL, "relay: NULL argument");
     switch (which) {
-    case VMSEC_RELAY_STAT_ACTIVE: *value = r->stat_active; return 0;
-    case VMSEC_RELAY_STAT_PENDING: *value = r->stat_pending; return 0;
-    case VMSEC_RELAY_STAT_ACCEPTED: *value = r->stat_accepted; return 0;
-    case VMSEC_RELAY_STAT_DENIED: *value = r->stat_denied; return 0;
-    case VMSEC_RELAY_STAT_REFUSED: *value = r->stat_refused; return 0;
-    case VMSEC_RELAY_STAT_BYTES: *value = r->stat_bytes; return 0;
+    case VMSEC_RELAY_STAT_ACTIVE: *value = __atomic_load_n(&r->stat_active, __ATOMIC_RELAXED); return 0;
+    case VMSEC_RELAY_STAT_PENDING: *value = __atomic_load_n(&r->stat_pending, __ATOMIC_RELAXED); return 0;
+    case VMSEC_RELAY_STAT_ACCEPTED: *value = __atomic_load_n(&r->stat_accepted, __ATOMIC_RELAXED); return 0;
+    case VMSEC_RELAY_STAT_DENIED: *value = __atomic_load_n(&r->stat_denied, __ATOMIC_RELAXED); return 0;
+    case VMSEC_RELAY_STAT_REFUSED: *value = __atomic_load_n(&r->stat_refused, __ATOMIC_RELAXED); return 0;
+    case VMSEC_RELAY_STAT_BYTES: *value = __atomic_load_n(&r->stat_bytes, __ATOMIC_RELAXED); return 0;
     default: return vmsec__error(VMSEC_EINVAL, "relay: unknown counter %d", which);
     }
 }

@@ -30,7 +30,19 @@ size_t vmsec__relay_encode_request(uint8_t *out, const char *target, const char 
 void vmsec__relay_encode_reply(uint8_t out[RELAY_REPLY_LEN], int status);
 size_t vmsec__relay_encode_origin(uint8_t *out, const char *source, uint32_t cid, const char *service);
 
-/* CID <-> domain directory backed by libvirt. */
+/* CID <-> domain directory. The relay reaches it only through these operations, so the relay
+ * core builds without libvirt (e.g. for guest test programs); relay_libvirt.c provides the
+ * libvirt implementation behind vmsec_relay_use_libvirt(). */
+struct relay_dir_ops {
+    int (*by_cid)(void *dir, uint32_t cid, char *name, size_t cap, const char *const **tags);
+    int (*by_name)(void *dir, const char *name, uint32_t *cid, const char *const **tags, bool may_refresh);
+    void (*free)(void *dir);
+};
+struct vmsec_relay;
+/* Installs a directory (taking ownership of dir) and drops identify/connect callbacks. */
+void vmsec__relay_set_directory(struct vmsec_relay *r, const struct relay_dir_ops *ops, void *dir);
+
+/* The libvirt directory. */
 struct relay_directory;
 int vmsec__relay_dir_open(struct relay_directory **out, const char *uri);
 void vmsec__relay_dir_free(struct relay_directory *d);

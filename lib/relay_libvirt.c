@@ -16,6 +16,7 @@
 #include "internal.h"
 #include "policy_internal.h"
 #include "relay_internal.h"
+#include "vmsec/relay.h"
 
 #define RELAY_META_NS "https://vmsec.dev/xmlns/relay/1"
 #define REFRESH_MIN_MS 1000
@@ -219,5 +220,34 @@ int vmsec__relay_dir_by_name(struct relay_directory *d, const char *name, uint32
     *cid = e->cid;
     if (tags)
         *tags = (const char *const *)e->tags;
+    return 0;
+}
+
+static int ops_by_cid(void *d, uint32_t cid, char *name, size_t cap, const char *const **tags)
+{
+    return vmsec__relay_dir_by_cid(d, cid, name, cap, tags);
+}
+
+static int ops_by_name(void *d, const char *name, uint32_t *cid, const char *const **tags, bool may_refresh)
+{
+    return vmsec__relay_dir_by_name(d, name, cid, tags, may_refresh);
+}
+
+static void ops_free(void *d)
+{
+    vmsec__relay_dir_free(d);
+}
+
+static const struct relay_dir_ops libvirt_ops = {.by_cid = ops_by_cid, .by_name = ops_by_name, .free = ops_free};
+
+int vmsec_relay_use_libvirt(vmsec_relay *r, const char *uri)
+{
+    if (!r)
+        return vmsec__error(VMSEC_EINVAL, "relay: NULL");
+    struct relay_directory *d = NULL;
+    int rc = vmsec__relay_dir_open(&d, uri);
+    if (rc < 0)
+        return rc;
+    vmsec__relay_set_directory(r, &libvirt_ops, d);
     return 0;
 }

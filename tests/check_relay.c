@@ -115,6 +115,22 @@ START_TEST(allowed_pair_forwards_bytes_both_ways)
                                     "\"target\":\"target-1\"", "\"service\":\"echo\"", "\"decision\":\"allow\"",
                                     "\"rule\":\"t.conf:6\"", "\"time\":\"20", NULL),
                      1);
+    uint64_t v;
+    ck_assert_int_eq(vmsec_relay_stat(t.relay, VMSEC_RELAY_STAT_ACCEPTED, &v), 0);
+    ck_assert_uint_eq(v, 1);
+    ck_assert_int_eq(vmsec_relay_stat(t.relay, VMSEC_RELAY_STAT_BYTES, &v), 0);
+    ck_assert_uint_ge(v, 2 * (3u << 20)); /* both directions, plus header and reply */
+    /* The session ends once both half-closes went through. */
+    for (int i = 0; i < 500; i++) {
+        ck_assert_int_eq(vmsec_relay_stat(t.relay, VMSEC_RELAY_STAT_ACTIVE, &v), 0);
+        if (v == 0)
+            break;
+        usleep(10000);
+    }
+    ck_assert_uint_eq(v, 0);
+    ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"close\"", "\"bytes_to_target\":3145745",
+                                    "\"bytes_to_source\":3145736", "\"reason\":\"eof\"", NULL),
+                     1);
     rt_stop(&t);
 }
 END_TEST

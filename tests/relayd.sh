@@ -16,6 +16,7 @@ check "--check accepts a valid policy" sh -c "'$relayd' -p '$tmp/good.conf' --ch
 "$relayd" -p "$tmp/bad.conf" --check 2>"$tmp/err"; rc=$?
 check "--check rejects an invalid policy with status 1" test "$rc" = 1
 check "--check names FILE:LINE and the reason" grep -q "bad.conf:2: unknown keyword 'alow'" "$tmp/err"
+check "the shipped example policy is valid" sh -c "'$relayd' -p '$top_srcdir/examples/relay-policy.conf' --check >/dev/null"
 "$relayd" --bogus >/dev/null 2>&1; rc=$?
 check "bad usage exits 2" test "$rc" = 2
 

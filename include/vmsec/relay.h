@@ -279,7 +279,7 @@ VMSEC_EXPORT int vmsec_relay_fd(const vmsec_relay *r);
 VMSEC_EXPORT int vmsec_relay_interrupt(vmsec_relay *r);
 
 /**
- * @brief Reads a counter.
+ * @brief Reads a counter. Thread-safe: may be called while another thread runs the relay.
  * @param r     The relay.
  * @param which Which counter (@ref vmsec_relay_counter).
  * @param value Receives the value.
