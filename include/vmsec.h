@@ -9,6 +9,7 @@
 #include <vmsec/errors.h>
 #include <vmsec/version.h>
 #include <vmsec/keys.h>
+#include <vmsec/profile.h>
 #include <vmsec/transport.h>
 #include <vmsec/channel.h>
 #include <vmsec/policy.h>
