@@ -1,6 +1,7 @@
 /* Relay policy: parsing (line by line, fail closed with FILE:LINE: reason) and first-match
  * evaluation. Format: doc/policy-format.md. */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>

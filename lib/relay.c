@@ -1,7 +1,8 @@
 /* The relay: a single-threaded, non-blocking epoll loop. Each session moves through
  * REQUEST (read the caller's request) -> CONNECTING (policy allowed; connect to the target) ->
  * FORWARD (copy ciphertext both ways through two bounded buffers). Wire format: doc/RELAY.md. */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

@@ -1,6 +1,7 @@
 /* Relay wire format (doc/RELAY.md) and the blocking helpers callers and targets run on a
  * connected descriptor before a vmsec channel takes it over. */
-#define _GNU_SOURCE
+#include "config.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
