@@ -5,7 +5,8 @@
  * Listens on a vsock port of the host (and optionally a unix socket for host services), identifies
  * each caller by its vsock CID through libvirt, decides by the policy, and forwards ciphertext
  * between caller and target. SIGHUP reloads the policy (an invalid policy denies everything until
- * fixed) and reopens the audit file; SIGTERM and SIGINT stop it. See doc/RELAY.md. */
+ * fixed) and reopens the audit file; SIGTERM and SIGINT stop accepting, let sessions finish for
+ * the drain timeout, and exit. See doc/RELAY.md. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -48,7 +49,8 @@ static int usage(FILE *to, int rc)
             "      --buffer BYTES         buffer per direction per session (default 65536)\n"
             "      --request-timeout MS   time for a caller's request (default 5000)\n"
             "      --connect-timeout MS   time for a target to accept (default 5000)\n"
-            "      --idle-timeout MS      close sessions idle this long (default: never)\n",
+            "      --idle-timeout MS      close sessions idle this long (default: never)\n"
+            "      --drain-timeout MS     on SIGTERM, let sessions finish this long (default 5000)\n",
             VMSEC_RELAY_DEFAULT_PORT);
     return rc;
 }
@@ -85,9 +87,10 @@ int main(int argc, char **argv)
         {"request-timeout", required_argument, NULL, 1000 + VMSEC_RELAY_LIMIT_REQUEST_TIMEOUT_MS},
         {"connect-timeout", required_argument, NULL, 1000 + VMSEC_RELAY_LIMIT_CONNECT_TIMEOUT_MS},
         {"idle-timeout", required_argument, NULL, 1000 + VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS},
+        {"drain-timeout", required_argument, NULL, 'd'},
         {NULL, 0, NULL, 0}};
     const char *policy = NULL, *unix_arg = NULL, *uri = NULL, *audit_file = NULL;
-    unsigned int port = VMSEC_RELAY_DEFAULT_PORT, limits[16] = {0}, set[16] = {0};
+    unsigned int port = VMSEC_RELAY_DEFAULT_PORT, limits[16] = {0}, set[16] = {0}, drain_ms = 5000;
     int check = 0, vsock = 1, use_syslog = 0, quiet = 0, opt;
 
     while ((opt = getopt_long(argc, argv, "p:cv:Vu:l:a:sqh", opts, NULL)) != -1) {
@@ -99,6 +102,10 @@ int main(int argc, char **argv)
                 return usage(stderr, 2);
             break;
         case 'V': vsock = 0; break;
+        case 'd':
+            if (parse_uint(optarg, &drain_ms) < 0 || drain_ms > INT_MAX)
+                return usage(stderr, 2);
+            break;
         case 'u': unix_arg = optarg; break;
         case 'l': uri = optarg; break;
         case 'a': audit_file = optarg; break;
@@ -180,6 +187,9 @@ int main(int argc, char **argv)
                 fprintf(stderr, "vmsec-relayd: reopen audit file: %s\n", vmsec_error_last());
         }
     }
+    /* Stop accepting; give established sessions a moment to finish (a second signal cuts it). */
+    if (rc == 0 && vmsec_relay_shutdown(g_relay, (int)drain_ms) < 0)
+        rc = fail("shutdown");
     vmsec_relay_free(g_relay);
     fprintf(stderr, "vmsec-relayd: stopped\n");
     return rc;

@@ -835,6 +835,44 @@ int vmsec_relay_new(vmsec_relay **out)
     return 0;
 }
 
+static void close_listeners(vmsec_relay *r)
+{
+    while (r->listeners) {
+        struct listener *l = r->listeners;
+        r->listeners = l->next;
+        ep_close(r, &l->ep);
+        if (l->path)
+            unlink(l->path);
+        free(l->path);
+        free(l->domain);
+        free(l);
+    }
+}
+
+int vmsec_relay_shutdown(vmsec_relay *r, int timeout_ms)
+{
+    if (!r || timeout_ms < 0)
+        return vmsec__error(VMSEC_EINVAL, "relay shutdown: invalid argument");
+    close_listeners(r);
+    int64_t deadline = now_ms() + timeout_ms;
+    int rc = 0;
+    /* vmsec_relay_interrupt() during the drain (a second SIGTERM) cuts it short. */
+    r->interrupted = 0;
+    for (int64_t left; r->sessions && !r->interrupted && (left = deadline - now_ms()) > 0 && rc == 0;)
+        rc = vmsec_relay_dispatch(r, left > 1000 ? 1000 : (int)left);
+    unsigned int cut = 0;
+    while (r->sessions) {
+        session_kill(r, r->sessions, "shutdown");
+        cut++;
+    }
+    reap(r);
+    struct jbuf j;
+    jbegin(&j, "shutdown");
+    jnum(&j, "sessions_cut", cut);
+    jemit(r, &j);
+    return rc;
+}
+
 void vmsec_relay_free(vmsec_relay *r)
 {
     if (!r)
@@ -842,17 +880,7 @@ void vmsec_relay_free(vmsec_relay *r)
     while (r->sessions)
         session_kill(r, r->sessions, "shutdown");
     reap(r);
-    while (r->listeners) {
-        struct listener *l = r->listeners;
-        r->listeners = l->next;
-        if (l->ep.fd >= 0)
-            close(l->ep.fd);
-        if (l->path)
-            unlink(l->path);
-        free(l->path);
-        free(l->domain);
-        free(l);
-    }
+    close_listeners(r);
     if (r->wake.fd >= 0)
         close(r->wake.fd);
     if (r->epfd >= 0)

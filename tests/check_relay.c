@@ -454,6 +454,65 @@ START_TEST(out_of_descriptors_pauses_and_recovers)
 }
 END_TEST
 
+struct later {
+    int fd;
+    size_t len;
+};
+
+static void *roundtrip_later(void *arg)
+{
+    struct later *l = arg;
+    usleep(100000); /* start after the relay began shutting down */
+    roundtrip(l->fd, l->len);
+    return NULL;
+}
+
+START_TEST(graceful_shutdown_lets_sessions_finish)
+{
+    struct rt t;
+    struct echo e;
+    rt_start(&t, policy_text);
+    echo_start(&e, &t, "target-1", 5000);
+    int fd = rt_client(&t, 7, "a");
+    ck_assert_int_eq(vmsec_relay_request(fd, "target-1", "echo", 5000), 0);
+    /* Stop the loop, then shut down from this thread while the session still has work to do. */
+    ck_assert_int_eq(vmsec_relay_interrupt(t.relay), 0);
+    ck_assert_int_eq(pthread_join(t.thread, NULL), 0);
+    struct later l = {.fd = fd, .len = 1u << 20};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, roundtrip_later, &l), 0);
+    ck_assert_int_eq(vmsec_relay_shutdown(t.relay, 30000), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0); /* the whole megabyte came back */
+    close(fd);
+    echo_join(&e);
+    ck_assert_int_ne(access(t.sock, F_OK), 0); /* no longer accepting */
+    ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"close\"", "\"reason\":\"eof\"", NULL), 1);
+    ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"shutdown\"", "\"sessions_cut\":0", NULL), 1);
+    /* With a zero timeout, a session still open is cut. */
+    vmsec_relay_free(t.relay);
+    vt_rmtree(t.dir);
+    free(t.audit);
+    pthread_mutex_destroy(&t.lock);
+    rt_start(&t, policy_text);
+    int lfd = rt_target_listen(&t, "target-1", 5000);
+    fd = rt_client(&t, 7, "a");
+    ck_assert_int_eq(vmsec_relay_request(fd, "target-1", "echo", 5000), 0);
+    ck_assert_int_eq(vmsec_relay_interrupt(t.relay), 0);
+    ck_assert_int_eq(pthread_join(t.thread, NULL), 0);
+    ck_assert_int_eq(vmsec_relay_shutdown(t.relay, 0), 0);
+    ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"close\"", "\"reason\":\"shutdown\"", NULL), 1);
+    ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"shutdown\"", "\"sessions_cut\":1", NULL), 1);
+    uint8_t b;
+    ck_assert_uint_eq(rt_read_all(fd, &b, 1), 0);
+    close(fd);
+    close(lfd);
+    vmsec_relay_free(t.relay);
+    vt_rmtree(t.dir);
+    free(t.audit);
+    pthread_mutex_destroy(&t.lock);
+}
+END_TEST
+
 START_TEST(per_source_limits)
 {
     struct rt t;
@@ -649,6 +708,7 @@ int main(void)
     tcase_add_test(tc, origin_header_validation);
     tcase_add_test(tc, slow_target_does_not_stall_other_pairs);
     tcase_add_test(tc, per_source_limits);
+    tcase_add_test(tc, graceful_shutdown_lets_sessions_finish);
     tcase_add_test(tc, out_of_descriptors_pauses_and_recovers);
     tcase_add_test(tc, dead_target_times_out_and_idle_sessions_close);
     tcase_add_test(tc, reload_keeps_established_sessions);

@@ -76,6 +76,7 @@ wait "$pid"; rc=$?
 pid=
 check "SIGTERM stops the daemon with status 0" test "$rc" = 0
 check "the unix socket file is removed" test ! -e "$tmp/relay.sock"
+check "shutdown is audited" grep -q '"event":"shutdown","sessions_cut":0' "$tmp/audit.jsonl"
 check "every audit line is a JSON object" python3 -c "
 import json, sys
 for line in open(sys.argv[1]):

@@ -272,6 +272,20 @@ VMSEC_EXPORT int vmsec_relay_dispatch(vmsec_relay *r, int timeout_ms);
 VMSEC_EXPORT int vmsec_relay_fd(const vmsec_relay *r);
 
 /**
+ * @brief Stops accepting and lets established sessions finish (graceful shutdown).
+ *
+ * Closes every listener at once (removing unix socket files), then keeps forwarding until no
+ * session remains, @p timeout_ms passed or vmsec_relay_interrupt() is called, then closes what is
+ * left and writes a `shutdown` audit record. Call it from the thread that runs the relay, after vmsec_relay_run() returned;
+ * the relay must then only be freed.
+ *
+ * @param r          The relay.
+ * @param timeout_ms Longest time to wait for sessions; 0 closes them at once.
+ * @return 0, #VMSEC_EINVAL, or #VMSEC_EIO if epoll fails.
+ */
+VMSEC_EXPORT int vmsec_relay_shutdown(vmsec_relay *r, int timeout_ms);
+
+/**
  * @brief Makes vmsec_relay_run() return soon. Async-signal-safe and thread-safe.
  * @param r The relay.
  * @return 0 or #VMSEC_EINVAL.

@@ -84,6 +84,7 @@ PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "vmsec_relay_dispatch": (STATUS, [c_void_p, c_int]),
     "vmsec_relay_fd": (STATUS, [c_void_p]),
     "vmsec_relay_interrupt": (STATUS, [c_void_p]),
+    "vmsec_relay_shutdown": (STATUS, [c_void_p, c_int]),
     "vmsec_relay_stat": (STATUS, [c_void_p, c_int, ctypes.POINTER(ctypes.c_uint64)]),
     "vmsec_relay_request": (STATUS, [c_int, c_char_p, c_char_p, c_int]),
     "vmsec_relay_origin_read": (STATUS, [c_int, c_int, c_char_p, c_size_t, ctypes.POINTER(ctypes.c_uint32),
