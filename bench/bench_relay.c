@@ -27,7 +27,7 @@ static char g_dir[256];
 static vmsec_keypair *g_kc, *g_ks;
 static uint8_t g_pc[32], g_ps[32];
 
-static void die(const char *what)
+__attribute__((noreturn)) static void die(const char *what)
 {
     fprintf(stderr, "bench_relay: %s: %s / %s\n", what, strerror(errno), vmsec_error_last());
     exit(1);
