@@ -30,6 +30,8 @@
 /* Counters are written by the loop thread and may be read from any thread (vmsec_relay_stat). */
 #define STAT_ADD(field, n) __atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
 #define STAT_SUB(field, n) __atomic_sub_fetch(&(field), (n), __ATOMIC_RELAXED)
+/* Limits may be changed from any thread (vmsec_relay_set_limit) while the loop reads them. */
+#define LIM(r, which) __atomic_load_n(&(r)->lim[(which)], __ATOMIC_RELAXED)
 #define ACCEPT_BURST 32 /* accepts per listener wakeup, so one listener cannot starve sessions */
 
 enum ep_kind { EP_WAKE, EP_LISTENER, EP_CLIENT, EP_TARGET };
@@ -78,6 +80,7 @@ struct session {
     uint8_t req[RELAY_REQ_MAX];
     size_t reqlen;
     struct pipebuf c2t, t2c;
+    size_t cap; /* size of each pipebuf, fixed when forwarding starts */
     uint64_t bytes_c2t, bytes_t2c;
     int64_t deadline; /* request/connect deadline, or idle deadline (0: none) */
     struct session *prev, *next;
@@ -449,7 +452,7 @@ static void decide(vmsec_relay *r, struct session *s)
         session_refuse(r, s, VMSEC_RELAY_UNAVAILABLE, "unavailable", "unknown-service");
         return;
     }
-    if (s->src->active + s->src->connecting >= r->lim[VMSEC_RELAY_LIMIT_PER_SOURCE]) {
+    if (s->src->active + s->src->connecting >= LIM(r, VMSEC_RELAY_LIMIT_PER_SOURCE)) {
         session_refuse(r, s, VMSEC_RELAY_BUSY, "refused", "source-limit");
         return;
     }
@@ -461,7 +464,7 @@ static void decide(vmsec_relay *r, struct session *s)
     s->tgt.fd = fd;
     s->state = S_CONNECTING;
     s->src->connecting++;
-    s->deadline = now_ms() + r->lim[VMSEC_RELAY_LIMIT_CONNECT_TIMEOUT_MS];
+    s->deadline = now_ms() + LIM(r, VMSEC_RELAY_LIMIT_CONNECT_TIMEOUT_MS);
     schedule(r, s->deadline);
     ep_set(r, &s->cli, 0);
     ep_set(r, &s->tgt, EPOLLOUT);
@@ -509,9 +512,9 @@ static void on_connected(vmsec_relay *r, struct session *s)
         session_refuse(r, s, VMSEC_RELAY_UNAVAILABLE, "unavailable", "connect-failed");
         return;
     }
-    size_t cap = r->lim[VMSEC_RELAY_LIMIT_BUFFER];
-    s->c2t.data = malloc(cap);
-    s->t2c.data = malloc(cap);
+    s->cap = LIM(r, VMSEC_RELAY_LIMIT_BUFFER);
+    s->c2t.data = malloc(s->cap);
+    s->t2c.data = malloc(s->cap);
     if (!s->c2t.data || !s->t2c.data) {
         session_refuse(r, s, VMSEC_RELAY_INTERNAL, "refused", "out-of-memory");
         return;
@@ -528,7 +531,7 @@ static void on_connected(vmsec_relay *r, struct session *s)
     STAT_ADD(r->stat_active, 1);
     STAT_ADD(r->stat_accepted, 1);
     s->state = S_FORWARD;
-    s->deadline = r->lim[VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS] ? now_ms() + r->lim[VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS] : 0;
+    s->deadline = LIM(r, VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS) ? now_ms() + LIM(r, VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS) : 0;
     schedule(r, s->deadline);
     audit_event(r, s, "open", NULL);
 }
@@ -587,7 +590,7 @@ static bool pump_dir(vmsec_relay *r, struct pipebuf *b, int src, int dst, size_t
 
 static void pump(vmsec_relay *r, struct session *s)
 {
-    size_t cap = r->lim[VMSEC_RELAY_LIMIT_BUFFER];
+    size_t cap = s->cap;
     uint64_t before = s->bytes_c2t + s->bytes_t2c;
     if (!pump_dir(r, &s->c2t, s->cli.fd, s->tgt.fd, cap, &s->bytes_c2t) ||
         !pump_dir(r, &s->t2c, s->tgt.fd, s->cli.fd, cap, &s->bytes_t2c)) {
@@ -599,7 +602,7 @@ static void pump(vmsec_relay *r, struct session *s)
         return;
     }
     if (s->deadline && s->bytes_c2t + s->bytes_t2c != before) {
-        s->deadline = now_ms() + r->lim[VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS];
+        s->deadline = now_ms() + LIM(r, VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS);
         schedule(r, s->deadline);
     }
     /* Back-pressure: read a side only while the buffer it feeds has room. A buffer that is
@@ -677,11 +680,11 @@ static void on_accept(vmsec_relay *r, struct listener *l)
             snprintf(s->domain, sizeof(s->domain), "%s", "?");
         } else {
             snprintf(s->domain, sizeof(s->domain), "%s", domain);
-            if (r->nsessions >= r->lim[VMSEC_RELAY_LIMIT_SESSIONS])
+            if (r->nsessions >= LIM(r, VMSEC_RELAY_LIMIT_SESSIONS))
                 why = "session-limit";
             else if (!(s->src = source_get(r, domain)))
                 why = "out-of-memory", status = VMSEC_RELAY_INTERNAL;
-            else if (s->src->pending >= r->lim[VMSEC_RELAY_LIMIT_PENDING_PER_SOURCE])
+            else if (s->src->pending >= LIM(r, VMSEC_RELAY_LIMIT_PENDING_PER_SOURCE))
                 why = "pending-limit";
         }
         if (why) {
@@ -705,7 +708,7 @@ static void on_accept(vmsec_relay *r, struct listener *l)
         if (r->sessions)
             r->sessions->prev = s;
         r->sessions = s;
-        s->deadline = now_ms() + r->lim[VMSEC_RELAY_LIMIT_REQUEST_TIMEOUT_MS];
+        s->deadline = now_ms() + LIM(r, VMSEC_RELAY_LIMIT_REQUEST_TIMEOUT_MS);
         schedule(r, s->deadline);
         ep_set(r, &s->cli, EPOLLIN);
     }
@@ -947,7 +950,7 @@ int vmsec_relay_set_limit(vmsec_relay *r, int which, unsigned int value)
         return vmsec__error(VMSEC_EINVAL, "relay: buffer size %u outside 4096..64 MiB", value);
     if (which >= VMSEC_RELAY_LIMIT_REQUEST_TIMEOUT_MS && value > 86400000u)
         return vmsec__error(VMSEC_EINVAL, "relay: timeout %u ms longer than a day", value);
-    r->lim[which] = value;
+    __atomic_store_n(&r->lim[which], value, __ATOMIC_RELAXED);
     return 0;
 }
 

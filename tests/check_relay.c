@@ -318,6 +318,8 @@ START_TEST(slow_target_does_not_stall_other_pairs)
     ck_assert_int_eq(vmsec_relay_request(slow_c, "slow", "sink", 5000), 0);
     int slow_fd = accept(slow_l, NULL, NULL);
     ck_assert_int_ge(slow_fd, 0);
+    /* A larger buffer limit set now applies to new sessions only: this one keeps its 16 KiB. */
+    ck_assert_int_eq(vmsec_relay_set_limit(t.relay, VMSEC_RELAY_LIMIT_BUFFER, 1u << 20), 0);
     /* Push until the client blocks: back-pressure reached the caller, so the relay stopped
      * reading; what it accepted is bounded by socket buffers plus its own buffer. */
     int fl = fcntl(slow_c, F_GETFL);

@@ -153,7 +153,8 @@ VMSEC_EXPORT int vmsec_relay_load_policy(vmsec_relay *r, const char *path);
  * @param r     The relay.
  * @param which Which value (@ref vmsec_relay_limit).
  * @param value The new value; 0 is refused except for #VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS.
- * @return 0 or #VMSEC_EINVAL. New limits apply to sessions accepted afterwards.
+ * @return 0 or #VMSEC_EINVAL. Thread-safe. Buffer sizes apply to sessions that start forwarding
+ *         afterwards; the other limits and timeouts to checks made afterwards.
  */
 VMSEC_EXPORT int vmsec_relay_set_limit(vmsec_relay *r, int which, unsigned int value);
 
