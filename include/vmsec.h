@@ -15,5 +15,7 @@
 #include <vmsec/profile.h>
 #include <vmsec/transport.h>
 #include <vmsec/channel.h>
+#include <vmsec/policy.h>
+#include <vmsec/relay.h>
 
 #endif /* VMSEC_H */

@@ -1,0 +1,15 @@
+/* Private to libvmsec: helpers shared by the policy and the relay (name syntax, wildcard match). */
+#ifndef VMSEC_POLICY_INTERNAL_H
+#define VMSEC_POLICY_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Characters allowed in domain, service, group and tag names: [A-Za-z0-9._+:-]. */
+bool vmsec__policy_name_char(unsigned char c);
+/* True for a non-empty name of at most max bytes made of vmsec__policy_name_char() characters. */
+bool vmsec__policy_valid_name(const char *s, size_t max);
+/* Shell-style match of '*' and '?' in linear-times-linear worst case. */
+bool vmsec__policy_glob(const char *pattern, const char *s);
+
+#endif
