@@ -9,5 +9,6 @@
 #include <vmsec/errors.h>
 #include <vmsec/version.h>
 #include <vmsec/keys.h>
+#include <vmsec/profile.h>
 
 #endif /* VMSEC_H */

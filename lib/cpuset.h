@@ -25,6 +25,7 @@ typedef struct vmsec_cpuset {
 
 /* Flags for vmsec__cpuset_parse. */
 #define VMSEC_CPUSET_ALLOW_EMPTY 0x1u /* "" (or only exclusions) gives an empty set, not an error */
+#define VMSEC_CPUSET_NODES 0x2u       /* messages speak of NUMA nodes instead of CPUs */
 
 void vmsec__cpuset_zero(vmsec_cpuset *s);
 /* Adds / removes / tests one CPU; add and del return -1 (and change nothing) if cpu >= MAX. */

@@ -150,6 +150,9 @@ const struct vmsec__pin *vmsec__profile_vcpu_pin(const struct vmsec_profile *p, 
 const struct vmsec__pin *vmsec__profile_iothread_pin(const struct vmsec_profile *p, unsigned int id);
 const struct vmsec__blkio_device *vmsec__profile_blkio_device(const struct vmsec_profile *p, const char *path);
 
+/* The index-th block device in path order (the order of the canonical text); NULL past the end. */
+const struct vmsec__blkio_device *vmsec__profile_device_sorted(const struct vmsec_profile *p, size_t index);
+
 /* True if the profile sets nothing at all. */
 bool vmsec__profile_is_empty(const struct vmsec_profile *p);
 
