@@ -10,5 +10,6 @@
 #include <vmsec/version.h>
 #include <vmsec/keys.h>
 #include <vmsec/profile.h>
+#include <vmsec/planner.h>
 
 #endif /* VMSEC_H */

@@ -406,6 +406,7 @@ struct attempt {
     unsigned int nv, ne;       /* vCPUs, dedicated emulator CPUs (0 or 1) */
     unsigned int got;          /* CPUs taken */
     unsigned int *cpus;        /* taken, in order: vCPUs then emulator */
+    vmsec_cpuset taken;        /* the same CPUs as a set */
     vmsec_cpuset blocked;
     uint64_t *mark;            /* cores this attempt took from */
     const unsigned int *pref;  /* preferred cores, in order */
@@ -419,7 +420,7 @@ static bool marked(const struct attempt *a, unsigned int c)
 
 static bool usable(const struct attempt *a, unsigned int cpu)
 {
-    return cpu_free(a->p, cpu) && !vmsec__cpuset_has(a->xres, cpu);
+    return cpu_free(a->p, cpu) && !vmsec__cpuset_has(a->xres, cpu) && !vmsec__cpuset_has(&a->taken, cpu);
 }
 
 /* Whole free for this request: whole free and no CPU in the request's own reserved set. */
@@ -444,6 +445,7 @@ static unsigned int take(struct attempt *a, unsigned int c, unsigned int want, b
     for (unsigned int i = 0; i < a->p->tp.core[c].n; i++) {
         if (n < want && usable(a, cpus[i])) {
             a->cpus[a->got++] = cpus[i];
+            vmsec__cpuset_add(&a->taken, cpus[i]);
             n++;
         } else if (block) {
             vmsec__cpuset_add(&a->blocked, cpus[i]);
@@ -504,6 +506,7 @@ static bool next_whole(const struct attempt *a, unsigned int cb, unsigned int ce
 static void reset(struct attempt *a)
 {
     a->got = 0;
+    vmsec__cpuset_zero(&a->taken);
     vmsec__cpuset_zero(&a->blocked);
     memset(a->mark, 0, (a->p->tp.ncores / 64 + 1) * sizeof(*a->mark));
 }
@@ -545,16 +548,8 @@ static bool try_require(struct attempt *a, unsigned int cb, unsigned int ce)
     }
     if (a->got < a->nv)
         return false;
-    if (a->ne && any && a->p->avail[last] > 0) { /* the last core's other thread, if left */
-        const unsigned int *cpus = vmsec__topo_core_cpus(&a->p->tp, last);
-        for (unsigned int i = 0; i < a->p->tp.core[last].n && a->got < a->nv + 1; i++) {
-            bool mine = false;
-            for (unsigned int j = 0; j < a->got; j++)
-                mine |= a->cpus[j] == cpus[i];
-            if (!mine && usable(a, cpus[i]))
-                a->cpus[a->got++] = cpus[i];
-        }
-    }
+    if (a->ne && any) /* the last core's other thread, if left */
+        take(a, last, 1, false);
     if (a->got < a->nv + a->ne)
         take_singles(a, cb, ce, a->nv + a->ne);
     return a->got == a->nv + a->ne;
@@ -566,8 +561,6 @@ static bool try_prefer(struct attempt *a, unsigned int cb, unsigned int ce)
     while (a->got < need && next_whole(a, cb, ce, &it, &c))
         if (need - a->got >= a->p->tp.core[c].online)
             take(a, c, need - a->got, false);
-        else
-            a->mark[c / 64] &= ~(1ull << (c % 64)); /* next_whole does not mark; keep it a candidate */
     take_singles(a, cb, ce, need);
     return a->got == need;
 }
@@ -758,8 +751,10 @@ static int plan(struct vmsec_planner *p, const char *domain, const vmsec_plan_re
     }
     if (!ok && req->numa_fit == VMSEC_NUMA_FIT_SPREAD)
         ok = try_range(&a, req->thread_policy, 0, p->tp.ncores);
-    if (!ok)
+    if (!ok) {
+        reset(&a);
         rc = refuse(&a, domain, req);
+    }
     else
         rc = build_placement(&a, domain, req, &pl);
     if (rc == 0 && commit) {

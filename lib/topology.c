@@ -511,6 +511,8 @@ int vmsec_topology_from_capabilities(vmsec_topology **out, const char *xml, size
     }
     if (rc == VMSEC_EEXIST)
         rc = VMSEC_EFORMAT;
+    if (rc == 0 && t->nslots == 0)
+        rc = vmsec__error(VMSEC_EFORMAT, "capabilities: the host topology lists no CPUs");
 out:
     xmlFreeDoc(doc);
     if (rc < 0)
