@@ -907,12 +907,28 @@ void vmsec_smt_audit_free(vmsec_smt_audit *a)
     free(a);
 }
 
+/* Writes ascending CPU ids as a list with ranges ("0-1,128"). */
+static void format_ids(const unsigned int *ids, unsigned int n, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (unsigned int i = 0; i < n && len < size;) {
+        unsigned int j = i;
+        while (j + 1 < n && ids[j + 1] == ids[j] + 1)
+            j++;
+        if (j == i)
+            len += (size_t)snprintf(buf + len, size - len, "%s%u", i ? "," : "", ids[i]);
+        else
+            len += (size_t)snprintf(buf + len, size - len, "%s%u-%u", i ? "," : "", ids[i], ids[j]);
+        i = j + 1;
+    }
+}
+
 static int add_finding(const struct vmsec_planner *p, struct vmsec_smt_audit *au, size_t *cap, unsigned int c,
                        size_t da, size_t db)
 {
     const unsigned int *cpus = vmsec__topo_core_cpus(&p->tp, c);
     struct finding *f;
-    vmsec_cpuset s;
     char set[512];
     if (au->n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 16;
@@ -922,10 +938,7 @@ static int add_finding(const struct vmsec_planner *p, struct vmsec_smt_audit *au
         au->f = nf;
         *cap = ncap;
     }
-    vmsec__cpuset_zero(&s);
-    for (unsigned int i = 0; i < p->tp.core[c].n; i++)
-        vmsec__cpuset_add(&s, cpus[i]);
-    vmsec__cpuset_format(&s, set, sizeof(set)); /* a core has a handful of threads */
+    format_ids(cpus, p->tp.core[c].n, set, sizeof(set)); /* a core has a handful of threads */
     f = &au->f[au->n];
     f->core_cpu = cpus[0];
     f->node = p->tp.core[c].node;

@@ -9,13 +9,13 @@
  * host topology and the CPUs every other domain already holds.
  *
  * Three objects:
- * - a @ref vmsec_topology: CPUs, their cores (SMT siblings), sockets and NUMA nodes, read from
+ * - a topology (@ref vmsec_topology), its CPUs, their cores (SMT siblings), sockets and NUMA nodes, read from
  *   libvirt's capabilities XML, from a libvirt connection, from a small text form, or built CPU
  *   by CPU;
- * - a @ref vmsec_planner: a topology, the host's reserved CPUs and the CPUs held by each domain
+ * - a planner (@ref vmsec_planner), holding a topology, the host's reserved CPUs and the CPUs held by each domain
  *   (recorded by vmsec_planner_hold(), by vmsec_planner_load_libvirt() from the pins of every
  *   domain on a connection, or by vmsec_planner_place());
- * - a @ref vmsec_placement: the answer to one request.
+ * - a placement (@ref vmsec_placement), the answer to one request.
  *
  * Placement rules (deterministic: the same topology, holdings and request always give the same
  * placement):
@@ -107,8 +107,8 @@ typedef struct vmsec_plan_request {
                                     reserved set (list syntax `0-1`), or NULL. */
 } vmsec_plan_request;
 
-/** @brief Static initialiser for @ref vmsec_plan_request: 0 vCPUs (to be set), isolate, shared
- *  emulator, one NUMA node, nothing extra reserved. */
+/** @brief Static initialiser for a @ref vmsec_plan_request with 0 vCPUs (to be set), isolate,
+ *  shared emulator, one NUMA node and nothing extra reserved. */
 #define VMSEC_PLAN_REQUEST_INIT \
     { VMSEC_PLAN_REQUEST_VERSION, 0u, VMSEC_THREAD_ISOLATE, VMSEC_EMULATOR_SHARE, VMSEC_NUMA_FIT_NODE, NULL }
 
