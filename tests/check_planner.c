@@ -592,6 +592,23 @@ START_TEST(hold_and_audit)
 }
 END_TEST
 
+/* Marks the CPUs of a list such as "0-3,8" in seen[]; fails if one is marked already. */
+static void mark_disjoint(const char *list, unsigned char *seen, const char *who)
+{
+    const char *q = list;
+    while (*q) {
+        char *end;
+        unsigned long a = strtoul(q, &end, 10), b = a;
+        if (*end == '-')
+            b = strtoul(end + 1, &end, 10);
+        for (unsigned long c = a; c <= b; c++) {
+            ck_assert_msg(!seen[c], "CPU %lu given twice (%s)", c, who);
+            seen[c] = 1;
+        }
+        q = *end == ',' ? end + 1 : end;
+    }
+}
+
 /* Property: under isolate, no two domains ever share a core, whatever the sequence of requests
  * and releases (mixed with prefer/require domains), and node-fit placements stay on one node. */
 START_TEST(property_isolate_never_shares_a_core)
@@ -630,6 +647,16 @@ START_TEST(property_isolate_never_shares_a_core)
                 ck_assert_ptr_null(strpbrk(nodes, ",-"));
             ck_assert_int_eq(vmsec_planner_held(p, name, held, sizeof(held)), 1);
             vmsec_placement_free(pl);
+        }
+        /* no CPU is ever given to two domains */
+        {
+            unsigned char seen[64] = {0};
+            for (unsigned int k = 0; k < 24; k++) {
+                char nm[16], h2[256];
+                snprintf(nm, sizeof(nm), "d%02u", k);
+                ck_assert_int_eq(vmsec_planner_held(p, nm, h2, sizeof(h2)), live[k]);
+                mark_disjoint(h2, seen, nm);
+            }
         }
         /* no finding may involve an isolated domain */
         {
