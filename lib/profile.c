@@ -67,7 +67,7 @@ int vmsec__diag_report(struct vmsec__diag *d, int code)
     /* Stable insertion sort by line: errors found later on an earlier line come first. */
     for (size_t i = 1; i < kept; i++)
         for (size_t j = i; j > 0 && d->e[j - 1].line > d->e[j].line; j--) {
-            __typeof__(d->e[0]) t = d->e[j];
+            struct vmsec__diag_entry t = d->e[j];
             d->e[j] = d->e[j - 1];
             d->e[j - 1] = t;
         }
@@ -234,27 +234,65 @@ static struct vmsec__pin *pin_find(struct vmsec__pin *pins, size_t n, unsigned i
     return NULL;
 }
 
+/* Makes room for one more pin. Capacity is implicit (the next power of two at or above n), so
+ * appending n pins costs O(n) copies in total. */
+static int pin_grow(struct vmsec__pin **pins, size_t n)
+{
+    struct vmsec__pin *grown;
+    if (n != 0 && (n & (n - 1)) != 0)
+        return 0;
+    grown = realloc(*pins, (n ? 2 * n : 1) * sizeof(**pins));
+    if (!grown)
+        return VMSEC_ENOMEM;
+    *pins = grown;
+    return 0;
+}
+
+int vmsec__pin_append(struct vmsec__pin **pins, size_t *n, unsigned int id, const vmsec_cpuset *cpus,
+                      unsigned int line)
+{
+    if (pin_grow(pins, *n) < 0)
+        return VMSEC_ENOMEM;
+    (*pins)[*n].id = id;
+    (*pins)[*n].line = line;
+    (*pins)[*n].cpus = *cpus;
+    (*n)++;
+    return 0;
+}
+
+static int pin_cmp(const void *a, const void *b)
+{
+    unsigned int x = ((const struct vmsec__pin *)a)->id, y = ((const struct vmsec__pin *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+void vmsec__pins_sort(struct vmsec__pin *pins, size_t n)
+{
+    if (n > 1)
+        qsort(pins, n, sizeof(*pins), pin_cmp);
+}
+
 /* Inserts or replaces, keeping the array sorted by id. */
 static int pin_put(struct vmsec__pin **pins, size_t *n, unsigned int id, const vmsec_cpuset *cpus, unsigned int line)
 {
-    struct vmsec__pin *found = pin_find(*pins, *n, id), *grown;
-    size_t at = 0;
+    struct vmsec__pin *found = pin_find(*pins, *n, id);
+    size_t at;
     if (found) {
         found->cpus = *cpus;
         found->line = line;
         return 0;
     }
-    grown = realloc(*pins, (*n + 1) * sizeof(**pins));
-    if (!grown)
+    if (vmsec__pin_append(pins, n, id, cpus, line) < 0)
         return VMSEC_ENOMEM;
-    *pins = grown;
-    while (at < *n && grown[at].id < id)
-        at++;
-    memmove(grown + at + 1, grown + at, (*n - at) * sizeof(*grown));
-    grown[at].id = id;
-    grown[at].line = line;
-    grown[at].cpus = *cpus;
-    (*n)++;
+    at = *n - 1;
+    if (at > 0 && (*pins)[at - 1].id > id) { /* out of order: move it into place */
+        struct vmsec__pin tmp = (*pins)[at];
+        size_t to = 0;
+        while ((*pins)[to].id < id)
+            to++;
+        memmove(*pins + to + 1, *pins + to, (at - to) * sizeof(**pins));
+        (*pins)[to] = tmp;
+    }
     return 0;
 }
 

@@ -46,13 +46,15 @@ struct vmsec__slot {
 };
 
 /* Collected errors of one operation, reported together sorted by line. */
+struct vmsec__diag_entry {
+    unsigned int line;
+    char msg[VMSEC__WHY_MAX + VMSEC__KEY_MAX + 16];
+};
+
 struct vmsec__diag {
     const char *source;
-    unsigned int count;
-    struct {
-        unsigned int line;
-        char msg[VMSEC__WHY_MAX + VMSEC__KEY_MAX + 16];
-    } e[VMSEC__MAX_ERRORS];
+    unsigned int count; /* errors found; only the first VMSEC__MAX_ERRORS are kept */
+    struct vmsec__diag_entry e[VMSEC__MAX_ERRORS];
 };
 
 void vmsec__diag_init(struct vmsec__diag *d, const char *source);
@@ -75,6 +77,12 @@ void vmsec__slot_unset(struct vmsec_profile *p, const struct vmsec__slot *s);
 size_t vmsec__slot_format(const struct vmsec_profile *p, const struct vmsec__slot *s, char *buf, size_t size);
 /* Formats one device field (field -1: the path). */
 size_t vmsec__device_format(const struct vmsec__blkio_device *d, int field, char *buf, size_t size);
+
+/* Pin arrays: append without keeping order (the parser appends, then sorts once, so hostile
+ * input in descending order stays linear), and sort by id. */
+int vmsec__pin_append(struct vmsec__pin **pins, size_t *n, unsigned int id, const vmsec_cpuset *cpus,
+                      unsigned int line);
+void vmsec__pins_sort(struct vmsec__pin *pins, size_t n);
 
 /* Cross-setting checks into d. */
 void vmsec__profile_check(const struct vmsec_profile *p, struct vmsec__diag *d);

@@ -70,9 +70,76 @@ static bool key_chars_ok(const char *k, size_t n)
     return true;
 }
 
-/* Parses one line (without its '\n'). Returns VMSEC_ENOMEM when parsing must stop, else 0. */
-static int parse_line(struct vmsec_profile *p, struct vmsec__diag *d, const char *l, size_t n, unsigned int line)
+/* Keys whose value was rejected: not set in the profile, yet a second occurrence is still a
+ * duplicate. Bounded; past the bound the text has plenty of errors reported already. */
+struct rejected {
+    unsigned int n;
+    struct {
+        unsigned int line;
+        char key[VMSEC__KEY_MAX + 1];
+    } e[16];
+};
+
+static unsigned int rejected_line(const struct rejected *rj, const char *key)
 {
+    for (unsigned int i = 0; i < rj->n; i++)
+        if (strcmp(rj->e[i].key, key) == 0)
+            return rj->e[i].line;
+    return 0;
+}
+
+static void rejected_add(struct rejected *rj, const char *key, unsigned int line)
+{
+    if (rj->n < VMSEC_ARRAY_LEN(rj->e)) {
+        rj->e[rj->n].line = line;
+        snprintf(rj->e[rj->n].key, sizeof(rj->e[rj->n].key), "%s", key);
+        rj->n++;
+    }
+}
+
+/* State of one parse besides the profile itself. */
+struct parse {
+    struct vmsec__diag diag;
+    struct rejected rejected;
+    /* Line of the first vcpu.N.pin / iothread.N.pin, by N (0: not seen); allocated on first use. */
+    unsigned int *pin_seen[2];
+};
+
+/* vcpu.N.pin and iothread.N.pin: appended unsorted (sorted once at the end), duplicates found
+ * through pin_seen, so a text listing thousands of pins in any order parses in linear time. */
+static int parse_pin(struct vmsec_profile *p, struct parse *ps, const struct vmsec__slot *s, const char *val,
+                     size_t vlen, unsigned int line)
+{
+    bool vcpu = s->kind == VMSEC__K_VCPU_PIN;
+    unsigned int **seen = &ps->pin_seen[vcpu ? 0 : 1];
+    char why[VMSEC__WHY_MAX];
+    vmsec_cpuset cs;
+    if (!*seen && !(*seen = calloc(VMSEC__MAX_IDS + 1, sizeof(**seen))))
+        return VMSEC_ENOMEM;
+    if ((*seen)[s->id]) {
+        vmsec__diag_add(&ps->diag, line, NULL, "duplicate key '%s' (first set on line %u)", s->key, (*seen)[s->id]);
+        return 0;
+    }
+    (*seen)[s->id] = line;
+    if (vlen == 0 || memchr(val, '#', vlen)) {
+        vmsec__diag_add(&ps->diag, line, s->key, "%s",
+                        vlen ? "'#' in a value (comments must be on a line of their own)" : "missing value");
+        return 0;
+    }
+    if (vmsec__cpuset_parse(&cs, val, vlen, 0, why, sizeof(why)) < 0) {
+        vmsec__diag_add(&ps->diag, line, s->key, "%s", why);
+        return 0;
+    }
+    if (vcpu)
+        return vmsec__pin_append(&p->vcpu_pins, &p->n_vcpu_pins, s->id, &cs, line);
+    return vmsec__pin_append(&p->iothread_pins, &p->n_iothread_pins, s->id, &cs, line);
+}
+
+/* Parses one line (without its '\n'). Returns VMSEC_ENOMEM when parsing must stop, else 0. */
+static int parse_line(struct vmsec_profile *p, struct parse *ps, const char *l, size_t n, unsigned int line)
+{
+    struct vmsec__diag *d = &ps->diag;
+    struct rejected *rj = &ps->rejected;
     const char *eq, *key, *val;
     size_t klen, vlen;
     struct vmsec__slot s;
@@ -113,51 +180,62 @@ static int parse_line(struct vmsec_profile *p, struct vmsec__diag *d, const char
         vmsec__diag_add(d, line, shown(key, klen, q), "%s", why);
         return 0;
     }
-    if (vmsec__slot_is_set(p, &s, &first)) {
+    if (s.kind == VMSEC__K_VCPU_PIN || s.kind == VMSEC__K_IOTHREAD_PIN)
+        return parse_pin(p, ps, &s, val, vlen, line);
+    if (vmsec__slot_is_set(p, &s, &first) || (first = rejected_line(rj, s.key)) != 0) {
         vmsec__diag_add(d, line, NULL, "duplicate key '%s' (first set on line %u)", s.key, first);
         return 0;
     }
     if (memchr(val, '#', vlen)) {
         vmsec__diag_add(d, line, s.key, "'#' in a value (comments must be on a line of their own)");
+        rejected_add(rj, s.key, line);
         return 0;
     }
     r = vmsec__slot_set(p, &s, val, vlen, line, why, sizeof(why));
     if (r == VMSEC_ENOMEM)
         return r;
-    if (r < 0)
+    if (r < 0) {
         vmsec__diag_add(d, line, s.key, "%s", why);
+        rejected_add(rj, s.key, line);
+    }
     return 0;
 }
 
 static int parse_text(vmsec_profile **out, const char *text, size_t len, const char *name)
 {
-    struct vmsec__diag *d;
+    struct parse *ps;
     vmsec_profile *p = NULL;
     unsigned int line = 0;
     size_t pos = 0;
-    int r;
+    int r = 0;
 
     if ((r = vmsec_profile_new(&p)) < 0)
         return r;
-    if (!(p->source = strdup(name)) || !(d = malloc(sizeof(*d)))) {
+    if (!(p->source = strdup(name)) || !(ps = calloc(1, sizeof(*ps)))) {
         vmsec_profile_free(p);
         return vmsec__error(VMSEC_ENOMEM, "profile %s: out of memory", name);
     }
-    vmsec__diag_init(d, p->source);
+    vmsec__diag_init(&ps->diag, p->source);
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+        pos = 3; /* a UTF-8 byte order mark, as some editors write */
     while (pos < len) {
         const char *nl = memchr(text + pos, '\n', len - pos);
         size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
-        if ((r = parse_line(p, d, text + pos, n, ++line)) < 0)
+        if ((r = parse_line(p, ps, text + pos, n, ++line)) < 0)
             break;
         pos += n + 1;
     }
-    if (r == 0 && d->count == 0)
-        vmsec__profile_check(p, d); /* only on clean lines: a bad value would cause false contradictions */
+    vmsec__pins_sort(p->vcpu_pins, p->n_vcpu_pins);
+    vmsec__pins_sort(p->iothread_pins, p->n_iothread_pins);
+    if (r == 0 && ps->diag.count == 0)
+        vmsec__profile_check(p, &ps->diag); /* only on clean lines: a bad value would cause false contradictions */
     if (r == VMSEC_ENOMEM)
         r = vmsec__error(VMSEC_ENOMEM, "profile %s: out of memory", name);
-    else if (d->count)
-        r = vmsec__diag_report(d, VMSEC_EFORMAT);
-    free(d);
+    else if (ps->diag.count)
+        r = vmsec__diag_report(&ps->diag, VMSEC_EFORMAT);
+    free(ps->pin_seen[0]);
+    free(ps->pin_seen[1]);
+    free(ps);
     if (r < 0) {
         vmsec_profile_free(p);
         return r;
