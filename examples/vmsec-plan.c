@@ -33,7 +33,7 @@ static int usage(FILE *to, int rc)
                 "       vmsec-plan plan [-c URI] [-t TOPOLOGY] [-r CPUS] [--shared]\n"
                 "                       (-p PROFILE | -n VCPUS [--policy isolate|prefer|require]\n"
                 "                        [--emulator share|dedicated] [--fit node|spread]) DOMAIN\n"
-                "  -c URI       libvirt connection URI (default qemu:///system)\n"
+                "  -c URI       libvirt connection URI (default: libvirt's default)\n"
                 "  -t TOPOLOGY  host topology in the text form instead of libvirt's (no domains loaded\n"
                 "               unless -c is given too)\n"
                 "  -r CPUS      CPUs reserved for the host, e.g. 0-1\n"
@@ -221,7 +221,7 @@ int main(int argc, char **argv)
         return usage(stderr, EXIT_ERROR);
     cmd = argv[optind++];
     if (strcmp(cmd, "topology") == 0 && optind == argc)
-        return print_topology(uri ? uri : "qemu:///system");
+        return print_topology(uri);
     if (strcmp(cmd, "audit") != 0 && !(strcmp(cmd, "plan") == 0 && optind + 1 == argc && (profile_path || req.vcpus)))
         return usage(stderr, EXIT_ERROR);
     if (strcmp(cmd, "audit") == 0 && optind != argc)
@@ -236,7 +236,7 @@ int main(int argc, char **argv)
         rc = vmsec_topology_parse(&t, text, strlen(text), topo_path);
         free(text);
     } else {
-        rc = vmsec_topology_from_libvirt(&t, uri ? uri : "qemu:///system");
+        rc = vmsec_topology_from_libvirt(&t, uri);
     }
     if (rc < 0)
         return fail(topo_path ? topo_path : "topology");
@@ -245,7 +245,7 @@ int main(int argc, char **argv)
     if (rc < 0)
         return fail("planner");
     if ((reserved && vmsec_planner_reserve(p, reserved) < 0) ||
-        ((uri || !topo_path) && vmsec_planner_load_libvirt(p, uri ? uri : "qemu:///system", load_flags) < 0)) {
+        ((uri || !topo_path) && vmsec_planner_load_libvirt(p, uri, load_flags) < 0)) {
         rc = fail("planner");
         vmsec_planner_free(p);
         return rc;

@@ -93,11 +93,13 @@ int vmsec_planner_load_libvirt(vmsec_planner *p, const char *uri, unsigned int f
     virDomainPtr *doms = NULL;
     struct loaded *ld = NULL;
     int n, rc = 0;
-    if (!p || !uri)
+    if (!p)
         return vmsec__error(VMSEC_EINVAL, "planner: NULL argument");
     if (flags & ~VMSEC_LOAD_SHARED)
         return vmsec__error(VMSEC_EINVAL, "planner: unknown load flags 0x%x", flags & ~VMSEC_LOAD_SHARED);
     conn = virConnectOpenReadOnly(uri);
+    if (!uri)
+        uri = "the default libvirt URI";
     if (!conn)
         return vmsec__error(VMSEC_ELIBVIRT, "planner: cannot connect to %s: %s", uri, virGetLastErrorMessage());
     n = virConnectListAllDomains(conn, &doms, 0);

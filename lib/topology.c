@@ -527,10 +527,12 @@ int vmsec_topology_from_libvirt(vmsec_topology **out, const char *uri)
     virConnectPtr conn;
     char *caps;
     int rc;
-    if (!out || !uri)
+    if (!out)
         return vmsec__error(VMSEC_EINVAL, "topology: NULL argument");
     *out = NULL;
     conn = virConnectOpenReadOnly(uri);
+    if (!uri)
+        uri = "the default libvirt URI";
     if (!conn)
         return vmsec__error(VMSEC_ELIBVIRT, "topology: cannot connect to %s: %s", uri, virGetLastErrorMessage());
     caps = virConnectGetCapabilities(conn);

@@ -265,6 +265,15 @@ START_TEST(topology_from_libvirt_test_driver)
     vmsec_topology_free(a);
     vmsec_topology_free(b);
     ck_assert_int_eq(vmsec_topology_from_libvirt(&a, "nosuchdriver:///x"), VMSEC_ELIBVIRT);
+    ck_assert_str_eq(vmsec_error_last(),
+                     "topology: cannot connect to nosuchdriver:///x: no connection driver available for nosuchdriver:///x");
+    /* NULL: libvirt's default URI */
+    setenv("LIBVIRT_DEFAULT_URI", "test:///default", 1);
+    ck_assert_int_eq(vmsec_topology_from_libvirt(&a, NULL), 0);
+    unsetenv("LIBVIRT_DEFAULT_URI");
+    ck_assert_int_eq(vmsec_topology_counts(a, &cpus, NULL, NULL), 0);
+    ck_assert_uint_eq(cpus, 16);
+    vmsec_topology_free(a);
 }
 END_TEST
 

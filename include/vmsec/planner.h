@@ -190,7 +190,8 @@ VMSEC_EXPORT int vmsec_topology_from_capabilities(vmsec_topology **out, const ch
 /**
  * @brief Reads the host topology through a libvirt connection (virConnectGetCapabilities).
  * @param[out] out Receives the topology; NULL on failure.
- * @param uri libvirt URI such as `qemu:///system` or `test:///default`.
+ * @param uri libvirt URI such as `qemu:///system` or `test:///default`, or NULL for libvirt's
+ *        default (`LIBVIRT_DEFAULT_URI`, then the configured default). Opened read-only.
  * @return 0; #VMSEC_ELIBVIRT; #VMSEC_EFORMAT; #VMSEC_EINVAL; #VMSEC_ENOMEM.
  */
 VMSEC_EXPORT int vmsec_topology_from_libvirt(vmsec_topology **out, const char *uri);
@@ -296,7 +297,7 @@ VMSEC_EXPORT int vmsec_planner_free_cpus(const vmsec_planner *p, char *buf, size
  * replaces what the planner held for that name. Domains with no pin at all float over every CPU
  * and cannot be planned around; they are skipped (confine them with host-level CPU sets).
  * @param p The planner.
- * @param uri libvirt URI.
+ * @param uri libvirt URI, or NULL for libvirt's default; opened read-only.
  * @param flags 0 (each loaded domain blocks the free siblings of its cores) or #VMSEC_LOAD_SHARED.
  * @return 0; #VMSEC_ELIBVIRT; #VMSEC_EFORMAT (a pin names a CPU the topology does not have);
  *         #VMSEC_EINVAL; #VMSEC_ENOMEM. On failure the planner is unchanged.
