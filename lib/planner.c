@@ -660,18 +660,21 @@ static int check_request(const vmsec_plan_request *req)
     return 0;
 }
 
-/* Preferred cores: those of the previous holding, in the order its CPUs were given. */
-static unsigned int pref_cores(const struct vmsec_planner *p, const struct vmsec__holding *old, unsigned int *out)
+/* Preferred cores: those of the previous holding, in the order its CPUs were given; `seen` is
+ * a zeroed bitmap over cores, left zeroed. */
+static unsigned int pref_cores(const struct vmsec_planner *p, const struct vmsec__holding *old, unsigned int *out,
+                               uint64_t *seen)
 {
     unsigned int n = 0;
     for (unsigned int i = 0; old && i < old->norder; i++) {
         unsigned int c = p->tp.cpu[old->order[i]].core;
-        bool seen = false;
-        for (unsigned int j = 0; j < n && !seen; j++)
-            seen = out[j] == c;
-        if (!seen)
+        if (!((seen[c / 64] >> (c % 64)) & 1u)) {
+            seen[c / 64] |= 1ull << (c % 64);
             out[n++] = c;
+        }
     }
+    for (unsigned int i = 0; i < n; i++)
+        seen[out[i] / 64] = 0;
     return n;
 }
 
@@ -736,7 +739,7 @@ static int plan(struct vmsec_planner *p, const char *domain, const vmsec_plan_re
 
     old = detach(p, domain);
     a.pref = prefc;
-    a.npref = pref_cores(p, old, prefc);
+    a.npref = pref_cores(p, old, prefc, a.mark); /* a.mark is zero until the first attempt */
     if (a.npref) {
         home = p->tp.core[prefc[0]].nidx;
         has_home = true;

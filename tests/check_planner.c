@@ -392,6 +392,41 @@ START_TEST(refusal_names_the_shortfall_per_node)
 }
 END_TEST
 
+/* 2 sockets x 64 cores x SMT-2, 2 NUMA nodes per socket: node n has cores 32n..32n+31, CPU i and
+ * i+128 are siblings. */
+START_TEST(big_host_256_cpus_four_nodes)
+{
+    vmsec_planner *p = mk_smt(2, 64, 2, 2);
+    vmsec_plan_request r = VMSEC_PLAN_REQUEST_INIT;
+    vmsec_placement *pl;
+    char nodes[32], used[256];
+    ck_assert_int_eq(vmsec_planner_reserve(p, "0,128"), 0);
+    ck_assert_str_eq(req(p, "a", 4, ISO, SHARE, NODE, true), "v=1,129,2,130 e=1-2,129-130 b=");
+    r.vcpus = 58; /* the rest of node 0: 29 cores */
+    ck_assert_int_eq(vmsec_planner_place(p, "b", &r, &pl), 0);
+    ck_assert_int_eq(vmsec_placement_cpuset(pl, VMSEC_PLACEMENT_NODES, nodes, sizeof(nodes)), 0);
+    ck_assert_str_eq(nodes, "0");
+    ck_assert_int_eq(vmsec_placement_cpuset(pl, VMSEC_PLACEMENT_USED, used, sizeof(used)), 0);
+    ck_assert_str_eq(used, "3-31,131-159");
+    vmsec_placement_free(pl);
+    ck_assert_str_eq(req(p, "c", 2, ISO, SHARE, NODE, true), "v=32,160 e=32,160 b=");
+    ck_assert_str_eq(req(p, "d", 65, ISO, SHARE, NODE, false),
+                     "ERR -19: cannot place domain 'd': needs 65 CPUs on whole free cores of one NUMA node (65 vCPUs, "
+                     "thread policy isolate); node 0 has 0 (0 cores), node 1 has 62 (31 cores), node 2 has 64 (32 "
+                     "cores), node 3 has 64 (32 cores)");
+    r.vcpus = 65;
+    r.numa_fit = SPREAD;
+    ck_assert_int_eq(vmsec_planner_place(p, "d", &r, &pl), 0);
+    ck_assert_int_eq(vmsec_placement_cpuset(pl, VMSEC_PLACEMENT_NODES, nodes, sizeof(nodes)), 0);
+    ck_assert_str_eq(nodes, "1-2");
+    ck_assert_int_eq(vmsec_placement_cpuset(pl, VMSEC_PLACEMENT_BLOCKED, used, sizeof(used)), 0);
+    ck_assert_str_eq(used, "193");
+    vmsec_placement_free(pl);
+    ck_assert_str_eq(audit_text(p), "");
+    vmsec_planner_free(p);
+}
+END_TEST
+
 START_TEST(numa_fit_picks_lowest_node_with_room)
 {
     /* asymmetric: node 0 has 2 cores, node 1 has 6 (SMT-2) */
@@ -806,6 +841,7 @@ int main(void)
     tcase_add_test(tc, prefer_packs_then_falls_back_and_audit_reports_sharing);
     tcase_add_test(tc, require_uses_sibling_pairs);
     tcase_add_test(tc, refusal_names_the_shortfall_per_node);
+    tcase_add_test(tc, big_host_256_cpus_four_nodes);
     tcase_add_test(tc, numa_fit_picks_lowest_node_with_room);
     tcase_add_test(tc, reserved_and_offline_cpus);
     tcase_add_test(tc, request_validation);
