@@ -9,6 +9,9 @@
 #include <vmsec/errors.h>
 #include <vmsec/version.h>
 #include <vmsec/keys.h>
+#include <vmsec/report.h>
+#include <vmsec/hostcheck.h>
+#include <vmsec/domain.h>
 #include <vmsec/profile.h>
 #include <vmsec/planner.h>
 

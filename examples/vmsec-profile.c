@@ -1,0 +1,211 @@
+/* vmsec-profile: check, render, host-check, apply and verify isolation profiles.
+ *
+ *   vmsec-profile check PROFILE
+ *   vmsec-profile render PROFILE DOMAIN.xml
+ *   vmsec-profile host-check [-c URI] PROFILE
+ *   vmsec-profile apply [-c URI] [--live] [--config] PROFILE DOMAIN
+ *   vmsec-profile verify [-c URI] [--json] PROFILE DOMAIN
+ *
+ * Exit status: 0 success (verify: every check ok or not checkable here), 1 drift found (verify),
+ * 2 error. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libvirt/virterror.h>
+#include <vmsec.h>
+
+#define EXIT_DRIFT 1
+#define EXIT_ERROR 2
+
+/* vmsec reports libvirt's errors in its own messages; keep libvirt from printing them too. */
+static void quiet(void *opaque, virErrorPtr err)
+{
+    (void)opaque;
+    (void)err;
+}
+
+static int usage(FILE *to, int rc)
+{
+    fprintf(to, "usage: vmsec-profile check PROFILE\n"
+                "       vmsec-profile render PROFILE DOMAIN.xml\n"
+                "       vmsec-profile host-check [-c URI] PROFILE\n"
+                "       vmsec-profile apply [-c URI] [--live] [--config] PROFILE DOMAIN\n"
+                "       vmsec-profile verify [-c URI] [--json] PROFILE DOMAIN\n"
+                "  -c URI     libvirt connection URI (default: libvirt's default)\n"
+                "  --live     apply to the running domain only\n"
+                "  --config   apply to the persistent configuration only (both: both)\n"
+                "  --json     print the verification report as JSON\n"
+                "exit status: 0 ok, 1 drift found (verify), 2 error\n");
+    return rc;
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "vmsec-profile: %s: %s\n", what, vmsec_error_last());
+    return EXIT_ERROR;
+}
+
+static int print_report(const vmsec_report *r, int kind, FILE *to)
+{
+    char *text = NULL;
+    if (!r)
+        return 0;
+    if (vmsec_report_format(r, kind, &text) < 0)
+        return -1;
+    fputs(text, to);
+    vmsec_report_string_free(text);
+    return 0;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    if (!f)
+        return NULL;
+    do {
+        if (cap - len < 4096) {
+            char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+        }
+        n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+    } while (n > 0);
+    if (buf)
+        buf[len] = '\0';
+    if (f != stdin)
+        fclose(f);
+    return buf;
+}
+
+static int cmd_check(vmsec_profile *p)
+{
+    char digest[VMSEC_PROFILE_DIGEST_MAX], name[VMSEC_PROFILE_NAME_MAX + 1] = "";
+    if (vmsec_profile_digest(p, digest, sizeof(digest)) < 0)
+        return fail("digest");
+    vmsec_profile_get_name(p, name, sizeof(name));
+    printf("profile %s is valid\ndigest  %s\n", *name ? name : "(unnamed)", digest);
+    return 0;
+}
+
+static int cmd_render(vmsec_profile *p, const char *xmlpath)
+{
+    char *xml = slurp(xmlpath), *out = NULL;
+    if (!xml) {
+        fprintf(stderr, "vmsec-profile: cannot read %s\n", xmlpath);
+        return EXIT_ERROR;
+    }
+    if (vmsec_domain_render(p, xml, &out) < 0) {
+        free(xml);
+        return fail(xmlpath);
+    }
+    fputs(out, stdout);
+    vmsec_domain_xml_free(out);
+    free(xml);
+    return 0;
+}
+
+static int cmd_host_check(vmsec_profile *p, const char *uri)
+{
+    vmsec_report *r = NULL;
+    int rc = vmsec_host_check(uri, p, 0, &r);
+    print_report(r, VMSEC_REPORT_TEXT, stdout);
+    vmsec_report_free(r);
+    if (rc < 0)
+        return fail("host check");
+    return 0;
+}
+
+static int cmd_apply(vmsec_profile *p, const char *uri, const char *name, unsigned int flags)
+{
+    vmsec_domain *d = NULL;
+    vmsec_report *r = NULL;
+    int rc;
+    if (vmsec_domain_open(uri, name, &d) < 0)
+        return fail(name);
+    rc = vmsec_domain_apply(d, p, flags, &r);
+    print_report(r, VMSEC_REPORT_TEXT, stdout);
+    vmsec_report_free(r);
+    vmsec_domain_free(d);
+    if (rc < 0)
+        return fail("apply");
+    return 0;
+}
+
+static int cmd_verify(vmsec_profile *p, const char *uri, const char *name, int json)
+{
+    vmsec_domain *d = NULL;
+    vmsec_report *r = NULL;
+    int rc;
+    if (vmsec_domain_open(uri, name, &d) < 0)
+        return fail(name);
+    rc = vmsec_domain_verify(d, p, 0, &r);
+    print_report(r, json ? VMSEC_REPORT_JSON : VMSEC_REPORT_TEXT, stdout);
+    vmsec_report_free(r);
+    vmsec_domain_free(d);
+    if (rc == VMSEC_EDRIFT) {
+        fprintf(stderr, "vmsec-profile: %s\n", vmsec_error_last());
+        return EXIT_DRIFT;
+    }
+    return rc < 0 ? fail("verify") : 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "connect", required_argument, NULL, 'c' }, { "live", no_argument, NULL, 'l' },
+        { "config", no_argument, NULL, 'C' },        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+    };
+    const char *uri = NULL, *cmd;
+    unsigned int flags = 0;
+    int json = 0, opt, rc, nargs;
+    vmsec_profile *p = NULL;
+
+    if (argc < 2)
+        return usage(stderr, EXIT_ERROR);
+    virSetErrorFunc(NULL, quiet);
+    cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0)
+        return usage(stdout, 0);
+    optind = 2;
+    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': uri = optarg; break;
+        case 'l': flags |= VMSEC_AFFECT_LIVE; break;
+        case 'C': flags |= VMSEC_AFFECT_CONFIG; break;
+        case 'j': json = 1; break;
+        case 'h': return usage(stdout, 0);
+        default: return usage(stderr, EXIT_ERROR);
+        }
+    }
+    nargs = argc - optind;
+    if ((strcmp(cmd, "check") == 0 || strcmp(cmd, "host-check") == 0) ? nargs != 1 : nargs != 2)
+        return usage(stderr, EXIT_ERROR);
+    if ((strcmp(cmd, "check") == 0 || strcmp(cmd, "render") == 0) && uri)
+        return usage(stderr, EXIT_ERROR);
+    if (vmsec_profile_load_file(&p, argv[optind]) < 0)
+        return fail(argv[optind]);
+    if (strcmp(cmd, "check") == 0)
+        rc = cmd_check(p);
+    else if (strcmp(cmd, "render") == 0)
+        rc = cmd_render(p, argv[optind + 1]);
+    else if (strcmp(cmd, "host-check") == 0)
+        rc = cmd_host_check(p, uri);
+    else if (strcmp(cmd, "apply") == 0)
+        rc = cmd_apply(p, uri, argv[optind + 1], flags);
+    else if (strcmp(cmd, "verify") == 0)
+        rc = cmd_verify(p, uri, argv[optind + 1], json);
+    else
+        rc = usage(stderr, EXIT_ERROR);
+    vmsec_profile_free(p);
+    return rc;
+}

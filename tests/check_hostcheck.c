@@ -1,0 +1,247 @@
+/* Host check with injected host facts: every problem kind, all reported together in one error. */
+#include <sys/stat.h>
+
+#include <vmsec.h>
+
+#include "hostcheck_internal.h"
+#include "kprobe.h"
+#include "testutil.h"
+
+static vmsec_profile *profile(const char *text)
+{
+    vmsec_profile *p = NULL;
+    ck_assert_msg(vmsec_profile_parse(&p, text, strlen(text), "hc") == 0, "%s", vmsec_error_last());
+    return p;
+}
+
+/* A capable 4-CPU, 2-node host with 2M pages free, cgroups v1, KSM running. */
+static void good_host(struct vmsec__host_facts *f)
+{
+    char why[64];
+    memset(f, 0, sizeof(*f));
+    vmsec__cpuset_parse(&f->cpus_online, "0-3", 3, 0, why, sizeof(why));
+    vmsec__cpuset_parse(&f->nodes_online, "0-1", 3, 0, why, sizeof(why));
+    f->cpus_known = f->nodes_known = true;
+    f->cg_mask = 0xf;
+    f->cg_version = 1;
+    f->memlock_known = true;
+    snprintf(f->memlock_who, sizeof(f->memlock_who), "libvirtd (pid 1)");
+    f->cap_sys_resource = true;
+    f->memlock_hard = 8u << 20;
+    f->n_hp = 1;
+    f->hp[0].size = 2u << 20;
+    f->hp[0].free = 1024;
+    f->hp_default = 2u << 20;
+    f->ksm_run = 1;
+    f->guest_memory = 1u << 30;
+}
+
+static size_t count(const vmsec_report *r, int status)
+{
+    return vmsec_report_count_status(r, status);
+}
+
+static int status_of(const vmsec_report *r, const char *setting)
+{
+    for (size_t i = 0; i < vmsec_report_count(r); i++)
+        if (strcmp(vmsec_report_field(r, i, VMSEC_REPORT_SETTING), setting) == 0)
+            return vmsec_report_status(r, i);
+    return -1;
+}
+
+static const char *full = "vcpu.0.pin = 2\nemulator.pin = 0-1\nnuma.mode = strict\nnuma.nodeset = 1\n"
+                          "cpu.shares = 100\nmemory.hard_limit = 2G\nmemory.locked = yes\n"
+                          "memory.hugepages.size = 2M\nmemory.nosharepages = yes\nblkio.weight = 100\n";
+
+START_TEST(capable_host_passes)
+{
+    struct vmsec__host_facts f;
+    vmsec_profile *p = profile(full);
+    struct vmsec_report *r = vmsec__report_new();
+    good_host(&f);
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), 0);
+    ck_assert_uint_eq(count(r, VMSEC_STATUS_PROBLEM), 0);
+    ck_assert_int_eq(status_of(r, "host.cpus"), VMSEC_STATUS_OK);
+    ck_assert_int_eq(status_of(r, "host.numa_nodes"), VMSEC_STATUS_OK);
+    ck_assert_int_eq(status_of(r, "host.cgroup.cpu"), VMSEC_STATUS_OK);
+    ck_assert_int_eq(status_of(r, "host.cgroup.memory"), VMSEC_STATUS_OK);
+    ck_assert_int_eq(status_of(r, "host.cgroup.blkio"), VMSEC_STATUS_OK);
+    ck_assert_int_eq(status_of(r, "host.memlock"), VMSEC_STATUS_OK);
+    ck_assert_int_eq(status_of(r, "host.hugepages"), VMSEC_STATUS_OK);
+    ck_assert_int_eq(status_of(r, "host.ksm"), VMSEC_STATUS_OK);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+}
+END_TEST
+
+START_TEST(every_problem_in_one_error)
+{
+    struct vmsec__host_facts f;
+    vmsec_profile *p = profile("vcpu.0.pin = 2,6\nnuma.mode = strict\nnuma.nodeset = 3\nmemory.hard_limit = 2G\n"
+                               "memory.locked = yes\nmemory.hugepages.size = 1G\nblkio.weight = 100\n");
+    struct vmsec_report *r = vmsec__report_new();
+    const char *m;
+    good_host(&f);
+    f.cg_mask &= ~(1u << VMSEC__CG_BLKIO);
+    f.cap_sys_resource = false; /* and the 8M hard limit is below the 2G to lock */
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, VMSEC_AFFECT_CONFIG, r), VMSEC_EHOST);
+    m = vmsec_error_last();
+    ck_assert_ptr_nonnull(strstr(m, "5 problems"));
+    ck_assert_ptr_nonnull(strstr(m, "host.cpus: CPU(s) 6"));
+    ck_assert_ptr_nonnull(strstr(m, "host.numa_nodes: NUMA node(s) of nodeset 3"));
+    ck_assert_ptr_nonnull(strstr(m, "host.cgroup.blkio"));
+    ck_assert_ptr_nonnull(strstr(m, "host.memlock: memory locking is not permitted"));
+    ck_assert_ptr_nonnull(strstr(m, "CAP_SYS_RESOURCE"));
+    ck_assert_ptr_nonnull(strstr(m, "host.hugepages: the host has no 1G huge pages"));
+    ck_assert_uint_eq(count(r, VMSEC_STATUS_PROBLEM), 5);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+}
+END_TEST
+
+START_TEST(memlock_rules)
+{
+    struct vmsec__host_facts f;
+    vmsec_profile *big = profile("memory.hard_limit = 2G\nmemory.locked = yes\n");
+    vmsec_profile *small = profile("memory.hard_limit = 4M\nmemory.locked = yes\n");
+    vmsec_profile *hard_only = profile("memory.hard_limit = 2G\n");
+    struct vmsec_report *r;
+
+    good_host(&f);
+    f.cap_sys_resource = false;
+    /* the daemon's hard RLIMIT_MEMLOCK (8M) covers 4M */
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, small, VMSEC_AFFECT_CONFIG, r), 0);
+    ck_assert_int_eq(status_of(r, "host.memlock"), VMSEC_STATUS_OK);
+    vmsec_report_free(r);
+    /* a hard limit alone still becomes QEMU's RLIMIT_MEMLOCK at start */
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, hard_only, VMSEC_AFFECT_CONFIG, r), VMSEC_EHOST);
+    vmsec_report_free(r);
+    /* a live change on a running domain starts no QEMU: nothing to lock */
+    f.domain_running = true;
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, hard_only, VMSEC_AFFECT_LIVE, r), 0);
+    ck_assert_int_eq(status_of(r, "host.memlock"), -1);
+    vmsec_report_free(r);
+    /* an unlimited hard limit of the daemon is enough */
+    f.domain_running = false;
+    f.memlock_hard = UINT64_MAX;
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, big, 0, r), 0);
+    vmsec_report_free(r);
+    /* unreadable: not checkable, not a problem */
+    f.memlock_known = false;
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, big, 0, r), 0);
+    ck_assert_int_eq(status_of(r, "host.memlock"), VMSEC_STATUS_UNCHECKED);
+    vmsec_report_free(r);
+    vmsec_profile_free(big);
+    vmsec_profile_free(small);
+    vmsec_profile_free(hard_only);
+}
+END_TEST
+
+START_TEST(hugepage_counts)
+{
+    struct vmsec__host_facts f;
+    vmsec_profile *p = profile("memory.hugepages.size = 2M\n"), *d = profile("memory.hugepages.size = default\n");
+    struct vmsec_report *r = vmsec__report_new();
+    good_host(&f);
+    f.hp[0].free = 511; /* 1 GiB of guest memory needs 512 pages of 2M */
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), VMSEC_EHOST);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "needs 512, 511 are free"));
+    vmsec_report_free(r);
+    f.hp[0].free = 512;
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, d, 0, r), 0);
+    vmsec_report_free(r);
+    f.hp_default = 0;
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, d, 0, r), VMSEC_EHOST);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+    vmsec_profile_free(d);
+}
+END_TEST
+
+START_TEST(remote_host_is_unchecked)
+{
+    struct vmsec__host_facts f;
+    vmsec_profile *p = profile(full);
+    struct vmsec_report *r = vmsec__report_new();
+    good_host(&f);
+    snprintf(f.unknown_why, sizeof(f.unknown_why), "remote host");
+    f.memlock_known = false;
+    f.cg_mask = 0;
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), 0);
+    ck_assert_int_eq(status_of(r, "host.cpus"), VMSEC_STATUS_OK); /* from libvirt */
+    ck_assert_int_eq(status_of(r, "host.cgroup.cpu"), VMSEC_STATUS_UNCHECKED);
+    ck_assert_int_eq(status_of(r, "host.memlock"), VMSEC_STATUS_UNCHECKED);
+    for (size_t i = 0; i < vmsec_report_count(r); i++)
+        if (vmsec_report_status(r, i) == VMSEC_STATUS_UNCHECKED)
+            ck_assert_ptr_nonnull(strstr(vmsec_report_field(r, i, VMSEC_REPORT_DETAIL), "(remote host)"));
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+}
+END_TEST
+
+START_TEST(this_host_is_consistent)
+{
+    /* The real host: whatever it is, EHOST comes exactly with problem entries. */
+    vmsec_profile *p = profile("vcpu.0.pin = 0\nmemory.hard_limit = 64G\nmemory.locked = yes\n");
+    vmsec_report *r = NULL;
+    int rc = vmsec_host_check(NULL, p, 0, &r);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(rc == VMSEC_EHOST, vmsec_report_count_status(r, VMSEC_STATUS_PROBLEM) > 0);
+    ck_assert(rc == 0 || rc == VMSEC_EHOST);
+    vmsec_report_free(r);
+    ck_assert_int_eq(vmsec_host_check(NULL, NULL, 0, &r), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_host_check("nosuchdriver:///x", p, 0, &r), VMSEC_ELIBVIRT);
+    vmsec_profile_free(p);
+}
+END_TEST
+
+START_TEST(report_formats)
+{
+    struct vmsec__host_facts f;
+    vmsec_profile *p = profile(full);
+    struct vmsec_report *r = vmsec__report_new();
+    char *text = NULL, *json = NULL;
+    good_host(&f);
+    f.cpus_known = false;
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), 0);
+    ck_assert_int_eq(vmsec_report_format(r, VMSEC_REPORT_TEXT, &text), 0);
+    ck_assert(strncmp(text, "SETTING", 7) == 0);
+    ck_assert_ptr_nonnull(strstr(text, "\nhost.cpus "));
+    ck_assert_ptr_null(strstr(text, " \n")); /* no trailing blanks */
+    ck_assert_int_eq(vmsec_report_format(r, VMSEC_REPORT_JSON, &json), 0);
+    ck_assert(strncmp(json, "{\"entries\":[", 12) == 0);
+    ck_assert_ptr_nonnull(strstr(json, "\"setting\":\"host.cpus\",\"status\":\"unchecked\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"summary\":{\"ok\":"));
+    vmsec_report_string_free(text);
+    ck_assert_int_eq(vmsec_report_format(r, 7, &text), VMSEC_EINVAL);
+    ck_assert_ptr_null(vmsec_report_field(r, 999, VMSEC_REPORT_SETTING));
+    ck_assert_int_eq(vmsec_report_status(r, 999), VMSEC_EINVAL);
+    ck_assert_str_eq(vmsec_status_name(VMSEC_STATUS_NEXT_BOOT), "next-boot");
+    ck_assert_str_eq(vmsec_status_name(99), "unknown");
+    vmsec_report_string_free(json);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("hostcheck");
+    TCase *tc = tcase_create("hostcheck");
+    tcase_add_test(tc, capable_host_passes);
+    tcase_add_test(tc, every_problem_in_one_error);
+    tcase_add_test(tc, memlock_rules);
+    tcase_add_test(tc, hugepage_counts);
+    tcase_add_test(tc, remote_host_is_unchecked);
+    tcase_add_test(tc, this_host_is_consistent);
+    tcase_add_test(tc, report_formats);
+    suite_add_tcase(s, tc);
+    return vt_run_suite(s);
+}
