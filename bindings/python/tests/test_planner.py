@@ -56,5 +56,28 @@ class TestPlanner(unittest.TestCase):
         self.assertIn("needs 9 CPUs on whole free cores of one NUMA node", str(ctx.exception))
 
 
+class TestPlannerWrapper(unittest.TestCase):
+    def test_place_audit_release(self):
+        from vmsec.planner import Planner, Topology
+        with Topology.from_text(TOPO.decode()) as topo, Planner(topo) as p:
+            self.assertEqual(topo.counts(), (8, 4, 1))
+            self.assertEqual(topo.siblings(5), "1,5")
+            pl = p.place("a", 3, emulator="dedicated")
+            self.assertEqual(pl.vcpu_cpus, (0, 4, 1))
+            self.assertEqual((pl.emulator, pl.used, pl.blocked, pl.nodes), ("5", "0-1,4-5", "", "0"))
+            self.assertIn("vcpu.2.pin = 1\n", pl.profile_lines)
+            p.hold("b", "2")
+            p.hold("c", "6")
+            self.assertEqual(p.audit(), [("b", "c", 2)])
+            self.assertEqual(p.free_cpus(), "3,7")
+            p.release("c")
+            self.assertIsNone(p.held("c"))
+            with self.assertRaises(vmsec.NotFound):
+                p.release("c")
+            with self.assertRaises(vmsec.HostError):
+                p.plan("d", 4, thread_policy="require")
+            self.assertEqual(p.plan("d", 2, thread_policy="prefer").vcpu_cpus, (3, 7))
+
+
 if __name__ == "__main__":
     unittest.main()
