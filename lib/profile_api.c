@@ -265,10 +265,20 @@ int vmsec_profile_get_iothreads(const vmsec_profile *p, unsigned int *n)
     return p->iothreads.set;
 }
 
+static int bad_id(const char *fn, bool vcpu, unsigned int id)
+{
+    if (vcpu ? id < VMSEC__MAX_IDS : id >= 1 && id <= VMSEC__MAX_IDS)
+        return 0;
+    return vmsec__error(VMSEC_EINVAL, "%s: %s %u is out of range %u..%u", fn, vcpu ? "vCPU" : "iothread id", id,
+                        vcpu ? 0 : 1, vcpu ? VMSEC__MAX_IDS - 1 : VMSEC__MAX_IDS);
+}
+
 int vmsec_profile_set_vcpu_pin(vmsec_profile *p, unsigned int vcpu, const char *cpuset)
 {
     char key[32];
     CHECK_NULL("vmsec_profile_set_vcpu_pin", p);
+    if (bad_id("vmsec_profile_set_vcpu_pin", true, vcpu))
+        return VMSEC_EINVAL;
     snprintf(key, sizeof(key), "vcpu.%u.pin", vcpu);
     return set_text(p, key, cpuset);
 }
@@ -276,6 +286,8 @@ int vmsec_profile_set_vcpu_pin(vmsec_profile *p, unsigned int vcpu, const char *
 int vmsec_profile_get_vcpu_pin(const vmsec_profile *p, unsigned int vcpu, char *buf, size_t size)
 {
     char key[32];
+    if (bad_id("vmsec_profile_get_vcpu_pin", true, vcpu))
+        return VMSEC_EINVAL;
     snprintf(key, sizeof(key), "vcpu.%u.pin", vcpu);
     return get_text("vmsec_profile_get_vcpu_pin", p, key, buf, size);
 }
@@ -295,6 +307,8 @@ int vmsec_profile_set_iothread_pin(vmsec_profile *p, unsigned int id, const char
 {
     char key[32];
     CHECK_NULL("vmsec_profile_set_iothread_pin", p);
+    if (bad_id("vmsec_profile_set_iothread_pin", false, id))
+        return VMSEC_EINVAL;
     snprintf(key, sizeof(key), "iothread.%u.pin", id);
     return set_text(p, key, cpuset);
 }
@@ -302,6 +316,8 @@ int vmsec_profile_set_iothread_pin(vmsec_profile *p, unsigned int id, const char
 int vmsec_profile_get_iothread_pin(const vmsec_profile *p, unsigned int id, char *buf, size_t size)
 {
     char key[32];
+    if (bad_id("vmsec_profile_get_iothread_pin", false, id))
+        return VMSEC_EINVAL;
     snprintf(key, sizeof(key), "iothread.%u.pin", id);
     return get_text("vmsec_profile_get_iothread_pin", p, key, buf, size);
 }

@@ -811,9 +811,14 @@ START_TEST(setters_reject_bad_values_and_keep_the_old_one)
     ck_assert_int_eq(vmsec_profile_set_cpu_quota(p, VMSEC_CPU_SCOPE_EMULATOR, -5), VMSEC_EFORMAT);
     ck_assert_int_eq(vmsec_profile_set_vcpu_pin(p, 0, "0-"), VMSEC_EFORMAT);
     ck_assert_str_eq(vmsec_error_last(), "profile <api>: vcpu.0.pin: expected a CPU number at the end");
-    ck_assert_int_eq(vmsec_profile_set_vcpu_pin(p, 8192, "0"), VMSEC_ENOTFOUND);
+    ck_assert_int_eq(vmsec_profile_set_vcpu_pin(p, 8192, "0"), VMSEC_EINVAL);
+    ck_assert_str_eq(vmsec_error_last(), "vmsec_profile_set_vcpu_pin: vCPU 8192 is out of range 0..8191");
+    ck_assert_int_eq(vmsec_profile_get_vcpu_pin(p, 8192, buf, sizeof(buf)), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_profile_set_iothread_pin(p, 0, "0"), VMSEC_EINVAL);
+    ck_assert_str_eq(vmsec_error_last(), "vmsec_profile_set_iothread_pin: iothread id 0 is out of range 1..8192");
+    ck_assert_int_eq(vmsec_profile_get_iothread_pin(p, 8193, buf, sizeof(buf)), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_profile_set(p, "vcpu.8192.pin", "0"), VMSEC_ENOTFOUND);
     ck_assert_str_eq(vmsec_error_last(), "profile <api>: vcpu.8192.pin: vCPU number 8192 is above the maximum 8191");
-    ck_assert_int_eq(vmsec_profile_set_iothread_pin(p, 0, "0"), VMSEC_ENOTFOUND);
     ck_assert_int_eq(vmsec_profile_set_memory_limit(p, VMSEC_MEMORY_SOFT_LIMIT, 1000), VMSEC_EFORMAT);
     ck_assert_str_eq(vmsec_error_last(), "profile <api>: memory.soft_limit: 1000 is not a multiple of 1024 (libvirt counts KiB)");
     ck_assert_int_eq(vmsec_profile_set_memory_limit(p, 3, 1024), VMSEC_EINVAL);

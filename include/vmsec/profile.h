@@ -233,8 +233,9 @@ VMSEC_EXPORT int vmsec_profile_equal(const vmsec_profile *a, const vmsec_profile
  * @param p The profile.
  * @param key A key such as `cpu.shares` or `vcpu.3.pin`.
  * @param value Its value such as `1024` or `0-3,^2`.
- * @return 0; #VMSEC_ENOTFOUND for an unknown key; #VMSEC_EFORMAT for a bad value (the message
- *         says why); #VMSEC_EINVAL; #VMSEC_ENOMEM.
+ * @return 0; #VMSEC_ENOTFOUND for an unknown key (or a number out of range in it, such as
+ *         `vcpu.9000.pin`); #VMSEC_EFORMAT for a bad value (the message says why); #VMSEC_EINVAL;
+ *         #VMSEC_ENOMEM.
  */
 VMSEC_EXPORT int vmsec_profile_set(vmsec_profile *p, const char *key, const char *value);
 
@@ -312,17 +313,17 @@ VMSEC_EXPORT int vmsec_profile_get_iothreads(const vmsec_profile *p, unsigned in
  * @param p The profile.
  * @param vcpu The vCPU number, 0 .. #VMSEC_PROFILE_MAX_CPUS-1.
  * @param cpuset The set, or NULL to unset the pin.
- * @return 0, #VMSEC_EFORMAT (bad or empty set) or #VMSEC_EINVAL.
+ * @return 0, #VMSEC_EFORMAT (bad or empty set) or #VMSEC_EINVAL (also for a vCPU out of range).
  */
 VMSEC_EXPORT int vmsec_profile_set_vcpu_pin(vmsec_profile *p, unsigned int vcpu, const char *cpuset);
 
 /**
  * @brief Reads the pin of one vCPU as canonical text.
  * @param p The profile.
- * @param vcpu The vCPU number.
+ * @param vcpu The vCPU number, 0 .. #VMSEC_PROFILE_MAX_CPUS-1.
  * @param buf Destination (#VMSEC_PROFILE_CPUSET_TEXT_MAX bytes always suffice).
  * @param size Size of @p buf.
- * @return 1 if set, 0 if unset, #VMSEC_ETOOBIG or #VMSEC_EINVAL.
+ * @return 1 if set, 0 if unset, #VMSEC_ETOOBIG or #VMSEC_EINVAL (also for a vCPU out of range).
  */
 VMSEC_EXPORT int vmsec_profile_get_vcpu_pin(const vmsec_profile *p, unsigned int vcpu, char *buf, size_t size);
 
@@ -348,17 +349,17 @@ VMSEC_EXPORT int vmsec_profile_get_emulator_pin(const vmsec_profile *p, char *bu
  * @param p The profile.
  * @param id The iothread id.
  * @param cpuset The set, or NULL to unset.
- * @return 0, #VMSEC_EFORMAT or #VMSEC_EINVAL.
+ * @return 0, #VMSEC_EFORMAT, or #VMSEC_EINVAL (also for an id out of range).
  */
 VMSEC_EXPORT int vmsec_profile_set_iothread_pin(vmsec_profile *p, unsigned int id, const char *cpuset);
 
 /**
  * @brief Reads the pin of one I/O thread as canonical text.
  * @param p The profile.
- * @param id The iothread id.
+ * @param id The iothread id, 1 .. #VMSEC_PROFILE_MAX_CPUS.
  * @param buf Destination.
  * @param size Size of @p buf.
- * @return 1 if set, 0 if unset, #VMSEC_ETOOBIG or #VMSEC_EINVAL.
+ * @return 1 if set, 0 if unset, #VMSEC_ETOOBIG or #VMSEC_EINVAL (also for an id out of range).
  */
 VMSEC_EXPORT int vmsec_profile_get_iothread_pin(const vmsec_profile *p, unsigned int id, char *buf, size_t size);
 
