@@ -50,7 +50,7 @@ static int fail(const char *what)
 static int print_report(const vmsec_report *r, int kind, FILE *to)
 {
     char *text = NULL;
-    if (!r)
+    if (!r || vmsec_report_count(r) == 0)
         return 0;
     if (vmsec_report_format(r, kind, &text) < 0)
         return -1;

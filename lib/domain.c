@@ -24,7 +24,7 @@ int vmsec__libvirt_error(int code, const char *fmt, ...)
     return vmsec__error(code, "%s: %s", what, m && *m ? m : "unknown libvirt error");
 }
 
-static void quiet(void *opaque, virErrorPtr err)
+void vmsec__libvirt_quiet(void *opaque, virErrorPtr err)
 {
     (void)opaque;
     (void)err;
@@ -54,7 +54,7 @@ int vmsec_domain_open(const char *uri, const char *name, vmsec_domain **out)
         return vmsec__libvirt_error(VMSEC_ELIBVIRT, "cannot connect to %s", uri ? uri : "libvirt's default URI");
     }
     /* Our own connection: keep libvirt from printing its errors; vmsec reports them. */
-    virConnSetErrorFunc(d->conn, NULL, quiet);
+    virConnSetErrorFunc(d->conn, NULL, vmsec__libvirt_quiet);
     d->dom = virDomainLookupByName(d->conn, name);
     if (!d->dom && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
         d->dom = virDomainLookupByUUIDString(d->conn, name); /* INVALID_ARG if it is no UUID */

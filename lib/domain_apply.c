@@ -59,11 +59,11 @@ static struct step *push(struct apply *a, int kind)
 }
 
 /* Marks the last step failed with libvirt's reason and records which setting it was. */
-static int step_failed(struct apply *a, const char *setting)
+static int step_failed(struct apply *a, const char *setting, const char *expected, const char *old)
 {
     const char *m = virGetLastErrorMessage();
     snprintf(a->failed, sizeof(a->failed), "%s", setting);
-    vmsec__report_add(a->r, VMSEC_STATUS_FAILED, setting, NULL, NULL, "libvirt", "%s", m ? m : "unknown libvirt error");
+    vmsec__report_add(a->r, VMSEC_STATUS_FAILED, setting, expected, old, "libvirt", "%s", m ? m : "unknown libvirt error");
     a->n--; /* nothing to undo for the failed step itself */
     return vmsec__error(VMSEC_ELIBVIRT, "%s", m ? m : "unknown libvirt error");
 }
@@ -106,7 +106,7 @@ static int get_vcpu_pins(struct apply *a, unsigned char *maps, int nvcpus)
 
 static int apply_vcpu_pins(struct apply *a)
 {
-    static char now[VMSEC_CPUSET_TEXT_MAX], old[VMSEC_CPUSET_TEXT_MAX];
+    static _Thread_local char now[VMSEC_CPUSET_TEXT_MAX], old[VMSEC_CPUSET_TEXT_MAX];
     unsigned char *maps;
     int nvcpus, rc = 0;
 
@@ -137,7 +137,7 @@ static int apply_vcpu_pins(struct apply *a)
         cpuset_text(&pin->cpus, now, sizeof(now));
         cpuset_text(&s->old_set, old, sizeof(old));
         if (pin_vcpu(a, pin->id, &pin->cpus) < 0)
-            rc = step_failed(a, setting);
+            rc = step_failed(a, setting, now, old);
         else
             rc = vmsec__report_add(a->r, VMSEC_STATUS_APPLIED, setting, now, old, "libvirt", "live");
     }
@@ -147,7 +147,7 @@ static int apply_vcpu_pins(struct apply *a)
 
 static int apply_emulator_pin(struct apply *a)
 {
-    static char now[VMSEC_CPUSET_TEXT_MAX], old[VMSEC_CPUSET_TEXT_MAX];
+    static _Thread_local char now[VMSEC_CPUSET_TEXT_MAX], old[VMSEC_CPUSET_TEXT_MAX];
     unsigned char map[VMSEC_CPUSET_MAX / 8] = { 0 };
     struct step *s;
 
@@ -162,13 +162,13 @@ static int apply_emulator_pin(struct apply *a)
     cpuset_text(&s->old_set, old, sizeof(old));
     if (vmsec__cpuset_to_cpumap(&a->p->emulator_pin.value, map, (size_t)a->maplen) < 0 ||
         virDomainPinEmulator(a->d->dom, map, a->maplen, VIR_DOMAIN_AFFECT_LIVE) < 0)
-        return step_failed(a, "emulator.pin");
+        return step_failed(a, "emulator.pin", now, old);
     return vmsec__report_add(a->r, VMSEC_STATUS_APPLIED, "emulator.pin", now, old, "libvirt", "live");
 }
 
 static int apply_iothread_pins(struct apply *a)
 {
-    static char now[VMSEC_CPUSET_TEXT_MAX], old[VMSEC_CPUSET_TEXT_MAX];
+    static _Thread_local char now[VMSEC_CPUSET_TEXT_MAX], old[VMSEC_CPUSET_TEXT_MAX];
     virDomainIOThreadInfoPtr *info = NULL;
     int n, rc = 0;
 
@@ -200,7 +200,7 @@ static int apply_iothread_pins(struct apply *a)
         cpuset_text(&s->old_set, old, sizeof(old));
         if (vmsec__cpuset_to_cpumap(&pin->cpus, map, (size_t)a->maplen) < 0 ||
             virDomainPinIOThread(a->d->dom, pin->id, map, a->maplen, VIR_DOMAIN_AFFECT_LIVE) < 0)
-            rc = step_failed(a, setting);
+            rc = step_failed(a, setting, now, old);
         else
             rc = vmsec__report_add(a->r, VMSEC_STATUS_APPLIED, setting, now, old, "libvirt", "live");
     }
@@ -326,7 +326,7 @@ static int param_step(struct apply *a, int g, const char *setting, virTypedParam
         s->n_old = 1;
     }
     if (set_params(a->d, g, np, 1) < 0)
-        return step_failed(a, setting);
+        return step_failed(a, setting, now, old);
     return vmsec__report_add(a->r, VMSEC_STATUS_APPLIED, setting, now, old, "libvirt", "live");
 }
 
@@ -503,12 +503,14 @@ static bool numa_live_ok(const struct apply *a)
     int cur = mode && mode->type == VIR_TYPED_PARAM_INT ? mode->value.i : -1;
     if (a->p->numa_mode.set && (int)a->p->numa_mode.value != cur)
         return false; /* the mode only changes at boot */
-    return cur == VMSEC_NUMA_STRICT || cur == VMSEC_NUMA_RESTRICTIVE;
+    /* libvirt 9 moves a running domain's memory only in restrictive mode (cpuset.mems alone);
+     * strict binds it with mbind at start. */
+    return cur == VMSEC_NUMA_RESTRICTIVE;
 }
 
 static int apply_numa(struct apply *a, bool config)
 {
-    static char now[VMSEC_CPUSET_TEXT_MAX];
+    static _Thread_local char now[VMSEC_CPUSET_TEXT_MAX];
     virTypedParameter np;
 
     if (!a->p->numa_nodeset.set && !a->p->numa_mode.set)
@@ -518,10 +520,11 @@ static int apply_numa(struct apply *a, bool config)
         if (!config)
             return vmsec__error(VMSEC_EUNSUPPORTED,
                                 "domain %s: numa.mode/numa.nodeset cannot change on the running domain (its mode "
-                                "differs or is not strict/restrictive); apply to the configuration too",
+                                "differs or is not restrictive); apply to the configuration too",
                                 a->d->name);
         return vmsec__report_add(a->r, VMSEC_STATUS_NEXT_BOOT, "numa.nodeset", now, NULL, "libvirt",
-                                 "the running domain's NUMA mode cannot change: written to the configuration");
+                                 "a running domain's nodeset changes only in restrictive mode, its mode never: "
+                                 "written to the configuration, takes effect at next boot");
     }
     if (!a->p->numa_nodeset.set)
         return 0;
@@ -563,7 +566,7 @@ static int apply_config(struct apply *a)
     if (!nd) {
         a->steps[a->n - 1].old_xml = NULL;
         free(old);
-        return step_failed(a, "configuration");
+        return step_failed(a, "configuration", "profile rendered", NULL);
     }
     virDomainFree(nd);
     return vmsec__report_add(a->r, VMSEC_STATUS_APPLIED, "configuration", "profile rendered", NULL, "libvirt",

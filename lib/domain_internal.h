@@ -3,6 +3,7 @@
 #define VMSEC_DOMAIN_INTERNAL_H
 
 #include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
 #include <libxml/tree.h>
 
 /* libxml2 takes const xmlChar * for names and values; BAD_CAST would cast const away. */
@@ -19,6 +20,10 @@ struct vmsec_domain {
     char name[256];
     char uuid[VIR_UUID_STRING_BUFLEN];
 };
+
+/* Error callback for connections vmsec opens itself: their errors reach the caller through
+ * vmsec's own messages, so libvirt need not print them. */
+void vmsec__libvirt_quiet(void *opaque, virErrorPtr err);
 
 /* Records code with "<fmt>: <libvirt's last error message>". */
 int vmsec__libvirt_error(int code, const char *fmt, ...) VMSEC_PRINTF(2, 3);

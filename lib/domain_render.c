@@ -122,7 +122,7 @@ static int set_u64(xmlNodePtr parent, const char *name, uint64_t v)
 /* <pin elem attr=id cpuset=...> under cputune, replacing the cpuset of an existing one. */
 static int set_pin(xmlNodePtr cputune, const char *elem, const char *attr, unsigned int id, const vmsec_cpuset *s)
 {
-    static char text[VMSEC_CPUSET_TEXT_MAX];
+    static _Thread_local char text[VMSEC_CPUSET_TEXT_MAX];
     char idt[16];
     xmlNodePtr c;
 
@@ -178,7 +178,7 @@ static int render_cputune(const struct vmsec_profile *p, xmlNodePtr dom)
 
 static int render_numatune(const struct vmsec_profile *p, xmlNodePtr dom)
 {
-    static char text[VMSEC_CPUSET_TEXT_MAX];
+    static _Thread_local char text[VMSEC_CPUSET_TEXT_MAX];
     xmlNodePtr nt, mem;
 
     if (!p->numa_mode.set && !p->numa_nodeset.set)
@@ -231,7 +231,7 @@ static int set_flag(xmlNodePtr parent, const char *name, bool on)
 
 static int render_backing(const struct vmsec_profile *p, xmlNodePtr dom)
 {
-    static char text[VMSEC_CPUSET_TEXT_MAX];
+    static _Thread_local char text[VMSEC_CPUSET_TEXT_MAX];
     xmlNodePtr mb, hp, page;
     int rc = 0;
 

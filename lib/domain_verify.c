@@ -34,7 +34,8 @@ struct verify {
     int maplen;
 };
 
-static char tbuf[2][VMSEC_CPUSET_TEXT_MAX];
+/* Scratch for set texts (too large for every stack frame); per thread, so calls may run in parallel. */
+static _Thread_local char tbuf[2][VMSEC_CPUSET_TEXT_MAX];
 
 static int entry(struct verify *v, bool ok, const char *setting, const char *expected, const char *actual,
                  const char *source)
@@ -388,6 +389,28 @@ static int lv_backing(struct verify *v)
     return rc;
 }
 
+/* The record vmsec_domain_apply() leaves in the metadata: which profile the domain claims. */
+static int lv_record(struct verify *v)
+{
+    char want[VMSEC_PROFILE_DIGEST_MAX], have[VMSEC_PROFILE_DIGEST_MAX];
+    vmsec_profile *rec = NULL;
+    int rc = vmsec_profile_digest(v->p, want, sizeof(want));
+
+    if (rc < 0)
+        return rc;
+    rc = vmsec_domain_get_applied(v->d, v->running ? 0 : VMSEC_AFFECT_CONFIG, &rec, have, sizeof(have));
+    vmsec_profile_free(rec);
+    if (rc == VMSEC_ENOTFOUND || rc == VMSEC_EFORMAT)
+        return vmsec__report_add(v->r, rc == VMSEC_EFORMAT ? VMSEC_STATUS_DRIFT : VMSEC_STATUS_UNCHECKED,
+                                 "profile.digest", want, rc == VMSEC_EFORMAT ? "damaged record" : NULL,
+                                 "libvirt metadata", "%s", vmsec_error_last());
+    if (rc < 0)
+        return rc;
+    return vmsec__report_add(v->r, strcmp(want, have) == 0 ? VMSEC_STATUS_OK : VMSEC_STATUS_DRIFT, "profile.digest",
+                             want, have, "libvirt metadata",
+                             strcmp(want, have) == 0 ? NULL : "the domain records another profile as applied");
+}
+
 /* ---- kernel side --------------------------------------------------------------------------------- */
 
 static int k_threads(struct verify *v, int kind, unsigned int id, bool any_id, const vmsec_cpuset *want,
@@ -732,12 +755,15 @@ static int k_backing(struct verify *v)
     if (!p->memory_locked.set && !p->nosharepages.set && !p->hugepage_size.set)
         return 0;
     snprintf(path, sizeof(path), "%s/proc/%ld/status", v->root, v->pid);
+    bool have_status = false;
     if ((f = fopen(path, "re"))) {
         while (fgets(line, sizeof(line), f))
-            sscanf(line, "VmLck: %llu kB", &vmlck);
+            have_status |= sscanf(line, "VmLck: %llu kB", &vmlck) == 1;
         fclose(f);
     }
-    if (p->memory_locked.set) {
+    if (p->memory_locked.set && !have_status) {
+        rc = unchecked(v, "memory.locked", p->memory_locked.value ? "yes" : "no", "no VmLck in the process status");
+    } else if (p->memory_locked.set) {
         char a[48];
         snprintf(a, sizeof(a), "VmLck %llu kB", vmlck);
         snprintf(src, sizeof(src), "kernel %s", path + strlen(v->root));
@@ -772,8 +798,8 @@ static int k_all_unchecked(struct verify *v, const char *why)
     int rc = 0;
     for (size_t i = 0; i < before && rc == 0; i++) {
         const char *s = vmsec_report_field(v->r, i, VMSEC_REPORT_SETTING);
-        bool dup = false;
-        for (size_t k = 0; k < i; k++)
+        bool dup = strcmp(s, "profile.digest") == 0 || strcmp(s, "configuration") == 0;
+        for (size_t k = 0; k < i && !dup; k++)
             dup |= strcmp(s, vmsec_report_field(v->r, k, VMSEC_REPORT_SETTING)) == 0;
         if (!dup)
             rc = unchecked(v, s, vmsec_report_field(v->r, i, VMSEC_REPORT_EXPECTED), why);
@@ -871,6 +897,8 @@ int vmsec_domain_verify(vmsec_domain *d, const vmsec_profile *profile, unsigned 
             rc = 0;
     if (rc == 0)
         rc = lv_backing(&v);
+    if (rc == 0)
+        rc = lv_record(&v);
     if (rc == 0)
         rc = kernel_side(&v);
     free(v.threads);

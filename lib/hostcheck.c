@@ -280,7 +280,7 @@ static void pinned_cpus(const struct vmsec_profile *p, vmsec_cpuset *need)
 static int check_sets(const struct vmsec__host_facts *f, const struct vmsec_profile *p, struct vmsec_report *r,
                       struct problems *pr)
 {
-    static char need_t[VMSEC_CPUSET_TEXT_MAX], have_t[VMSEC_CPUSET_TEXT_MAX], miss_t[VMSEC_CPUSET_TEXT_MAX];
+    static _Thread_local char need_t[VMSEC_CPUSET_TEXT_MAX], have_t[VMSEC_CPUSET_TEXT_MAX], miss_t[VMSEC_CPUSET_TEXT_MAX];
     vmsec_cpuset need, miss;
     int rc = 0;
 
@@ -346,6 +346,10 @@ static int check_cgroups(const struct vmsec__host_facts *f, const struct vmsec_p
         if (*f->unknown_why)
             rc = vmsec__report_add(r, VMSEC_STATUS_UNCHECKED, setting, "present", NULL, NULL,
                                    "cannot be checked here (%s)", f->unknown_why);
+        else if (c == VMSEC__CG_CPU && f->cg_version == 2 && p->cpu_shares.set && p->cpu_shares.value > 10000)
+            rc = problem(pr, r, "host.cgroup.cpu", "cpu.weight <= 10000", "cgroup v2",
+                         "cpu.shares %" PRIu64 " cannot be applied: libvirt writes it to cgroup v2 cpu.weight, "
+                         "whose maximum is 10000", p->cpu_shares.value);
         else if (f->cg_mask & (1u << c))
             rc = vmsec__report_add(r, VMSEC_STATUS_OK, setting, "present", "present", "kernel",
                                    "cgroup v%d controller for %s", f->cg_version, why[c]);
@@ -504,6 +508,7 @@ int vmsec_host_check(const char *uri, const vmsec_profile *profile, unsigned int
             vmsec_report_free(r);
             return vmsec__error(VMSEC_ELIBVIRT, "cannot connect to %s: %s", uri, m ? m : "unknown libvirt error");
         }
+        virConnSetErrorFunc(conn, NULL, vmsec__libvirt_quiet);
     }
     rc = vmsec__host_facts_for(conn, f);
     if (rc == 0)

@@ -155,6 +155,7 @@ START_TEST(apply_live_then_verify)
             ck_assert_str_eq(vmsec_report_field(r, i, VMSEC_REPORT_DETAIL), "cannot be checked here (test driver)");
         }
     ck_assert_uint_eq(kernel, 5);
+    ck_assert_int_eq(status_of(r, "profile.digest", "libvirt metadata"), VMSEC_STATUS_OK);
     ck_assert_uint_eq(vmsec_report_count_status(r, VMSEC_STATUS_DRIFT), 0);
     vmsec_report_free(r);
     vmsec_profile_free(p);
@@ -189,7 +190,7 @@ START_TEST(failure_rolls_back)
 {
     /* The test driver's scheduler has no cpu_shares: the pins go in, then get restored. */
     vmsec_domain *d = open_test();
-    vmsec_profile *p = profile("vcpu.0.pin = 4\nvcpu.1.pin = 2\ncpu.shares = 512\n"), *q = profile(pins);
+    vmsec_profile *p = profile("vcpu.0.pin = 4\nvcpu.1.pin = 2\ncpu.shares = 512\n"), *q = profile(pins), *back = NULL;
     vmsec_report *r = NULL;
     char *before = NULL, *after = NULL;
 
@@ -207,8 +208,10 @@ START_TEST(failure_rolls_back)
     ck_assert_int_eq(vmsec_domain_verify(d, q, 0, &r), VMSEC_EDRIFT);
     ck_assert_int_eq(status_of(r, "vcpu.0.pin", "libvirt"), VMSEC_STATUS_DRIFT);
     ck_assert_ptr_nonnull(strstr(vmsec_report_field(r, 0, VMSEC_REPORT_ACTUAL), "0-7"));
-    ck_assert_int_eq(vmsec_domain_get_applied(d, 0, &p, NULL, 0), VMSEC_ENOTFOUND);
+    ck_assert_int_eq(vmsec_domain_get_applied(d, 0, &back, NULL, 0), VMSEC_ENOTFOUND);
+    ck_assert_ptr_null(back);
     vmsec_report_free(r);
+    vmsec_profile_free(p);
     vmsec_domain_xml_free(before);
     vmsec_domain_xml_free(after);
     vmsec_profile_free(q);
@@ -262,6 +265,33 @@ START_TEST(next_boot_settings)
 }
 END_TEST
 
+START_TEST(damaged_record_is_refused)
+{
+    vmsec_domain *d = open_test();
+    vmsec_profile *p = profile(pins), *back = NULL;
+    vmsec_report *r = NULL;
+    virConnectPtr c = virConnectOpen(URI);
+    virDomainPtr dom = virDomainLookupByName(c, "test");
+
+    ck_assert_int_eq(vmsec_domain_apply(d, p, VMSEC_AFFECT_LIVE, NULL), 0);
+    /* someone edits the recorded text but not its digest */
+    ck_assert_int_eq(virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT,
+                                          "<profile name=\"t-pins\" digest=\"sha256:00\">name = t-pins\n</profile>",
+                                          "vmsec", VMSEC_METADATA_URI, VIR_DOMAIN_AFFECT_LIVE),
+                     0);
+    ck_assert_int_eq(vmsec_domain_get_applied(d, 0, &back, NULL, 0), VMSEC_EFORMAT);
+    ck_assert_ptr_null(back);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "does not match"));
+    ck_assert_int_eq(vmsec_domain_verify(d, p, 0, &r), VMSEC_EDRIFT);
+    ck_assert_int_eq(status_of(r, "profile.digest", "libvirt metadata"), VMSEC_STATUS_DRIFT);
+    vmsec_report_free(r);
+    virDomainFree(dom);
+    virConnectClose(c);
+    vmsec_profile_free(p);
+    vmsec_domain_free(d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("domain");
@@ -275,6 +305,7 @@ int main(void)
     tcase_add_test(tc, failure_rolls_back);
     tcase_add_test(tc, refusals_change_nothing);
     tcase_add_test(tc, next_boot_settings);
+    tcase_add_test(tc, damaged_record_is_refused);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

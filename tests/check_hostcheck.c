@@ -142,6 +142,28 @@ START_TEST(memlock_rules)
 }
 END_TEST
 
+START_TEST(cgroup_v2_shares_range)
+{
+    struct vmsec__host_facts f;
+    vmsec_profile *big = profile("cpu.shares = 20000\n"), *ok = profile("cpu.shares = 10000\n");
+    struct vmsec_report *r = vmsec__report_new();
+    good_host(&f);
+    f.cg_version = 2;
+    ck_assert_int_eq(vmsec__host_evaluate(&f, big, 0, r), VMSEC_EHOST);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "cpu.weight"));
+    vmsec_report_free(r);
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, ok, 0, r), 0);
+    vmsec_report_free(r);
+    f.cg_version = 1; /* v1 cpu.shares takes it */
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, big, 0, r), 0);
+    vmsec_report_free(r);
+    vmsec_profile_free(big);
+    vmsec_profile_free(ok);
+}
+END_TEST
+
 START_TEST(hugepage_counts)
 {
     struct vmsec__host_facts f;
@@ -202,6 +224,28 @@ START_TEST(this_host_is_consistent)
 }
 END_TEST
 
+START_TEST(facts_from_libvirt)
+{
+    /* The path remote hosts take: CPUs from virNodeGetCPUMap, nodes from the capabilities. */
+    struct vmsec__host_facts f;
+    virConnectPtr c = virConnectOpen("test:///default");
+    char set[64];
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(vmsec__host_facts_libvirt(c, "remote host", &f), 0);
+    ck_assert(f.cpus_known && f.nodes_known);
+    vmsec__cpuset_format(&f.cpus_online, set, sizeof(set));
+    ck_assert_str_eq(set, "0,2,4"); /* the test driver's fixed online map */
+    vmsec__cpuset_format(&f.nodes_online, set, sizeof(set));
+    ck_assert_str_eq(set, "0-1");
+    ck_assert_str_eq(f.unknown_why, "remote host");
+    ck_assert(!f.memlock_known);
+    ck_assert_int_eq(f.ksm_run, -1);
+    ck_assert(vmsec__conn_is_local(c, set, sizeof(set)) == false);
+    ck_assert_str_eq(set, "test driver");
+    virConnectClose(c);
+}
+END_TEST
+
 START_TEST(report_formats)
 {
     struct vmsec__host_facts f;
@@ -238,9 +282,11 @@ int main(void)
     tcase_add_test(tc, capable_host_passes);
     tcase_add_test(tc, every_problem_in_one_error);
     tcase_add_test(tc, memlock_rules);
+    tcase_add_test(tc, cgroup_v2_shares_range);
     tcase_add_test(tc, hugepage_counts);
     tcase_add_test(tc, remote_host_is_unchecked);
     tcase_add_test(tc, this_host_is_consistent);
+    tcase_add_test(tc, facts_from_libvirt);
     tcase_add_test(tc, report_formats);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);

@@ -30,10 +30,10 @@ START_TEST(locate_v1)
     ck_assert_int_eq(vmsec__cgroups_locate(v1, 4242, &cg), 0);
     for (int c = 0; c < VMSEC__CG_N; c++)
         ck_assert_int_eq(cg.ctl[c].version, 1);
-    ck_assert(ends_with(cg.ctl[VMSEC__CG_CPU].dir, "/sys/fs/cgroup/cpu,cpuacct/machine/qemu-1-demo.libvirt-qemu"));
-    ck_assert(ends_with(cg.ctl[VMSEC__CG_CPUSET].dir, "/sys/fs/cgroup/cpuset/machine/qemu-1-demo.libvirt-qemu"));
-    ck_assert(ends_with(cg.ctl[VMSEC__CG_MEMORY].dir, "/sys/fs/cgroup/memory/machine/qemu-1-demo.libvirt-qemu"));
-    ck_assert(ends_with(cg.ctl[VMSEC__CG_BLKIO].dir, "/sys/fs/cgroup/blkio/machine/qemu-1-demo.libvirt-qemu"));
+    ck_assert(ends_with(cg.ctl[VMSEC__CG_CPU].dir, "/c/cpu/machine/qemu-1-d.libvirt-qemu"));
+    ck_assert(ends_with(cg.ctl[VMSEC__CG_CPUSET].dir, "/c/cpuset/machine/qemu-1-d.libvirt-qemu"));
+    ck_assert(ends_with(cg.ctl[VMSEC__CG_MEMORY].dir, "/c/memory/machine/qemu-1-d.libvirt-qemu"));
+    ck_assert(ends_with(cg.ctl[VMSEC__CG_BLKIO].dir, "/c/io/machine/qemu-1-d.libvirt-qemu"));
     ck_assert_int_lt(vmsec__cgroups_locate(v1, 99999, &cg), 0); /* no such process */
 }
 END_TEST
@@ -44,7 +44,7 @@ START_TEST(locate_v2)
     ck_assert_int_eq(vmsec__cgroups_locate(v2, 777, &cg), 0);
     for (int c = 0; c < VMSEC__CG_N; c++) {
         ck_assert_int_eq(cg.ctl[c].version, 2);
-        ck_assert(ends_with(cg.ctl[c].dir, "/sys/fs/cgroup/machine.slice/machine-qemu-1-demo.scope/libvirt"));
+        ck_assert(ends_with(cg.ctl[c].dir, "/c/machine/qemu-1-d.libvirt-qemu"));
     }
 }
 END_TEST
@@ -151,7 +151,7 @@ START_TEST(verify_kernel_v1)
     ck_assert_int_eq(status_of(r, "vcpu.1.pin", "vcpu1/cpuset.cpus", NULL), VMSEC_STATUS_DRIFT);
     ck_assert_int_eq(status_of(r, "emulator.pin", "/task/*/status", NULL), VMSEC_STATUS_OK);
     ck_assert_int_eq(status_of(r, "iothread.1.pin", "/task/4260/status", NULL), VMSEC_STATUS_OK);
-    ck_assert_int_eq(status_of(r, "cpu.shares", "qemu-1-demo.libvirt-qemu/cpu.shares", NULL), VMSEC_STATUS_OK);
+    ck_assert_int_eq(status_of(r, "cpu.shares", "qemu-1-d.libvirt-qemu/cpu.shares", NULL), VMSEC_STATUS_OK);
     ck_assert_int_eq(status_of(r, "cpu.vcpu_quota", "vcpu1/cpu.cfs_quota_us", NULL), VMSEC_STATUS_OK);
     ck_assert_int_eq(status_of(r, "cpu.vcpu_period", "vcpu0/cpu.cfs_period_us", NULL), VMSEC_STATUS_OK);
     ck_assert_int_eq(status_of(r, "cpu.emulator_quota", "emulator/cpu.cfs_quota_us", &actual), VMSEC_STATUS_DRIFT);
@@ -178,8 +178,8 @@ START_TEST(verify_kernel_v2)
     const char *actual;
 
     ck_assert_int_eq(vmsec__verify_kernel(v2, 777, p, r), 0);
-    ck_assert_int_eq(status_of(r, "cpu.shares", "libvirt/cpu.weight", NULL), VMSEC_STATUS_OK);
-    ck_assert_int_eq(status_of(r, "cpu.global_quota", "libvirt/cpu.max", NULL), VMSEC_STATUS_OK);
+    ck_assert_int_eq(status_of(r, "cpu.shares", "libvirt-qemu/cpu.weight", NULL), VMSEC_STATUS_OK);
+    ck_assert_int_eq(status_of(r, "cpu.global_quota", "libvirt-qemu/cpu.max", NULL), VMSEC_STATUS_OK);
     ck_assert_int_eq(status_of(r, "cpu.emulator_period", "emulator/cpu.max", &actual), VMSEC_STATUS_DRIFT);
     ck_assert_str_eq(actual, "200000");
     ck_assert_int_eq(status_of(r, "memory.hard_limit", "memory.max", NULL), VMSEC_STATUS_OK);
@@ -188,6 +188,31 @@ START_TEST(verify_kernel_v2)
     ck_assert_int_eq(status_of(r, "memory.swap_hard_limit", "memory.swap.max", NULL), VMSEC_STATUS_OK);
     ck_assert_int_eq(status_of(r, "numa.nodeset", "emulator/cpuset.mems", NULL), VMSEC_STATUS_OK);
     ck_assert_int_eq(status_of(r, "blkio.weight", "io.weight", NULL), VMSEC_STATUS_OK);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+}
+END_TEST
+
+START_TEST(verify_kernel_memory_backing)
+{
+    vmsec_profile *p = profile("memory.hard_limit = 1G\nmemory.locked = yes\nmemory.nosharepages = yes\n"
+                               "memory.hugepages.size = 2M\n");
+    struct vmsec_report *r = vmsec__report_new();
+    const char *actual;
+
+    /* v1 fixture: 96 MiB locked, one mergeable mapping, one hugetlb mapping */
+    ck_assert_int_eq(vmsec__verify_kernel(v1, 4242, p, r), 0);
+    ck_assert_int_eq(status_of(r, "memory.locked", "/proc/4242/status", &actual), VMSEC_STATUS_OK);
+    ck_assert_str_eq(actual, "VmLck 98304 kB");
+    ck_assert_int_eq(status_of(r, "memory.nosharepages", "/proc/4242/smaps", &actual), VMSEC_STATUS_DRIFT);
+    ck_assert_str_eq(actual, "mergeable mappings");
+    ck_assert_int_eq(status_of(r, "memory.hugepages.size", "/proc/4242/smaps", NULL), VMSEC_STATUS_OK);
+    vmsec_report_free(r);
+    /* v2 fixture: no VmLck line and no smaps: not checkable rather than a false drift */
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__verify_kernel(v2, 777, p, r), 0);
+    ck_assert_int_eq(status_of(r, "memory.locked", "kernel", NULL), VMSEC_STATUS_UNCHECKED);
+    ck_assert_int_eq(status_of(r, "memory.nosharepages", "kernel", NULL), VMSEC_STATUS_UNCHECKED);
     vmsec_report_free(r);
     vmsec_profile_free(p);
 }
@@ -227,6 +252,7 @@ int main(void)
     tcase_add_test(tc, qemu_pid);
     tcase_add_test(tc, verify_kernel_v1);
     tcase_add_test(tc, verify_kernel_v2);
+    tcase_add_test(tc, verify_kernel_memory_backing);
     tcase_add_test(tc, host_facts_fixture);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);

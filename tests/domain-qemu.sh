@@ -14,6 +14,11 @@ if ! lv_start; then
     done_testing
 fi
 
+# One run at a time on this host: the test restarts libvirtd.
+mkdir -p "$lv_state"
+exec 9>"$lv_state/lock"
+flock 9
+
 dom=vmsec-it-$$
 work=$(mktemp -d "${TMPDIR:-/tmp}/vmsec-qemu-XXXXXX")
 cleanup() {
@@ -31,6 +36,7 @@ cat > "$work/dom.xml" <<XML
   <memory unit='MiB'>96</memory>
   <vcpu>2</vcpu>
   <iothreads>1</iothreads>
+  <numatune><memory mode='restrictive' nodeset='0'/></numatune>
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
   <on_poweroff>destroy</on_poweroff>
   <devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices>
@@ -45,8 +51,17 @@ diag "domain $dom runs as QEMU pid $qemu_pid"
 # The CPU set each thread may run on, by thread name.
 affinity() { for t in /proc/$qemu_pid/task/*; do [ "$(cat $t/comm)" = "$1" ] && sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' $t/status; done; }
 tid_of() { for t in /proc/$qemu_pid/task/*; do [ "$(cat $t/comm)" = "$1" ] && basename $t; done; }
-cg_cpu=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3}' /proc/$qemu_pid/cgroup | sed 's|/emulator$||')
-cg_dir=$(awk '$9 == "cgroup" && $NF ~ /(^|,)cpu(,|$)/ {print $5}' /proc/self/mountinfo | head -1)$cg_cpu
+# The domain's cpu cgroup (v1 "cpu" hierarchy, else the v2 unified one), without "/emulator".
+cg_path=$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3}' /proc/$qemu_pid/cgroup)
+if [ -n "$cg_path" ]; then
+    cg_dir=$(awk '$9 == "cgroup" && $NF ~ /(^|,)cpu(,|$)/ {print $5}' /proc/self/mountinfo | head -1)${cg_path%/emulator}
+    set_emulator_quota() { echo "$1" > "$cg_dir/emulator/cpu.cfs_quota_us"; }
+else
+    cg_path=$(awk -F: '$1 == 0 {print $3}' /proc/$qemu_pid/cgroup)
+    cg_dir=$(awk '$9 == "cgroup2" {print $5}' /proc/self/mountinfo | head -1)${cg_path%/emulator}
+    set_emulator_quota() { echo "$1 100000" > "$cg_dir/emulator/cpu.max"; }
+fi
+shares() { cat "$cg_dir/cpu.shares" 2>/dev/null || cat "$cg_dir/cpu.weight"; }
 
 # TCG vCPU threads carry QEMU's "CPU N/TCG" names (the verifier also knows "CPU N/KVM").
 check "vCPU threads are named 'CPU N/TCG' under TCG" test -n "$(tid_of 'CPU 0/TCG')" -a -n "$(tid_of 'CPU 1/TCG')"
@@ -56,12 +71,13 @@ check "vCPU threads are named 'CPU N/TCG' under TCG" test -n "$(tid_of 'CPU 0/TC
 check "apply --live succeeds" test $? = 0
 check "vCPU 0 thread now runs on CPUs 0-1" test "$(affinity 'CPU 0/TCG')" = 0-1
 check "vCPU 1 thread now runs only on CPU 0" test "$(affinity 'CPU 1/TCG')" = 0
-check "cpu.shares is 512 in the domain cgroup" test "$(cat $cg_dir/cpu.shares 2>/dev/null || cat $cg_dir/cpu.weight)" = 512
+check "cpu.shares is 512 in the domain cgroup" test "$(shares)" = 512
 "$tool" verify -c $uri "$data/qemu-live.conf" "$dom" > "$work/verify.out" 2>&1
 rc=$?
 check "verify exits 0 right after apply" test $rc = 0
 check "verify read thread affinity from /proc" grep -q "vcpu.0.pin .* ok .* kernel /proc/$qemu_pid/task/" "$work/verify.out"
 check "verify read the cgroup quota of each vCPU" grep -q "cpu.vcpu_quota .* ok .*vcpu1/cpu" "$work/verify.out"
+check "verify read the NUMA nodeset from cpuset.mems" grep -q "numa.nodeset .* ok .*emulator/cpuset.mems" "$work/verify.out"
 check "verify read the live memory limit from the memory cgroup" grep -q "memory.hard_limit .* ok .*memory" "$work/verify.out"
 check "metadata records the profile" sh -c "virsh -c $uri metadata '$dom' https://vmsec.org/xmlns/profile/1 | grep -q 'name=\"qemu-live\"'"
 "$tool" verify -c $uri --json "$data/qemu-live.conf" "$dom" > "$work/verify.json" 2>/dev/null
@@ -75,11 +91,11 @@ check "verify exits 1 after taskset moved vCPU 0" test $rc = 1
 check "the drifted setting is named with its kernel source" grep -q "vcpu.0.pin .* drift .* 0-1 .* 0 .*kernel /proc/$qemu_pid/task" "$work/drift.out"
 check "stderr names the drift" grep -q "vcpu.0.pin" "$work/drift.err"
 "$tool" apply -c $uri --live "$data/qemu-live.conf" "$dom" >/dev/null 2>&1
-echo 100000 > "$cg_dir/emulator/cpu.cfs_quota_us"
+set_emulator_quota 100000
 "$tool" verify -c $uri "$data/qemu-live.conf" "$dom" > "$work/drift2.out" 2>&1
 rc=$?
 check "verify exits 1 after a cgroup file was rewritten" test $rc = 1
-check "the drifted emulator quota is named with its cgroup file" grep -q "cpu.emulator_quota .* drift .* 80000 .* 100000 .*emulator/cpu.cfs_quota_us" "$work/drift2.out"
+check "the drifted emulator quota is named with its cgroup file" grep -q "cpu.emulator_quota .* drift .* 80000 .* 100000 .*emulator/cpu\.\(cfs_quota_us\|max\)" "$work/drift2.out"
 "$tool" apply -c $uri --live "$data/qemu-live.conf" "$dom" >/dev/null 2>&1
 "$tool" verify -c $uri "$data/qemu-live.conf" "$dom" >/dev/null 2>&1
 check "re-applying repairs the drift" test $? = 0
@@ -90,7 +106,7 @@ rc=$?
 check "apply of a profile whose last step libvirt refuses exits 2" test $rc = 2
 check "the error names the failed setting and libvirt's reason" grep -q "blkio.device(/dev/null).read_bytes_sec failed: .*block device.*rolled back" "$work/fail.err"
 check "the pins it had changed are restored" test "$(affinity 'CPU 0/TCG')" = 0-1 -a "$(affinity 'CPU 1/TCG')" = 0
-check "cpu.shares is restored" test "$(cat $cg_dir/cpu.shares 2>/dev/null || cat $cg_dir/cpu.weight)" = 512
+check "cpu.shares is restored" test "$(shares)" = 512
 check "the report lists restored settings" grep -q "vcpu.0.pin .* restored" "$work/fail.out"
 "$tool" verify -c $uri "$data/qemu-live.conf" "$dom" >/dev/null 2>&1
 check "the domain still verifies against the previous profile" test $? = 0

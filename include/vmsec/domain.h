@@ -119,8 +119,9 @@ VMSEC_EXPORT int vmsec_domain_host_check(vmsec_domain *d, const vmsec_profile *p
  * time through virDomainPinVcpuFlags(), virDomainPinEmulator(), virDomainPinIOThread(),
  * virDomainSetSchedulerParametersFlags(), virDomainSetMemoryParameters(),
  * virDomainSetNumaParameters() and virDomainSetBlkioParameters(). Settings that cannot change on
- * a running domain (memory backing, the NUMA mode) are reported as #VMSEC_STATUS_NEXT_BOOT; with
- * #VMSEC_AFFECT_LIVE alone such a profile is refused (#VMSEC_EUNSUPPORTED) before any change.
+ * a running domain (memory backing, the NUMA mode, a nodeset outside restrictive mode) are
+ * written to the configuration and reported as #VMSEC_STATUS_NEXT_BOOT; with #VMSEC_AFFECT_LIVE
+ * alone such a profile is refused (#VMSEC_EUNSUPPORTED) before any change.
  * Finally the profile is recorded in the domain's metadata.
  *
  * @param d The domain.
