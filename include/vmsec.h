@@ -17,5 +17,6 @@
 #include <vmsec/channel.h>
 #include <vmsec/policy.h>
 #include <vmsec/relay.h>
+#include <vmsec/planner.h>
 
 #endif /* VMSEC_H */

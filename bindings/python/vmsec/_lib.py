@@ -23,6 +23,9 @@ c_int, c_uint, c_size_t, c_char_p, c_void_p = (
     ctypes.c_int, ctypes.c_uint, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_void_p)
 c_uint8_p = ctypes.POINTER(ctypes.c_uint8)
 c_void_pp = ctypes.POINTER(ctypes.c_void_p)
+c_uint_p = ctypes.POINTER(ctypes.c_uint)
+c_size_t_p = ctypes.POINTER(ctypes.c_size_t)
+c_char_pp = ctypes.POINTER(ctypes.c_char_p)
 STATUS = "status"  # marker: int return value that is 0 or a negative error code
 
 # name: (restype, argtypes)
@@ -94,6 +97,39 @@ PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "vmsec_peermap_add": (STATUS, [c_void_p, c_char_p, c_char_p, c_size_t]),
     "vmsec_peermap_load_file": (STATUS, [c_void_p, c_char_p]),
     "vmsec_peermap_check": (STATUS, [c_void_p, c_char_p, c_char_p, c_size_t]),
+    # planner (include/vmsec/planner.h)
+    "vmsec_plan_request_init": (STATUS, [c_void_p, c_uint]),
+    "vmsec_topology_new": (STATUS, [c_void_pp]),
+    "vmsec_topology_free": (None, [c_void_p]),
+    "vmsec_topology_add_cpu": (STATUS, [c_void_p, c_uint, c_uint, c_uint, c_uint, c_uint, c_int]),
+    "vmsec_topology_parse": (STATUS, [c_void_pp, c_char_p, c_size_t, c_char_p]),
+    "vmsec_topology_from_capabilities": (STATUS, [c_void_pp, c_char_p, c_size_t]),
+    "vmsec_topology_from_libvirt": (STATUS, [c_void_pp, c_char_p]),
+    "vmsec_topology_to_text": (STATUS, [c_void_p, c_char_p, c_size_t, c_size_t_p]),
+    "vmsec_topology_counts": (STATUS, [c_void_p, c_uint_p, c_uint_p, c_uint_p]),
+    "vmsec_topology_siblings": (STATUS, [c_void_p, c_uint, c_char_p, c_size_t]),
+    "vmsec_planner_new": (STATUS, [c_void_pp, c_void_p]),
+    "vmsec_planner_free": (None, [c_void_p]),
+    "vmsec_planner_reserve": (STATUS, [c_void_p, c_char_p]),
+    "vmsec_planner_hold": (STATUS, [c_void_p, c_char_p, c_char_p, c_uint]),
+    "vmsec_planner_release": (STATUS, [c_void_p, c_char_p]),
+    "vmsec_planner_held": (STATUS, [c_void_p, c_char_p, c_char_p, c_size_t]),
+    "vmsec_planner_free_cpus": (STATUS, [c_void_p, c_char_p, c_size_t]),
+    "vmsec_planner_load_libvirt": (STATUS, [c_void_p, c_char_p, c_uint]),
+    "vmsec_planner_plan": (STATUS, [c_void_p, c_char_p, c_void_p, c_void_pp]),
+    "vmsec_planner_place": (STATUS, [c_void_p, c_char_p, c_void_p, c_void_pp]),
+    "vmsec_planner_place_profile": (STATUS, [c_void_p, c_char_p, c_void_p, c_void_pp, c_void_pp]),
+    "vmsec_planner_audit": (STATUS, [c_void_p, c_void_pp]),
+    "vmsec_placement_free": (None, [c_void_p]),
+    "vmsec_placement_vcpu_count": (STATUS, [c_void_p, c_uint_p]),
+    "vmsec_placement_vcpu_cpu": (STATUS, [c_void_p, c_uint, c_uint_p]),
+    "vmsec_placement_cpuset": (STATUS, [c_void_p, c_int, c_char_p, c_size_t]),
+    "vmsec_placement_to_text": (STATUS, [c_void_p, c_char_p, c_size_t, c_size_t_p]),
+    "vmsec_placement_to_profile": (STATUS, [c_void_p, c_void_p, c_void_pp]),
+    "vmsec_smt_audit_free": (None, [c_void_p]),
+    "vmsec_smt_audit_count": (STATUS, [c_void_p, c_size_t_p]),
+    "vmsec_smt_audit_get": (STATUS, [c_void_p, c_size_t, c_char_pp, c_char_pp, c_uint_p]),
+    "vmsec_smt_audit_to_text": (STATUS, [c_void_p, c_char_p, c_size_t, c_size_t_p]),
 }
 
 
