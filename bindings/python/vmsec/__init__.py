@@ -5,6 +5,7 @@ from ._lib import lib as _cdll
 from .errors import *  # noqa: F401,F403 - one exception class per error code
 from .errors import Error
 from .keys import KEY_BYTES, Keypair, PublicKey
+from .profile import QUOTA_UNLIMITED, UNLIMITED, Profile
 
 
 def version() -> str:
@@ -23,4 +24,4 @@ def strerror(code: int) -> str:
 
 
 __version__ = "0.1.0"
-__all__ = ["Error", "Keypair", "PublicKey", "KEY_BYTES", "version", "version_info", "strerror"]
+__all__ = ["Error", "Keypair", "PublicKey", "KEY_BYTES", "Profile", "UNLIMITED", "QUOTA_UNLIMITED", "version", "version_info", "strerror"]

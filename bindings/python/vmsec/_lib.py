@@ -26,6 +26,11 @@ c_void_pp = ctypes.POINTER(ctypes.c_void_p)
 c_uint_p = ctypes.POINTER(ctypes.c_uint)
 c_size_t_p = ctypes.POINTER(ctypes.c_size_t)
 c_char_pp = ctypes.POINTER(ctypes.c_char_p)
+c_int_p = ctypes.POINTER(ctypes.c_int)
+c_uint32, c_uint64, c_int64 = ctypes.c_uint32, ctypes.c_uint64, ctypes.c_int64
+c_uint32_p = ctypes.POINTER(ctypes.c_uint32)
+c_uint64_p = ctypes.POINTER(ctypes.c_uint64)
+c_int64_p = ctypes.POINTER(ctypes.c_int64)
 STATUS = "status"  # marker: int return value that is 0 or a negative error code
 
 # name: (restype, argtypes)
@@ -130,6 +135,64 @@ PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "vmsec_smt_audit_count": (STATUS, [c_void_p, c_size_t_p]),
     "vmsec_smt_audit_get": (STATUS, [c_void_p, c_size_t, c_char_pp, c_char_pp, c_uint_p]),
     "vmsec_smt_audit_to_text": (STATUS, [c_void_p, c_char_p, c_size_t, c_size_t_p]),
+    # profile (include/vmsec/profile.h); getters return 1 set / 0 unset, so they are STATUS too
+    "vmsec_profile_digest_max": (c_size_t, []),
+    "vmsec_profile_cpuset_text_max": (c_size_t, []),
+    "vmsec_profile_max_cpus": (c_size_t, []),
+    "vmsec_profile_name_max": (c_size_t, []),
+    "vmsec_profile_new": (STATUS, [c_void_pp]),
+    "vmsec_profile_free": (None, [c_void_p]),
+    "vmsec_profile_dup": (STATUS, [c_void_p, c_void_pp]),
+    "vmsec_profile_parse": (STATUS, [c_void_pp, c_char_p, c_size_t, c_char_p]),
+    "vmsec_profile_load_file": (STATUS, [c_void_pp, c_char_p]),
+    "vmsec_profile_validate": (STATUS, [c_void_p]),
+    "vmsec_profile_check_domain": (STATUS, [c_void_p, c_uint, c_uint_p, c_size_t]),
+    "vmsec_profile_to_text": (STATUS, [c_void_p, c_char_p, c_size_t, c_size_t_p]),
+    "vmsec_profile_save_file": (STATUS, [c_void_p, c_char_p]),
+    "vmsec_profile_digest": (STATUS, [c_void_p, c_char_p, c_size_t]),
+    "vmsec_profile_equal": (STATUS, [c_void_p, c_void_p]),
+    "vmsec_profile_set": (STATUS, [c_void_p, c_char_p, c_char_p]),
+    "vmsec_profile_get": (STATUS, [c_void_p, c_char_p, c_char_p, c_size_t]),
+    "vmsec_profile_unset": (STATUS, [c_void_p, c_char_p]),
+    "vmsec_profile_set_name": (STATUS, [c_void_p, c_char_p]),
+    "vmsec_profile_get_name": (STATUS, [c_void_p, c_char_p, c_size_t]),
+    "vmsec_profile_set_vcpus": (STATUS, [c_void_p, c_uint]),
+    "vmsec_profile_get_vcpus": (STATUS, [c_void_p, c_uint_p]),
+    "vmsec_profile_set_iothreads": (STATUS, [c_void_p, c_uint]),
+    "vmsec_profile_get_iothreads": (STATUS, [c_void_p, c_uint_p]),
+    "vmsec_profile_set_vcpu_pin": (STATUS, [c_void_p, c_uint, c_char_p]),
+    "vmsec_profile_get_vcpu_pin": (STATUS, [c_void_p, c_uint, c_char_p, c_size_t]),
+    "vmsec_profile_set_emulator_pin": (STATUS, [c_void_p, c_char_p]),
+    "vmsec_profile_get_emulator_pin": (STATUS, [c_void_p, c_char_p, c_size_t]),
+    "vmsec_profile_set_iothread_pin": (STATUS, [c_void_p, c_uint, c_char_p]),
+    "vmsec_profile_get_iothread_pin": (STATUS, [c_void_p, c_uint, c_char_p, c_size_t]),
+    "vmsec_profile_set_cpu_shares": (STATUS, [c_void_p, c_uint64]),
+    "vmsec_profile_get_cpu_shares": (STATUS, [c_void_p, c_uint64_p]),
+    "vmsec_profile_set_cpu_period": (STATUS, [c_void_p, c_int, c_uint64]),
+    "vmsec_profile_get_cpu_period": (STATUS, [c_void_p, c_int, c_uint64_p]),
+    "vmsec_profile_set_cpu_quota": (STATUS, [c_void_p, c_int, c_int64]),
+    "vmsec_profile_get_cpu_quota": (STATUS, [c_void_p, c_int, c_int64_p]),
+    "vmsec_profile_set_numa_mode": (STATUS, [c_void_p, c_int]),
+    "vmsec_profile_get_numa_mode": (STATUS, [c_void_p, c_int_p]),
+    "vmsec_profile_set_numa_nodeset": (STATUS, [c_void_p, c_char_p]),
+    "vmsec_profile_get_numa_nodeset": (STATUS, [c_void_p, c_char_p, c_size_t]),
+    "vmsec_profile_set_memory_limit": (STATUS, [c_void_p, c_int, c_uint64]),
+    "vmsec_profile_get_memory_limit": (STATUS, [c_void_p, c_int, c_uint64_p]),
+    "vmsec_profile_set_memory_locked": (STATUS, [c_void_p, c_int]),
+    "vmsec_profile_get_memory_locked": (STATUS, [c_void_p, c_int_p]),
+    "vmsec_profile_set_hugepage_size": (STATUS, [c_void_p, c_uint64]),
+    "vmsec_profile_get_hugepage_size": (STATUS, [c_void_p, c_uint64_p]),
+    "vmsec_profile_set_hugepage_nodeset": (STATUS, [c_void_p, c_char_p]),
+    "vmsec_profile_get_hugepage_nodeset": (STATUS, [c_void_p, c_char_p, c_size_t]),
+    "vmsec_profile_set_nosharepages": (STATUS, [c_void_p, c_int]),
+    "vmsec_profile_get_nosharepages": (STATUS, [c_void_p, c_int_p]),
+    "vmsec_profile_set_blkio_weight": (STATUS, [c_void_p, c_uint]),
+    "vmsec_profile_get_blkio_weight": (STATUS, [c_void_p, c_uint_p]),
+    "vmsec_profile_set_blkio_device": (STATUS, [c_void_p, c_char_p, c_int, c_uint64]),
+    "vmsec_profile_unset_blkio_device": (STATUS, [c_void_p, c_char_p, c_int]),
+    "vmsec_profile_get_blkio_device": (STATUS, [c_void_p, c_char_p, c_int, c_uint64_p]),
+    "vmsec_profile_blkio_device_count": (STATUS, [c_void_p, c_size_t_p]),
+    "vmsec_profile_blkio_device_path": (STATUS, [c_void_p, c_size_t, c_char_p, c_size_t]),
 }
 
 
