@@ -83,7 +83,7 @@ struct rejected {
 static unsigned int rejected_line(const struct rejected *rj, const char *key)
 {
     for (unsigned int i = 0; i < rj->n; i++)
-        if (strcmp(rj->e[i].key, key) == 0)
+        if (strcmp(rj->e[i].key, key) == 0) /* not-secret: a profile key name */
             return rj->e[i].line;
     return 0;
 }
