@@ -33,6 +33,7 @@ struct vmsec_engine {
     atomic_int state;
     int fail_code;
     atomic_bool fail_reported; /* some call already returned fail_code */
+    atomic_bool failing;       /* fail() has claimed fail_msg */
     char fail_msg[256];
     noise_handshake *hs;
     bool announced;        /* responder: announcement parsed */
@@ -67,14 +68,21 @@ static const char *role_name(const vmsec_engine *e)
 static int VMSEC_PRINTF(4, 5) fail(vmsec_engine *e, int side, int code, const char *fmt, ...)
 {
     va_list ap;
+    char msg[sizeof(e->fail_msg)];
+    bool first = false;
     int n;
-    n = snprintf(e->fail_msg, sizeof(e->fail_msg), "channel %s: ", role_name(e));
+    n = snprintf(msg, sizeof(msg), "channel %s: ", role_name(e));
     va_start(ap, fmt);
-    vsnprintf(e->fail_msg + n, sizeof(e->fail_msg) - (size_t)n, fmt, ap);
+    vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
     va_end(ap);
-    e->fail_code = code;
-    atomic_store(&e->fail_reported, true);
-    atomic_store(&e->state, VMSEC_STATE_FAILED);
+    /* the first failure (of either thread) is the one later calls repeat; fail_msg is written once,
+     * before the state says FAILED, and only read after it does */
+    if (atomic_compare_exchange_strong(&e->failing, &first, true)) {
+        memcpy(e->fail_msg, msg, sizeof(msg));
+        e->fail_code = code;
+        atomic_store(&e->fail_reported, true);
+        atomic_store(&e->state, VMSEC_STATE_FAILED);
+    }
     if (side != 0) {
         noise_cipher_wipe(&e->cs[1]);
         sodium_memzero(e->msg, e->msg_cap + 1);
@@ -87,7 +95,7 @@ static int VMSEC_PRINTF(4, 5) fail(vmsec_engine *e, int side, int code, const ch
         noise_handshake_free(e->hs);
         e->hs = NULL;
     }
-    return vmsec__error(code, "%s", e->fail_msg);
+    return vmsec__error(code, "%s", msg);
 }
 
 /* Guard for every call once failed: repeat the original reason under VMSEC_ESTATE. */
@@ -102,9 +110,14 @@ static int failed_guard(vmsec_engine *e, int side)
 }
 
 /* Patterns name the initiator's static key first and the responder's second:
- * N = none, K = known in advance, X = transmitted, I = transmitted immediately. */
+ * N = none, K = known in advance, X = transmitted, I = transmitted immediately; a '1' after a
+ * letter marks a deferred pattern (X1K1...) and does not change whose key it is. */
 static char init_token(const vmsec_engine *e) { return e->cfg.proto.pattern[0]; }
-static char resp_token(const vmsec_engine *e) { return e->cfg.proto.pattern[1]; }
+static char resp_token(const vmsec_engine *e)
+{
+    const char *p = e->cfg.proto.pattern + 1;
+    return *p == '1' ? p[1] : p[0];
+}
 static char my_token(const vmsec_engine *e) { return e->role == VMSEC_ROLE_INITIATOR ? init_token(e) : resp_token(e); }
 static char peer_token(const vmsec_engine *e) { return e->role == VMSEC_ROLE_INITIATOR ? resp_token(e) : init_token(e); }
 
