@@ -88,6 +88,10 @@ static const struct pattern patterns[] = {
     { "XX", true, false, false, false },    { "IK", true, true, false, false },
     { "KK", true, true, true, false },      { "NK", false, true, false, false },
     { "IKpsk2", true, true, false, true }, { "XXpsk3", true, false, false, true },
+    /* more interactive and deferred patterns, each with its own key knowledge */
+    { "NX", false, false, false, false },  { "XK", true, true, false, false },
+    { "IX", true, false, false, false },   { "KX", true, false, true, false },
+    { "X1K1", true, true, false, false },  { "NK1", false, true, false, false },
 };
 #define N_PATTERNS (sizeof(patterns) / sizeof(patterns[0]))
 
