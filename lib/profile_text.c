@@ -414,6 +414,7 @@ static void sb_devices(struct sbuf *b, const vmsec_profile *p)
 }
 
 static const char *const canonical_keys[] = {
+    "cpu.placement", "cpu.thread_policy", "cpu.emulator", "numa.fit", "host.reserved_cpus",
     "cpu.shares",
     "cpu.vcpu_period", "cpu.vcpu_quota", "cpu.emulator_period", "cpu.emulator_quota",
     "cpu.iothread_period", "cpu.iothread_quota", "cpu.global_period", "cpu.global_quota",
