@@ -132,6 +132,39 @@ class TestDomain(unittest.TestCase):
             self.dom.xml()
 
 
+class TestWrap(unittest.TestCase):
+    """Domain.wrap() takes a virDomainPtr held by the caller (here from libvirt through ctypes)."""
+
+    def test_wrap_a_caller_held_domain(self):
+        import ctypes
+        import ctypes.util
+        name = ctypes.util.find_library("virt") or "libvirt.so.0"
+        try:
+            virt = ctypes.CDLL(name)
+        except OSError as exc:
+            self.skipTest(f"libvirt shared library not found: {exc}")
+        virt.virConnectOpen.restype = ctypes.c_void_p
+        virt.virConnectOpen.argtypes = [ctypes.c_char_p]
+        virt.virDomainLookupByName.restype = ctypes.c_void_p
+        virt.virDomainLookupByName.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        virt.virDomainFree.argtypes = [ctypes.c_void_p]
+        virt.virConnectClose.argtypes = [ctypes.c_void_p]
+        conn = virt.virConnectOpen(URI.encode())
+        self.assertTrue(conn)
+        dom = virt.virDomainLookupByName(conn, b"test")
+        self.assertTrue(dom)
+        wrapped = vmsec.Domain.wrap(dom)
+        virt.virDomainFree(dom)  # the handle holds its own references
+        virt.virConnectClose(conn)
+        profile = vmsec.Profile.parse(FITS)
+        wrapped.apply(profile)
+        self.assertTrue(wrapped.verify(profile).ok)
+        self.assertIn("<name>test</name>", wrapped.xml())
+        wrapped.close()
+        with self.assertRaises(vmsec.InvalidArgument):
+            vmsec.Domain.wrap(None)
+
+
 class TestReportModule(unittest.TestCase):
     def test_status_names(self):
         self.assertEqual(vmsec.domain.STATUSES[0], "ok")
