@@ -17,6 +17,31 @@ class TestPrototypeTable(unittest.TestCase):
         self.assertEqual(sorted(exported - declared), [], "exported but not declared in bindings")
         self.assertEqual(sorted(declared - exported), [], "declared in bindings but not exported")
 
+    def test_prototypes_match_the_headers(self):
+        """Each entry has the C function's parameter count and a return type that fits it."""
+        import ctypes
+        import glob
+        srcdir = os.environ.get("VMSEC_TOP_SRCDIR")
+        if not srcdir:
+            self.skipTest("VMSEC_TOP_SRCDIR not set (run through tests/python.sh)")
+        decls = {}
+        for header in glob.glob(os.path.join(srcdir, "include", "vmsec", "*.h")):
+            with open(header) as f:
+                text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+            text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+            for m in re.finditer(r"VMSEC_EXPORT\s+([^;{]*?)\b(vmsec_\w+)\s*\(([^)]*)\)\s*;", text, re.S):
+                params = " ".join(m.group(3).split())
+                decls[m.group(2)] = (" ".join(m.group(1).split()), 0 if params in ("", "void") else params.count(",") + 1)
+        returns = {"int": (_lib.STATUS, ctypes.c_int), "size_t": (ctypes.c_size_t,), "void": (None,),
+                   "const char *": (ctypes.c_char_p,), "unsigned int": (ctypes.c_uint,),
+                   "uint32_t": (ctypes.c_uint32,), "short": (ctypes.c_short,)}
+        for name, (restype, argtypes) in _lib.PROTOTYPES.items():
+            with self.subTest(name=name):
+                self.assertIn(name, decls, "no VMSEC_EXPORT declaration in include/vmsec/")
+                ret, nparams = decls[name]
+                self.assertEqual(len(argtypes), nparams, f"{name} takes {nparams} parameters in C")
+                self.assertIn(restype, returns.get(ret, ()), f"{name} returns {ret} in C")
+
     def test_status_functions_raise(self):
         import ctypes
         import vmsec

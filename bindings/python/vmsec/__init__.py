@@ -6,6 +6,9 @@ from .errors import *  # noqa: F401,F403 - one exception class per error code
 from .errors import Error
 from .keys import KEY_BYTES, Keypair, PublicKey
 from .profile import QUOTA_UNLIMITED, UNLIMITED, Profile
+from .domain import Domain, Report, ReportEntry
+from .channel import Channel, ChannelConfig, Engine, Listener
+from . import planner, relay  # noqa: F401 - vmsec.planner, vmsec.relay
 
 
 def version() -> str:
@@ -24,4 +27,10 @@ def strerror(code: int) -> str:
 
 
 __version__ = "0.1.0"
-__all__ = ["Error", "Keypair", "PublicKey", "KEY_BYTES", "Profile", "UNLIMITED", "QUOTA_UNLIMITED", "version", "version_info", "strerror"]
+__all__ = [
+    "Error", "version", "version_info", "strerror",
+    "Keypair", "PublicKey", "KEY_BYTES",
+    "Profile", "UNLIMITED", "QUOTA_UNLIMITED",
+    "Domain", "Report", "ReportEntry",
+    "Channel", "ChannelConfig", "Engine", "Listener",
+]
