@@ -41,6 +41,7 @@ static inline double bench_quantile(double *v, size_t n, double q)
 }
 
 /* JSON lines sink: one object per measurement, appended to $VMSEC_BENCH_JSON (or nothing). */
+static inline void bench_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static inline void bench_json(const char *fmt, ...)
 {
     const char *path = getenv("VMSEC_BENCH_JSON");

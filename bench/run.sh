@@ -23,7 +23,8 @@ run() { libtool=$builddir/libtool; "$libtool" --mode=execute "$@"; }
          "libvirt $(pkg-config --modversion libvirt), compiler $(${CC:-cc} --version | head -n 1)"
     echo
 } > "$out"
-for prog in bench_aead bench_transport bench_handshake; do
+ulimit -n 30000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+for prog in bench_aead bench_transport bench_handshake bench_memory bench_relay bench_profile bench_planner; do
     echo "== $prog" >&2
     run "$builddir/bench/$prog" | tee -a "$out"
 done

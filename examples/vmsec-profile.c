@@ -6,6 +6,10 @@
  *   vmsec-profile apply [-c URI] [--live] [--config] PROFILE DOMAIN
  *   vmsec-profile verify [-c URI] [--json] PROFILE DOMAIN
  *
+ * A profile stating placement intent (cpu.placement = dedicated, see doc/profile-format.md) is
+ * planned against the connection's host and domains before host-check, apply and verify; render,
+ * which has no connection, refuses it.
+ *
  * Exit status: 0 success (verify: every check ok or not checkable here), 1 drift found (verify),
  * 2 error. */
 #include <getopt.h>
@@ -124,6 +128,36 @@ static int cmd_host_check(vmsec_profile *p, const char *uri)
     return 0;
 }
 
+/* A profile that states placement intent (cpu.placement = dedicated) is planned first: against
+ * the host topology and the pins of every domain on the connection, preferring the domain's
+ * current cores, so applying or verifying the same intent again gives the same pins. *p is
+ * replaced by the concrete profile (vcpu.N.pin, emulator.pin). Returns 0 or EXIT_ERROR. */
+static int states_intent(const vmsec_profile *p)
+{
+    char v[32];
+    return vmsec_profile_get(p, "cpu.placement", v, sizeof(v)) == 1;
+}
+
+static int plan_intent(vmsec_profile **p, const char *uri, const char *name)
+{
+    vmsec_topology *t = NULL;
+    vmsec_planner *pl = NULL;
+    vmsec_profile *concrete = NULL;
+    int rc;
+    if (!states_intent(*p))
+        return 0;
+    if ((rc = vmsec_topology_from_libvirt(&t, uri)) == 0 && (rc = vmsec_planner_new(&pl, t)) == 0 &&
+        (rc = vmsec_planner_load_libvirt(pl, uri, 0)) == 0)
+        rc = vmsec_planner_place_profile(pl, name, *p, &concrete, NULL);
+    vmsec_planner_free(pl);
+    vmsec_topology_free(t);
+    if (rc < 0)
+        return fail("plan");
+    vmsec_profile_free(*p);
+    *p = concrete;
+    return 0;
+}
+
 static int cmd_apply(vmsec_profile *p, const char *uri, const char *name, unsigned int flags)
 {
     vmsec_domain *d = NULL;
@@ -194,6 +228,17 @@ int main(int argc, char **argv)
         return usage(stderr, EXIT_ERROR);
     if (vmsec_profile_load_file(&p, argv[optind]) < 0)
         return fail(argv[optind]);
+    if (strcmp(cmd, "render") == 0 && states_intent(p)) {
+        fprintf(stderr, "vmsec-profile: %s states placement intent (cpu.placement); plan it with "
+                        "apply -c URI or vmsec-plan plan -p\n", argv[optind]);
+        vmsec_profile_free(p);
+        return EXIT_ERROR;
+    }
+    if ((strcmp(cmd, "host-check") == 0 || strcmp(cmd, "apply") == 0 || strcmp(cmd, "verify") == 0) &&
+        plan_intent(&p, uri, strcmp(cmd, "host-check") == 0 ? "vmsec-host-check" : argv[optind + 1]) != 0) {
+        vmsec_profile_free(p);
+        return EXIT_ERROR;
+    }
     if (strcmp(cmd, "check") == 0)
         rc = cmd_check(p);
     else if (strcmp(cmd, "render") == 0)

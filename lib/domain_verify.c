@@ -59,6 +59,37 @@ static void bytes_text(uint64_t b, char *buf)
 
 /* ---- libvirt side -------------------------------------------------------------------------------- */
 
+/* The shape the profile expects: vCPU and I/O thread counts. */
+static int lv_shape(struct verify *v)
+{
+    char e[32], a[32];
+    int n, rc = 0;
+
+    if (v->p->vcpus.set) {
+        n = virDomainGetVcpusFlags(v->d->dom, VIR_DOMAIN_AFFECT_CURRENT | VIR_DOMAIN_VCPU_MAXIMUM);
+        if (n < 0)
+            n = virDomainGetMaxVcpus(v->d->dom);
+        if (n < 0)
+            return vmsec__libvirt_error(VMSEC_ELIBVIRT, "domain %s: cannot read its vCPU count", v->d->name);
+        snprintf(e, sizeof(e), "%" PRIu64, v->p->vcpus.value);
+        snprintf(a, sizeof(a), "%d", n);
+        rc = entry(v, (uint64_t)n == v->p->vcpus.value, "vcpus", e, a, "libvirt");
+    }
+    if (rc == 0 && v->p->iothreads.set) {
+        virDomainIOThreadInfoPtr *info = NULL;
+        n = virDomainGetIOThreadInfo(v->d->dom, &info, VIR_DOMAIN_AFFECT_CURRENT);
+        if (n < 0)
+            return vmsec__libvirt_error(VMSEC_ELIBVIRT, "domain %s: cannot read its I/O threads", v->d->name);
+        for (int k = 0; k < n; k++)
+            virDomainIOThreadInfoFree(info[k]);
+        free(info);
+        snprintf(e, sizeof(e), "%" PRIu64, v->p->iothreads.value);
+        snprintf(a, sizeof(a), "%d", n);
+        rc = entry(v, (uint64_t)n == v->p->iothreads.value, "iothreads", e, a, "libvirt");
+    }
+    return rc;
+}
+
 static int lv_pins(struct verify *v)
 {
     const struct vmsec_profile *p = v->p;
@@ -798,7 +829,8 @@ static int k_all_unchecked(struct verify *v, const char *why)
     int rc = 0;
     for (size_t i = 0; i < before && rc == 0; i++) {
         const char *s = vmsec_report_field(v->r, i, VMSEC_REPORT_SETTING);
-        bool dup = strcmp(s, "profile.digest") == 0 || strcmp(s, "configuration") == 0;
+        bool dup = strcmp(s, "profile.digest") == 0 || strcmp(s, "configuration") == 0 ||
+                   strcmp(s, "vcpus") == 0 || strcmp(s, "iothreads") == 0;
         for (size_t k = 0; k < i && !dup; k++)
             dup |= strcmp(s, vmsec_report_field(v->r, k, VMSEC_REPORT_SETTING)) == 0;
         if (!dup)
@@ -892,7 +924,7 @@ int vmsec_domain_verify(vmsec_domain *d, const vmsec_profile *profile, unsigned 
     if (!running)
         rc = config_side(&v);
     if (rc == 0 && running)
-        if ((rc = lv_pins(&v)) == 0 && (rc = lv_sched(&v)) == 0 && (rc = lv_memory(&v)) == 0 &&
+        if ((rc = lv_shape(&v)) == 0 && (rc = lv_pins(&v)) == 0 && (rc = lv_sched(&v)) == 0 && (rc = lv_memory(&v)) == 0 &&
             (rc = lv_numa(&v)) == 0 && (rc = lv_blkio(&v)) == 0)
             rc = 0;
     if (rc == 0)

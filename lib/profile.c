@@ -14,6 +14,13 @@ const char *const vmsec__cpu_scope_names[VMSEC__CPU_SCOPES] = {"vcpu", "emulator
 const char *const vmsec__numa_mode_names[4] = {"strict", "preferred", "interleave", "restrictive"};
 const char *const vmsec__memory_limit_keys[VMSEC__MEM_LIMITS] = {
     "memory.hard_limit", "memory.soft_limit", "memory.swap_hard_limit"};
+static const char *const placement_values[] = {"dedicated", NULL};
+static const char *const thread_policy_values[] = {"isolate", "prefer", "require", NULL};
+static const char *const emulator_values[] = {"share", "dedicated", NULL};
+static const char *const numa_fit_values[] = {"node", "spread", NULL};
+const char *const vmsec__intent_keys[VMSEC__INTENTS] = {"cpu.placement", "cpu.thread_policy", "cpu.emulator", "numa.fit"};
+const char *const *const vmsec__intent_values[VMSEC__INTENTS] = {placement_values, thread_policy_values, emulator_values,
+                                                                 numa_fit_values};
 const char *const vmsec__blkio_field_names[VMSEC__BLKIO_FIELDS] = {
     "weight", "read_bytes_sec", "write_bytes_sec", "read_iops_sec", "write_iops_sec"};
 
@@ -124,6 +131,11 @@ static const struct {
     {"memory.hugepages.nodeset", VMSEC__K_HUGE_NODESET, 0},
     {"memory.nosharepages", VMSEC__K_NOSHARE, 0},
     {"blkio.weight", VMSEC__K_BLKIO_WEIGHT, 0},
+    {"cpu.placement", VMSEC__K_INTENT, VMSEC__INTENT_PLACEMENT},
+    {"cpu.thread_policy", VMSEC__K_INTENT, VMSEC__INTENT_THREAD_POLICY},
+    {"cpu.emulator", VMSEC__K_INTENT, VMSEC__INTENT_EMULATOR},
+    {"numa.fit", VMSEC__K_INTENT, VMSEC__INTENT_NUMA_FIT},
+    {"host.reserved_cpus", VMSEC__K_HOST_RESERVED, 0},
 };
 
 static bool has_prefix(const char *s, size_t len, const char *prefix, size_t *plen)
@@ -494,6 +506,23 @@ static void put_u64(struct vmsec__u64 *f, uint64_t v, unsigned int line)
     f->value = v;
 }
 
+/* One of the placement intent keys: a word from vmsec__intent_values[intent]. */
+static int set_intent(struct vmsec_profile *p, int intent, const char *v, size_t len, unsigned int line, char *why,
+                      size_t wl)
+{
+    const char *const *names = vmsec__intent_values[intent];
+    size_t off = 0;
+    for (uint64_t u = 0; names[u]; u++)
+        if (strlen(names[u]) == len && memcmp(v, names[u], len) == 0) {
+            put_u64(&p->intent[intent], u, line);
+            return 0;
+        }
+    off = (size_t)snprintf(why, wl, "'%.*s' is not one of", (int)(len > 32 ? 32 : len), v);
+    for (size_t u = 0; names[u] && off < wl; u++)
+        off += (size_t)snprintf(why + off, wl - off, "%s %s", u ? "," : "", names[u]);
+    return VMSEC_EFORMAT;
+}
+
 static int set_cpuset(struct vmsec__set *f, const char *v, size_t len, unsigned flags, unsigned line, char *why, size_t wl)
 {
     vmsec_cpuset cs;
@@ -630,6 +659,10 @@ int vmsec__slot_set(struct vmsec_profile *p, const struct vmsec__slot *s, const 
     case VMSEC__K_DEV_PATH:
     case VMSEC__K_DEV_FIELD:
         return set_device(p, s, v, len, line, why, wl);
+    case VMSEC__K_INTENT:
+        return set_intent(p, s->arg, v, len, line, why, wl);
+    case VMSEC__K_HOST_RESERVED:
+        return set_cpuset(&p->host_reserved, v, len, 0, line, why, wl);
     }
     return VMSEC_EINTERNAL;
 }
@@ -663,6 +696,8 @@ bool vmsec__slot_is_set(const struct vmsec_profile *p, const struct vmsec__slot 
     case VMSEC__K_HUGE_NODESET: TAKE(p->hugepage_nodeset); break;
     case VMSEC__K_NOSHARE: TAKE(p->nosharepages); break;
     case VMSEC__K_BLKIO_WEIGHT: TAKE(p->blkio_weight); break;
+    case VMSEC__K_INTENT: TAKE(p->intent[s->arg]); break;
+    case VMSEC__K_HOST_RESERVED: TAKE(p->host_reserved); break;
     case VMSEC__K_DEV_PATH:
         if ((d = dev_by_label(p, s->id)) && d->path)
             set = true, l = d->path_line;
@@ -699,6 +734,8 @@ void vmsec__slot_unset(struct vmsec_profile *p, const struct vmsec__slot *s)
     case VMSEC__K_HUGE_NODESET: p->hugepage_nodeset.set = false; break;
     case VMSEC__K_NOSHARE: p->nosharepages.set = false; break;
     case VMSEC__K_BLKIO_WEIGHT: p->blkio_weight.set = false; break;
+    case VMSEC__K_INTENT: p->intent[s->arg].set = false; break;
+    case VMSEC__K_HOST_RESERVED: p->host_reserved.set = false; break;
     case VMSEC__K_DEV_PATH:
     case VMSEC__K_DEV_FIELD:
         if (!(d = dev_by_label(p, s->id)))
@@ -771,6 +808,8 @@ size_t vmsec__slot_format(const struct vmsec_profile *p, const struct vmsec__slo
     case VMSEC__K_HUGE_NODESET: return vmsec__cpuset_format(&p->hugepage_nodeset.value, buf, size);
     case VMSEC__K_NOSHARE: return fmt_text(buf, size, p->nosharepages.value ? "yes" : "no");
     case VMSEC__K_BLKIO_WEIGHT: return fmt_u64(buf, size, p->blkio_weight.value);
+    case VMSEC__K_INTENT: return fmt_text(buf, size, vmsec__intent_values[s->arg][p->intent[s->arg].value]);
+    case VMSEC__K_HOST_RESERVED: return vmsec__cpuset_format(&p->host_reserved.value, buf, size);
     case VMSEC__K_DEV_PATH:
     case VMSEC__K_DEV_FIELD:
         d = dev_by_label(p, s->id);

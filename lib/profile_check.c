@@ -106,8 +106,33 @@ static void check_vcpus(const struct vmsec_profile *p, struct vmsec__diag *d)
         }
 }
 
+/* Placement intent: cpu.placement = dedicated needs vcpus and leaves the pins to the planner;
+ * the other intent keys only mean something with it. */
+static void check_intent(const struct vmsec_profile *p, struct vmsec__diag *d)
+{
+    const struct vmsec__u64 *placement = &p->intent[VMSEC__INTENT_PLACEMENT];
+    if (!placement->set) {
+        for (int i = 1; i < VMSEC__INTENTS; i++)
+            if (p->intent[i].set)
+                vmsec__diag_add(d, p->intent[i].line, vmsec__intent_keys[i], "requires cpu.placement = dedicated");
+        if (p->host_reserved.set)
+            vmsec__diag_add(d, p->host_reserved.line, "host.reserved_cpus", "requires cpu.placement = dedicated");
+        return;
+    }
+    if (!p->vcpus.set)
+        vmsec__diag_add(d, placement->line, "cpu.placement", "requires vcpus (the number of vCPUs to place)");
+    if (p->n_vcpu_pins)
+        vmsec__diag_add(d, p->vcpu_pins[0].line, NULL,
+                        "vcpu.%u.pin contradicts cpu.placement = dedicated (the planner chooses the pins)",
+                        p->vcpu_pins[0].id);
+    if (p->emulator_pin.set)
+        vmsec__diag_add(d, p->emulator_pin.line, "emulator.pin",
+                        "contradicts cpu.placement = dedicated (the planner chooses the pins)");
+}
+
 void vmsec__profile_check(const struct vmsec_profile *p, struct vmsec__diag *d)
 {
+    check_intent(p, d);
     check_vcpus(p, d);
     check_memory(p, d);
     check_numa(p, d);
@@ -220,6 +245,11 @@ static bool same_scalars(const struct vmsec_profile *a, const struct vmsec_profi
     for (int i = 0; i < VMSEC__MEM_LIMITS; i++)
         if (!SAME(a->memory_limit[i], b->memory_limit[i]))
             return false;
+    for (int i = 0; i < VMSEC__INTENTS; i++)
+        if (!SAME(a->intent[i], b->intent[i]))
+            return false;
+    if (!SAME_SET(a->host_reserved, b->host_reserved))
+        return false;
     return SAME(a->vcpus, b->vcpus) && SAME(a->iothreads, b->iothreads) && SAME(a->cpu_shares, b->cpu_shares) &&
            SAME(a->numa_mode, b->numa_mode) && SAME(a->memory_locked, b->memory_locked) &&
            SAME(a->hugepage_size, b->hugepage_size) && SAME(a->nosharepages, b->nosharepages) &&

@@ -27,6 +27,13 @@
 #define VMSEC__CPU_SCOPES 4   /* indexed by vmsec_cpu_scope */
 #define VMSEC__MEM_LIMITS 3   /* indexed by vmsec_memory_limit */
 #define VMSEC__BLKIO_FIELDS 5 /* indexed by vmsec_blkio_field */
+#define VMSEC__INTENTS 4      /* indexed by enum vmsec__intent */
+
+/* Placement intent (planned by lib/planner*.c into vcpu.N.pin / emulator.pin): the keys
+ * cpu.placement, cpu.thread_policy, cpu.emulator and numa.fit. Values index
+ * vmsec__intent_values[intent]; they equal the planner's enums (vmsec_thread_policy,
+ * vmsec_emulator_policy, vmsec_numa_fit), and cpu.placement has the one value `dedicated` (0). */
+enum vmsec__intent { VMSEC__INTENT_PLACEMENT, VMSEC__INTENT_THREAD_POLICY, VMSEC__INTENT_EMULATOR, VMSEC__INTENT_NUMA_FIT };
 
 /* Limits enforced by the parser and the setters (libvirt's documented ranges). */
 #define VMSEC__PERIOD_MIN 1000ull
@@ -124,6 +131,9 @@ struct vmsec_profile {
     struct vmsec__u64 blkio_weight; /* <blkiotune><weight>; "weight" */
     struct vmsec__blkio_device *blkio_devices; /* <blkiotune><device>; in insertion order */
     size_t n_blkio_devices;
+
+    struct vmsec__u64 intent[VMSEC__INTENTS]; /* placement intent, see enum vmsec__intent */
+    struct vmsec__set host_reserved;          /* host.reserved_cpus: CPUs the planner leaves alone */
 };
 
 /* Text names, for messages and for code that maps settings. */
@@ -131,6 +141,8 @@ extern const char *const vmsec__cpu_scope_names[VMSEC__CPU_SCOPES];   /* "vcpu",
 extern const char *const vmsec__numa_mode_names[4];                   /* "strict", ... */
 extern const char *const vmsec__memory_limit_keys[VMSEC__MEM_LIMITS]; /* "memory.hard_limit", ... */
 extern const char *const vmsec__blkio_field_names[VMSEC__BLKIO_FIELDS]; /* "weight", "read_bytes_sec", ... */
+extern const char *const vmsec__intent_keys[VMSEC__INTENTS];          /* "cpu.placement", ... */
+extern const char *const *const vmsec__intent_values[VMSEC__INTENTS]; /* NULL-terminated value names */
 
 /* Records "profile <source>:<line>: <key>: <reason>" (no ":<line>" when line is 0; no "<key>: "
  * when key is NULL) as the thread's error and returns code. */

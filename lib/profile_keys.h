@@ -35,7 +35,9 @@ enum vmsec__kind {
     VMSEC__K_NOSHARE,
     VMSEC__K_BLKIO_WEIGHT,
     VMSEC__K_DEV_PATH,
-    VMSEC__K_DEV_FIELD
+    VMSEC__K_DEV_FIELD,
+    VMSEC__K_INTENT,       /* arg: enum vmsec__intent */
+    VMSEC__K_HOST_RESERVED
 };
 
 struct vmsec__slot {

@@ -83,7 +83,7 @@ struct rejected {
 static unsigned int rejected_line(const struct rejected *rj, const char *key)
 {
     for (unsigned int i = 0; i < rj->n; i++)
-        if (strcmp(rj->e[i].key, key) == 0)
+        if (strcmp(rj->e[i].key, key) == 0) /* not-secret: a profile key name */
             return rj->e[i].line;
     return 0;
 }
@@ -414,6 +414,7 @@ static void sb_devices(struct sbuf *b, const vmsec_profile *p)
 }
 
 static const char *const canonical_keys[] = {
+    "cpu.placement", "cpu.thread_policy", "cpu.emulator", "numa.fit", "host.reserved_cpus",
     "cpu.shares",
     "cpu.vcpu_period", "cpu.vcpu_quota", "cpu.emulator_period", "cpu.emulator_quota",
     "cpu.iothread_period", "cpu.iothread_quota", "cpu.global_period", "cpu.global_quota",

@@ -120,22 +120,22 @@ void vmsec__topo_clear(struct vmsec__topo *tp)
 }
 
 /* Groups CPUs into cores (sorting by grouping key), checks that siblings share a node. */
-static int group_cores(struct vmsec__topo *tp, struct sortkey *sk, unsigned int n)
+static int group_cores(struct vmsec__topo *tp, struct sortkey *order, unsigned int n)
 {
     unsigned int ncores = 0;
-    qsort(sk, n, sizeof(*sk), cmp_sortkey);
+    qsort(order, n, sizeof(*order), cmp_sortkey);
     for (unsigned int i = 0; i < n; i++) {
-        struct vmsec__tcpu *c = &tp->cpu[sk[i].cpu];
-        if (i == 0 || memcmp(sk[i].k, sk[i - 1].k, sizeof(sk[i].k)) != 0) {
+        struct vmsec__tcpu *c = &tp->cpu[order[i].cpu];
+        if (i == 0 || memcmp(order[i].k, order[i - 1].k, sizeof(order[i].k)) != 0) {
             struct vmsec__tcore *k = &tp->core[ncores++];
             k->node = c->node;
-            k->first = sk[i].cpu; /* lowest CPU id of the group: sk is sorted by cpu within a key */
+            k->first = order[i].cpu; /* lowest CPU id of the group: order is sorted by cpu within a key */
             k->socket = c->socket;
             k->die = c->die;
             k->core_id = c->core_id;
-        } else if (c->node != tp->cpu[sk[i - 1].cpu].node) {
+        } else if (c->node != tp->cpu[order[i - 1].cpu].node) {
             return vmsec__error(VMSEC_EFORMAT, "topology: CPUs %u and %u are threads of one core but on nodes %u and %u",
-                                sk[i - 1].cpu, sk[i].cpu, tp->cpu[sk[i - 1].cpu].node, c->node);
+                                order[i - 1].cpu, order[i].cpu, tp->cpu[order[i - 1].cpu].node, c->node);
         }
         c->core = ncores - 1;
         tp->core[ncores - 1].n++;
@@ -148,15 +148,15 @@ static int group_cores(struct vmsec__topo *tp, struct sortkey *sk, unsigned int 
 
 int vmsec__topo_build(const struct vmsec_topology *t, struct vmsec__topo *tp)
 {
-    struct sortkey *sk = NULL;
+    struct sortkey *order = NULL;
     unsigned int n = 0, *remap = NULL;
     int rc = VMSEC_ENOMEM;
 
     memset(tp, 0, sizeof(*tp));
     tp->nslots = t->nslots;
     tp->cpu = calloc(t->nslots ? t->nslots : 1, sizeof(*tp->cpu));
-    sk = calloc(t->nslots ? t->nslots : 1, sizeof(*sk));
-    if (!tp->cpu || !sk)
+    order = calloc(t->nslots ? t->nslots : 1, sizeof(*order));
+    if (!tp->cpu || !order)
         goto oom;
     for (unsigned int i = 0; i < t->nslots; i++) {
         const struct vmsec__tcpu *c = &t->cpu[i];
@@ -168,14 +168,14 @@ int vmsec__topo_build(const struct vmsec_topology *t, struct vmsec__topo *tp)
             vmsec__cpuset_add(&tp->online, i);
             tp->nonline++;
         }
-        sk[n].cpu = i;
-        sk[n].k[0] = c->key_kind;
+        order[n].cpu = i;
+        order[n].k[0] = c->key_kind;
         if (c->key_kind == VMSEC__KEY_IDS) {
-            sk[n].k[1] = c->socket;
-            sk[n].k[2] = c->die;
-            sk[n].k[3] = c->core_id;
+            order[n].k[1] = c->socket;
+            order[n].k[2] = c->die;
+            order[n].k[3] = c->core_id;
         } else {
-            sk[n].k[1] = c->key_kind == VMSEC__KEY_ALONE ? i : c->key;
+            order[n].k[1] = c->key_kind == VMSEC__KEY_ALONE ? i : c->key;
         }
         n++;
     }
@@ -184,7 +184,7 @@ int vmsec__topo_build(const struct vmsec_topology *t, struct vmsec__topo *tp)
     remap = calloc(n ? n : 1, sizeof(*remap));
     if (!tp->core || !tp->core_cpus || !remap)
         goto oom;
-    if ((rc = group_cores(tp, sk, n)) < 0)
+    if ((rc = group_cores(tp, order, n)) < 0)
         goto fail;
 
     /* Order cores by (node, lowest CPU), then lay out their CPUs in ascending order. */
@@ -227,13 +227,13 @@ int vmsec__topo_build(const struct vmsec_topology *t, struct vmsec__topo *tp)
         tp->core[c].nidx = tp->nnodes - 1;
         tp->node[tp->nnodes - 1].cend = c + 1;
     }
-    free(sk);
+    free(order);
     free(remap);
     return 0;
 oom:
     rc = vmsec__error(VMSEC_ENOMEM, "topology: out of memory");
 fail:
-    free(sk);
+    free(order);
     free(remap);
     vmsec__topo_clear(tp);
     return rc;

@@ -46,8 +46,9 @@ listen_tcp = 1
 listen_addr = "127.0.0.1"
 auth_tcp = "none"
 CONF
-    pgrep -x virtlogd >/dev/null 2>&1 || virtlogd -d
-    libvirtd -d -l -f "$lv_state/libvirtd.conf" || return 1
+    # The daemons must not inherit the test's lock descriptor (9): they would hold it forever.
+    pgrep -x virtlogd >/dev/null 2>&1 || virtlogd -d 9>&-
+    libvirtd -d -l -f "$lv_state/libvirtd.conf" 9>&- || return 1
     lv_wait_ready || return 1
     lv_pid > "$lv_state/owned-pid"
 }

@@ -88,6 +88,10 @@ static const struct pattern patterns[] = {
     { "XX", true, false, false, false },    { "IK", true, true, false, false },
     { "KK", true, true, true, false },      { "NK", false, true, false, false },
     { "IKpsk2", true, true, false, true }, { "XXpsk3", true, false, false, true },
+    /* more interactive and deferred patterns, each with its own key knowledge */
+    { "NX", false, false, false, false },  { "XK", true, true, false, false },
+    { "IX", true, false, false, false },   { "KX", true, false, true, false },
+    { "X1K1", true, true, false, false },  { "NK1", false, true, false, false },
 };
 #define N_PATTERNS (sizeof(patterns) / sizeof(patterns[0]))
 
@@ -691,22 +695,91 @@ out:
     return NULL;
 }
 
+/* The single-threaded server: one listener and every connection, driven by poll(2). */
+struct poll_server {
+    vmsec_listener *l;
+    const vmsec_channel_config *cfg;
+    struct poll_conn conns[POLL_CLIENTS];
+    uint8_t *buf;
+    int expected, accepted, done, failed, first_err;
+    unsigned stalls;
+};
+
+static void poll_accept_ready(struct poll_server *ps)
+{
+    int fd;
+    while (ps->accepted < ps->expected && vmsec_listener_accept(ps->l, &fd, NULL, 0, NULL) == 0) {
+        struct poll_conn *c = &ps->conns[ps->accepted++];
+        fcntl(fd, F_SETFL, O_NONBLOCK); /* before vmsec_channel_new: the channel follows the fd */
+        if (vmsec_channel_new(&c->ch, ps->cfg, fd, VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD) != 0) {
+            close(fd);
+            ps->failed++;
+        }
+    }
+}
+
+static void poll_conn_end(struct poll_server *ps, struct poll_conn *c, int rc)
+{
+    if (rc != 0 && !ps->first_err)
+        ps->first_err = rc;
+    rc != 0 ? ps->failed++ : ps->done++;
+    vmsec_channel_free(c->ch);
+    free(c->pending);
+    c->ch = NULL;
+    c->pending = NULL;
+}
+
+/* Runs until every expected connection ended, or nothing happened for GV_IO_TIMEOUT seconds. */
+static void poll_run(struct poll_server *ps)
+{
+    while (ps->done + ps->failed < ps->expected) {
+        struct pollfd pfd[POLL_CLIENTS + 1];
+        int map[POLL_CLIENTS + 1], n = 0;
+        if (ps->accepted < ps->expected) {
+            pfd[n] = (struct pollfd){ .fd = vmsec_listener_fd(ps->l), .events = POLLIN };
+            map[n++] = -1;
+        }
+        for (int i = 0; i < ps->accepted; i++)
+            if (ps->conns[i].ch) {
+                pfd[n] = (struct pollfd){ .fd = vmsec_channel_fd(ps->conns[i].ch),
+                                          .events = vmsec_channel_poll_events(ps->conns[i].ch) };
+                map[n++] = i;
+            }
+        int r = poll(pfd, (nfds_t)n, GV_IO_TIMEOUT * 1000);
+        if (r <= 0) {
+            gt_diag("poll server: %s with %d of %d connections done",
+                    r == 0 ? "no progress for 20 s" : "poll failed", ps->done, ps->expected);
+            return;
+        }
+        for (int k = 0; k < n; k++) {
+            if (!pfd[k].revents)
+                continue;
+            if (map[k] < 0) {
+                poll_accept_ready(ps);
+                continue;
+            }
+            struct poll_conn *c = &ps->conns[map[k]];
+            int rc = poll_service(c, ps->buf, POLL_MSG_BYTES, &ps->stalls);
+            if (rc != 0 || c->phase == 3)
+                poll_conn_end(ps, c, rc);
+        }
+    }
+}
+
 static void test_poll_server(void)
 {
     const struct pattern *xx = pattern_named("XX");
     vmsec_channel_config *scfg = make_cfg(xx, false), *ccfg = make_cfg(xx, true);
+    static struct poll_server ps;
     struct poll_client clients[POLL_CLIENTS];
-    struct poll_conn conns[POLL_CLIENTS];
     pthread_t threads[POLL_CLIENTS];
-    vmsec_listener *l = NULL;
-    uint8_t *buf = malloc(POLL_MSG_BYTES);
-    int accepted = 0, done = 0, failed = 0, started = 0, first_err = 0;
-    unsigned stalls = 0;
     char a[64];
-    memset(conns, 0, sizeof(conns));
+    memset(&ps, 0, sizeof(ps));
+    ps.cfg = scfg;
+    ps.buf = malloc(POLL_MSG_BYTES);
     addr(a, sizeof(a), "any", PORT_POLL);
-    int rc = scfg && ccfg && buf ? vmsec_listener_new(&l, a) : VMSEC_ENOMEM;
-    if (rc == 0 && fcntl(vmsec_listener_fd(l), F_SETFL, O_NONBLOCK) < 0)
+    int rc = scfg && ccfg && ps.buf ? vmsec_listener_new(&ps.l, a) : VMSEC_ENOMEM;
+    if (rc == 0 && fcntl(vmsec_listener_fd(ps.l), F_SETFL, O_NONBLOCK) < 0)
         rc = VMSEC_EIO;
     if (!gt_ok(rc == 0, "non-blocking listener on %s (%s)", a, errname(rc)))
         goto out;
@@ -714,76 +787,27 @@ static void test_poll_server(void)
         clients[i] = (struct poll_client){ .cfg = ccfg, .idx = i };
         if (spawn(&threads[i], poll_client_main, &clients[i]) != 0)
             break;
-        started++;
+        ps.expected++;
     }
-    while (done + failed < started) {
-        struct pollfd pfd[POLL_CLIENTS + 1];
-        int map[POLL_CLIENTS + 1], n = 0;
-        if (accepted < started) {
-            pfd[n] = (struct pollfd){ .fd = vmsec_listener_fd(l), .events = POLLIN };
-            map[n++] = -1;
-        }
-        for (int i = 0; i < accepted; i++)
-            if (conns[i].ch) {
-                pfd[n] = (struct pollfd){ .fd = vmsec_channel_fd(conns[i].ch),
-                                          .events = vmsec_channel_poll_events(conns[i].ch) };
-                map[n++] = i;
-            }
-        int r = poll(pfd, (nfds_t)n, GV_IO_TIMEOUT * 1000);
-        if (r <= 0) {
-            gt_diag("poll server: %s with %d of %d connections done",
-                    r == 0 ? "no progress for 20 s" : "poll failed", done, started);
-            break;
-        }
-        for (int k = 0; k < n; k++) {
-            if (!pfd[k].revents)
-                continue;
-            if (map[k] < 0) {
-                int fd;
-                while (accepted < started &&
-                       vmsec_listener_accept(l, &fd, NULL, 0, NULL) == 0) {
-                    fcntl(fd, F_SETFL, O_NONBLOCK);
-                    if (vmsec_channel_new(&conns[accepted].ch, scfg, fd, VMSEC_ROLE_RESPONDER,
-                                          VMSEC_CHANNEL_OWN_FD) != 0) {
-                        close(fd);
-                        failed++;
-                    }
-                    accepted++;
-                }
-                continue;
-            }
-            struct poll_conn *c = &conns[map[k]];
-            rc = poll_service(c, buf, POLL_MSG_BYTES, &stalls);
-            if (rc != 0 || c->phase == 3) {
-                if (rc != 0 && !first_err)
-                    first_err = rc;
-                rc != 0 ? failed++ : done++;
-                vmsec_channel_free(c->ch);
-                free(c->pending);
-                c->ch = NULL;
-                c->pending = NULL;
-            }
-        }
-    }
-    for (int i = 0; i < accepted; i++) { /* after a stall: unblock the clients */
-        vmsec_channel_free(conns[i].ch);
-        free(conns[i].pending);
-    }
+    poll_run(&ps);
+    for (int i = 0; i < ps.accepted; i++) /* after a stall: closing unblocks the clients */
+        if (ps.conns[i].ch)
+            poll_conn_end(&ps, &ps.conns[i], VMSEC_ETIMEDOUT);
     int ok = 0;
-    for (int i = 0; i < started; i++) {
+    for (int i = 0; i < ps.expected; i++) {
         pthread_join(threads[i], NULL);
         ok += clients[i].ok;
     }
     gt_ok(ok == POLL_CLIENTS,
           "one poll(2) loop with non-blocking channels serves %d clients, each sending %d x 200 KiB "
           "on one thread while receiving the echoes on another (%d ok)", POLL_CLIENTS, POLL_MSGS, ok);
-    gt_ok(done == POLL_CLIENTS && failed == 0,
-          "the loop ended every connection with a clean close (%d done, %d failed%s%s)", done, failed,
-          first_err ? ", first: " : "", first_err ? errname(first_err) : "");
-    gt_diag("poll server: echo refused with VMSEC_EAGAIN (back-pressure) %u times", stalls);
+    gt_ok(ps.done == POLL_CLIENTS && ps.failed == 0,
+          "the loop ended every connection with a clean close (%d done, %d failed%s%s)", ps.done,
+          ps.failed, ps.first_err ? ", first: " : "", ps.first_err ? errname(ps.first_err) : "");
+    gt_diag("poll server: echo refused with VMSEC_EAGAIN (back-pressure) %u times", ps.stalls);
 out:
-    vmsec_listener_free(l);
-    free(buf);
+    vmsec_listener_free(ps.l);
+    free(ps.buf);
     vmsec_channel_config_free(scfg);
     vmsec_channel_config_free(ccfg);
 }
