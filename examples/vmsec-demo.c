@@ -114,11 +114,12 @@ static void print_report(const vmsec_report *r)
            "ACTUAL", (int)wsrc, "SOURCE", "DETAIL");
     for (size_t i = 0; i < n; i++) {
         const char *src = vmsec_report_field(r, i, VMSEC_REPORT_SOURCE);
-        printf("   %-*s  %-9s  %-*s  %-*s  %-*s  %s\n", (int)wset, vmsec_report_field(r, i, VMSEC_REPORT_SETTING),
+        const char *detail = vmsec_report_field(r, i, VMSEC_REPORT_DETAIL);
+        printf("   %-*s  %-9s  %-*s  %-*s  %-*s%s%s\n", (int)wset, vmsec_report_field(r, i, VMSEC_REPORT_SETTING),
                vmsec_status_name(vmsec_report_status(r, i)), CELL,
                cell(vmsec_report_field(r, i, VMSEC_REPORT_EXPECTED), b1, sizeof(b1)), CELL,
-               cell(vmsec_report_field(r, i, VMSEC_REPORT_ACTUAL), b2, sizeof(b2)), (int)wsrc, *src ? src : "-",
-               vmsec_report_field(r, i, VMSEC_REPORT_DETAIL));
+               cell(vmsec_report_field(r, i, VMSEC_REPORT_ACTUAL), b2, sizeof(b2)), *detail ? (int)wsrc : 0,
+               *src ? src : "-", *detail ? "  " : "", detail);
     }
 }
 

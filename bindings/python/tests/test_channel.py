@@ -350,6 +350,18 @@ class TestWithCTool(Peers):
             time.sleep(0.02)
         return proc
 
+    def connect(self, cfg):
+        """Connects once vmsec-nc listens: its socket file appears at bind(), a moment before
+        listen(), and a refused connection does not use up its single accept."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return vmsec.Channel.connect(self.addr, cfg)
+            except vmsec.ConnectionRefused:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
     def finish(self, proc):
         try:
             out, err = proc.communicate(timeout=20)
@@ -363,7 +375,7 @@ class TestWithCTool(Peers):
         from_py = [b"from Python\n", os.urandom(100000)]
         proc = self.start_nc(from_c, self.client_kp.public_key)
         cfg = vmsec.ChannelConfig(self.client_kp, trusted_peers=[self.nc_pub], handshake_timeout=10)
-        with vmsec.Channel.connect(self.addr, cfg) as ch:
+        with self.connect(cfg) as ch:
             self.assertEqual(ch.peer_key, self.nc_pub)
             for msg in from_py:
                 ch.send(msg)
@@ -379,7 +391,7 @@ class TestWithCTool(Peers):
         with vmsec.Keypair.generate() as other:
             cfg = vmsec.ChannelConfig(self.client_kp, trusted_peers=[other.public_key], handshake_timeout=10)
             with self.assertRaises(vmsec.AuthenticationError):
-                vmsec.Channel.connect(self.addr, cfg)
+                self.connect(cfg)
         rc, out, err = self.finish(proc)
         self.assertNotEqual(rc, 0)
         self.assertEqual(out, b"")
@@ -391,7 +403,7 @@ class TestWithCTool(Peers):
         cfg = vmsec.ChannelConfig(self.client_kp, trusted_peers=[self.nc_pub], handshake_timeout=10)
         received = []
         with self.assertRaises(vmsec.Error) as cm:
-            with vmsec.Channel.connect(self.addr, cfg) as ch:
+            with self.connect(cfg) as ch:
                 ch.send(b"must not arrive either")
                 received.extend(ch)
         self.assertNotIsInstance(cm.exception, vmsec.Closed)
