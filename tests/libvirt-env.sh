@@ -27,7 +27,14 @@ lv_require() {
 
 lv_pid() { cat "$lv_pidfile" 2>/dev/null; }
 lv_alive() { p=$(lv_pid); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
-lv_owned() { [ -f "$lv_state/owned-pid" ] && [ "$(cat "$lv_state/owned-pid")" = "$(lv_pid)" ]; }
+# Ours: recorded by lv_launch, or (after an earlier run lost its state) running on this harness's
+# own configuration file, which only lv_launch passes to libvirtd.
+lv_owned() {
+    p=$(lv_pid)
+    [ -n "$p" ] || return 1
+    { [ -f "$lv_state/owned-pid" ] && [ "$(cat "$lv_state/owned-pid")" = "$p" ]; } ||
+        tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF -- "-f $lv_state/libvirtd.conf"
+}
 
 lv_wait_ready() {
     i=0
