@@ -12,6 +12,7 @@
 
 #include "domain_internal.h"
 #include "hostcheck_internal.h"
+#include "planner_internal.h"
 
 int vmsec__libvirt_error(int code, const char *fmt, ...)
 {
@@ -253,6 +254,8 @@ int vmsec_domain_host_check(vmsec_domain *d, const vmsec_profile *profile, unsig
     if (!d || !profile)
         return vmsec__error(VMSEC_EINVAL, "vmsec_domain_host_check: NULL argument");
     if ((rc = vmsec__profile_validate(profile)) < 0)
+        return rc;
+    if ((rc = vmsec__profile_refuse_intent(profile)) < 0) /* planner: intent needs planning first */
         return rc;
     if ((running = vmsec__domain_is_running(d)) < 0)
         return running;

@@ -12,6 +12,7 @@
 
 #include "domain_internal.h"
 #include "hostcheck_internal.h"
+#include "planner_internal.h"
 
 enum step_kind { ST_CONFIG, ST_VCPU_PIN, ST_EMU_PIN, ST_IO_PIN, ST_PARAM, ST_MEMORY, ST_NUMA, ST_META };
 enum param_group { PG_SCHED, PG_MEMORY, PG_NUMA, PG_BLKIO };
@@ -772,6 +773,8 @@ int vmsec_domain_apply(vmsec_domain *d, const vmsec_profile *profile, unsigned i
     if (!d || !profile || (flags & ~(VMSEC_AFFECT_LIVE | VMSEC_AFFECT_CONFIG)))
         return vmsec__error(VMSEC_EINVAL, "vmsec_domain_apply: NULL argument or unknown flags 0x%x", flags);
     if ((rc = vmsec__profile_validate(profile)) < 0)
+        return rc;
+    if ((rc = vmsec__profile_refuse_intent(profile)) < 0) /* planner: intent needs planning first */
         return rc;
     if ((running = vmsec__domain_is_running(d)) < 0)
         return running;

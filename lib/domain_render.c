@@ -10,6 +10,7 @@
 #include <libxml/xmlsave.h>
 
 #include "domain_internal.h"
+#include "planner_internal.h"
 
 const char *const vmsec__memory_param_names[VMSEC__MEM_LIMITS] = { "hard_limit", "soft_limit", "swap_hard_limit" };
 const char *const vmsec__cputune_period_elems[VMSEC__CPU_SCOPES] = { "period", "emulator_period", "iothread_period",
@@ -392,6 +393,8 @@ int vmsec_domain_render(const vmsec_profile *profile, const char *xml, char **ou
     if (!profile || !xml || !out)
         return vmsec__error(VMSEC_EINVAL, "vmsec_domain_render: NULL argument");
     *out = NULL;
+    if ((rc = vmsec__profile_refuse_intent(profile)) < 0) /* planner: intent needs planning first */
+        return rc;
     if (!(doc = vmsec__xml_parse(xml, "domain XML")))
         return VMSEC_EFORMAT;
     rc = vmsec__render_doc(profile, doc);

@@ -14,6 +14,7 @@
 
 #include "domain_internal.h"
 #include "hostcheck_internal.h"
+#include "planner_internal.h"
 #include "kprobe.h"
 #include "units.h"
 
@@ -912,6 +913,8 @@ int vmsec_domain_verify(vmsec_domain *d, const vmsec_profile *profile, unsigned 
     if (!d || !profile || flags)
         return vmsec__error(VMSEC_EINVAL, "vmsec_domain_verify: NULL argument or unknown flags 0x%x", flags);
     if ((rc = vmsec__profile_validate(profile)) < 0)
+        return rc;
+    if ((rc = vmsec__profile_refuse_intent(profile)) < 0) /* planner: intent needs planning first */
         return rc;
     if ((running = vmsec__domain_is_running(d)) < 0)
         return running;

@@ -16,6 +16,7 @@
 
 #include "domain_internal.h"
 #include "hostcheck_internal.h"
+#include "planner_internal.h"
 #include "kprobe.h"
 #include "units.h"
 #include "vmsec/hostcheck.h"
@@ -495,6 +496,8 @@ int vmsec_host_check(const char *uri, const vmsec_profile *profile, unsigned int
     if (!profile)
         return vmsec__error(VMSEC_EINVAL, "vmsec_host_check: profile is NULL");
     if ((rc = vmsec__profile_validate(profile)) < 0)
+        return rc;
+    if ((rc = vmsec__profile_refuse_intent(profile)) < 0) /* planner: intent needs planning first */
         return rc;
     if (!(f = malloc(sizeof(*f))) || !(r = vmsec__report_new())) {
         free(f);

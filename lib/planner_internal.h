@@ -48,4 +48,10 @@ int vmsec__planner_set_holding(struct vmsec_planner *p, const char *name, const 
 int vmsec__planner_check_cpus(const struct vmsec_planner *p, const vmsec_cpuset *s, const char *what);
 int vmsec__planner_check_name(const char *domain);
 
+struct vmsec_profile;
+/* For the code that renders, applies or verifies a profile: VMSEC_EFORMAT (recorded) if the
+ * profile states placement intent (cpu.placement), which must be planned into pins first, so
+ * an unplanned intent is never silently applied without pins; 0 otherwise. */
+int vmsec__profile_refuse_intent(const struct vmsec_profile *p);
+
 #endif

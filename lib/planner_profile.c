@@ -123,6 +123,16 @@ out:
     return rc;
 }
 
+int vmsec__profile_refuse_intent(const struct vmsec_profile *p)
+{
+    const struct vmsec__u64 *placement = &p->intent[VMSEC__INTENT_PLACEMENT];
+    if (!placement->set)
+        return 0;
+    return vmsec__profile_error(VMSEC_EFORMAT, p, placement->line, "cpu.placement",
+                                "the profile states placement intent: plan it into pins first "
+                                "(vmsec_planner_place_profile, or vmsec-profile apply -c URI)");
+}
+
 int vmsec_planner_place_profile(vmsec_planner *p, const char *domain, const vmsec_profile *intent,
                                 vmsec_profile **concrete, vmsec_placement **placement)
 {

@@ -923,6 +923,34 @@ START_TEST(place_profile_end_to_end)
 }
 END_TEST
 
+/* Rendering, applying, verifying or host-checking an unplanned intent profile is refused: it would
+ * otherwise go through without any pin. */
+START_TEST(domain_api_refuses_unplanned_intent)
+{
+    static const char msg[] = "profile intent.conf:6: cpu.placement: the profile states placement intent: plan it "
+                              "into pins first (vmsec_planner_place_profile, or vmsec-profile apply -c URI)";
+    vmsec_profile *in = profile_of(intent_text);
+    vmsec_domain *d;
+    vmsec_report *r = NULL;
+    char *out = NULL;
+    ck_assert_int_eq(vmsec_domain_render(in, "<domain type='kvm'><name>x</name></domain>", &out), VMSEC_EFORMAT);
+    ck_assert_ptr_null(out);
+    ck_assert_str_eq(vmsec_error_last(), msg);
+    ck_assert_int_eq(vmsec_domain_open("test:///default", "test", &d), 0);
+    ck_assert_int_eq(vmsec_domain_apply(d, in, VMSEC_AFFECT_LIVE, &r), VMSEC_EFORMAT);
+    ck_assert_str_eq(vmsec_error_last(), msg);
+    vmsec_report_free(r);
+    r = NULL;
+    ck_assert_int_eq(vmsec_domain_verify(d, in, 0, &r), VMSEC_EFORMAT);
+    vmsec_report_free(r);
+    r = NULL;
+    ck_assert_int_eq(vmsec_host_check("test:///default", in, 0, &r), VMSEC_EFORMAT);
+    vmsec_report_free(r);
+    vmsec_domain_free(d);
+    vmsec_profile_free(in);
+}
+END_TEST
+
 int main(void)
 {
     virSetErrorFunc(NULL, quiet); /* expected libvirt failures are checked through vmsec's messages */
@@ -960,6 +988,7 @@ int main(void)
     tcase_add_test(tc, intent_keys_parse_and_serialise);
     tcase_add_test(tc, intent_keys_refused_when_contradictory);
     tcase_add_test(tc, place_profile_end_to_end);
+    tcase_add_test(tc, domain_api_refuses_unplanned_intent);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }
