@@ -137,6 +137,17 @@ class TestBuild(unittest.TestCase):
         self.assertIsNone(p.cpu_shares)
         self.assertEqual(dict(p.items()), {"vcpus": "2", "vcpu.0.pin": "0-1,3", "memory.locked": "no"})
 
+    def test_every_key_reachable_by_text(self):
+        # Keys without a typed property (placement intent for the planner) work through set/get.
+        p = vmsec.Profile(vcpus=2)
+        p["cpu.placement"] = "dedicated"
+        self.assertEqual(p["cpu.placement"], "dedicated")
+        self.assertIn("cpu.placement = dedicated", p.to_text())
+        p.set_vcpu_pin(0, "1")
+        with self.assertRaises(vmsec.FormatError) as cm:
+            p.validate()
+        self.assertIn("cpu.placement", str(cm.exception))
+
     def test_digest_changes_with_any_setting(self):
         p = vmsec.Profile.parse(SMALL)
         before = p.digest
