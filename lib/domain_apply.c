@@ -791,8 +791,13 @@ int vmsec_domain_apply(vmsec_domain *d, const vmsec_profile *profile, unsigned i
                             "domain %s: memory.locked, memory.hugepages.* and memory.nosharepages cannot change on "
                             "a running domain; apply to the configuration too (they take effect at next boot)",
                             d->name);
-    if ((rc = vmsec_domain_host_check(d, profile, flags, NULL)) < 0)
+    /* A refusing host check hands its report (every problem) to the caller. */
+    if ((rc = vmsec_domain_host_check(d, profile, flags, report)) < 0)
         return rc;
+    if (report) {
+        vmsec_report_free(*report);
+        *report = NULL;
+    }
     if ((rc = check_shape(&a, flags)) < 0)
         return rc;
     if (!(a.r = vmsec__report_new()))

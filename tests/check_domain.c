@@ -238,7 +238,20 @@ START_TEST(refusals_change_nothing)
     ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "next boot"));
     ck_assert_int_eq(vmsec_domain_apply(d, cpus, 0, &r), VMSEC_EHOST);
     ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "CPU(s) 1"));
+    /* The refusing host check's report reaches the caller, naming the problem. */
+    ck_assert_ptr_nonnull(r);
+    ck_assert_uint_ge(vmsec_report_count_status(r, VMSEC_STATUS_PROBLEM), 1);
+    {
+        int found = 0;
+        for (size_t i = 0; i < vmsec_report_count(r); i++)
+            found |= vmsec_report_status(r, i) == VMSEC_STATUS_PROBLEM &&
+                     strcmp(vmsec_report_field(r, i, VMSEC_REPORT_SETTING), "host.cpus") == 0;
+        ck_assert_msg(found, "no host.cpus problem in the apply report");
+    }
+    vmsec_report_free(r);
+    r = NULL;
     ck_assert_int_eq(vmsec_domain_apply(d, shape, 0, &r), VMSEC_EFORMAT);
+    ck_assert_ptr_null(r);
     ck_assert_int_eq(vmsec_domain_apply(d, cpus, 0x80, &r), VMSEC_EINVAL);
     ck_assert_int_eq(vmsec_domain_get_xml(d, 0, &after), 0);
     ck_assert_str_eq(before, after);

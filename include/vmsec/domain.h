@@ -128,7 +128,8 @@ VMSEC_EXPORT int vmsec_domain_host_check(vmsec_domain *d, const vmsec_profile *p
  * @param profile The profile.
  * @param flags #VMSEC_AFFECT_LIVE and/or #VMSEC_AFFECT_CONFIG; 0 means live if the domain runs
  *        and config if it is persistent.
- * @param report Receives a per-setting report (also on failure, when one was started); may be NULL.
+ * @param report Receives a per-setting report (also on failure, when one was started; when the
+ *        host check refuses, its report listing every problem); may be NULL.
  * @return 0; #VMSEC_EHOST; #VMSEC_EROLLEDBACK (a step failed, everything was restored; the message
  *         names the setting and libvirt's reason); #VMSEC_EPARTIAL (restoring failed too: the
  *         message lists what was left changed); #VMSEC_ELIBVIRT (connection lost or libvirt

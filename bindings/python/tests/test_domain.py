@@ -123,6 +123,9 @@ class TestDomain(unittest.TestCase):
         with self.assertRaises(vmsec.HostError) as cm:
             self.dom.apply(vmsec.Profile.parse(MISSING_CPUS))
         self.assertIn("host.cpus", str(cm.exception))
+        report = cm.exception.report
+        self.assertIsNotNone(report)
+        self.assertIn("host.cpus", [e.setting for e in report.with_status("problem")])
         self.assertEqual(self.dom.xml(), original)
 
     def test_closed(self):
