@@ -265,8 +265,10 @@ START_TEST(topology_from_libvirt_test_driver)
     vmsec_topology_free(a);
     vmsec_topology_free(b);
     ck_assert_int_eq(vmsec_topology_from_libvirt(&a, "nosuchdriver:///x"), VMSEC_ELIBVIRT);
-    ck_assert_str_eq(vmsec_error_last(),
-                     "topology: cannot connect to nosuchdriver:///x: no connection driver available for nosuchdriver:///x");
+    /* libvirt's own explanation differs with whether a daemon is running; vmsec's part does not. */
+    ck_assert_msg(strncmp(vmsec_error_last(), "topology: cannot connect to nosuchdriver:///x: ",
+                          strlen("topology: cannot connect to nosuchdriver:///x: ")) == 0,
+                  "%s", vmsec_error_last());
     /* NULL: libvirt's default URI */
     setenv("LIBVIRT_DEFAULT_URI", "test:///default", 1);
     ck_assert_int_eq(vmsec_topology_from_libvirt(&a, NULL), 0);

@@ -67,11 +67,14 @@ lv_start() {
     lv_launch
 }
 
+# Starts libvirtd again; a daemon still alive is killed first, but only if it is ours.
 lv_restart() {
-    lv_owned || return 1
     p=$(lv_pid)
-    kill -9 "$p" 2>/dev/null
-    while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
+    if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+        lv_owned || return 1
+        kill -9 "$p" 2>/dev/null
+        while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
+    fi
     rm -f "$lv_pidfile"
     lv_launch
 }
