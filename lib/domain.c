@@ -123,6 +123,16 @@ int vmsec__domain_is_running(struct vmsec_domain *d)
     return a;
 }
 
+int vmsec__domain_prepare(struct vmsec_domain *d, const struct vmsec_profile *p)
+{
+    int rc;
+    if ((rc = vmsec__profile_validate(p)) < 0)
+        return rc;
+    if ((rc = vmsec__profile_refuse_intent(p)) < 0) /* planner: intent needs planning first */
+        return rc;
+    return vmsec__domain_is_running(d);
+}
+
 int vmsec_domain_get_xml(vmsec_domain *d, unsigned int flags, char **out)
 {
     unsigned int vflags = VIR_DOMAIN_XML_SECURE;
@@ -253,11 +263,7 @@ int vmsec_domain_host_check(vmsec_domain *d, const vmsec_profile *profile, unsig
         *report = NULL;
     if (!d || !profile)
         return vmsec__error(VMSEC_EINVAL, "vmsec_domain_host_check: NULL argument");
-    if ((rc = vmsec__profile_validate(profile)) < 0)
-        return rc;
-    if ((rc = vmsec__profile_refuse_intent(profile)) < 0) /* planner: intent needs planning first */
-        return rc;
-    if ((running = vmsec__domain_is_running(d)) < 0)
+    if ((running = vmsec__domain_prepare(d, profile)) < 0)
         return running;
     if (!flags) {
         int persistent = virDomainIsPersistent(d->dom);

@@ -772,11 +772,7 @@ int vmsec_domain_apply(vmsec_domain *d, const vmsec_profile *profile, unsigned i
         *report = NULL;
     if (!d || !profile || (flags & ~(VMSEC_AFFECT_LIVE | VMSEC_AFFECT_CONFIG)))
         return vmsec__error(VMSEC_EINVAL, "vmsec_domain_apply: NULL argument or unknown flags 0x%x", flags);
-    if ((rc = vmsec__profile_validate(profile)) < 0)
-        return rc;
-    if ((rc = vmsec__profile_refuse_intent(profile)) < 0) /* planner: intent needs planning first */
-        return rc;
-    if ((running = vmsec__domain_is_running(d)) < 0)
+    if ((running = vmsec__domain_prepare(d, profile)) < 0)
         return running;
     if ((persistent = virDomainIsPersistent(d->dom)) < 0)
         return vmsec__libvirt_error(VMSEC_ELIBVIRT, "domain %s: cannot read whether it is persistent", d->name);

@@ -56,6 +56,9 @@ int vmsec__verify_kernel(const char *root, long pid, const struct vmsec_profile 
 
 /* Verify and apply halves. */
 int vmsec__domain_is_running(struct vmsec_domain *d);
+/* What host check, apply and verify do first: the profile is valid and has no unplanned placement
+ * intent; returns whether the domain runs (1/0) or a negative code. */
+int vmsec__domain_prepare(struct vmsec_domain *d, const struct vmsec_profile *p);
 int vmsec__metadata_set(struct vmsec_domain *d, const struct vmsec_profile *p, unsigned int vflags);
 
 #endif

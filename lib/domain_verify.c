@@ -912,11 +912,7 @@ int vmsec_domain_verify(vmsec_domain *d, const vmsec_profile *profile, unsigned 
         *report = NULL;
     if (!d || !profile || flags)
         return vmsec__error(VMSEC_EINVAL, "vmsec_domain_verify: NULL argument or unknown flags 0x%x", flags);
-    if ((rc = vmsec__profile_validate(profile)) < 0)
-        return rc;
-    if ((rc = vmsec__profile_refuse_intent(profile)) < 0) /* planner: intent needs planning first */
-        return rc;
-    if ((running = vmsec__domain_is_running(d)) < 0)
+    if ((running = vmsec__domain_prepare(d, profile)) < 0)
         return running;
     v.running = running;
     if ((hostcpus = virNodeGetCPUMap(d->conn, NULL, NULL, 0)) <= 0)
@@ -924,8 +920,7 @@ int vmsec_domain_verify(vmsec_domain *d, const vmsec_profile *profile, unsigned 
     v.maplen = VIR_CPU_MAPLEN(hostcpus);
     if (!(v.r = vmsec__report_new()))
         return VMSEC_ENOMEM;
-    if (!running)
-        rc = config_side(&v);
+    rc = running ? 0 : config_side(&v);
     if (rc == 0 && running)
         if ((rc = lv_shape(&v)) == 0 && (rc = lv_pins(&v)) == 0 && (rc = lv_sched(&v)) == 0 && (rc = lv_memory(&v)) == 0 &&
             (rc = lv_numa(&v)) == 0 && (rc = lv_blkio(&v)) == 0)
