@@ -60,12 +60,25 @@ static struct step *push(struct apply *a, int kind)
 }
 
 /* Marks the last step failed with libvirt's reason and records which setting it was. */
+/* Frees what a step recorded to undo itself. */
+static void step_clear(struct step *s)
+{
+    for (int k = 0; k < s->n_old; k++)
+        if (s->old[k].type == VIR_TYPED_PARAM_STRING)
+            free(s->old[k].value.s);
+    free(s->old);
+    free(s->old_xml);
+    s->old = NULL;
+    s->old_xml = NULL;
+    s->n_old = 0;
+}
+
 static int step_failed(struct apply *a, const char *setting, const char *expected, const char *old)
 {
     const char *m = virGetLastErrorMessage();
     snprintf(a->failed, sizeof(a->failed), "%s", setting);
     vmsec__report_add(a->r, VMSEC_STATUS_FAILED, setting, expected, old, "libvirt", "%s", m ? m : "unknown libvirt error");
-    a->n--; /* nothing to undo for the failed step itself */
+    step_clear(&a->steps[--a->n]); /* nothing to undo for the failed step itself */
     return vmsec__error(VMSEC_ELIBVIRT, "%s", m ? m : "unknown libvirt error");
 }
 
@@ -651,14 +664,8 @@ static unsigned int rollback(struct apply *a, char *left, size_t size)
 
 static void free_steps(struct apply *a)
 {
-    for (size_t i = 0; i < a->n; i++) {
-        struct step *s = &a->steps[i];
-        for (int k = 0; k < s->n_old; k++)
-            if (s->old[k].type == VIR_TYPED_PARAM_STRING)
-                free(s->old[k].value.s);
-        free(s->old);
-        free(s->old_xml);
-    }
+    for (size_t i = 0; i < a->n; i++)
+        step_clear(&a->steps[i]);
     free(a->steps);
     for (int g = 0; g < 4; g++)
         if (a->cur[g])
