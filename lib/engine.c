@@ -42,9 +42,18 @@ struct vmsec_engine {
     uint8_t peer_key[VMSEC_KEY_BYTES];
     uint8_t hhash[NOISE_MAX_HASHLEN];
     size_t hhash_len;
-    noise_cipherstate *cs; /* guarded: [0] send, [1] recv */
+    /* One guarded block per engine: both cipherstates and the engine's copies of the static secret
+     * and PSK (the copies are wiped at Split; only the cipherstates outlive the handshake). */
+    struct engine_secrets {
+        noise_cipherstate cs[2];
+        uint8_t secret[NOISE_DHLEN];
+        uint8_t psk[NOISE_PSKLEN];
+    } *sec;
+    noise_cipherstate *cs; /* sec->cs: [0] send, [1] recv */
     uint64_t sent_since_rekey, recvd_since_rekey;
     bool send_closed, peer_closed;
+    /* The I/O buffers are allocated when bytes flow and released once the handshake is done, so an
+     * idle channel holds none of them. */
     /* input: raw bytes from the peer, [in_start, in_end) unprocessed */
     uint8_t *in;
     size_t in_start, in_end;
@@ -55,6 +64,7 @@ struct vmsec_engine {
     /* output: [out_start, out_end) pending */
     uint8_t *out;
     size_t out_cap, out_start, out_end;
+    bool out_release; /* free the output buffer once drained (it held the handshake) */
 };
 
 static const char *role_name(const vmsec_engine *e)
@@ -85,7 +95,8 @@ static int VMSEC_PRINTF(4, 5) fail(vmsec_engine *e, int side, int code, const ch
     }
     if (side != 0) {
         noise_cipher_wipe(&e->cs[1]);
-        sodium_memzero(e->msg, e->msg_cap + 1);
+        if (e->msg)
+            sodium_memzero(e->msg, e->msg_cap + 1);
         e->msg_len = 0;
         e->msg_ready = false;
     }
@@ -138,6 +149,8 @@ static int out_reserve(vmsec_engine *e, size_t need)
             return 0;
     }
     cap = e->out_cap * 2 > pending + need ? e->out_cap * 2 : pending + need;
+    if (cap < OUT_INITIAL && atomic_load(&e->state) == VMSEC_STATE_OPEN)
+        cap = OUT_INITIAL; /* data flows: start at two full records rather than growing in steps */
     if (!(p = realloc(e->out, cap)))
         return vmsec__error(VMSEC_ENOMEM, "out of memory for %zu bytes of channel output", cap);
     e->out = p;
@@ -184,6 +197,66 @@ static int check_peer(vmsec_engine *e)
     return 0;
 }
 
+static void free_msg(vmsec_engine *e)
+{
+    if (e->msg) {
+        sodium_memzero(e->msg, e->msg_cap + 1);
+        free(e->msg);
+    }
+    e->msg = NULL;
+    e->msg_cap = 0;
+}
+
+static void free_out(vmsec_engine *e)
+{
+    free(e->out);
+    e->out = NULL;
+    e->out_cap = e->out_start = e->out_end = 0;
+    e->out_release = false;
+}
+
+static void free_in(vmsec_engine *e)
+{
+    if (e->in) {
+        sodium_memzero(e->in, IN_CAP);
+        free(e->in);
+    }
+    e->in = NULL;
+    e->in_start = e->in_end = 0;
+}
+
+/* After Split the static secret, PSK, trust list and prologue are never used again: wipe and free
+ * them, and the I/O buffers the handshake used (empty ones; the input may already hold records). */
+static void release_handshake_material(vmsec_engine *e)
+{
+    sodium_memzero(e->sec->secret, sizeof(e->sec->secret));
+    sodium_memzero(e->sec->psk, sizeof(e->sec->psk));
+    e->cfg.secret = e->cfg.psk = NULL;
+    free(e->cfg.trusted);
+    e->cfg.trusted = NULL;
+    e->cfg.ntrusted = 0;
+    free(e->cfg.prologue);
+    e->cfg.prologue = NULL;
+    e->cfg.prologue_len = 0;
+    if (e->msg_len == 0)
+        free_msg(e);
+    if (e->in && e->in_start == e->in_end)
+        free_in(e);
+    if (e->out_start == e->out_end)
+        free_out(e);
+    else
+        e->out_release = true; /* the last handshake message is still to be written */
+}
+
+static int in_alloc(vmsec_engine *e)
+{
+    if (!e->in && !(e->in = malloc(IN_CAP)))
+        return vmsec__error(VMSEC_ENOMEM, "out of memory for %d bytes of channel input", IN_CAP);
+    return 0;
+}
+
+static int msg_reserve(vmsec_engine *e, size_t need);
+
 static int finish_handshake(vmsec_engine *e)
 {
     int rc;
@@ -195,6 +268,7 @@ static int finish_handshake(vmsec_engine *e)
         return fail(e, 2, rc, "Noise Split() failed");
     noise_handshake_free(e->hs);
     e->hs = NULL;
+    release_handshake_material(e);
     atomic_store(&e->state, VMSEC_STATE_OPEN);
     return 0;
 }
@@ -305,7 +379,10 @@ static int read_announcement(vmsec_engine *e)
 static int read_handshake(vmsec_engine *e, const uint8_t *frame, size_t len)
 {
     size_t plen;
-    int rc = noise_handshake_read(e->hs, frame, len, e->msg + 1, e->msg_cap, &plen);
+    int rc;
+    if ((rc = msg_reserve(e, NOISE_MAX_MSG)) < 0)
+        return rc;
+    rc = noise_handshake_read(e->hs, frame, len, e->msg + 1, e->msg_cap, &plen);
     if (rc < 0)
         return fail(e, 2, rc, "handshake message rejected (%s): wrong key, PSK, prologue or tampering",
                     vmsec_error_last());
@@ -325,9 +402,11 @@ static int msg_reserve(vmsec_engine *e, size_t need)
 {
     size_t cap;
     uint8_t *p;
-    if (need <= e->msg_cap)
+    if (need <= e->msg_cap && e->msg)
         return 0;
     cap = e->msg_cap * 2 > need ? e->msg_cap * 2 : need;
+    if (cap < NOISE_MAX_MSG)
+        cap = NOISE_MAX_MSG;
     if (cap > e->cfg.max_message)
         cap = e->cfg.max_message > NOISE_MAX_MSG ? e->cfg.max_message : NOISE_MAX_MSG;
     if (!(p = realloc(e->msg, cap + 1)))
@@ -395,6 +474,8 @@ static int process_input(vmsec_engine *e)
         const uint8_t *p = e->in + e->in_start;
         if (st == VMSEC_STATE_FAILED)
             return vmsec__error(e->fail_code, "%s", e->fail_msg);
+        if (!e->in)
+            break; /* released at the end of the handshake: nothing buffered */
         if (st == VMSEC_STATE_HANDSHAKE && e->role == VMSEC_ROLE_RESPONDER && !e->announced) {
             if ((rc = read_announcement(e)) != 0)
                 break;
@@ -434,6 +515,7 @@ static int process_input(vmsec_engine *e)
 int vmsec_engine_new(vmsec_engine **out, const vmsec_channel_config *cfg, vmsec_role role)
 {
     vmsec_engine *e;
+    struct vmsec_channel_config pub;
     uint8_t announce[ANNOUNCE_HDR + NOISE_MAX_NAME];
     size_t alen;
     int rc;
@@ -445,23 +527,30 @@ int vmsec_engine_new(vmsec_engine **out, const vmsec_channel_config *cfg, vmsec_
         return rc;
     if (!(e = calloc(1, sizeof(*e))))
         return vmsec__error(VMSEC_ENOMEM, "out of memory allocating a channel engine");
-    if ((rc = vmsec__channel_config_copy(&e->cfg, cfg)) < 0) {
+    /* the configuration is copied without its secrets, which go into the engine's guarded block */
+    pub = *cfg;
+    pub.secret = pub.psk = NULL;
+    if ((rc = vmsec__channel_config_copy(&e->cfg, &pub)) < 0) {
         free(e);
         return rc;
     }
+    sodium_memzero(&pub, sizeof(pub));
     e->role = role;
     atomic_init(&e->state, VMSEC_STATE_HANDSHAKE);
-    e->cs = sodium_malloc(2 * sizeof(*e->cs));
-    e->in = malloc(IN_CAP);
-    e->msg_cap = NOISE_MAX_MSG;
-    e->msg = malloc(e->msg_cap + 1);
-    e->out_cap = OUT_INITIAL;
-    e->out = malloc(e->out_cap);
-    if (!e->cs || !e->in || !e->msg || !e->out) {
+    if (!(e->sec = sodium_malloc(sizeof(*e->sec)))) {
         vmsec_engine_free(e);
-        return vmsec__error(VMSEC_ENOMEM, "out of memory allocating channel buffers");
+        return vmsec__error(VMSEC_ENOMEM, "out of memory allocating the channel's guarded key memory");
     }
-    memset(e->cs, 0, 2 * sizeof(*e->cs));
+    sodium_memzero(e->sec, sizeof(*e->sec));
+    e->cs = e->sec->cs;
+    if (cfg->secret) {
+        memcpy(e->sec->secret, cfg->secret, NOISE_DHLEN);
+        e->cfg.secret = e->sec->secret;
+    }
+    if (cfg->psk) {
+        memcpy(e->sec->psk, cfg->psk, NOISE_PSKLEN);
+        e->cfg.psk = e->sec->psk;
+    }
     if (role == VMSEC_ROLE_INITIATOR) {
         alen = build_announcement(e, announce);
         rc = start_handshake(e, announce, alen);
@@ -498,20 +587,15 @@ void vmsec_engine_free(vmsec_engine *e)
         return;
     if (e->hs)
         noise_handshake_free(e->hs);
-    if (e->cs) {
+    if (e->sec) {
         noise_cipher_wipe(&e->cs[0]);
         noise_cipher_wipe(&e->cs[1]);
-        sodium_free(e->cs);
+        sodium_free(e->sec); /* wipes the whole block */
     }
-    if (e->msg) {
-        sodium_memzero(e->msg, e->msg_cap + 1);
-        free(e->msg);
-    }
-    if (e->in) {
-        sodium_memzero(e->in, IN_CAP);
-        free(e->in);
-    }
-    free(e->out);
+    e->cfg.secret = e->cfg.psk = NULL; /* they pointed into e->sec */
+    free_msg(e);
+    free_in(e);
+    free_out(e);
     vmsec__channel_config_clear(&e->cfg);
     sodium_memzero(e, sizeof(*e));
     free(e);
@@ -522,7 +606,7 @@ int vmsec_engine_input_space(vmsec_engine *e, uint8_t **buf, size_t *cap)
     int rc;
     if (!e || !buf || !cap)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_space: NULL argument");
-    if ((rc = failed_guard(e, 1)) < 0)
+    if ((rc = failed_guard(e, 1)) < 0 || (rc = in_alloc(e)) < 0)
         return rc;
     *buf = e->in + e->in_end;
     *cap = IN_CAP - e->in_end;
@@ -536,8 +620,10 @@ int vmsec_engine_input_commit(vmsec_engine *e, size_t len)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_commit: engine is NULL");
     if ((rc = failed_guard(e, 1)) < 0)
         return rc;
-    if (len > IN_CAP - e->in_end)
+    if (len > IN_CAP - e->in_end || (!e->in && len))
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_commit: %zu bytes exceed the input space", len);
+    if (!e->in)
+        return 0;
     e->in_end += len;
     return process_input(e);
 }
@@ -549,7 +635,7 @@ int vmsec_engine_feed(vmsec_engine *e, const uint8_t *data, size_t len, size_t *
     if (!e || (!data && len) || !consumed)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_feed: NULL argument");
     *consumed = 0;
-    if ((rc = failed_guard(e, 1)) < 0)
+    if ((rc = failed_guard(e, 1)) < 0 || (len && (rc = in_alloc(e)) < 0))
         return rc;
     while (done < len) {
         n = IN_CAP - e->in_end;
@@ -589,7 +675,7 @@ int vmsec_engine_output(vmsec_engine *e, const uint8_t **buf, size_t *len)
 {
     if (!e || !buf || !len)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_output: NULL argument");
-    *buf = e->out + e->out_start;
+    *buf = e->out ? e->out + e->out_start : (const uint8_t *)"";
     *len = e->out_end - e->out_start;
     return 0;
 }
@@ -599,8 +685,11 @@ int vmsec_engine_output_consume(vmsec_engine *e, size_t len)
     if (!e || len > e->out_end - e->out_start)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_output_consume: %s", e ? "more than pending" : "engine is NULL");
     e->out_start += len;
-    if (e->out_start == e->out_end)
+    if (e->out_start == e->out_end) {
         e->out_start = e->out_end = 0;
+        if (e->out_release && atomic_load(&e->state) != VMSEC_STATE_HANDSHAKE)
+            free_out(e);
+    }
     return 0;
 }
 
