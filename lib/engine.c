@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "channel_internal.h"
+#include "guarded.h"
 #include "internal.h"
 
 #define ANNOUNCE_MAGIC "VMSC"
@@ -23,6 +24,10 @@
 #define REC_MIN (1 + NOISE_TAGLEN)
 #define REC_MAX_FRAME (FRAME_HDR + 1 + VMSEC_RECORD_PAYLOAD_MAX + NOISE_TAGLEN)
 #define IN_CAP (2 * (FRAME_HDR + NOISE_MAX_MSG))
+/* During the handshake the buffers are sized for handshake messages, which carry no payload in
+ * version 1 (the largest, e + encrypted s + tag, is 96 bytes): no 64 KiB buffer per handshake. */
+#define HS_IN_CAP 1024
+#define HS_MSG_MAX 512
 #define OUT_INITIAL (2 * REC_MAX_FRAME)
 /* Data records may use nonces up to 2^64-3: 2^64-2 stays free for close_notify, 2^64-1 is reserved by Noise. */
 #define NONCE_LAST_DATA (UINT64_MAX - 2)
@@ -42,7 +47,7 @@ struct vmsec_engine {
     uint8_t peer_key[VMSEC_KEY_BYTES];
     uint8_t hhash[NOISE_MAX_HASHLEN];
     size_t hhash_len;
-    /* One guarded block per engine: both cipherstates and the engine's copies of the static secret
+    /* One guarded slot per engine (lib/guarded.h): both cipherstates and the engine's copies of the static secret
      * and PSK (the copies are wiped at Split; only the cipherstates outlive the handshake). */
     struct engine_secrets {
         noise_cipherstate cs[2];
@@ -56,7 +61,7 @@ struct vmsec_engine {
      * idle channel holds none of them. */
     /* input: raw bytes from the peer, [in_start, in_end) unprocessed */
     uint8_t *in;
-    size_t in_start, in_end;
+    size_t in_cap, in_start, in_end, in_hwm; /* in_hwm: bytes ever written, wiped at free */
     /* the message being reassembled lives at msg + 1 (one byte of slack for in-place decryption) */
     uint8_t *msg;
     size_t msg_cap, msg_len;
@@ -218,11 +223,11 @@ static void free_out(vmsec_engine *e)
 static void free_in(vmsec_engine *e)
 {
     if (e->in) {
-        sodium_memzero(e->in, IN_CAP);
+        sodium_memzero(e->in, e->in_hwm);
         free(e->in);
     }
     e->in = NULL;
-    e->in_start = e->in_end = 0;
+    e->in_cap = e->in_start = e->in_end = e->in_hwm = 0;
 }
 
 /* After Split the static secret, PSK, trust list and prologue are never used again: wipe and free
@@ -250,8 +255,31 @@ static void release_handshake_material(vmsec_engine *e)
 
 static int in_alloc(vmsec_engine *e)
 {
-    if (!e->in && !(e->in = malloc(IN_CAP)))
-        return vmsec__error(VMSEC_ENOMEM, "out of memory for %d bytes of channel input", IN_CAP);
+    size_t cap = atomic_load(&e->state) == VMSEC_STATE_HANDSHAKE ? HS_IN_CAP : IN_CAP;
+    if (!e->in) {
+        if (!(e->in = malloc(cap)))
+            return vmsec__error(VMSEC_ENOMEM, "out of memory for %zu bytes of channel input", cap);
+        e->in_cap = cap;
+    }
+    return 0;
+}
+
+/* Grows the input buffer to its full size (a frame larger than the handshake-sized buffer). */
+static int in_grow(vmsec_engine *e)
+{
+    uint8_t *p;
+    if (e->in_cap == IN_CAP)
+        return 0;
+    if (!(p = malloc(IN_CAP)))
+        return fail(e, 1, VMSEC_ENOMEM, "out of memory for %d bytes of channel input", IN_CAP);
+    memcpy(p, e->in + e->in_start, e->in_end - e->in_start);
+    sodium_memzero(e->in, e->in_hwm);
+    free(e->in);
+    e->in = p;
+    e->in_end -= e->in_start;
+    e->in_hwm = e->in_end;
+    e->in_start = 0;
+    e->in_cap = IN_CAP;
     return 0;
 }
 
@@ -279,9 +307,9 @@ static int write_handshake(vmsec_engine *e)
     size_t len;
     int rc;
     while (e->hs && !noise_handshake_complete(e->hs) && noise_handshake_my_turn(e->hs)) {
-        if ((rc = out_reserve(e, FRAME_HDR + NOISE_MAX_MSG)) < 0)
+        if ((rc = out_reserve(e, FRAME_HDR + HS_MSG_MAX)) < 0)
             return fail(e, 2, rc, "out of memory for a handshake message");
-        rc = noise_handshake_write(e->hs, NULL, 0, e->out + e->out_end + FRAME_HDR, NOISE_MAX_MSG, &len);
+        rc = noise_handshake_write(e->hs, NULL, 0, e->out + e->out_end + FRAME_HDR, HS_MSG_MAX, &len);
         if (rc < 0)
             return fail(e, 2, rc, "writing a handshake message failed: %s", vmsec_error_last());
         put16(e->out + e->out_end, len);
@@ -327,8 +355,8 @@ static int start_handshake(vmsec_engine *e, const uint8_t *announce, size_t alen
     memcpy(prologue, announce, alen);
     if (c->prologue_len)
         memcpy(prologue + alen, c->prologue, c->prologue_len);
-    rc = noise_handshake_new(&e->hs, &c->proto, e->role == VMSEC_ROLE_INITIATOR, prologue, alen + c->prologue_len,
-                             s, rs, psk);
+    rc = noise_handshake_new_pub(&e->hs, &c->proto, e->role == VMSEC_ROLE_INITIATOR, prologue,
+                                 alen + c->prologue_len, s, s ? c->pub : NULL, rs, psk);
     free(prologue);
     return rc;
 }
@@ -380,7 +408,7 @@ static int read_handshake(vmsec_engine *e, const uint8_t *frame, size_t len)
 {
     size_t plen;
     int rc;
-    if ((rc = msg_reserve(e, NOISE_MAX_MSG)) < 0)
+    if ((rc = msg_reserve(e, len)) < 0) /* a payload is never longer than its message */
         return rc;
     rc = noise_handshake_read(e->hs, frame, len, e->msg + 1, e->msg_cap, &plen);
     if (rc < 0)
@@ -405,7 +433,7 @@ static int msg_reserve(vmsec_engine *e, size_t need)
     if (need <= e->msg_cap && e->msg)
         return 0;
     cap = e->msg_cap * 2 > need ? e->msg_cap * 2 : need;
-    if (cap < NOISE_MAX_MSG)
+    if (cap < NOISE_MAX_MSG && atomic_load(&e->state) != VMSEC_STATE_HANDSHAKE)
         cap = NOISE_MAX_MSG;
     if (cap > e->cfg.max_message)
         cap = e->cfg.max_message > NOISE_MAX_MSG ? e->cfg.max_message : NOISE_MAX_MSG;
@@ -487,7 +515,9 @@ static int process_input(vmsec_engine *e)
         if (st != VMSEC_STATE_HANDSHAKE && flen < REC_MIN)
             return fail(e, 1, VMSEC_EPROTO, "transport message of %zu bytes is shorter than %d", flen, REC_MIN);
         if (avail < FRAME_HDR + flen) {
-            if (e->in_start + FRAME_HDR + flen > IN_CAP) {
+            if (FRAME_HDR + flen > e->in_cap)
+                return in_grow(e);
+            if (e->in_start + FRAME_HDR + flen > e->in_cap) {
                 memmove(e->in, p, avail);
                 e->in_start = 0;
                 e->in_end = avail;
@@ -501,7 +531,7 @@ static int process_input(vmsec_engine *e)
     }
     if (e->in_start == e->in_end) {
         e->in_start = e->in_end = 0;
-    } else if (e->in_start > 0 && e->in_end == IN_CAP) {
+    } else if (e->in_start > 0 && e->in_end == e->in_cap) {
         memmove(e->in, e->in + e->in_start, e->in_end - e->in_start);
         e->in_end -= e->in_start;
         e->in_start = 0;
@@ -537,11 +567,10 @@ int vmsec_engine_new(vmsec_engine **out, const vmsec_channel_config *cfg, vmsec_
     sodium_memzero(&pub, sizeof(pub));
     e->role = role;
     atomic_init(&e->state, VMSEC_STATE_HANDSHAKE);
-    if (!(e->sec = sodium_malloc(sizeof(*e->sec)))) {
+    if (!(e->sec = vmsec__guarded_alloc(sizeof(*e->sec)))) {
         vmsec_engine_free(e);
         return vmsec__error(VMSEC_ENOMEM, "out of memory allocating the channel's guarded key memory");
     }
-    sodium_memzero(e->sec, sizeof(*e->sec));
     e->cs = e->sec->cs;
     if (cfg->secret) {
         memcpy(e->sec->secret, cfg->secret, NOISE_DHLEN);
@@ -590,7 +619,7 @@ void vmsec_engine_free(vmsec_engine *e)
     if (e->sec) {
         noise_cipher_wipe(&e->cs[0]);
         noise_cipher_wipe(&e->cs[1]);
-        sodium_free(e->sec); /* wipes the whole block */
+        vmsec__guarded_free(e->sec); /* wipes the whole block */
     }
     e->cfg.secret = e->cfg.psk = NULL; /* they pointed into e->sec */
     free_msg(e);
@@ -608,8 +637,11 @@ int vmsec_engine_input_space(vmsec_engine *e, uint8_t **buf, size_t *cap)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_space: NULL argument");
     if ((rc = failed_guard(e, 1)) < 0 || (rc = in_alloc(e)) < 0)
         return rc;
+    /* records flow: offer reads of the full size, not the handshake-sized buffer's */
+    if (e->in_cap < IN_CAP && atomic_load(&e->state) != VMSEC_STATE_HANDSHAKE && (rc = in_grow(e)) < 0)
+        return rc;
     *buf = e->in + e->in_end;
-    *cap = IN_CAP - e->in_end;
+    *cap = e->in_cap - e->in_end;
     return 0;
 }
 
@@ -620,11 +652,13 @@ int vmsec_engine_input_commit(vmsec_engine *e, size_t len)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_commit: engine is NULL");
     if ((rc = failed_guard(e, 1)) < 0)
         return rc;
-    if (len > IN_CAP - e->in_end || (!e->in && len))
+    if (len > e->in_cap - e->in_end || (!e->in && len))
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_commit: %zu bytes exceed the input space", len);
     if (!e->in)
         return 0;
     e->in_end += len;
+    if (e->in_end > e->in_hwm)
+        e->in_hwm = e->in_end;
     return process_input(e);
 }
 
@@ -638,13 +672,15 @@ int vmsec_engine_feed(vmsec_engine *e, const uint8_t *data, size_t len, size_t *
     if ((rc = failed_guard(e, 1)) < 0 || (len && (rc = in_alloc(e)) < 0))
         return rc;
     while (done < len) {
-        n = IN_CAP - e->in_end;
+        n = e->in_cap - e->in_end;
         if (n == 0)
             break;
         if (n > len - done)
             n = len - done;
         memcpy(e->in + e->in_end, data + done, n);
         e->in_end += n;
+        if (e->in_end > e->in_hwm)
+            e->in_hwm = e->in_end;
         done += n;
         if ((rc = process_input(e)) < 0)
             break;

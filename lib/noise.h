@@ -53,6 +53,12 @@ int noise_protocol_parse(noise_protocol *out, const char *name);
 int noise_handshake_new(noise_handshake **out, const noise_protocol *proto, bool initiator,
                         const uint8_t *prologue, size_t prologue_len, const uint8_t *s, const uint8_t *rs,
                         const uint8_t *psk);
+/* The same with the static public key of s given (s_pub, NOISE_DHLEN bytes; NULL derives it), for
+ * callers that derived it once when the key was loaded: it saves a scalar multiplication per
+ * handshake. s_pub must be the public key of s. */
+int noise_handshake_new_pub(noise_handshake **out, const noise_protocol *proto, bool initiator,
+                            const uint8_t *prologue, size_t prologue_len, const uint8_t *s, const uint8_t *s_pub,
+                            const uint8_t *rs, const uint8_t *psk);
 void noise_handshake_free(noise_handshake *hs);
 
 /* Test-only hook (never exported): use this ephemeral secret instead of a random one. */
