@@ -55,6 +55,7 @@ struct vmsec_engine {
         uint8_t psk[NOISE_PSKLEN];
     } *sec;
     noise_cipherstate *cs; /* sec->cs: [0] send, [1] recv */
+    crypto_aead_aes256gcm_state *gcm; /* AESGCM: both keys expanded once (guarded), or NULL */
     uint64_t sent_since_rekey, recvd_since_rekey;
     bool send_closed, peer_closed;
     /* The I/O buffers are allocated when bytes flow and released once the handshake is done, so an
@@ -71,6 +72,14 @@ struct vmsec_engine {
     size_t out_cap, out_start, out_end;
     bool out_release; /* free the output buffer once drained (it held the handshake) */
 };
+
+/* Wipes one direction's key: its cipherstate and, for AESGCM, its expanded key. */
+static void wipe_key(vmsec_engine *e, int side)
+{
+    noise_cipher_wipe(&e->cs[side]);
+    if (e->gcm)
+        sodium_memzero(&e->gcm[side], sizeof(e->gcm[side]));
+}
 
 static const char *role_name(const vmsec_engine *e)
 {
@@ -99,14 +108,14 @@ static int VMSEC_PRINTF(4, 5) fail(vmsec_engine *e, int side, int code, const ch
         atomic_store(&e->state, VMSEC_STATE_FAILED);
     }
     if (side != 0) {
-        noise_cipher_wipe(&e->cs[1]);
+        wipe_key(e, 1);
         if (e->msg)
             sodium_memzero(e->msg, e->msg_cap + 1);
         e->msg_len = 0;
         e->msg_ready = false;
     }
     if (side != 1)
-        noise_cipher_wipe(&e->cs[0]);
+        wipe_key(e, 0);
     if (side == 2 && e->hs) {
         noise_handshake_free(e->hs);
         e->hs = NULL;
@@ -119,7 +128,7 @@ static int failed_guard(vmsec_engine *e, int side)
 {
     if (atomic_load(&e->state) != VMSEC_STATE_FAILED)
         return 0;
-    noise_cipher_wipe(&e->cs[side]);
+    wipe_key(e, side);
     if (!atomic_exchange(&e->fail_reported, true))
         return vmsec__error(e->fail_code, "%s", e->fail_msg);
     return vmsec__error(VMSEC_ESTATE, "channel failed earlier: %s", e->fail_msg);
@@ -294,6 +303,12 @@ static int finish_handshake(vmsec_engine *e)
     e->hhash_len = noise_handshake_hash(e->hs, e->hhash, sizeof(e->hhash));
     if ((rc = noise_handshake_split(e->hs, &e->cs[0], &e->cs[1])) < 0)
         return fail(e, 2, rc, "Noise Split() failed");
+    /* AES-GCM: the key schedule and GHASH key once per key (and rekey), not per record; without
+     * the memory for it every record derives them, as before */
+    if (e->cfg.proto.cipher == NOISE_CIPHER_AESGCM && (e->gcm = vmsec__guarded_alloc(2 * sizeof(*e->gcm)))) {
+        noise_cipher_precompute(&e->cs[0], &e->gcm[0]);
+        noise_cipher_precompute(&e->cs[1], &e->gcm[1]);
+    }
     noise_handshake_free(e->hs);
     e->hs = NULL;
     release_handshake_material(e);
@@ -617,10 +632,11 @@ void vmsec_engine_free(vmsec_engine *e)
     if (e->hs)
         noise_handshake_free(e->hs);
     if (e->sec) {
-        noise_cipher_wipe(&e->cs[0]);
-        noise_cipher_wipe(&e->cs[1]);
+        wipe_key(e, 0);
+        wipe_key(e, 1);
         vmsec__guarded_free(e->sec); /* wipes the whole block */
     }
+    vmsec__guarded_free(e->gcm);
     e->cfg.secret = e->cfg.psk = NULL; /* they pointed into e->sec */
     free_msg(e);
     free_in(e);
@@ -804,7 +820,7 @@ int vmsec_engine_close(vmsec_engine *e)
     if ((rc = out_reserve(e, FRAME_HDR + REC_MIN)) < 0 || (rc = write_record(e, REC_CLOSE, NULL, 0)) < 0)
         return rc;
     e->send_closed = true;
-    noise_cipher_wipe(&e->cs[0]);
+    wipe_key(e, 0);
     return 0;
 }
 

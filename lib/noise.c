@@ -84,7 +84,9 @@ int noise_cipher_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len
     if (len > NOISE_MAX_MSG - NOISE_TAGLEN)
         return vmsec__error(VMSEC_EPROTO, "Noise transport message of %zu bytes exceeds the %d-byte maximum",
                             len + NOISE_TAGLEN, NOISE_MAX_MSG);
-    if (noise_aead_encrypt(cs->cipher, cs->k, cs->n, ad, ad_len, plain, len, out) < 0)
+    if ((cs->gcm && cs->cipher == NOISE_CIPHER_AESGCM
+             ? noise_aead_encrypt_gcm(cs->gcm, cs->n, ad, ad_len, plain, len, out)
+             : noise_aead_encrypt(cs->cipher, cs->k, cs->n, ad, ad_len, plain, len, out)) < 0)
         return vmsec__error(VMSEC_ECRYPTO, "Noise encrypt: AEAD primitive failed");
     cs->n++;
     return 0;
@@ -103,7 +105,9 @@ int noise_cipher_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len
     if (len < NOISE_TAGLEN || len > NOISE_MAX_MSG)
         return vmsec__error(VMSEC_EPROTO, "Noise transport message of %zu bytes: must be %d to %d bytes", len,
                             NOISE_TAGLEN, NOISE_MAX_MSG);
-    if (noise_aead_decrypt(cs->cipher, cs->k, cs->n, ad, ad_len, cipher, len, out) < 0)
+    if ((cs->gcm && cs->cipher == NOISE_CIPHER_AESGCM
+             ? noise_aead_decrypt_gcm(cs->gcm, cs->n, ad, ad_len, cipher, len, out)
+             : noise_aead_decrypt(cs->cipher, cs->k, cs->n, ad, ad_len, cipher, len, out)) < 0)
         return vmsec__error(VMSEC_EAUTH, "Noise transport message %llu failed authentication",
                             (unsigned long long)cs->n);
     cs->n++;
@@ -123,7 +127,17 @@ int noise_cipher_rekey(noise_cipherstate *cs)
         return vmsec__error(VMSEC_ECRYPTO, "Noise rekey: AEAD primitive failed");
     memcpy(cs->k, tmp, NOISE_KEYLEN);
     sodium_memzero(tmp, sizeof(tmp));
+    if (cs->gcm && cs->cipher == NOISE_CIPHER_AESGCM)
+        crypto_aead_aes256gcm_beforenm(cs->gcm, cs->k);
     return 0;
+}
+
+void noise_cipher_precompute(noise_cipherstate *cs, struct crypto_aead_aes256gcm_state_ *st)
+{
+    if (cs && st && cs->has_key && cs->cipher == NOISE_CIPHER_AESGCM) {
+        crypto_aead_aes256gcm_beforenm(st, cs->k);
+        cs->gcm = st;
+    }
 }
 
 void noise_cipher_wipe(noise_cipherstate *cs)
