@@ -83,6 +83,7 @@ static const struct contender vm_contenders[] = {
 size_t bench_vmsec_contenders(const struct contender **out, size_t cap)
 {
     size_t n = 0;
+    keys_once(); /* before the sender and receiver threads both call config() */
     for (size_t i = 0; i < sizeof(vm_contenders) / sizeof(vm_contenders[0]) && n < cap; i++) {
         vmsec_channel_config *cfg;
         if (vmsec_channel_config_new(&cfg) < 0)

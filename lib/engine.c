@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "channel_internal.h"
+#include "guarded.h"
 #include "internal.h"
 
 #define ANNOUNCE_MAGIC "VMSC"
@@ -23,6 +24,10 @@
 #define REC_MIN (1 + NOISE_TAGLEN)
 #define REC_MAX_FRAME (FRAME_HDR + 1 + VMSEC_RECORD_PAYLOAD_MAX + NOISE_TAGLEN)
 #define IN_CAP (2 * (FRAME_HDR + NOISE_MAX_MSG))
+/* During the handshake the buffers are sized for handshake messages, which carry no payload in
+ * version 1 (the largest, e + encrypted s + tag, is 96 bytes): no 64 KiB buffer per handshake. */
+#define HS_IN_CAP 1024
+#define HS_MSG_MAX 512
 #define OUT_INITIAL (2 * REC_MAX_FRAME)
 /* Data records may use nonces up to 2^64-3: 2^64-2 stays free for close_notify, 2^64-1 is reserved by Noise. */
 #define NONCE_LAST_DATA (UINT64_MAX - 2)
@@ -42,12 +47,22 @@ struct vmsec_engine {
     uint8_t peer_key[VMSEC_KEY_BYTES];
     uint8_t hhash[NOISE_MAX_HASHLEN];
     size_t hhash_len;
-    noise_cipherstate *cs; /* guarded: [0] send, [1] recv */
+    /* One guarded slot per engine (lib/guarded.h): both cipherstates and the engine's copies of the static secret
+     * and PSK (the copies are wiped at Split; only the cipherstates outlive the handshake). */
+    struct engine_secrets {
+        noise_cipherstate cs[2];
+        uint8_t secret[NOISE_DHLEN];
+        uint8_t psk[NOISE_PSKLEN];
+    } *sec;
+    noise_cipherstate *cs; /* sec->cs: [0] send, [1] recv */
+    crypto_aead_aes256gcm_state *gcm; /* AESGCM: both keys expanded once (guarded), or NULL */
     uint64_t sent_since_rekey, recvd_since_rekey;
     bool send_closed, peer_closed;
+    /* The I/O buffers are allocated when bytes flow and released once the handshake is done, so an
+     * idle channel holds none of them. */
     /* input: raw bytes from the peer, [in_start, in_end) unprocessed */
     uint8_t *in;
-    size_t in_start, in_end;
+    size_t in_cap, in_start, in_end, in_hwm; /* in_hwm: bytes ever written, wiped at free */
     /* the message being reassembled lives at msg + 1 (one byte of slack for in-place decryption) */
     uint8_t *msg;
     size_t msg_cap, msg_len;
@@ -55,7 +70,16 @@ struct vmsec_engine {
     /* output: [out_start, out_end) pending */
     uint8_t *out;
     size_t out_cap, out_start, out_end;
+    bool out_release; /* free the output buffer once drained (it held the handshake) */
 };
+
+/* Wipes one direction's key: its cipherstate and, for AESGCM, its expanded key. */
+static void wipe_key(vmsec_engine *e, int side)
+{
+    noise_cipher_wipe(&e->cs[side]);
+    if (e->gcm)
+        sodium_memzero(&e->gcm[side], sizeof(e->gcm[side]));
+}
 
 static const char *role_name(const vmsec_engine *e)
 {
@@ -84,13 +108,14 @@ static int VMSEC_PRINTF(4, 5) fail(vmsec_engine *e, int side, int code, const ch
         atomic_store(&e->state, VMSEC_STATE_FAILED);
     }
     if (side != 0) {
-        noise_cipher_wipe(&e->cs[1]);
-        sodium_memzero(e->msg, e->msg_cap + 1);
+        wipe_key(e, 1);
+        if (e->msg)
+            sodium_memzero(e->msg, e->msg_cap + 1);
         e->msg_len = 0;
         e->msg_ready = false;
     }
     if (side != 1)
-        noise_cipher_wipe(&e->cs[0]);
+        wipe_key(e, 0);
     if (side == 2 && e->hs) {
         noise_handshake_free(e->hs);
         e->hs = NULL;
@@ -103,7 +128,7 @@ static int failed_guard(vmsec_engine *e, int side)
 {
     if (atomic_load(&e->state) != VMSEC_STATE_FAILED)
         return 0;
-    noise_cipher_wipe(&e->cs[side]);
+    wipe_key(e, side);
     if (!atomic_exchange(&e->fail_reported, true))
         return vmsec__error(e->fail_code, "%s", e->fail_msg);
     return vmsec__error(VMSEC_ESTATE, "channel failed earlier: %s", e->fail_msg);
@@ -138,6 +163,8 @@ static int out_reserve(vmsec_engine *e, size_t need)
             return 0;
     }
     cap = e->out_cap * 2 > pending + need ? e->out_cap * 2 : pending + need;
+    if (cap < OUT_INITIAL && atomic_load(&e->state) == VMSEC_STATE_OPEN)
+        cap = OUT_INITIAL; /* data flows: start at two full records rather than growing in steps */
     if (!(p = realloc(e->out, cap)))
         return vmsec__error(VMSEC_ENOMEM, "out of memory for %zu bytes of channel output", cap);
     e->out = p;
@@ -184,6 +211,89 @@ static int check_peer(vmsec_engine *e)
     return 0;
 }
 
+static void free_msg(vmsec_engine *e)
+{
+    if (e->msg) {
+        sodium_memzero(e->msg, e->msg_cap + 1);
+        free(e->msg);
+    }
+    e->msg = NULL;
+    e->msg_cap = 0;
+}
+
+static void free_out(vmsec_engine *e)
+{
+    free(e->out);
+    e->out = NULL;
+    e->out_cap = e->out_start = e->out_end = 0;
+    e->out_release = false;
+}
+
+static void free_in(vmsec_engine *e)
+{
+    if (e->in) {
+        sodium_memzero(e->in, e->in_hwm);
+        free(e->in);
+    }
+    e->in = NULL;
+    e->in_cap = e->in_start = e->in_end = e->in_hwm = 0;
+}
+
+/* After Split the static secret, PSK, trust list and prologue are never used again: wipe and free
+ * them, and the I/O buffers the handshake used (empty ones; the input may already hold records). */
+static void release_handshake_material(vmsec_engine *e)
+{
+    sodium_memzero(e->sec->secret, sizeof(e->sec->secret));
+    sodium_memzero(e->sec->psk, sizeof(e->sec->psk));
+    e->cfg.secret = e->cfg.psk = NULL;
+    free(e->cfg.trusted);
+    e->cfg.trusted = NULL;
+    e->cfg.ntrusted = 0;
+    free(e->cfg.prologue);
+    e->cfg.prologue = NULL;
+    e->cfg.prologue_len = 0;
+    if (e->msg_len == 0)
+        free_msg(e);
+    if (e->in && e->in_start == e->in_end)
+        free_in(e);
+    if (e->out_start == e->out_end)
+        free_out(e);
+    else
+        e->out_release = true; /* the last handshake message is still to be written */
+}
+
+static int in_alloc(vmsec_engine *e)
+{
+    size_t cap = atomic_load(&e->state) == VMSEC_STATE_HANDSHAKE ? HS_IN_CAP : IN_CAP;
+    if (!e->in) {
+        if (!(e->in = malloc(cap)))
+            return vmsec__error(VMSEC_ENOMEM, "out of memory for %zu bytes of channel input", cap);
+        e->in_cap = cap;
+    }
+    return 0;
+}
+
+/* Grows the input buffer to its full size (a frame larger than the handshake-sized buffer). */
+static int in_grow(vmsec_engine *e)
+{
+    uint8_t *p;
+    if (e->in_cap == IN_CAP)
+        return 0;
+    if (!(p = malloc(IN_CAP)))
+        return fail(e, 1, VMSEC_ENOMEM, "out of memory for %d bytes of channel input", IN_CAP);
+    memcpy(p, e->in + e->in_start, e->in_end - e->in_start);
+    sodium_memzero(e->in, e->in_hwm);
+    free(e->in);
+    e->in = p;
+    e->in_end -= e->in_start;
+    e->in_hwm = e->in_end;
+    e->in_start = 0;
+    e->in_cap = IN_CAP;
+    return 0;
+}
+
+static int msg_reserve(vmsec_engine *e, size_t need);
+
 static int finish_handshake(vmsec_engine *e)
 {
     int rc;
@@ -193,8 +303,15 @@ static int finish_handshake(vmsec_engine *e)
     e->hhash_len = noise_handshake_hash(e->hs, e->hhash, sizeof(e->hhash));
     if ((rc = noise_handshake_split(e->hs, &e->cs[0], &e->cs[1])) < 0)
         return fail(e, 2, rc, "Noise Split() failed");
+    /* AES-GCM: the key schedule and GHASH key once per key (and rekey), not per record; without
+     * the memory for it every record derives them, as before */
+    if (e->cfg.proto.cipher == NOISE_CIPHER_AESGCM && (e->gcm = vmsec__guarded_alloc(2 * sizeof(*e->gcm)))) {
+        noise_cipher_precompute(&e->cs[0], &e->gcm[0]);
+        noise_cipher_precompute(&e->cs[1], &e->gcm[1]);
+    }
     noise_handshake_free(e->hs);
     e->hs = NULL;
+    release_handshake_material(e);
     atomic_store(&e->state, VMSEC_STATE_OPEN);
     return 0;
 }
@@ -205,9 +322,9 @@ static int write_handshake(vmsec_engine *e)
     size_t len;
     int rc;
     while (e->hs && !noise_handshake_complete(e->hs) && noise_handshake_my_turn(e->hs)) {
-        if ((rc = out_reserve(e, FRAME_HDR + NOISE_MAX_MSG)) < 0)
+        if ((rc = out_reserve(e, FRAME_HDR + HS_MSG_MAX)) < 0)
             return fail(e, 2, rc, "out of memory for a handshake message");
-        rc = noise_handshake_write(e->hs, NULL, 0, e->out + e->out_end + FRAME_HDR, NOISE_MAX_MSG, &len);
+        rc = noise_handshake_write(e->hs, NULL, 0, e->out + e->out_end + FRAME_HDR, HS_MSG_MAX, &len);
         if (rc < 0)
             return fail(e, 2, rc, "writing a handshake message failed: %s", vmsec_error_last());
         put16(e->out + e->out_end, len);
@@ -253,8 +370,8 @@ static int start_handshake(vmsec_engine *e, const uint8_t *announce, size_t alen
     memcpy(prologue, announce, alen);
     if (c->prologue_len)
         memcpy(prologue + alen, c->prologue, c->prologue_len);
-    rc = noise_handshake_new(&e->hs, &c->proto, e->role == VMSEC_ROLE_INITIATOR, prologue, alen + c->prologue_len,
-                             s, rs, psk);
+    rc = noise_handshake_new_pub(&e->hs, &c->proto, e->role == VMSEC_ROLE_INITIATOR, prologue,
+                                 alen + c->prologue_len, s, s ? c->pub : NULL, rs, psk);
     free(prologue);
     return rc;
 }
@@ -305,7 +422,10 @@ static int read_announcement(vmsec_engine *e)
 static int read_handshake(vmsec_engine *e, const uint8_t *frame, size_t len)
 {
     size_t plen;
-    int rc = noise_handshake_read(e->hs, frame, len, e->msg + 1, e->msg_cap, &plen);
+    int rc;
+    if ((rc = msg_reserve(e, len)) < 0) /* a payload is never longer than its message */
+        return rc;
+    rc = noise_handshake_read(e->hs, frame, len, e->msg + 1, e->msg_cap, &plen);
     if (rc < 0)
         return fail(e, 2, rc, "handshake message rejected (%s): wrong key, PSK, prologue or tampering",
                     vmsec_error_last());
@@ -325,9 +445,11 @@ static int msg_reserve(vmsec_engine *e, size_t need)
 {
     size_t cap;
     uint8_t *p;
-    if (need <= e->msg_cap)
+    if (need <= e->msg_cap && e->msg)
         return 0;
     cap = e->msg_cap * 2 > need ? e->msg_cap * 2 : need;
+    if (cap < NOISE_MAX_MSG && atomic_load(&e->state) != VMSEC_STATE_HANDSHAKE)
+        cap = NOISE_MAX_MSG;
     if (cap > e->cfg.max_message)
         cap = e->cfg.max_message > NOISE_MAX_MSG ? e->cfg.max_message : NOISE_MAX_MSG;
     if (!(p = realloc(e->msg, cap + 1)))
@@ -395,6 +517,8 @@ static int process_input(vmsec_engine *e)
         const uint8_t *p = e->in + e->in_start;
         if (st == VMSEC_STATE_FAILED)
             return vmsec__error(e->fail_code, "%s", e->fail_msg);
+        if (!e->in)
+            break; /* released at the end of the handshake: nothing buffered */
         if (st == VMSEC_STATE_HANDSHAKE && e->role == VMSEC_ROLE_RESPONDER && !e->announced) {
             if ((rc = read_announcement(e)) != 0)
                 break;
@@ -406,7 +530,9 @@ static int process_input(vmsec_engine *e)
         if (st != VMSEC_STATE_HANDSHAKE && flen < REC_MIN)
             return fail(e, 1, VMSEC_EPROTO, "transport message of %zu bytes is shorter than %d", flen, REC_MIN);
         if (avail < FRAME_HDR + flen) {
-            if (e->in_start + FRAME_HDR + flen > IN_CAP) {
+            if (FRAME_HDR + flen > e->in_cap)
+                return in_grow(e);
+            if (e->in_start + FRAME_HDR + flen > e->in_cap) {
                 memmove(e->in, p, avail);
                 e->in_start = 0;
                 e->in_end = avail;
@@ -420,7 +546,7 @@ static int process_input(vmsec_engine *e)
     }
     if (e->in_start == e->in_end) {
         e->in_start = e->in_end = 0;
-    } else if (e->in_start > 0 && e->in_end == IN_CAP) {
+    } else if (e->in_start > 0 && e->in_end == e->in_cap) {
         memmove(e->in, e->in + e->in_start, e->in_end - e->in_start);
         e->in_end -= e->in_start;
         e->in_start = 0;
@@ -434,6 +560,7 @@ static int process_input(vmsec_engine *e)
 int vmsec_engine_new(vmsec_engine **out, const vmsec_channel_config *cfg, vmsec_role role)
 {
     vmsec_engine *e;
+    struct vmsec_channel_config pub;
     uint8_t announce[ANNOUNCE_HDR + NOISE_MAX_NAME];
     size_t alen;
     int rc;
@@ -445,23 +572,29 @@ int vmsec_engine_new(vmsec_engine **out, const vmsec_channel_config *cfg, vmsec_
         return rc;
     if (!(e = calloc(1, sizeof(*e))))
         return vmsec__error(VMSEC_ENOMEM, "out of memory allocating a channel engine");
-    if ((rc = vmsec__channel_config_copy(&e->cfg, cfg)) < 0) {
+    /* the configuration is copied without its secrets, which go into the engine's guarded block */
+    pub = *cfg;
+    pub.secret = pub.psk = NULL;
+    if ((rc = vmsec__channel_config_copy(&e->cfg, &pub)) < 0) {
         free(e);
         return rc;
     }
+    sodium_memzero(&pub, sizeof(pub));
     e->role = role;
     atomic_init(&e->state, VMSEC_STATE_HANDSHAKE);
-    e->cs = sodium_malloc(2 * sizeof(*e->cs));
-    e->in = malloc(IN_CAP);
-    e->msg_cap = NOISE_MAX_MSG;
-    e->msg = malloc(e->msg_cap + 1);
-    e->out_cap = OUT_INITIAL;
-    e->out = malloc(e->out_cap);
-    if (!e->cs || !e->in || !e->msg || !e->out) {
+    if (!(e->sec = vmsec__guarded_alloc(sizeof(*e->sec)))) {
         vmsec_engine_free(e);
-        return vmsec__error(VMSEC_ENOMEM, "out of memory allocating channel buffers");
+        return vmsec__error(VMSEC_ENOMEM, "out of memory allocating the channel's guarded key memory");
     }
-    memset(e->cs, 0, 2 * sizeof(*e->cs));
+    e->cs = e->sec->cs;
+    if (cfg->secret) {
+        memcpy(e->sec->secret, cfg->secret, NOISE_DHLEN);
+        e->cfg.secret = e->sec->secret;
+    }
+    if (cfg->psk) {
+        memcpy(e->sec->psk, cfg->psk, NOISE_PSKLEN);
+        e->cfg.psk = e->sec->psk;
+    }
     if (role == VMSEC_ROLE_INITIATOR) {
         alen = build_announcement(e, announce);
         rc = start_handshake(e, announce, alen);
@@ -498,20 +631,16 @@ void vmsec_engine_free(vmsec_engine *e)
         return;
     if (e->hs)
         noise_handshake_free(e->hs);
-    if (e->cs) {
-        noise_cipher_wipe(&e->cs[0]);
-        noise_cipher_wipe(&e->cs[1]);
-        sodium_free(e->cs);
+    if (e->sec) {
+        wipe_key(e, 0);
+        wipe_key(e, 1);
+        vmsec__guarded_free(e->sec); /* wipes the whole block */
     }
-    if (e->msg) {
-        sodium_memzero(e->msg, e->msg_cap + 1);
-        free(e->msg);
-    }
-    if (e->in) {
-        sodium_memzero(e->in, IN_CAP);
-        free(e->in);
-    }
-    free(e->out);
+    vmsec__guarded_free(e->gcm);
+    e->cfg.secret = e->cfg.psk = NULL; /* they pointed into e->sec */
+    free_msg(e);
+    free_in(e);
+    free_out(e);
     vmsec__channel_config_clear(&e->cfg);
     sodium_memzero(e, sizeof(*e));
     free(e);
@@ -522,10 +651,13 @@ int vmsec_engine_input_space(vmsec_engine *e, uint8_t **buf, size_t *cap)
     int rc;
     if (!e || !buf || !cap)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_space: NULL argument");
-    if ((rc = failed_guard(e, 1)) < 0)
+    if ((rc = failed_guard(e, 1)) < 0 || (rc = in_alloc(e)) < 0)
+        return rc;
+    /* records flow: offer reads of the full size, not the handshake-sized buffer's */
+    if (e->in_cap < IN_CAP && atomic_load(&e->state) != VMSEC_STATE_HANDSHAKE && (rc = in_grow(e)) < 0)
         return rc;
     *buf = e->in + e->in_end;
-    *cap = IN_CAP - e->in_end;
+    *cap = e->in_cap - e->in_end;
     return 0;
 }
 
@@ -536,9 +668,13 @@ int vmsec_engine_input_commit(vmsec_engine *e, size_t len)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_commit: engine is NULL");
     if ((rc = failed_guard(e, 1)) < 0)
         return rc;
-    if (len > IN_CAP - e->in_end)
+    if (len > e->in_cap - e->in_end || (!e->in && len))
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_commit: %zu bytes exceed the input space", len);
+    if (!e->in)
+        return 0;
     e->in_end += len;
+    if (e->in_end > e->in_hwm)
+        e->in_hwm = e->in_end;
     return process_input(e);
 }
 
@@ -549,16 +685,18 @@ int vmsec_engine_feed(vmsec_engine *e, const uint8_t *data, size_t len, size_t *
     if (!e || (!data && len) || !consumed)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_feed: NULL argument");
     *consumed = 0;
-    if ((rc = failed_guard(e, 1)) < 0)
+    if ((rc = failed_guard(e, 1)) < 0 || (len && (rc = in_alloc(e)) < 0))
         return rc;
     while (done < len) {
-        n = IN_CAP - e->in_end;
+        n = e->in_cap - e->in_end;
         if (n == 0)
             break;
         if (n > len - done)
             n = len - done;
         memcpy(e->in + e->in_end, data + done, n);
         e->in_end += n;
+        if (e->in_end > e->in_hwm)
+            e->in_hwm = e->in_end;
         done += n;
         if ((rc = process_input(e)) < 0)
             break;
@@ -589,7 +727,7 @@ int vmsec_engine_output(vmsec_engine *e, const uint8_t **buf, size_t *len)
 {
     if (!e || !buf || !len)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_output: NULL argument");
-    *buf = e->out + e->out_start;
+    *buf = e->out ? e->out + e->out_start : (const uint8_t *)"";
     *len = e->out_end - e->out_start;
     return 0;
 }
@@ -599,8 +737,11 @@ int vmsec_engine_output_consume(vmsec_engine *e, size_t len)
     if (!e || len > e->out_end - e->out_start)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_output_consume: %s", e ? "more than pending" : "engine is NULL");
     e->out_start += len;
-    if (e->out_start == e->out_end)
+    if (e->out_start == e->out_end) {
         e->out_start = e->out_end = 0;
+        if (e->out_release && atomic_load(&e->state) != VMSEC_STATE_HANDSHAKE)
+            free_out(e);
+    }
     return 0;
 }
 
@@ -679,7 +820,7 @@ int vmsec_engine_close(vmsec_engine *e)
     if ((rc = out_reserve(e, FRAME_HDR + REC_MIN)) < 0 || (rc = write_record(e, REC_CLOSE, NULL, 0)) < 0)
         return rc;
     e->send_closed = true;
-    noise_cipher_wipe(&e->cs[0]);
+    wipe_key(e, 0);
     return 0;
 }
 

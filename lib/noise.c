@@ -6,6 +6,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "guarded.h"
 #include "internal.h"
 #include "noise.h"
 #include "noise_crypto.h"
@@ -15,7 +16,8 @@
 
 enum hs_state { HS_RUNNING, HS_COMPLETE, HS_SPLIT, HS_FAILED };
 
-/* The whole HandshakeState lives in sodium_malloc memory: it holds s, e, ck, k and the PSKs. */
+/* The whole HandshakeState lives in guarded memory (a slot of a shared sodium_malloc chunk, see
+ * guarded.h): it holds s, e, ck, k and the PSKs. */
 struct noise_handshake {
     noise_protocol proto;
     noise_pattern pat;
@@ -82,7 +84,9 @@ int noise_cipher_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len
     if (len > NOISE_MAX_MSG - NOISE_TAGLEN)
         return vmsec__error(VMSEC_EPROTO, "Noise transport message of %zu bytes exceeds the %d-byte maximum",
                             len + NOISE_TAGLEN, NOISE_MAX_MSG);
-    if (noise_aead_encrypt(cs->cipher, cs->k, cs->n, ad, ad_len, plain, len, out) < 0)
+    if ((cs->gcm && cs->cipher == NOISE_CIPHER_AESGCM
+             ? noise_aead_encrypt_gcm(cs->gcm, cs->n, ad, ad_len, plain, len, out)
+             : noise_aead_encrypt(cs->cipher, cs->k, cs->n, ad, ad_len, plain, len, out)) < 0)
         return vmsec__error(VMSEC_ECRYPTO, "Noise encrypt: AEAD primitive failed");
     cs->n++;
     return 0;
@@ -101,7 +105,9 @@ int noise_cipher_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len
     if (len < NOISE_TAGLEN || len > NOISE_MAX_MSG)
         return vmsec__error(VMSEC_EPROTO, "Noise transport message of %zu bytes: must be %d to %d bytes", len,
                             NOISE_TAGLEN, NOISE_MAX_MSG);
-    if (noise_aead_decrypt(cs->cipher, cs->k, cs->n, ad, ad_len, cipher, len, out) < 0)
+    if ((cs->gcm && cs->cipher == NOISE_CIPHER_AESGCM
+             ? noise_aead_decrypt_gcm(cs->gcm, cs->n, ad, ad_len, cipher, len, out)
+             : noise_aead_decrypt(cs->cipher, cs->k, cs->n, ad, ad_len, cipher, len, out)) < 0)
         return vmsec__error(VMSEC_EAUTH, "Noise transport message %llu failed authentication",
                             (unsigned long long)cs->n);
     cs->n++;
@@ -121,7 +127,17 @@ int noise_cipher_rekey(noise_cipherstate *cs)
         return vmsec__error(VMSEC_ECRYPTO, "Noise rekey: AEAD primitive failed");
     memcpy(cs->k, tmp, NOISE_KEYLEN);
     sodium_memzero(tmp, sizeof(tmp));
+    if (cs->gcm && cs->cipher == NOISE_CIPHER_AESGCM)
+        crypto_aead_aes256gcm_beforenm(cs->gcm, cs->k);
     return 0;
+}
+
+void noise_cipher_precompute(noise_cipherstate *cs, struct crypto_aead_aes256gcm_state_ *st)
+{
+    if (cs && st && cs->has_key && cs->cipher == NOISE_CIPHER_AESGCM) {
+        crypto_aead_aes256gcm_beforenm(st, cs->k);
+        cs->gcm = st;
+    }
 }
 
 void noise_cipher_wipe(noise_cipherstate *cs)
@@ -248,7 +264,8 @@ static int check_keys(const noise_handshake *hs, const uint8_t *s, const uint8_t
 }
 
 static int hs_init(noise_handshake *hs, const noise_protocol *proto, bool initiator, const uint8_t *prologue,
-                   size_t prologue_len, const uint8_t *s, const uint8_t *rs, const uint8_t *psk)
+                   size_t prologue_len, const uint8_t *s, const uint8_t *s_pub, const uint8_t *rs,
+                   const uint8_t *psk)
 {
     size_t name_len = strnlen(proto->name, NOISE_MAX_NAME);
     noise_protocol check;
@@ -273,7 +290,9 @@ static int hs_init(noise_handshake *hs, const noise_protocol *proto, bool initia
 
     if (s && (hs->pat.pre_s[initiator ? 0 : 1] || local_sends_s(hs))) {
         memcpy(hs->s, s, NOISE_DHLEN);
-        if (crypto_scalarmult_base(hs->s_pub, hs->s) != 0)
+        if (s_pub)
+            memcpy(hs->s_pub, s_pub, NOISE_DHLEN); /* derived once, when the key was loaded */
+        else if (crypto_scalarmult_base(hs->s_pub, hs->s) != 0)
             return vmsec__error(VMSEC_EINVAL, "%s: invalid local static key", proto->name);
         hs->has_s = true;
     }
@@ -305,6 +324,13 @@ int noise_handshake_new(noise_handshake **out, const noise_protocol *proto, bool
                         const uint8_t *prologue, size_t prologue_len, const uint8_t *s, const uint8_t *rs,
                         const uint8_t *psk)
 {
+    return noise_handshake_new_pub(out, proto, initiator, prologue, prologue_len, s, NULL, rs, psk);
+}
+
+int noise_handshake_new_pub(noise_handshake **out, const noise_protocol *proto, bool initiator,
+                            const uint8_t *prologue, size_t prologue_len, const uint8_t *s, const uint8_t *s_pub,
+                            const uint8_t *rs, const uint8_t *psk)
+{
     noise_handshake *hs;
     int rc;
 
@@ -313,11 +339,10 @@ int noise_handshake_new(noise_handshake **out, const noise_protocol *proto, bool
     *out = NULL;
     if ((rc = vmsec__ensure_init()) < 0)
         return rc;
-    if (!(hs = sodium_malloc(sizeof(*hs))))
+    if (!(hs = vmsec__guarded_alloc(sizeof(*hs))))
         return vmsec__error(VMSEC_ENOMEM, "out of guarded memory for a Noise handshake");
-    memset(hs, 0, sizeof(*hs));
-    if ((rc = hs_init(hs, proto, initiator, prologue, prologue_len, s, rs, psk)) < 0) {
-        sodium_free(hs);
+    if ((rc = hs_init(hs, proto, initiator, prologue, prologue_len, s, s_pub, rs, psk)) < 0) {
+        vmsec__guarded_free(hs);
         return rc;
     }
     *out = hs;
@@ -326,7 +351,7 @@ int noise_handshake_new(noise_handshake **out, const noise_protocol *proto, bool
 
 void noise_handshake_free(noise_handshake *hs)
 {
-    sodium_free(hs); /* wipes the whole state before unmapping */
+    vmsec__guarded_free(hs); /* wipes the whole state */
 }
 
 int noise_handshake_set_ephemeral(noise_handshake *hs, const uint8_t *e_secret)

@@ -30,12 +30,17 @@ typedef struct noise_protocol {
     noise_hash_id hash;
 } noise_protocol;
 
-/* CipherState. n == UINT64_MAX is reserved: encrypt/decrypt fail with VMSEC_ESTATE (nonce exhaustion). */
+struct crypto_aead_aes256gcm_state_;
+
+/* CipherState. n == UINT64_MAX is reserved: encrypt/decrypt fail with VMSEC_ESTATE (nonce exhaustion).
+ * gcm: optional AES-GCM state precomputed from k (noise_cipher_precompute), kept in step by rekey;
+ * NULL derives it per message. */
 typedef struct noise_cipherstate {
     uint8_t k[NOISE_KEYLEN];
     uint64_t n;
     bool has_key;
     noise_cipher_id cipher;
+    struct crypto_aead_aes256gcm_state_ *gcm;
 } noise_cipherstate;
 
 typedef struct noise_handshake noise_handshake;
@@ -53,6 +58,12 @@ int noise_protocol_parse(noise_protocol *out, const char *name);
 int noise_handshake_new(noise_handshake **out, const noise_protocol *proto, bool initiator,
                         const uint8_t *prologue, size_t prologue_len, const uint8_t *s, const uint8_t *rs,
                         const uint8_t *psk);
+/* The same with the static public key of s given (s_pub, NOISE_DHLEN bytes; NULL derives it), for
+ * callers that derived it once when the key was loaded: it saves a scalar multiplication per
+ * handshake. s_pub must be the public key of s. */
+int noise_handshake_new_pub(noise_handshake **out, const noise_protocol *proto, bool initiator,
+                            const uint8_t *prologue, size_t prologue_len, const uint8_t *s, const uint8_t *s_pub,
+                            const uint8_t *rs, const uint8_t *psk);
 void noise_handshake_free(noise_handshake *hs);
 
 /* Test-only hook (never exported): use this ephemeral secret instead of a random one. */
@@ -105,5 +116,8 @@ int noise_cipher_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len
 /* Rekey(): k = ENCRYPT(k, maxnonce, zerolen, zeros)[0:32]. */
 int noise_cipher_rekey(noise_cipherstate *cs);
 void noise_cipher_wipe(noise_cipherstate *cs);
+/* For an AESGCM cipherstate with a key: expands k into *st (guarded memory the caller owns and wipes)
+ * once, instead of per message; later rekeys refresh it. No effect for other ciphers. */
+void noise_cipher_precompute(noise_cipherstate *cs, struct crypto_aead_aes256gcm_state_ *st);
 
 #endif

@@ -206,3 +206,35 @@ int noise_aead_decrypt(noise_cipher_id cipher, const uint8_t *k, uint64_t n, con
     }
     return 0;
 }
+
+int noise_aead_encrypt_gcm(const crypto_aead_aes256gcm_state *st, uint64_t n, const uint8_t *ad, size_t ad_len,
+                           const uint8_t *plain, size_t len, uint8_t *out)
+{
+    uint8_t nonce[12];
+    unsigned long long clen;
+    make_nonce(NOISE_CIPHER_AESGCM, n, nonce);
+    if (crypto_aead_aes256gcm_encrypt_afternm(out, &clen, plain ? plain : empty, len, ad ? ad : empty, ad_len, NULL,
+                                              nonce, st) != 0)
+        return -1;
+    return clen == len + NOISE_TAGLEN ? 0 : -1;
+}
+
+int noise_aead_decrypt_gcm(const crypto_aead_aes256gcm_state *st, uint64_t n, const uint8_t *ad, size_t ad_len,
+                           const uint8_t *cipher_text, size_t len, uint8_t *out)
+{
+    uint8_t nonce[12], dummy[1];
+    unsigned long long mlen = 0;
+    if (len < NOISE_TAGLEN)
+        return -1;
+    make_nonce(NOISE_CIPHER_AESGCM, n, nonce);
+    if (!out)
+        out = dummy; /* only when len == NOISE_TAGLEN: nothing is written */
+    if (crypto_aead_aes256gcm_decrypt_afternm(out, &mlen, NULL, cipher_text, len, ad ? ad : empty, ad_len, nonce,
+                                              st) != 0 ||
+        mlen != len - NOISE_TAGLEN) {
+        if (out != dummy && len > NOISE_TAGLEN)
+            sodium_memzero(out, len - NOISE_TAGLEN);
+        return -1;
+    }
+    return 0;
+}

@@ -47,6 +47,11 @@ void noise_hkdf(noise_hash_id id, const uint8_t *ck, const uint8_t *ikm, size_t 
  * Returns 0, or -1 if the primitive failed (never expected). */
 int noise_aead_encrypt(noise_cipher_id cipher, const uint8_t *k, uint64_t n, const uint8_t *ad, size_t ad_len,
                        const uint8_t *plain, size_t len, uint8_t *out);
+/* The same with the AES-GCM key schedule precomputed (crypto_aead_aes256gcm_beforenm). */
+int noise_aead_encrypt_gcm(const crypto_aead_aes256gcm_state *st, uint64_t n, const uint8_t *ad, size_t ad_len,
+                           const uint8_t *plain, size_t len, uint8_t *out);
+int noise_aead_decrypt_gcm(const crypto_aead_aes256gcm_state *st, uint64_t n, const uint8_t *ad, size_t ad_len,
+                           const uint8_t *cipher_text, size_t len, uint8_t *out);
 /* DECRYPT(k, n, ad, ciphertext): len >= NOISE_TAGLEN; writes len - NOISE_TAGLEN bytes to out (out may
  * equal cipher). Returns -1 on a bad tag, with out wiped. */
 int noise_aead_decrypt(noise_cipher_id cipher, const uint8_t *k, uint64_t n, const uint8_t *ad, size_t ad_len,
