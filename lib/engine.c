@@ -58,6 +58,7 @@ struct vmsec_engine {
     crypto_aead_aes256gcm_state *gcm; /* AESGCM: both keys expanded once (guarded), or NULL */
     uint64_t sent_since_rekey, recvd_since_rekey;
     bool send_closed, peer_closed;
+    bool input_eof; /* the transport ended; verdict deferred while a message waits to be taken */
     /* The I/O buffers are allocated when bytes flow and released once the handshake is done, so an
      * idle channel holds none of them. */
     /* input: raw bytes from the peer, [in_start, in_end) unprocessed */
@@ -705,6 +706,8 @@ int vmsec_engine_feed(vmsec_engine *e, const uint8_t *data, size_t len, size_t *
     return rc;
 }
 
+static int eof_verdict(vmsec_engine *e);
+
 int vmsec_engine_input_eof(vmsec_engine *e)
 {
     int rc;
@@ -712,6 +715,18 @@ int vmsec_engine_input_eof(vmsec_engine *e)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_eof: engine is NULL");
     if ((rc = failed_guard(e, 1)) < 0)
         return rc;
+    e->input_eof = true;
+    /* Authentic messages buffered before the end are delivered first: records after a message the
+     * caller has not taken yet (possibly the close_notify) are only read once it is taken. */
+    if (e->msg_ready)
+        return 0;
+    return eof_verdict(e);
+}
+
+/* The end of the stream once every buffered record was read: clean after close_notify, else a
+ * truncation. */
+static int eof_verdict(vmsec_engine *e)
+{
     if (e->peer_closed) {
         if (e->in_end != e->in_start)
             return fail(e, 1, VMSEC_EPROTO, "%zu stray bytes after close_notify", e->in_end - e->in_start);
@@ -844,8 +859,8 @@ int vmsec_engine_recv(vmsec_engine *e, uint8_t *buf, size_t cap, size_t *len)
         memcpy(buf, e->msg + 1, e->msg_len);
     e->msg_len = 0;
     e->msg_ready = false;
-    if (process_input(e) < 0) /* this message was authentic; the next call reports the failure */
-        atomic_store(&e->fail_reported, false);
+    if (process_input(e) < 0 || (e->input_eof && !e->msg_ready && eof_verdict(e) < 0))
+        atomic_store(&e->fail_reported, false); /* this message was authentic; the next call reports the failure */
     return 0;
 }
 

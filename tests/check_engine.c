@@ -334,6 +334,43 @@ START_TEST(eof_without_close_notify_is_truncation)
 }
 END_TEST
 
+/* The transport may report its end while authentic messages are still buffered: they are delivered
+ * first, then the verdict (clean close or truncation) comes from vmsec_engine_recv(). */
+START_TEST(eof_after_buffered_messages_delivers_them)
+{
+    pair p;
+    uint8_t out[16];
+    size_t len;
+    pair_open(&p, VMSEC_CHANNEL_DEFAULT_PROTOCOL);
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_send(p.i, (const uint8_t *)"one", 3), 0);
+    ck_assert_int_eq(vmsec_engine_send(p.i, (const uint8_t *)"two", 3), 0);
+    ck_assert_int_eq(vmsec_engine_close(p.i), 0);
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_input_eof(p.r), 0); /* deferred: messages wait */
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), 0);
+    ck_assert_mem_eq(out, "one", 3);
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), 0);
+    ck_assert_mem_eq(out, "two", 3);
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_ECLOSED);
+    ck_assert_int_eq(vmsec_engine_state(p.r), VMSEC_STATE_CLOSED);
+    pair_free(&p);
+
+    /* the same without close_notify: the message is authentic, the end is a truncation */
+    pair_open(&p, VMSEC_CHANNEL_DEFAULT_PROTOCOL);
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_send(p.i, (const uint8_t *)"one", 3), 0);
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_input_eof(p.r), 0);
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), 0);
+    ck_assert_mem_eq(out, "one", 3);
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_ETRUNCATED);
+    ck_assert_int_eq(vmsec_engine_state(p.r), VMSEC_STATE_FAILED);
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_ESTATE);
+    pair_free(&p);
+}
+END_TEST
+
 /* Handshake under attack: `mutate` edits the bytes of handshake flight `which` (0-based, the
  * announcement counts as part of flight 0) before delivery. Returns true when the attack was
  * caught: no message ever flows, and the engine that received the bad flight or its peer failed. */
@@ -999,6 +1036,7 @@ int main(void)
     tcase_add_test(tc, rekey_mismatch_is_detected);
     tcase_add_test(tc, close_notify_is_a_clean_close_and_half_close_works);
     tcase_add_test(tc, eof_without_close_notify_is_truncation);
+    tcase_add_test(tc, eof_after_buffered_messages_delivers_them);
     tcase_add_test(tc, handshake_bit_flip_at_every_offset_fails_closed);
     tcase_add_test(tc, handshake_truncation_at_every_offset_fails_closed);
     tcase_add_test(tc, transport_bit_flip_and_truncation_at_every_offset_fail_closed);

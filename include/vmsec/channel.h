@@ -313,10 +313,13 @@ VMSEC_EXPORT int vmsec_engine_input_commit(vmsec_engine *e, size_t len);
 /**
  * @brief Tells the engine the peer's byte stream ended.
  *
- * Call it once vmsec_engine_recv() returned #VMSEC_EAGAIN or #VMSEC_ECLOSED, so every complete
- * message has been taken; messages still queued are discarded when this reports a truncation.
+ * May be called as soon as the transport reports the end: complete messages already buffered are
+ * still delivered by vmsec_engine_recv(), and the verdict comes once the last of them is taken
+ * (vmsec_engine_recv() then returns #VMSEC_ECLOSED after a close_notify, or #VMSEC_ETRUNCATED).
  * @param e The engine.
- * @return 0 if the peer had sent close_notify (clean close); #VMSEC_ETRUNCATED otherwise (the engine fails).
+ * @return 0 if the peer had sent close_notify (clean close) or if buffered messages remain to be
+ *         received (the verdict is then deferred to vmsec_engine_recv()); #VMSEC_ETRUNCATED
+ *         otherwise (the engine fails).
  */
 VMSEC_EXPORT int vmsec_engine_input_eof(vmsec_engine *e);
 
