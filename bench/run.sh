@@ -51,5 +51,6 @@ for prog in bench_aead bench_transport bench_handshake bench_memory bench_relay 
     [ $prog = bench_profile ] && { start_bench_domain || echo "bench: no libvirtd + QEMU domain for the profile benchmark" >&2; }
     run "$builddir/bench/$prog" | tee -a "$out"
 done
-[ -f "$builddir/bench/summary.sh" ] && $SHELL "$builddir/bench/summary.sh" >> "$out" || true
+python3 "$srcdir/bench/summary.py" "$VMSEC_BENCH_JSON" | tee -a "$out"
+cat "$srcdir/bench/notes.md" >> "$out"
 echo "results: $out (and $VMSEC_BENCH_JSON)" >&2
