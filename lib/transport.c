@@ -232,8 +232,20 @@ static int connect_one(int family, const struct sockaddr *sa, socklen_t len, int
     socklen_t elen = sizeof(err);
     if (fd < 0)
         return socket_error(errno, "socket for", address);
-    if (connect(fd, sa, len) < 0) {
-        if (errno != EINPROGRESS && errno != EAGAIN) {
+    int rc = connect(fd, sa, len);
+    /* A unix listener with a full backlog refuses a non-blocking connect with EAGAIN: nothing is
+     * in progress then (POLLOUT would report an unconnected socket as ready), so retry until the
+     * listener makes room or the deadline passes. */
+    for (unsigned delay_ms = 1; rc < 0 && errno == EAGAIN; delay_ms = delay_ms < 64 ? delay_ms * 2 : 64) {
+        if (deadline && deadline - now_ms() <= 0) {
+            close(fd);
+            return socket_error(ETIMEDOUT, "connect to", address);
+        }
+        nanosleep(&(struct timespec){.tv_nsec = (long)delay_ms * 1000000L}, NULL);
+        rc = connect(fd, sa, len);
+    }
+    if (rc < 0) {
+        if (errno != EINPROGRESS) {
             err = errno;
             close(fd);
             return socket_error(err, "connect to", address);
