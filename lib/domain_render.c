@@ -81,12 +81,29 @@ xmlNodePtr vmsec__xml_child_attr(xmlNodePtr parent, const char *name, const char
     return NULL;
 }
 
+/* Removes whitespace-only text directly under an element vmsec manages. The parser drops such
+ * text only where it sits between elements (XML_PARSE_NOBLANKS keeps it when it is an element's
+ * whole content), so without this a second render would differ from the first. */
+static void strip_blanks(xmlNodePtr e)
+{
+    xmlNodePtr c = e->children, next;
+    for (; c; c = next) {
+        next = c->next;
+        if (c->type == XML_TEXT_NODE && xmlIsBlankNode(c)) {
+            xmlUnlinkNode(c);
+            xmlFreeNode(c);
+        }
+    }
+}
+
 /* Returns the child, creating it (before <devices> at the top level, else last) if needed. */
 static xmlNodePtr ensure(xmlNodePtr parent, const char *name)
 {
     xmlNodePtr c = vmsec__xml_child(parent, name), devices;
-    if (c)
+    if (c) {
+        strip_blanks(c);
         return c;
+    }
     c = xmlNewNode(NULL, XC(name));
     if (!c)
         return NULL;
