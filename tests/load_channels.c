@@ -391,7 +391,7 @@ static size_t serve(vmsec_listener *l, size_t expect, struct server_result *r)
             if (!pf[k].revents)
                 continue;
             if (idx[k] == (size_t)-1) {
-                int fd, rc;
+                int fd, rc = VMSEC_EAGAIN;
                 while (r->accepted < expect && (rc = vmsec_listener_accept(l, &fd, NULL, 0, NULL)) == 0) {
                     set_nonblock(fd);
                     if ((rc = vmsec_channel_new(&s[r->accepted].ch, cfg_server, fd, VMSEC_ROLE_RESPONDER,
