@@ -543,8 +543,11 @@ static int set_device(struct vmsec_profile *p, const struct vmsec__slot *s, cons
     if (s->kind == VMSEC__K_DEV_PATH) {
         if (parse_path(v, len, why, wl) < 0)
             return VMSEC_EFORMAT;
-        if (!(path = strndup(v, len)))
+        /* v is a slice of the caller's text, which need not be NUL-terminated: copy exactly. */
+        if (!(path = malloc(len + 1)))
             return VMSEC_ENOMEM;
+        memcpy(path, v, len);
+        path[len] = '\0';
     } else if (parse_dev_field(s->arg, v, len, &u, why, wl) < 0) {
         return VMSEC_EFORMAT;
     }
