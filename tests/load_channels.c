@@ -35,6 +35,7 @@
 
 static int test_no, failures;
 
+static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void ok(int cond, const char *fmt, ...)
 {
     va_list ap;
@@ -47,6 +48,7 @@ static void ok(int cond, const char *fmt, ...)
     failures += !cond;
 }
 
+static void diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void diag(const char *fmt, ...)
 {
     va_list ap;
@@ -143,7 +145,7 @@ static vmsec_channel_config *cfg_client, *cfg_server;
 
 static void make_configs(void)
 {
-    vmsec_keypair *kc, *ks;
+    vmsec_keypair *kc = NULL, *ks = NULL;
     uint8_t pc[VMSEC_KEY_BYTES], ps[VMSEC_KEY_BYTES];
     if (vmsec_keypair_generate(&kc) || vmsec_keypair_generate(&ks) || vmsec_keypair_public(kc, pc, sizeof(pc)) ||
         vmsec_keypair_public(ks, ps, sizeof(ps)))
