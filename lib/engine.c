@@ -515,11 +515,12 @@ static int process_input(vmsec_engine *e)
     for (;;) {
         int st = atomic_load(&e->state);
         size_t avail = e->in_end - e->in_start, flen;
-        const uint8_t *p = e->in + e->in_start;
+        const uint8_t *p;
         if (st == VMSEC_STATE_FAILED)
             return vmsec__error(e->fail_code, "%s", e->fail_msg);
         if (!e->in)
             break; /* released at the end of the handshake: nothing buffered */
+        p = e->in + e->in_start; /* not before the check: arithmetic on NULL is undefined */
         if (st == VMSEC_STATE_HANDSHAKE && e->role == VMSEC_ROLE_RESPONDER && !e->announced) {
             if ((rc = read_announcement(e)) != 0)
                 break;
