@@ -19,8 +19,12 @@
 #include "channel_internal.h"
 #include "internal.h"
 
-/* Small messages sent with VMSEC_SEND_MORE are written once this much is buffered. */
-#define BATCH_FLUSH (256 * 1024)
+/* Small messages sent with VMSEC_SEND_MORE are written once this much is buffered, and a large
+ * message is written in pieces of about this size while the rest of it is still being encrypted.
+ * It is kept well under a socket's default send buffer (about 208 KiB for unix sockets), so that a
+ * sender thread and a receiver thread overlap: a batch larger than the buffer makes the sender wait
+ * in write() while the receiver decrypts, and the two take turns instead of running at once. */
+#define BATCH_FLUSH (64 * 1024)
 /* A non-blocking send is refused (VMSEC_EAGAIN) while this much is still unsent. */
 #define NONBLOCK_BUFFER_LIMIT (1024 * 1024)
 
@@ -220,6 +224,30 @@ int vmsec_channel_handshake(vmsec_channel *ch)
     return rc;
 }
 
+/* Blocking send of a message longer than one record: each full record is written as soon as it
+ * is sealed (once BATCH_FLUSH is pending), so the peer decrypts the start of the message while the
+ * rest is encrypted. The last BATCH_FLUSH bytes are sealed together and left to the caller's flush
+ * rule: writing a full record alone would hold back a short final record until the next message,
+ * and keep the receiver waiting for it. A failure part-way fails the sending side: the peer then sees the message cut
+ * off, never a shorter message. */
+static int send_pieces(vmsec_channel *ch, const uint8_t *msg, size_t len)
+{
+    size_t off, n;
+    int rc;
+    if ((rc = vmsec__engine_send_begin(ch->e, len)) < 0)
+        return rc;
+    for (off = 0; off < len; off += n) {
+        n = len - off > VMSEC_RECORD_PAYLOAD_MAX ? VMSEC_RECORD_PAYLOAD_MAX : len - off;
+        if ((rc = vmsec__engine_send_piece(ch->e, msg, off, n, len)) < 0)
+            return rc;
+        if (len - off - n > BATCH_FLUSH && vmsec_engine_output_pending(ch->e) >= BATCH_FLUSH &&
+            (rc = write_all(ch, 0, 0)) < 0)
+            return vmsec__engine_abort(ch->e, 0, rc, "message of %zu bytes cut off after %zu bytes: %s", len,
+                                       off + n, vmsec_error_last());
+    }
+    return 0;
+}
+
 int vmsec_channel_send(vmsec_channel *ch, const uint8_t *msg, size_t len, unsigned int flags)
 {
     int rc;
@@ -233,7 +261,11 @@ int vmsec_channel_send(vmsec_channel *ch, const uint8_t *msg, size_t len, unsign
         if (vmsec_engine_output_pending(ch->e) >= NONBLOCK_BUFFER_LIMIT)
             return VMSEC_EAGAIN;
     }
-    if ((rc = vmsec_engine_send(ch->e, msg, len)) < 0)
+    if (!ch->nonblock && len > VMSEC_RECORD_PAYLOAD_MAX)
+        rc = send_pieces(ch, msg, len);
+    else
+        rc = vmsec_engine_send(ch->e, msg, len);
+    if (rc < 0)
         return rc;
     if ((flags & VMSEC_SEND_MORE) && vmsec_engine_output_pending(ch->e) < BATCH_FLUSH)
         return 0;

@@ -36,6 +36,15 @@ int vmsec__engine_abort(vmsec_engine *e, int side, int code, const char *fmt, ..
 /* True once close_notify was queued. */
 bool vmsec__engine_send_closed(const vmsec_engine *e);
 
+/* A message sealed piece by piece, so that a large one is written while the rest is still being
+ * encrypted: vmsec__engine_send_begin admits the whole message (size limit, nonce space), then
+ * vmsec__engine_send_piece seals msg[off, off + len), where len is a multiple of
+ * VMSEC_RECORD_PAYLOAD_MAX except for the piece that ends the message (off + len == total). The
+ * records are exactly those vmsec_engine_send would produce. No other send or close is accepted
+ * until the last piece is sealed. */
+int vmsec__engine_send_begin(vmsec_engine *e, size_t len);
+int vmsec__engine_send_piece(vmsec_engine *e, const uint8_t *msg, size_t off, size_t len, size_t total);
+
 /* Test-only hook (never exported): positions both cipherstates' nonces, to reach nonce exhaustion. */
 void vmsec__engine_test_set_nonces(vmsec_engine *e, uint64_t send_n, uint64_t recv_n);
 

@@ -58,6 +58,7 @@ struct vmsec_engine {
     crypto_aead_aes256gcm_state *gcm; /* AESGCM: both keys expanded once (guarded), or NULL */
     uint64_t sent_since_rekey, recvd_since_rekey;
     bool send_closed, peer_closed;
+    bool partial; /* a message is being sealed piece by piece (vmsec__engine_send_piece) */
     bool input_eof; /* the transport ended; verdict deferred while a message waits to be taken */
     /* The I/O buffers are allocated when bytes flow and released once the handshake is done, so an
      * idle channel holds none of them. */
@@ -796,15 +797,16 @@ static int send_ready(vmsec_engine *e)
         return vmsec__error(VMSEC_ESTATE, "channel %s: handshake not complete", role_name(e));
     if (e->send_closed)
         return vmsec__error(VMSEC_ESTATE, "channel %s: already closed for sending", role_name(e));
+    if (e->partial)
+        return vmsec__error(VMSEC_ESTATE, "channel %s: the previous message is still being sent", role_name(e));
     return 0;
 }
 
-int vmsec_engine_send(vmsec_engine *e, const uint8_t *msg, size_t len)
+/* The checks that admit a whole message before any of its records is sealed. */
+static int send_admit(vmsec_engine *e, size_t len)
 {
-    size_t nrec, off = 0;
+    size_t nrec;
     int rc;
-    if (!e || (!msg && len))
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_send: NULL argument");
     if ((rc = send_ready(e)) < 0)
         return rc;
     if (len > e->cfg.max_message)
@@ -813,14 +815,56 @@ int vmsec_engine_send(vmsec_engine *e, const uint8_t *msg, size_t len)
     if (e->cs[0].n > NONCE_LAST_DATA || NONCE_LAST_DATA - e->cs[0].n < nrec - 1)
         return vmsec__error(VMSEC_ESTATE, "channel %s: nonce space exhausted after %llu messages; only close_notify "
                             "can still be sent, open a new channel", role_name(e), (unsigned long long)e->cs[0].n);
+    return 0;
+}
+
+/* Seals msg[off, off + len) of a message of total bytes as records; the record holding the
+ * message's last byte is marked last. */
+static int send_records(vmsec_engine *e, const uint8_t *msg, size_t off, size_t len, size_t total)
+{
+    size_t end = off + len, nrec = len ? (len + VMSEC_RECORD_PAYLOAD_MAX - 1) / VMSEC_RECORD_PAYLOAD_MAX : 1;
+    int rc;
     if ((rc = out_reserve(e, len + nrec * (FRAME_HDR + 1 + NOISE_TAGLEN))) < 0)
         return rc;
     do {
-        size_t n = len - off > VMSEC_RECORD_PAYLOAD_MAX ? VMSEC_RECORD_PAYLOAD_MAX : len - off;
-        if ((rc = write_record(e, off + n == len ? REC_LAST : REC_MORE, msg ? msg + off : NULL, n)) < 0)
+        size_t n = end - off > VMSEC_RECORD_PAYLOAD_MAX ? VMSEC_RECORD_PAYLOAD_MAX : end - off;
+        if ((rc = write_record(e, off + n == total ? REC_LAST : REC_MORE, msg ? msg + off : NULL, n)) < 0)
             return rc;
         off += n;
-    } while (off < len);
+    } while (off < end);
+    return 0;
+}
+
+int vmsec_engine_send(vmsec_engine *e, const uint8_t *msg, size_t len)
+{
+    int rc;
+    if (!e || (!msg && len))
+        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_send: NULL argument");
+    if ((rc = send_admit(e, len)) < 0)
+        return rc;
+    return send_records(e, msg, 0, len, len);
+}
+
+int vmsec__engine_send_begin(vmsec_engine *e, size_t len)
+{
+    int rc;
+    if ((rc = send_admit(e, len)) < 0)
+        return rc;
+    e->partial = true;
+    return 0;
+}
+
+int vmsec__engine_send_piece(vmsec_engine *e, const uint8_t *msg, size_t off, size_t len, size_t total)
+{
+    int rc;
+    if ((rc = failed_guard(e, 0)) < 0)
+        return rc;
+    if (len % VMSEC_RECORD_PAYLOAD_MAX && off + len != total)
+        return vmsec__engine_abort(e, 0, VMSEC_EINTERNAL, "message piece of %zu bytes is not whole records", len);
+    if ((rc = send_records(e, msg, off, len, total)) < 0)
+        return rc;
+    if (off + len == total)
+        e->partial = false;
     return 0;
 }
 

@@ -165,6 +165,47 @@ START_TEST(blocking_socketpair_both_directions_at_once)
 }
 END_TEST
 
+/* Large messages (up to 1 MiB, most longer than two records) are written in pieces while the rest
+ * is encrypted; every byte arrives, in order, message boundaries intact. */
+START_TEST(large_messages_stream_in_pieces)
+{
+    vmsec_channel *a, *b;
+    pthread_t t;
+    stream_arg s = {.count = 120 / scale, .size = 1 << 20}, r = {.count = 120 / scale, .size = 1 << 20};
+    open_pair(&a, &b);
+    s.ch = a;
+    r.ch = b;
+    pthread_create(&t, NULL, sender, &s);
+    receiver(&r);
+    pthread_join(t, NULL);
+    ck_assert_msg(s.rc == 0 && r.rc == 0, "%d %d %s", s.rc, r.rc, vmsec_error_last());
+    ck_assert_mem_eq(s.digest, r.digest, 32);
+    vmsec_channel_free(a);
+    vmsec_channel_free(b);
+}
+END_TEST
+
+/* The peer goes away while a large blocking send is being written: the send fails, the channel's
+ * sending side stays failed, and a later send reports that failure. */
+START_TEST(peer_vanishing_during_a_large_send)
+{
+    vmsec_channel *a, *b;
+    uint8_t *msg = calloc(1, 4 << 20);
+    int rc;
+    open_pair(&a, &b);
+    vmsec_channel_free(b); /* closes its socket */
+    rc = vmsec_channel_send(a, msg, 4 << 20, 0);
+    ck_assert_int_eq(rc, VMSEC_EIO);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "cut off"));
+    rc = vmsec_channel_send(a, msg, 10, 0);
+    ck_assert_int_lt(rc, 0);
+    ck_assert_ptr_null(strstr(vmsec_error_last(), "still being sent"));
+    ck_assert_int_eq(vmsec_channel_state(a), VMSEC_STATE_FAILED);
+    vmsec_channel_free(a);
+    free(msg);
+}
+END_TEST
+
 START_TEST(batching_defers_writes_until_flush)
 {
     vmsec_channel *a, *b;
@@ -504,6 +545,8 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, blocking_socketpair_both_directions_at_once);
     tcase_add_test(tc, batching_defers_writes_until_flush);
+    tcase_add_test(tc, large_messages_stream_in_pieces);
+    tcase_add_test(tc, peer_vanishing_during_a_large_send);
     tcase_add_test(tc, nonblocking_socketpair_with_poll);
     tcase_add_test(tc, nonblocking_tcp_loopback_with_poll);
     tcase_add_test(tc, connect_and_accept_over_tcp_and_unix);

@@ -1022,6 +1022,59 @@ START_TEST(config_names)
 }
 END_TEST
 
+/* A message sealed piece by piece (what a blocking channel does for a large message, writing each
+ * piece while the next is encrypted) gives the same records as sealing it whole, and nothing else
+ * can be sent until its last piece is sealed. */
+START_TEST(message_sealed_in_pieces_matches_whole_sealing)
+{
+    static const size_t sizes[] = {VMSEC_RECORD_PAYLOAD_MAX + 1, 2 * VMSEC_RECORD_PAYLOAD_MAX,
+                                   3 * VMSEC_RECORD_PAYLOAD_MAX + 5, 300000};
+    const size_t R = VMSEC_RECORD_PAYLOAD_MAX;
+    pair p;
+    uint8_t *msg = malloc(300000), *got = malloc(300001);
+    pair_open(&p, "Noise_XX_25519_ChaChaPoly_BLAKE2b");
+    pump(&p);
+    randombytes_buf(msg, 300000);
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t len = sizes[k], pending_whole, glen, nrec = (len + R - 1) / R;
+        const uint8_t *out;
+        /* whole: the reference size */
+        ck_assert_int_eq(vmsec_engine_send(p.i, msg, len), 0);
+        pending_whole = vmsec_engine_output_pending(p.i);
+        ck_assert_uint_eq(pending_whole, len + nrec * (2 + 1 + 16));
+        pump(&p);
+        ck_assert_int_eq(vmsec_engine_recv(p.r, got, len + 1, &glen), 0);
+        ck_assert_uint_eq(glen, len);
+        /* in pieces of one record, each taken by the peer before the next is sealed */
+        ck_assert_int_eq(vmsec__engine_send_begin(p.i, len), 0);
+        for (size_t off = 0; off < len; off += R) {
+            size_t n = len - off > R ? R : len - off, olen;
+            if (off) {
+                ck_assert_int_eq(vmsec_engine_send(p.i, msg, 1), VMSEC_ESTATE);
+                ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "still being sent"));
+                ck_assert_int_eq(vmsec_engine_close(p.i), VMSEC_ESTATE);
+            }
+            ck_assert_int_eq(vmsec__engine_send_piece(p.i, msg, off, n, len), 0);
+            vmsec_engine_output(p.i, &out, &olen);
+            ck_assert_uint_eq(olen, 2 + 1 + n + 16);
+            ck_assert_uint_eq((size_t)out[0] << 8 | out[1], 1 + n + 16);
+            pump(&p);
+            ck_assert_int_eq(vmsec_engine_recv(p.r, got, len + 1, &glen), off + n == len ? 0 : VMSEC_EAGAIN);
+        }
+        ck_assert_uint_eq(glen, len);
+        ck_assert_mem_eq(got, msg, len);
+    }
+    /* a piece that is not whole records, short of the end, fails the sending side */
+    ck_assert_int_eq(vmsec__engine_send_begin(p.i, 3 * R), 0);
+    ck_assert_int_eq(vmsec__engine_send_piece(p.i, msg, 0, R + 1, 3 * R), VMSEC_EINTERNAL);
+    ck_assert_int_eq(vmsec_engine_state(p.i), VMSEC_STATE_FAILED);
+    ck_assert_int_lt(vmsec_engine_send(p.i, msg, 1), 0);
+    pair_free(&p);
+    free(msg);
+    free(got);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("engine");
@@ -1053,6 +1106,7 @@ int main(void)
     tcase_add_test(tc, wire_format_matches_the_specification);
     tcase_add_test(tc, arbitrary_input_chunking_gives_the_same_messages);
     tcase_add_test(tc, random_edits_never_release_altered_plaintext);
+    tcase_add_test(tc, message_sealed_in_pieces_matches_whole_sealing);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }
