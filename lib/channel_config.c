@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "channel_internal.h"
+#include "dhcache.h"
 #include "internal.h"
 
 size_t vmsec_channel_default_max_message(void) { return VMSEC_CHANNEL_DEFAULT_MAX_MESSAGE; }
@@ -69,6 +70,7 @@ int vmsec_channel_config_new(vmsec_channel_config **out)
 void vmsec__channel_config_clear(struct vmsec_channel_config *cfg)
 {
     guarded_free(&cfg->secret);
+    vmsec__dh_cache_unref(cfg->ss_cache);
     guarded_free(&cfg->psk);
     free(cfg->trusted);
     free(cfg->prologue);
@@ -88,6 +90,7 @@ int vmsec__channel_config_copy(struct vmsec_channel_config *dst, const struct vm
     *dst = *src;
     dst->secret = dst->psk = dst->prologue = NULL;
     dst->trusted = NULL;
+    dst->ss_cache = vmsec__dh_cache_ref(src->ss_cache);
     if (src->secret && !(dst->secret = guarded_dup(src->secret, NOISE_DHLEN)))
         goto nomem;
     if (src->psk && !(dst->psk = guarded_dup(src->psk, NOISE_PSKLEN)))
@@ -117,11 +120,16 @@ nomem:
 int vmsec_channel_config_set_keypair(vmsec_channel_config *cfg, const vmsec_keypair *kp)
 {
     uint8_t *s = NULL;
+    vmsec__dh_cache *cache = NULL;
     CFG_CHECK("vmsec_channel_config_set_keypair");
-    if (kp && !(s = guarded_dup(vmsec__keypair_secret(kp), NOISE_DHLEN)))
+    if (kp && (!(s = guarded_dup(vmsec__keypair_secret(kp), NOISE_DHLEN)) || !(cache = vmsec__dh_cache_new()))) {
+        guarded_free(&s);
         return vmsec__error(VMSEC_ENOMEM, "out of guarded memory for the channel's private key");
+    }
     guarded_free(&cfg->secret);
     cfg->secret = s;
+    vmsec__dh_cache_unref(cfg->ss_cache); /* results for the previous key, if any */
+    cfg->ss_cache = cache;
     if (kp)
         memcpy(cfg->pub, vmsec__keypair_pub(kp), VMSEC_KEY_BYTES);
     else

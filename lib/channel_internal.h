@@ -10,6 +10,7 @@
 struct vmsec_channel_config {
     noise_protocol proto;
     uint8_t *secret; /* guarded, NOISE_DHLEN, or NULL */
+    struct vmsec__dh_cache *ss_cache; /* "ss" results for this secret (dhcache.h), shared by copies */
     uint8_t pub[VMSEC_KEY_BYTES];
     uint8_t (*trusted)[VMSEC_KEY_BYTES];
     size_t ntrusted;

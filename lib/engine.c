@@ -375,6 +375,8 @@ static int start_handshake(vmsec_engine *e, const uint8_t *announce, size_t alen
     rc = noise_handshake_new_pub(&e->hs, &c->proto, e->role == VMSEC_ROLE_INITIATOR, prologue,
                                  alen + c->prologue_len, s, s ? c->pub : NULL, rs, psk);
     free(prologue);
+    if (rc == 0)
+        noise_handshake_set_ss_cache(e->hs, c->ss_cache); /* e->cfg holds a reference */
     return rc;
 }
 

@@ -6,6 +6,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "dhcache.h"
 #include "guarded.h"
 #include "internal.h"
 #include "noise.h"
@@ -34,6 +35,7 @@ struct noise_handshake {
     noise_cipherstate cs;
     bool psk_set[MAX_PSKS];
     uint8_t psk[MAX_PSKS][NOISE_PSKLEN];
+    vmsec__dh_cache *ss_cache; /* not owned; NULL = compute "ss" every time */
 };
 
 /* ---- CipherState (section 5.1) ------------------------------------------------------------- */
@@ -354,6 +356,12 @@ void noise_handshake_free(noise_handshake *hs)
     vmsec__guarded_free(hs); /* wipes the whole state */
 }
 
+void noise_handshake_set_ss_cache(noise_handshake *hs, vmsec__dh_cache *cache)
+{
+    if (hs)
+        hs->ss_cache = cache;
+}
+
 int noise_handshake_set_ephemeral(noise_handshake *hs, const uint8_t *e_secret)
 {
     if (!hs || !e_secret)
@@ -462,16 +470,25 @@ static int dh(noise_handshake *hs, const char *token, bool local_e, bool remote_
 {
     const uint8_t *sk = local_e ? hs->e : hs->s;
     const uint8_t *pk = remote_e ? hs->re : hs->rs;
+    bool both_static = !local_e && !remote_e;
     uint8_t shared[NOISE_DHLEN];
 
     if (!(local_e ? hs->has_e : hs->has_s) || !(remote_e ? hs->has_re : hs->has_rs))
         return vmsec__error(VMSEC_EINTERNAL, "%s: token %s without its keys", hs->proto.name, token);
+    /* static-static: the same for every handshake between these two keys (dhcache.h) */
+    if (both_static && vmsec__dh_cache_get(hs->ss_cache, pk, shared)) {
+        mix_key(hs, shared, sizeof(shared));
+        sodium_memzero(shared, sizeof(shared));
+        return 0;
+    }
     if (crypto_scalarmult(shared, sk, pk) != 0 || sodium_is_zero(shared, sizeof(shared))) {
         sodium_memzero(shared, sizeof(shared));
         return vmsec__error(VMSEC_EAUTH,
                             "%s: handshake message %u, token %s: the peer's %s key is a low-order point",
                             hs->proto.name, hs->msg + 1, token, remote_e ? "ephemeral" : "static");
     }
+    if (both_static)
+        vmsec__dh_cache_put(hs->ss_cache, pk, shared);
     mix_key(hs, shared, sizeof(shared));
     sodium_memzero(shared, sizeof(shared));
     return 0;

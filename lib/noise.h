@@ -65,6 +65,10 @@ int noise_handshake_new_pub(noise_handshake **out, const noise_protocol *proto, 
                             const uint8_t *prologue, size_t prologue_len, const uint8_t *s, const uint8_t *s_pub,
                             const uint8_t *rs, const uint8_t *psk);
 void noise_handshake_free(noise_handshake *hs);
+/* Looks up and stores the "ss" DH result in cache (dhcache.h), which must outlive the handshake
+ * state; NULL (the default) computes it every time. */
+struct vmsec__dh_cache;
+void noise_handshake_set_ss_cache(noise_handshake *hs, struct vmsec__dh_cache *cache);
 
 /* Test-only hook (never exported): use this ephemeral secret instead of a random one. */
 int noise_handshake_set_ephemeral(noise_handshake *hs, const uint8_t *e_secret);

@@ -7,6 +7,7 @@
 #include <vmsec.h>
 
 #include "channel_internal.h"
+#include "dhcache.h"
 #include "internal.h"
 #include "testutil.h"
 
@@ -1075,6 +1076,38 @@ START_TEST(message_sealed_in_pieces_matches_whole_sealing)
 }
 END_TEST
 
+/* Channels made from one configuration share its static-static DH results: an IK reconnect finds
+ * "ss" cached on both sides and still agrees on everything; a new keypair starts a new cache. */
+START_TEST(reconnects_share_the_configuration_ss_cache)
+{
+    const char *ik = "Noise_IK_25519_ChaChaPoly_BLAKE2b";
+    vmsec_channel_config *ci = make_cfg(ik, VMSEC_ROLE_INITIATOR), *cr = make_cfg(ik, VMSEC_ROLE_RESPONDER);
+    for (int round = 0; round < 3; round++) {
+        pair p;
+        uint8_t hi[64], hr[64];
+        size_t li, lr;
+        memset(&p, 0, sizeof(p));
+        ck_assert_int_eq(vmsec_engine_new(&p.i, ci, VMSEC_ROLE_INITIATOR), 0);
+        ck_assert_int_eq(vmsec_engine_new(&p.r, cr, VMSEC_ROLE_RESPONDER), 0);
+        pump(&p);
+        ck_assert_msg(p.rc_i == 0 && p.rc_r == 0, "round %d: %s", round, vmsec_error_last());
+        roundtrip(&p, true, (const uint8_t *)"again", 5);
+        ck_assert_int_eq(vmsec_engine_handshake_hash(p.i, hi, sizeof(hi), &li), 0);
+        ck_assert_int_eq(vmsec_engine_handshake_hash(p.r, hr, sizeof(hr), &lr), 0);
+        ck_assert_mem_eq(hi, hr, li);
+        ck_assert_uint_eq(vmsec__dh_cache_count(ci->ss_cache), 1);
+        ck_assert_uint_eq(vmsec__dh_cache_count(cr->ss_cache), 1);
+        pair_free(&p);
+    }
+    ck_assert_int_eq(vmsec_channel_config_set_keypair(ci, kp_i), 0);
+    ck_assert_uint_eq(vmsec__dh_cache_count(ci->ss_cache), 0);
+    ck_assert_int_eq(vmsec_channel_config_set_keypair(ci, NULL), 0);
+    ck_assert_ptr_null(ci->ss_cache);
+    vmsec_channel_config_free(ci);
+    vmsec_channel_config_free(cr);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("engine");
@@ -1107,6 +1140,7 @@ int main(void)
     tcase_add_test(tc, arbitrary_input_chunking_gives_the_same_messages);
     tcase_add_test(tc, random_edits_never_release_altered_plaintext);
     tcase_add_test(tc, message_sealed_in_pieces_matches_whole_sealing);
+    tcase_add_test(tc, reconnects_share_the_configuration_ss_cache);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

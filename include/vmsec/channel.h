@@ -413,7 +413,7 @@ typedef struct vmsec_channel vmsec_channel;
 
 /** @brief Flag for vmsec_channel_new(): close the descriptor in vmsec_channel_free(). */
 #define VMSEC_CHANNEL_OWN_FD 0x1u
-/** @brief Flag for vmsec_channel_send(): more messages follow; keep this one buffered until a later send without it or vmsec_channel_flush(). */
+/** @brief Flag for vmsec_channel_send(): more messages follow; keep this one buffered until a later send without it, vmsec_channel_flush(), or about 64 KiB of records are waiting (then they are written at once). */
 #define VMSEC_SEND_MORE 0x1u
 
 /**
@@ -471,6 +471,11 @@ VMSEC_EXPORT int vmsec_channel_handshake(vmsec_channel *ch);
  * Without #VMSEC_SEND_MORE the message and everything buffered before it are written out before
  * returning (blocking mode) or as far as the socket accepts (non-blocking mode: the rest stays
  * buffered; call vmsec_channel_flush() when the descriptor is writable).
+ *
+ * In blocking mode a message longer than one record (#VMSEC_RECORD_PAYLOAD_MAX) is written record
+ * by record while the rest of it is still being encrypted, so a receiving thread decrypts the start
+ * of a large message while the sender seals its end. If writing fails part way, the channel fails
+ * for sending and the peer sees the message cut off (#VMSEC_ETRUNCATED), never a shorter message.
  *
  * @param ch The channel.
  * @param msg The message (NULL allowed when @p len is 0).
