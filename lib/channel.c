@@ -228,8 +228,8 @@ int vmsec_channel_handshake(vmsec_channel *ch)
  * is sealed (once BATCH_FLUSH is pending), so the peer decrypts the start of the message while the
  * rest is encrypted. The last BATCH_FLUSH bytes are sealed together and left to the caller's flush
  * rule: writing a full record alone would hold back a short final record until the next message,
- * and keep the receiver waiting for it. A failure part-way fails the sending side: the peer then sees the message cut
- * off, never a shorter message. */
+ * and keep the receiver waiting for it. A failure part-way fails the sending side: the peer then
+ * sees the message cut off, never a shorter message. */
 static int send_pieces(vmsec_channel *ch, const uint8_t *msg, size_t len)
 {
     size_t off, n;

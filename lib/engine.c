@@ -863,8 +863,14 @@ int vmsec__engine_send_piece(vmsec_engine *e, const uint8_t *msg, size_t off, si
         return rc;
     if (len % VMSEC_RECORD_PAYLOAD_MAX && off + len != total)
         return vmsec__engine_abort(e, 0, VMSEC_EINTERNAL, "message piece of %zu bytes is not whole records", len);
-    if ((rc = send_records(e, msg, off, len, total)) < 0)
-        return rc;
+    if ((rc = send_records(e, msg, off, len, total)) < 0) {
+        if (off == 0 && atomic_load(&e->state) != VMSEC_STATE_FAILED) {
+            e->partial = false; /* out of memory before anything was sealed: refused, channel usable */
+            return rc;
+        }
+        return vmsec__engine_abort(e, 0, rc, "message of %zu bytes cut off after %zu bytes: %s", total, off,
+                                   vmsec_error_last());
+    }
     if (off + len == total)
         e->partial = false;
     return 0;
