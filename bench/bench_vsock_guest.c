@@ -32,7 +32,7 @@
 #define CELL_SECONDS 0.5
 #define CELL_RUNS 3
 #define MIN_MSGS 4
-#define AEAD_SECONDS 0.5
+#define AEAD_SECONDS 0.3
 #define HS_SECONDS 3.0
 #define HS_MIN 20
 #define HS_MAX 400
@@ -165,6 +165,8 @@ static void bench_aead(void)
     if (!no_aes)
         crypto_aead_aes256gcm_beforenm(&aes, key);
     printf("### Single-core AEAD rate inside the test guest (libsodium, MB/s of plaintext)\n\n");
+    printf("Sealing in place on one vCPU, best of %d runs of %.1f s: the reference for the channel rows.\n\n",
+           CELL_RUNS, AEAD_SECONDS);
     printf("| cipher     |      64 B |     1 KiB |    64 KiB |     1 MiB |\n");
     printf("|------------|----------:|----------:|----------:|----------:|\n");
     for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
@@ -175,8 +177,13 @@ static void bench_aead(void)
                  rows[r].cipher, rows[r].skip);
             continue;
         }
-        for (size_t s = 0; s < NSIZES; s++)
-            mbs[s] = aead_rate(rows[r].fn, rows[r].ctx, sizes[s]);
+        for (size_t s = 0; s < NSIZES; s++) {
+            mbs[s] = 0;
+            for (int k = 0; k < CELL_RUNS; k++) {
+                double m = aead_rate(rows[r].fn, rows[r].ctx, sizes[s]);
+                mbs[s] = m > mbs[s] ? m : mbs[s];
+            }
+        }
         printf("| %-10s | %9.1f | %9.1f | %9.1f | %9.1f |\n", rows[r].cipher, mbs[0], mbs[1], mbs[2], mbs[3]);
         for (size_t s = 0; s < NSIZES; s++)
             json("{\"bench\":\"vsock_guest_aead\",\"cipher\":\"%s\",\"impl\":\"libsodium\",\"size\":%zu,"

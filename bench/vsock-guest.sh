@@ -25,8 +25,8 @@ section() { printf '## Channels over AF_VSOCK inside the test guest (QEMU TCG)\n
 # Ends the section without numbers: why, in the results and in the JSON lines.
 give_up() { # skipped|FAILED REASON
     printf '%s: %s\n\n' "$1" "$2"
-    why=$(printf '%s' "$2" | tr -d '"\\')
-    json "{\"bench\":\"vsock_guest\",\"$(echo "$1" | tr 'A-Z' 'a-z')\":\"$why\"}"
+    why=$(printf '%s' "$2" | tr -d '"\134')
+    json "{\"bench\":\"vsock_guest\",\"$(echo "$1" | tr '[:upper:]' '[:lower:]')\":\"$why\"}"
     exit 0
 }
 
