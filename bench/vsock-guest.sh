@@ -48,12 +48,18 @@ diag "booting $(basename "$guest_kdir") under $guest_qemu (TCG, -cpu $VMSEC_GUES
 guest_reason=""
 guest_boot "$guest_work/initramfs.cpio"
 
+if [ "$guest_boot_ms" -eq 0 ]; then
+    guest_console_tail >&2
+    give_up FAILED "the guest did not boot: ${guest_reason:-QEMU exit status $guest_rc}"
+fi
+
 log=$guest_work/report.log
 tr -d '\r' <"$guest_work/tap.log" >"$log" 2>/dev/null
 m=$guest_marker
-# The program's lines: JSON objects to the JSON file, the rest (tables) to stdout.
+# The program's lines: whole JSON objects to the JSON file (a guest dying mid-line leaves half of
+# one), the rest (tables) to stdout.
 sed -n "/^$m begin /,/^$m end /p" "$log" | grep -v "^$m" >"$guest_work/out"
-grep '^{' "$guest_work/out" | while IFS= read -r l; do json "$l"; done
+grep '^{.*}$' "$guest_work/out" | while IFS= read -r l; do json "$l"; done
 sed -n "s/^$m stderr /guest: /p" "$log" >&2
 status=$(sed -n "s/^$m end [^ ]* \([0-9]*\) .*/\1/p" "$log")
 
@@ -69,12 +75,12 @@ grep -v '^{' "$guest_work/out"
 if grep -q "^$m module .* failed" "$log"; then
     give_up FAILED "$(sed -n "s/^$m module //p" "$log" | grep failed | head -n 1)"
 fi
-if [ "$guest_boot_ms" -eq 0 ]; then
-    guest_console_tail >&2
-    give_up FAILED "the guest did not boot: ${guest_reason:-QEMU exit status $guest_rc}"
-fi
 if [ -z "$status" ] || [ "$status" != 0 ]; then
     guest_console_tail >&2
-    give_up FAILED "the benchmark did not run to completion in the guest\
- (${guest_reason:-exit status ${status:-none}}; guest console on stderr)"
+    case ${status:-none} in
+    none) why=${guest_reason:-the guest stopped while it was running} ;;
+    12[4-9] | 1[3-9][0-9]) why="killed, exit status $status: the in-guest timeout (${VMSEC_GUEST_PROGRAM_TIMEOUT} s) or a signal" ;;
+    *) why="exit status $status" ;;
+    esac
+    give_up FAILED "the benchmark did not run to completion in the guest ($why; guest console on stderr)"
 fi
