@@ -51,6 +51,8 @@ for prog in bench_aead bench_transport bench_handshake bench_memory bench_relay 
     [ $prog = bench_profile ] && { start_bench_domain || echo "bench: no libvirtd + QEMU domain for the profile benchmark" >&2; }
     run "$builddir/bench/$prog" | tee -a "$out"
 done
+echo "== bench_vsock_guest (inside the QEMU test guest)" >&2
+sh "$srcdir/bench/vsock-guest.sh" "$builddir" "$srcdir" | tee -a "$out"
 python3 "$srcdir/bench/summary.py" "$VMSEC_BENCH_JSON" | tee -a "$out"
 cat "$srcdir/bench/notes.md" >> "$out"
 echo "results: $out (and $VMSEC_BENCH_JSON)" >&2

@@ -5,6 +5,42 @@ import json
 import sys
 
 
+def guest_ratios(rows):
+    """Ratio rows for bench_vsock_guest (vsock inside the QEMU TCG test guest). No floors: the floors
+    are for the host; emulation slows code unevenly, so only ratios within the guest mean anything."""
+    def one(**kw):
+        return next((r for r in rows if all(r.get(k) == v for k, v in kw.items())), None)
+
+    out = ["### Ratios inside the test guest (vsock, QEMU TCG; no floors)", "",
+           "| measurement (guest) | vmsec | reference | ratio |", "|---|---:|---:|---:|"]
+    whole = one(bench="vsock_guest")
+    if whole:
+        why = f"skipped: {whole['skipped']}" if "skipped" in whole else f"FAILED: {whole.get('failed')}"
+        return "\n".join(out + [f"| guest benchmark | {why} | | |"])
+    for cid in ("vmsec-chachapoly-blake2b", "vmsec-chachapoly-sha256", "vmsec-aesgcm-blake2b", "vmsec-aesgcm-sha256"):
+        cipher = "AESGCM" if "aesgcm" in cid else "ChaChaPoly"
+        skipped = one(bench="vsock_guest_throughput", contender=cid, size=None)
+        if skipped and "skipped" in skipped:
+            out.append(f"| {cid} over guest vsock | skipped: {skipped['skipped']} | | |")
+            continue
+        t = one(bench="vsock_guest_throughput", contender=cid, size=65536)
+        aead = one(bench="vsock_guest_aead", cipher=cipher, size=65536)
+        raw = one(bench="vsock_guest_throughput", contender="raw", size=65536)
+        raw64 = one(bench="vsock_guest_throughput", contender="raw", size=64)
+        t64 = one(bench="vsock_guest_throughput", contender=cid, size=64)
+        if t and aead:
+            out.append(f"| 64 KiB throughput, {cid} vs in-guest single-core libsodium {cipher} | "
+                       f"{t['mb_per_s']:.1f} MB/s | {aead['mb_per_s']:.1f} MB/s | "
+                       f"{t['mb_per_s'] / aead['mb_per_s']:.2f} |")
+        if t and raw:
+            out.append(f"| 64 KiB throughput, {cid} vs raw vsock | {t['mb_per_s']:.1f} MB/s | "
+                       f"{raw['mb_per_s']:.1f} MB/s | {t['mb_per_s'] / raw['mb_per_s']:.2f} |")
+        if t64 and raw64:
+            out.append(f"| 64 B messages/s, {cid} vs raw vsock | {t64['msgs_per_s']:.0f}/s | "
+                       f"{raw64['msgs_per_s']:.0f}/s | {t64['msgs_per_s'] / raw64['msgs_per_s']:.2f} |")
+    return "\n".join(out) if len(out) > 4 else ""
+
+
 def main(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
 
@@ -63,6 +99,9 @@ def main(path):
                    f"{m['heap_per_channel'] / 4096:.2f} | <= 1.00 | {'met' if m['heap_per_channel'] <= 4096 else 'MISSED'} |")
     print("\n".join(out))
     print()
+    guest = guest_ratios(rows)
+    if guest:
+        print(guest + "\n")
 
 
 if __name__ == "__main__":

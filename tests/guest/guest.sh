@@ -22,6 +22,7 @@
 #   VMSEC_GUEST_TIMEOUT         seconds for the whole guest run (default 600)
 #   VMSEC_GUEST_PROGRAM_TIMEOUT seconds each program may run inside the guest (default 240)
 #   VMSEC_GUEST_SMP, VMSEC_GUEST_MEM   vCPUs (default 1) and MiB (default 512)
+#   VMSEC_GUEST_CPU             QEMU CPU model (default: QEMU's; "max" adds AES-NI, AVX2...)
 #   VMSEC_GUEST_KEEP=1          keep the scratch directory (initramfs, console and TAP logs)
 
 guest_modules="vsock vmw_vsock_virtio_transport_common vsock_loopback"
@@ -232,6 +233,7 @@ guest_boot() { # INITRAMFS
     t0=$(guest_now_ms)
     # shellcheck disable=SC2086
     "$guest_qemu" -accel tcg -m "${VMSEC_GUEST_MEM:-512}" -smp "${VMSEC_GUEST_SMP:-1}" \
+        ${VMSEC_GUEST_CPU:+-cpu "$VMSEC_GUEST_CPU"} \
         -nodefaults -no-user-config -display none -no-reboot \
         -chardev file,id=con,path="$guest_work/console.log" -serial chardev:con \
         -chardev file,id=tap,path="$guest_work/tap.log" -serial chardev:tap \
