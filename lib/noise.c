@@ -137,7 +137,7 @@ int noise_cipher_rekey(noise_cipherstate *cs)
 
 void noise_cipher_precompute(noise_cipherstate *cs, struct crypto_aead_aes256gcm_state_ *st)
 {
-#ifdef VMSEC_AEAD_LIBCRYPTO
+#ifdef NOISE_AEAD_EVP
     (void)cs;
     (void)st; /* the EVP context created on first use holds the expanded key */
 #else

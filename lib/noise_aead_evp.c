@@ -6,7 +6,9 @@
  * with OPENSSL_clear_free), and noise_cipher_wipe / rekey call it. */
 #include "config.h"
 
-#ifdef VMSEC_AEAD_LIBCRYPTO
+#include "noise_crypto.h"
+
+#ifdef NOISE_AEAD_EVP
 
 #include <limits.h>
 #include <openssl/crypto.h>
@@ -14,7 +16,6 @@
 #include <pthread.h>
 #include <string.h>
 
-#include "noise_crypto.h"
 #include "vmsec/errors.h"
 
 /* Fetched once: an implicit fetch per EVP_CipherInit_ex would search the provider store per key. */

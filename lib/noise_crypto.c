@@ -163,7 +163,7 @@ static const uint8_t empty[1];
 
 /* Names the backend in the shared object's read-only data too, so that a built library tells which
  * one it has (`strings libvmsec.so.1 | grep 'vmsec aead='`) without an exported symbol. */
-#ifdef VMSEC_AEAD_LIBCRYPTO
+#ifdef NOISE_AEAD_EVP
 static const char build_ident[] = "vmsec aead=libcrypto";
 #else
 static const char build_ident[] = "vmsec aead=libsodium";
@@ -176,7 +176,7 @@ const char *noise_aead_backend(void)
 
 bool noise_aead_available(noise_cipher_id cipher)
 {
-#ifdef VMSEC_AEAD_LIBCRYPTO
+#ifdef NOISE_AEAD_EVP
     return noise_evp_available(cipher);
 #else
     return cipher == NOISE_CIPHER_CHACHAPOLY || (cipher == NOISE_CIPHER_AESGCM && crypto_aead_aes256gcm_is_available());
@@ -187,7 +187,7 @@ int noise_aead_encrypt(noise_cipher_id cipher, const uint8_t *k, uint64_t n, con
                        const uint8_t *plain, size_t len, uint8_t *out)
 {
     uint8_t nonce[12];
-#ifdef VMSEC_AEAD_LIBCRYPTO
+#ifdef NOISE_AEAD_EVP
     void *ctx;
     int rc;
 
@@ -218,7 +218,7 @@ int noise_aead_decrypt(noise_cipher_id cipher, const uint8_t *k, uint64_t n, con
                        const uint8_t *cipher_text, size_t len, uint8_t *out)
 {
     uint8_t nonce[12];
-#ifdef VMSEC_AEAD_LIBCRYPTO
+#ifdef NOISE_AEAD_EVP
     void *ctx;
     int rc;
 
@@ -292,7 +292,7 @@ int noise_aead_decrypt_gcm(const crypto_aead_aes256gcm_state *st, uint64_t n, co
     return 0;
 }
 
-#ifdef VMSEC_AEAD_LIBCRYPTO
+#ifdef NOISE_AEAD_EVP
 /* The cipherstate's keyed context, created on first use (*rc: why there is none). */
 static void *cs_ctx(noise_cipherstate *cs, int *rc)
 {
@@ -305,7 +305,7 @@ static void *cs_ctx(noise_cipherstate *cs, int *rc)
 int noise_aead_cs_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len, const uint8_t *plain,
                           size_t len, uint8_t *out)
 {
-#ifdef VMSEC_AEAD_LIBCRYPTO
+#ifdef NOISE_AEAD_EVP
     uint8_t nonce[12];
     void *ctx;
     int rc;
@@ -323,7 +323,7 @@ int noise_aead_cs_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_le
 int noise_aead_cs_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len, const uint8_t *cipher_text,
                           size_t len, uint8_t *out)
 {
-#ifdef VMSEC_AEAD_LIBCRYPTO
+#ifdef NOISE_AEAD_EVP
     uint8_t nonce[12];
     void *ctx;
     int rc;
@@ -343,7 +343,7 @@ int noise_aead_cs_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_le
 
 void noise_aead_cs_release(noise_cipherstate *cs)
 {
-#ifdef VMSEC_AEAD_LIBCRYPTO
+#ifdef NOISE_AEAD_EVP
     noise_evp_free(cs->aead_ctx);
 #endif
     cs->aead_ctx = NULL;

@@ -46,7 +46,12 @@ void noise_hkdf(noise_hash_id id, const uint8_t *ck, const uint8_t *ikm, size_t 
 
 /* ---- AEAD ------------------------------------------------------------------------------------
  * The ciphers run on libsodium, or on OpenSSL libcrypto when built with VMSEC_AEAD_LIBCRYPTO
- * (configure --with-aead=libcrypto): same nonces, same results, same failure behaviour. */
+ * (configure --with-aead=libcrypto): same nonces, same results, same failure behaviour. A build of a
+ * subset of the library may opt out with VMSEC_AEAD_SODIUM_ONLY (the static guest test agent, which
+ * carries libsodium only). */
+#if defined(VMSEC_AEAD_LIBCRYPTO) && !defined(VMSEC_AEAD_SODIUM_ONLY)
+#define NOISE_AEAD_EVP 1
+#endif
 
 /* "libsodium" or "libcrypto": the library these functions run the ciphers on. */
 const char *noise_aead_backend(void);
@@ -80,7 +85,7 @@ int noise_aead_decrypt_gcm(const crypto_aead_aes256gcm_state *st, uint64_t n, co
 int noise_aead_decrypt(noise_cipher_id cipher, const uint8_t *k, uint64_t n, const uint8_t *ad, size_t ad_len,
                        const uint8_t *cipher_text, size_t len, uint8_t *out);
 
-#ifdef VMSEC_AEAD_LIBCRYPTO
+#ifdef NOISE_AEAD_EVP
 /* The libcrypto backend (lib/noise_aead_evp.c). ctx: an EVP_CIPHER_CTX keyed by noise_evp_new. */
 bool noise_evp_available(noise_cipher_id cipher);
 /* A context keyed with k (no nonce yet), or NULL: *rc gets VMSEC_ENOMEM or VMSEC_ECRYPTO. */

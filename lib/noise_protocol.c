@@ -154,7 +154,7 @@ static int parse_algorithms(noise_protocol *out, const char *dh, const char *cip
         out->cipher = NOISE_CIPHER_CHACHAPOLY;
     } else if (strcmp(cipher, "AESGCM") == 0) {
         if (!noise_aead_available(NOISE_CIPHER_AESGCM))
-#ifdef VMSEC_AEAD_LIBCRYPTO
+#ifdef NOISE_AEAD_EVP
             return vmsec__error(VMSEC_EUNSUPPORTED, "protocol name '%s': cipher AESGCM (AES-256-GCM) is not "
                                 "available from OpenSSL libcrypto here; use ChaChaPoly", out->name);
 #else

@@ -261,7 +261,7 @@ START_TEST(backend_as_configured)
     noise_protocol proto;
     uint8_t k[NOISE_KEYLEN] = {1}, ct[NOISE_TAGLEN + 4];
     struct keyed s;
-#ifdef VMSEC_AEAD_LIBCRYPTO
+#ifdef NOISE_AEAD_EVP
     ck_assert_str_eq(noise_aead_backend(), "libcrypto");
     ck_assert(noise_aead_available(NOISE_CIPHER_AESGCM)); /* portable fallback: no AES-NI needed */
 #else
@@ -275,7 +275,7 @@ START_TEST(backend_as_configured)
     keyed_new(&s, NOISE_CIPHER_CHACHAPOLY, k, 0, false);
     ck_assert_ptr_null(s.cs->aead_ctx);
     ck_assert_int_eq(noise_cipher_encrypt(s.cs, NULL, 0, (const uint8_t *)"ping", 4, ct), 0);
-#ifdef VMSEC_AEAD_LIBCRYPTO
+#ifdef NOISE_AEAD_EVP
     ck_assert_ptr_nonnull(s.cs->aead_ctx);
     ck_assert_int_eq(noise_cipher_rekey(s.cs), 0);
     ck_assert_ptr_null(s.cs->aead_ctx); /* dropped with the old key */
