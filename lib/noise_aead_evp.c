@@ -11,8 +11,10 @@
 #ifdef NOISE_AEAD_EVP
 
 #include <limits.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -70,6 +72,18 @@ void noise_evp_free(void *ctx)
     EVP_CIPHER_CTX_free(ctx); /* cleanses the key schedule */
 }
 
+/* The tag through the provider's parameters directly: EVP_CIPHER_CTX_ctrl would translate to the
+ * same call, at twice the cost of this whole function (it counts for small records). */
+static bool tag_param(EVP_CIPHER_CTX *ctx, uint8_t tag[NOISE_TAGLEN], bool get)
+{
+    OSSL_PARAM params[2];
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, NOISE_TAGLEN);
+    params[1] = OSSL_PARAM_construct_end();
+    if (get)
+        return EVP_CIPHER_CTX_get_params(ctx, params) == 1; /* (ChaCha20-Poly1305 sets no return_size) */
+    return EVP_CIPHER_CTX_set_params(ctx, params) == 1;
+}
+
 /* The associated data, in pieces EVP's int lengths can take. */
 static bool feed_ad(EVP_CIPHER_CTX *ctx, const uint8_t *ad, size_t ad_len)
 {
@@ -102,7 +116,7 @@ int noise_evp_seal(void *c, const uint8_t nonce[12], const uint8_t *ad, size_t a
     int outl = 0;
     if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, 1) != 1 || !feed_ad(ctx, ad, ad_len) ||
         !crypt_data(ctx, plain, len, out) || EVP_CipherFinal_ex(ctx, tail, &outl) != 1 || outl != 0 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, NOISE_TAGLEN, out + len) != 1) {
+        !tag_param(ctx, out + len, true)) {
         sodium_memzero(out, len + NOISE_TAGLEN);
         return VMSEC_ECRYPTO;
     }
@@ -117,10 +131,10 @@ int noise_evp_open(void *c, const uint8_t nonce[12], const uint8_t *ad, size_t a
     uint8_t tag[NOISE_TAGLEN], tail[16];
     int outl = 0, rc = VMSEC_ECRYPTO;
 
-    /* copied first: EVP takes a non-const pointer, and an in-place decryption must not reach it */
+    /* copied first: the parameter is non-const, and an in-place decryption must not reach it */
     memcpy(tag, cipher_text + mlen, NOISE_TAGLEN);
     if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, 0) == 1 &&
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, NOISE_TAGLEN, tag) == 1 && feed_ad(ctx, ad, ad_len) &&
+        tag_param(ctx, tag, false) && feed_ad(ctx, ad, ad_len) &&
         crypt_data(ctx, cipher_text, mlen, out)) {
         /* the tag check: only now is what went to out authentic */
         if (EVP_CipherFinal_ex(ctx, tail, &outl) == 1 && outl == 0)
