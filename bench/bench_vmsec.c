@@ -9,6 +9,16 @@
 #include "bench_handshake.h"
 #include "bench_transport.h"
 
+/* Built a second time against the library compiled with another AEAD backend (mk/aead.am): its
+ * contenders' names and ids say so. */
+#ifdef BENCH_AEAD_VARIANT
+#define VARIANT_NAME " (" BENCH_AEAD_VARIANT " AEAD)"
+#define VARIANT_ID "-" BENCH_AEAD_VARIANT
+#else
+#define VARIANT_NAME ""
+#define VARIANT_ID ""
+#endif
+
 static vmsec_keypair *kp_init, *kp_resp;
 static uint8_t pub_init[32], pub_resp[32];
 
@@ -38,9 +48,18 @@ static vmsec_channel_config *config(const char *protocol, int initiator)
 
 /* ---- throughput ---------------------------------------------------------------------------------- */
 
+/* The protocol name of a contender named "vmsec <protocol>[ (note)]". */
+static const char *protocol_of(const struct contender *c, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", c->name + strlen("vmsec "));
+    buf[strcspn(buf, " ")] = '\0';
+    return buf;
+}
+
 static void *vm_open(const struct contender *c, int fd, int server)
 {
-    vmsec_channel_config *cfg = config(c->name + strlen("vmsec "), !server);
+    char proto[64];
+    vmsec_channel_config *cfg = config(protocol_of(c, proto, sizeof(proto)), !server);
     vmsec_channel *ch;
     if (vmsec_channel_new(&ch, cfg, fd, server ? VMSEC_ROLE_RESPONDER : VMSEC_ROLE_INITIATOR, 0) < 0 ||
         vmsec_channel_handshake(ch) < 0)
@@ -72,7 +91,7 @@ static void vm_close(void *p)
     vmsec_channel_free(p);
 }
 
-#define VM(proto, id) {"vmsec " proto, id, 0, vm_open, vm_send, vm_flush, vm_recv, vm_close}
+#define VM(proto, id) {"vmsec " proto VARIANT_NAME, id VARIANT_ID, 0, vm_open, vm_send, vm_flush, vm_recv, vm_close}
 static const struct contender vm_contenders[] = {
     VM("Noise_XX_25519_ChaChaPoly_BLAKE2b", "vmsec-chachapoly-blake2b"),
     VM("Noise_XX_25519_ChaChaPoly_SHA256", "vmsec-chachapoly-sha256"),
@@ -86,10 +105,11 @@ size_t bench_vmsec_contenders(const struct contender **out, size_t cap)
     keys_once(); /* before the sender and receiver threads both call config() */
     for (size_t i = 0; i < sizeof(vm_contenders) / sizeof(vm_contenders[0]) && n < cap; i++) {
         vmsec_channel_config *cfg;
+        char proto[64];
         if (vmsec_channel_config_new(&cfg) < 0)
             bench_die(vmsec_error_last());
         /* AESGCM is refused where libsodium has no hardware support: leave it out, say so. */
-        if (vmsec_channel_config_set_protocol(cfg, vm_contenders[i].name + strlen("vmsec ")) < 0)
+        if (vmsec_channel_config_set_protocol(cfg, protocol_of(&vm_contenders[i], proto, sizeof(proto))) < 0)
             fprintf(stderr, "bench: skipping %s: %s\n", vm_contenders[i].name, vmsec_error_last());
         else
             out[n++] = &vm_contenders[i];

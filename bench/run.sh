@@ -50,6 +50,7 @@ for prog in bench_aead bench_transport bench_handshake bench_memory bench_relay 
     echo "== $prog" >&2
     [ $prog = bench_profile ] && { start_bench_domain || echo "bench: no libvirtd + QEMU domain for the profile benchmark" >&2; }
     run "$builddir/bench/$prog" | tee -a "$out"
+    if [ $prog = bench_transport ]; then echo "== bench_transport_libcrypto" >&2; run "$builddir/bench/bench_transport_libcrypto" | tee -a "$out"; fi
 done
 echo "== bench_vsock_guest (inside the QEMU test guest)" >&2
 sh "$srcdir/bench/vsock-guest.sh" "$builddir" "$srcdir" | tee -a "$out"

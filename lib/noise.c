@@ -86,10 +86,9 @@ int noise_cipher_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len
     if (len > NOISE_MAX_MSG - NOISE_TAGLEN)
         return vmsec__error(VMSEC_EPROTO, "Noise transport message of %zu bytes exceeds the %d-byte maximum",
                             len + NOISE_TAGLEN, NOISE_MAX_MSG);
-    if ((cs->gcm && cs->cipher == NOISE_CIPHER_AESGCM
-             ? noise_aead_encrypt_gcm(cs->gcm, cs->n, ad, ad_len, plain, len, out)
-             : noise_aead_encrypt(cs->cipher, cs->k, cs->n, ad, ad_len, plain, len, out)) < 0)
-        return vmsec__error(VMSEC_ECRYPTO, "Noise encrypt: AEAD primitive failed");
+    if ((rc = noise_aead_cs_encrypt(cs, ad, ad_len, plain, len, out)) < 0)
+        return rc == VMSEC_ENOMEM ? vmsec__error(rc, "Noise encrypt: out of memory for the AEAD context")
+                                  : vmsec__error(VMSEC_ECRYPTO, "Noise encrypt: AEAD primitive failed");
     cs->n++;
     return 0;
 }
@@ -107,11 +106,14 @@ int noise_cipher_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len
     if (len < NOISE_TAGLEN || len > NOISE_MAX_MSG)
         return vmsec__error(VMSEC_EPROTO, "Noise transport message of %zu bytes: must be %d to %d bytes", len,
                             NOISE_TAGLEN, NOISE_MAX_MSG);
-    if ((cs->gcm && cs->cipher == NOISE_CIPHER_AESGCM
-             ? noise_aead_decrypt_gcm(cs->gcm, cs->n, ad, ad_len, cipher, len, out)
-             : noise_aead_decrypt(cs->cipher, cs->k, cs->n, ad, ad_len, cipher, len, out)) < 0)
+    if ((rc = noise_aead_cs_decrypt(cs, ad, ad_len, cipher, len, out)) < 0) {
+        if (rc == VMSEC_ENOMEM)
+            return vmsec__error(rc, "Noise decrypt: out of memory for the AEAD context");
+        if (rc != VMSEC_EAUTH)
+            return vmsec__error(VMSEC_ECRYPTO, "Noise decrypt: AEAD primitive failed");
         return vmsec__error(VMSEC_EAUTH, "Noise transport message %llu failed authentication",
                             (unsigned long long)cs->n);
+    }
     cs->n++;
     return 0;
 }
@@ -129,6 +131,7 @@ int noise_cipher_rekey(noise_cipherstate *cs)
         return vmsec__error(VMSEC_ECRYPTO, "Noise rekey: AEAD primitive failed");
     memcpy(cs->k, tmp, NOISE_KEYLEN);
     sodium_memzero(tmp, sizeof(tmp));
+    noise_aead_cs_release(cs); /* keyed with the old k; the next message keys a new one */
     if (cs->gcm && cs->cipher == NOISE_CIPHER_AESGCM)
         crypto_aead_aes256gcm_beforenm(cs->gcm, cs->k);
     return 0;
@@ -136,16 +139,23 @@ int noise_cipher_rekey(noise_cipherstate *cs)
 
 void noise_cipher_precompute(noise_cipherstate *cs, struct crypto_aead_aes256gcm_state_ *st)
 {
+#ifdef NOISE_AEAD_EVP
+    (void)cs;
+    (void)st; /* the EVP context created on first use holds the expanded key */
+#else
     if (cs && st && cs->has_key && cs->cipher == NOISE_CIPHER_AESGCM) {
         crypto_aead_aes256gcm_beforenm(st, cs->k);
         cs->gcm = st;
     }
+#endif
 }
 
 void noise_cipher_wipe(noise_cipherstate *cs)
 {
-    if (cs)
-        sodium_memzero(cs, sizeof(*cs));
+    if (!cs)
+        return;
+    noise_aead_cs_release(cs);
+    sodium_memzero(cs, sizeof(*cs));
 }
 
 /* ---- SymmetricState (section 5.2) ---------------------------------------------------------- */

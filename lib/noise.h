@@ -34,20 +34,26 @@ struct crypto_aead_aes256gcm_state_;
 
 /* CipherState. n == UINT64_MAX is reserved: encrypt/decrypt fail with VMSEC_ESTATE (nonce exhaustion).
  * gcm: optional AES-GCM state precomputed from k (noise_cipher_precompute), kept in step by rekey;
- * NULL derives it per message. */
+ * NULL derives it per message (libsodium AEAD backend only).
+ * aead_ctx: the libcrypto AEAD backend's keyed context (an EVP_CIPHER_CTX holding k's key schedule),
+ * created by the first encrypt/decrypt, dropped by rekey and freed (cleansed) by noise_cipher_wipe;
+ * always NULL with libsodium. A cipherstate that has one must not be copied by value, and must be
+ * released with noise_cipher_wipe. */
 typedef struct noise_cipherstate {
     uint8_t k[NOISE_KEYLEN];
     uint64_t n;
     bool has_key;
     noise_cipher_id cipher;
     struct crypto_aead_aes256gcm_state_ *gcm;
+    void *aead_ctx;
 } noise_cipherstate;
 
 typedef struct noise_handshake noise_handshake;
 
 /* Parses a protocol name; VMSEC_EUNSUPPORTED for unsupported patterns/DH/cipher/hash,
- * VMSEC_EFORMAT for malformed names, with vmsec_error_last() naming the part. AESGCM is refused with
- * VMSEC_EUNSUPPORTED when libsodium reports no hardware AES-GCM. */
+ * VMSEC_EFORMAT for malformed names, with vmsec_error_last() naming the part. A cipher the AEAD
+ * backend cannot run here is refused with VMSEC_EUNSUPPORTED: with libsodium, AESGCM on a CPU without
+ * hardware AES-GCM (see noise_aead_available). */
 int noise_protocol_parse(noise_protocol *out, const char *name);
 
 /* Creates a HandshakeState. s: local static X25519 secret (NULL if the pattern does not use it);
@@ -105,7 +111,8 @@ const uint8_t *noise_handshake_remote_static(const noise_handshake *hs);
  * (HASHLEN), or 0 when cap < HASHLEN or the handshake failed. */
 size_t noise_handshake_hash(const noise_handshake *hs, uint8_t *out, size_t cap);
 
-/* Split(): after completion, the initiator's sending state is c1, the responder's is c2. */
+/* Split(): after completion, the initiator's sending state is c1, the responder's is c2. send and recv
+ * are overwritten, so they must not hold a keyed context (noise_cipher_wipe a used one first). */
 int noise_handshake_split(noise_handshake *hs, noise_cipherstate *send, noise_cipherstate *recv);
 
 /* Transport encryption: out must have room for len + NOISE_TAGLEN (encrypt) or len - NOISE_TAGLEN
@@ -121,7 +128,8 @@ int noise_cipher_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len
 int noise_cipher_rekey(noise_cipherstate *cs);
 void noise_cipher_wipe(noise_cipherstate *cs);
 /* For an AESGCM cipherstate with a key: expands k into *st (guarded memory the caller owns and wipes)
- * once, instead of per message; later rekeys refresh it. No effect for other ciphers. */
+ * once, instead of per message; later rekeys refresh it. No effect for other ciphers, nor with the
+ * libcrypto AEAD backend (whose per-cipherstate context already holds the expanded key). */
 void noise_cipher_precompute(noise_cipherstate *cs, struct crypto_aead_aes256gcm_state_ *st);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "noise.h"
+#include "noise_crypto.h"
 #include "noise_pattern.h"
 
 #define MAX_MSGS NOISE_PATTERN_MAX_MSGS
@@ -147,12 +148,20 @@ static int parse_algorithms(noise_protocol *out, const char *dh, const char *cip
         return vmsec__error(VMSEC_EUNSUPPORTED, "protocol name '%s': unsupported DH function '%s' (only 25519)",
                             out->name, dh);
     if (strcmp(cipher, "ChaChaPoly") == 0) {
+        if (!noise_aead_available(NOISE_CIPHER_CHACHAPOLY)) /* libcrypto without it (e.g. FIPS-only) */
+            return vmsec__error(VMSEC_EUNSUPPORTED, "protocol name '%s': cipher ChaChaPoly "
+                                "(ChaCha20-Poly1305) is not available from OpenSSL libcrypto here", out->name);
         out->cipher = NOISE_CIPHER_CHACHAPOLY;
     } else if (strcmp(cipher, "AESGCM") == 0) {
-        if (!crypto_aead_aes256gcm_is_available())
+        if (!noise_aead_available(NOISE_CIPHER_AESGCM))
+#ifdef NOISE_AEAD_EVP
+            return vmsec__error(VMSEC_EUNSUPPORTED, "protocol name '%s': cipher AESGCM (AES-256-GCM) is not "
+                                "available from OpenSSL libcrypto here; use ChaChaPoly", out->name);
+#else
             return vmsec__error(VMSEC_EUNSUPPORTED,
                                 "protocol name '%s': cipher AESGCM needs hardware AES-GCM (AES-NI and "
                                 "PCLMUL), which this CPU lacks; use ChaChaPoly", out->name);
+#endif
         out->cipher = NOISE_CIPHER_AESGCM;
     } else {
         return vmsec__error(VMSEC_EUNSUPPORTED,

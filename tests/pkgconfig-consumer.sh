@@ -37,4 +37,19 @@ out=$(LD_LIBRARY_PATH="$libdir" "$dest/consumer")
 check "consumer runs against the installed libvmsec.so.1" [ "$out" = "$(sed -n 's/^#define VMSEC_VERSION_STRING "\(.*\)"/\1/p' "$top_builddir/include/vmsec/version.h") ok" ]
 check "consumer resolves libvmsec.so.1 from the installed tree" \
     sh -c "LD_LIBRARY_PATH='$libdir' ldd '$dest/consumer' | grep -q '$libdir/libvmsec.so.1'"
+# The AEAD backend configure chose (--with-aead) is what the .pc file and the library say.
+backend=libsodium
+grep -q '^#define VMSEC_AEAD_LIBCRYPTO 1' "$top_builddir/config.h" && backend=libcrypto
+check "pkg-config --variable=aead_backend vmsec is $backend" [ "$($PKG_CONFIG --variable=aead_backend vmsec)" = "$backend" ]
+static_flags=$($PKG_CONFIG --static --libs vmsec)
+if [ $backend = libcrypto ]; then
+    check "pkg-config --static --libs vmsec brings libcrypto (Requires.private)" \
+        sh -c "echo ' $static_flags ' | grep -q -- ' -lcrypto '"
+    check "the installed library links libcrypto directly" sh -c "readelf -d '$libdir/libvmsec.so.1' | grep NEEDED | grep -q 'libcrypto\.so'"
+else
+    check "pkg-config --static --libs vmsec does not bring libcrypto" sh -c "! echo ' $static_flags ' | grep -q -- ' -lcrypto '"
+    check "the installed library does not link libcrypto directly (libvirt may, indirectly)" sh -c "! readelf -d '$libdir/libvmsec.so.1' | grep NEEDED | grep -q 'libcrypto\.so'"
+fi
+check "the installed library names its AEAD backend ($backend)" \
+    sh -c "LC_ALL=C grep -a -q 'vmsec aead=$backend' '$libdir/libvmsec.so.1'"
 done_testing

@@ -131,7 +131,8 @@ VMSEC_EXPORT int vmsec_channel_config_set_keypair(vmsec_channel_config *cfg, con
  *
  * The DH function must be 25519. Patterns: any one-way or interactive pattern of the Noise
  * specification with optional `pskN` modifiers (XX, IK, KK, NK, IKpsk2, XXpsk3, ...). Ciphers:
- * ChaChaPoly, AESGCM (only where the CPU has AES-NI and CLMUL). Hashes: BLAKE2b, SHA256, SHA512.
+ * ChaChaPoly, AESGCM (with the default libsodium AEAD backend, only where the CPU has AES-NI and
+ * CLMUL). Hashes: BLAKE2b, SHA256, SHA512.
  * A responder accepts exactly this protocol and refuses any other announcement.
  *
  * @param cfg The configuration.
