@@ -13,6 +13,7 @@
 #include "channel_internal.h"
 #include "guarded.h"
 #include "internal.h"
+#include "noise_crypto.h"
 
 #define ANNOUNCE_MAGIC "VMSC"
 #define ANNOUNCE_VERSION 1
@@ -305,12 +306,15 @@ static int finish_handshake(vmsec_engine *e)
     e->hhash_len = noise_handshake_hash(e->hs, e->hhash, sizeof(e->hhash));
     if ((rc = noise_handshake_split(e->hs, &e->cs[0], &e->cs[1])) < 0)
         return fail(e, 2, rc, "Noise Split() failed");
+#ifndef NOISE_AEAD_EVP
     /* AES-GCM: the key schedule and GHASH key once per key (and rekey), not per record; without
-     * the memory for it every record derives them, as before */
+     * the memory for it every record derives them, as before. (The libcrypto backend keeps its
+     * own keyed context per cipherstate instead.) */
     if (e->cfg.proto.cipher == NOISE_CIPHER_AESGCM && (e->gcm = vmsec__guarded_alloc(2 * sizeof(*e->gcm)))) {
         noise_cipher_precompute(&e->cs[0], &e->gcm[0]);
         noise_cipher_precompute(&e->cs[1], &e->gcm[1]);
     }
+#endif
     noise_handshake_free(e->hs);
     e->hs = NULL;
     release_handshake_material(e);
