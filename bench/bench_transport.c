@@ -256,6 +256,25 @@ static int measure(const struct contender *c, size_t size, double *mbs, double *
     return 0;
 }
 
+/* Each cell is measured RUNS times and the best run is kept: the machine is shared, and whatever
+ * else runs can only slow a run down, never speed it up. */
+#define RUNS 3
+
+static int measure_best(const struct contender *c, size_t size, double *mbs, double *mps)
+{
+    double m, p;
+    *mbs = *mps = 0;
+    for (int r = 0; r < RUNS; r++) {
+        if (measure(c, size, &m, &p) < 0)
+            return -1;
+        if (m > *mbs) {
+            *mbs = m;
+            *mps = p;
+        }
+    }
+    return 0;
+}
+
 static const struct contender framed_contenders[] = {
     {"raw (no crypto)", "raw", 1, framed_open, framed_send, framed_flush, framed_recv, framed_close},
     {"TLS 1.3 AES-256-GCM", "tls-aesgcm", 2, framed_open, framed_send, framed_flush, framed_recv, framed_close},
@@ -290,11 +309,11 @@ int main(int argc, char **argv)
 
     if (framed) {
         printf("### Channel throughput, unix socketpair, one sender and one receiver thread\n\n");
-        printf("MB/s of application payload (messages/s in parentheses).\n\n");
+        printf("MB/s of application payload (messages/s in parentheses); each cell is the best of %d runs.\n\n", RUNS);
     } else {
         printf("### Channel throughput with the optional libcrypto AEAD backend (--with-aead=libcrypto)\n\n");
         printf("The same measurement for vmsec channels whose Noise ciphers run on OpenSSL libcrypto instead of "
-               "libsodium. MB/s of application payload (messages/s in parentheses).\n\n");
+               "libsodium. MB/s of application payload (messages/s in parentheses); each cell is the best of %d runs.\n\n", RUNS);
     }
     printf("| contender                            |              64 B |             1 KiB |        64 KiB |         1 MiB |\n");
     printf("|--------------------------------------|------------------:|------------------:|--------------:|--------------:|\n");
@@ -304,7 +323,7 @@ int main(int argc, char **argv)
         printf("| %-36s |", all[i]->name);
         for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
             double mbs, mps;
-            if (measure(all[i], sizes[s], &mbs, &mps) < 0) {
+            if (measure_best(all[i], sizes[s], &mbs, &mps) < 0) {
                 printf(" %*s |", s < 2 ? 17 : 13, "FAILED");
                 continue;
             }
