@@ -112,6 +112,12 @@ static void add_trust(vmsec_channel_config *cfg, const char *peer)
     check(vmsec_channel_config_add_trusted_peer(cfg, key, sizeof(key)), "-t");
 }
 
+/* Why sending failed, if it did. A peer that vanishes makes the sending side fail (EPIPE) at
+ * about the moment the receiving side finds the stream cut; the receiving side's verdict (was what
+ * arrived complete and authentic?) is the one to report, so a sending failure is only reported
+ * once the receiving side ended cleanly. */
+static char send_error[512];
+
 static void *stdin_to_channel(void *arg)
 {
     vmsec_channel *ch = arg;
@@ -127,11 +133,14 @@ static void *stdin_to_channel(void *arg)
             die("reading stdin: %s", strerror(errno));
         if (n == 0)
             break;
-        if (vmsec_channel_send(ch, buf, (size_t)n, 0) < 0)
-            die("send: %s", vmsec_error_last());
+        if (vmsec_channel_send(ch, buf, (size_t)n, 0) < 0) {
+            snprintf(send_error, sizeof(send_error), "send: %s", vmsec_error_last());
+            free(buf);
+            return NULL;
+        }
     }
     if (vmsec_channel_close(ch) < 0)
-        die("close: %s", vmsec_error_last());
+        snprintf(send_error, sizeof(send_error), "close: %s", vmsec_error_last());
     free(buf);
     return NULL;
 }
@@ -251,6 +260,8 @@ int main(int argc, char **argv)
         die("cannot start a thread");
     channel_to_stdout(ch);
     pthread_join(t, NULL);
+    if (send_error[0])
+        die("%s", send_error);
     vmsec_channel_free(ch);
     return 0;
 }

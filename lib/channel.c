@@ -167,7 +167,12 @@ static int read_some(vmsec_channel *ch, int side)
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return VMSEC_EAGAIN;
-        return vmsec__engine_abort(ch->e, side, VMSEC_EIO, "reading from the peer: %s", strerror(errno));
+        /* A peer that closed with our bytes still unread resets the connection (unix and vsock
+         * sockets report it instead of the end of the stream, depending on timing): the same event
+         * as an end of stream, so the same verdict, truncation unless close_notify came first. */
+        if (errno != ECONNRESET)
+            return vmsec__engine_abort(ch->e, side, VMSEC_EIO, "reading from the peer: %s", strerror(errno));
+        n = 0;
     }
     if (n == 0)
         return vmsec_engine_input_eof(ch->e);

@@ -492,6 +492,22 @@ START_TEST(peer_stalling_mid_handshake_times_out_nonblocking)
 }
 END_TEST
 
+/* A peer that closes with our bytes unread resets the connection rather than ending the stream:
+ * reported exactly like the end of the stream, as truncation (the close_notify never came). */
+START_TEST(peer_resetting_the_connection_is_truncation)
+{
+    vmsec_channel *a, *b;
+    uint8_t buf[64];
+    size_t len;
+    open_pair(&a, &b);
+    ck_assert_int_eq(vmsec_channel_send(a, (const uint8_t *)"unread", 6, 0), 0);
+    vmsec_channel_free(b); /* closes its socket with "unread" still queued: a's read sees ECONNRESET */
+    ck_assert_int_eq(vmsec_channel_recv(a, buf, sizeof(buf), &len), VMSEC_ETRUNCATED);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "without close_notify"));
+    vmsec_channel_free(a);
+}
+END_TEST
+
 START_TEST(peer_closing_socket_after_messages_is_truncation_not_close)
 {
     vmsec_channel *a, *b;
@@ -554,6 +570,7 @@ int main(void)
     tcase_add_test(tc, peer_vanishing_mid_message_is_truncation);
     tcase_add_test(tc, peer_stalling_mid_handshake_times_out_nonblocking);
     tcase_add_test(tc, peer_closing_socket_after_messages_is_truncation_not_close);
+    tcase_add_test(tc, peer_resetting_the_connection_is_truncation);
     tcase_add_test(tc, untrusted_peer_over_socket);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
