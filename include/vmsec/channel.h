@@ -502,8 +502,9 @@ VMSEC_EXPORT int vmsec_channel_flush(vmsec_channel *ch);
  * @param cap Size of @p buf; pass 0 to learn the size of the next message.
  * @param[out] len Receives the message size.
  * @return 0; #VMSEC_EAGAIN (non-blocking); #VMSEC_ETOOBIG (@p cap too small; message kept, size
- *         in @p len); #VMSEC_ECLOSED (peer closed cleanly); #VMSEC_ETRUNCATED (stream ended without
- *         close_notify); #VMSEC_EAUTH / #VMSEC_EPROTO (tampering; channel failed); #VMSEC_ESTATE; #VMSEC_EIO.
+ *         in @p len); #VMSEC_ECLOSED (peer closed cleanly); #VMSEC_ETRUNCATED (stream ended, or the
+ *         connection was reset, without close_notify); #VMSEC_EAUTH / #VMSEC_EPROTO (tampering;
+ *         channel failed); #VMSEC_ESTATE; #VMSEC_EIO.
  */
 VMSEC_EXPORT int vmsec_channel_recv(vmsec_channel *ch, uint8_t *buf, size_t cap, size_t *len);
 
