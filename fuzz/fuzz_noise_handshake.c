@@ -1,4 +1,4 @@
-/* Fuzz target: the Noise handshake reader (lib/noise.h) directly, under several patterns, as
+/* Fuzz target: the Noise handshake reader (lib/channel/noise.h) directly, under several patterns, as
  * initiator or responder. Byte 0 picks the pattern (low bits) and the role (bit 7); the rest is a
  * sequence of messages, each a 2-byte big-endian length and its bytes. Whenever it is our turn we
  * write an honest message; otherwise we read the next fuzzed one.
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "noise.h"
+#include "channel/noise.h"
 #include "vmsec.h"
 
 static const char *const patterns[] = {

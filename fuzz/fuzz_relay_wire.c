@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "relay_internal.h"
+#include "relay/relay_internal.h"
 #include "vmsec.h"
 
 static void parse_request(const uint8_t *data, size_t size)

@@ -102,10 +102,10 @@ check "a member inserted into a versioned option struct fails the gate" [ $rc -e
 
 # mutate_keys NAME SED_SCRIPT: a library whose keys.c (and scratch keys.h) went through SED_SCRIPT.
 mutate_keys() {
-    sed "$2" "$top_srcdir/lib/keys.c" > "$tmp/$1.c"
+    sed "$2" "$top_srcdir/lib/channel/keys.c" > "$tmp/$1.c"
     cp "$top_srcdir/include/vmsec/keys.h" "$hd/keys.h"
     sed -i "$2" "$hd/keys.h"
-    ! cmp -s "$top_srcdir/lib/keys.c" "$tmp/$1.c" || { diag "$1: the mutation did not apply to keys.c"; return 1; }
+    ! cmp -s "$top_srcdir/lib/channel/keys.c" "$tmp/$1.c" || { diag "$1: the mutation did not apply to keys.c"; return 1; }
     mkdir -p "$tmp/$1.objs"
     cp "$tmp"/objs/*.o "$tmp/$1.objs/"
     rm -f "$tmp/$1.objs/"*keys.o

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "guarded.h"
-#include "noise.h"
-#include "noise_crypto.h"
+#include "channel/guarded.h"
+#include "channel/noise.h"
+#include "channel/noise_crypto.h"
 #include "testutil.h"
 #include "vmsec/errors.h"
 

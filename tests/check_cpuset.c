@@ -3,8 +3,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "cpuset.h"
-#include "units.h"
+#include "isolation/cpuset.h"
+#include "common/units.h"
 
 #include "testutil.h"
 

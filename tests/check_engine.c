@@ -6,10 +6,10 @@
 
 #include <vmsec.h>
 
-#include "channel_internal.h"
-#include "dhcache.h"
-#include "internal.h"
-#include "noise_crypto.h"
+#include "channel/channel_internal.h"
+#include "channel/dhcache.h"
+#include "common/internal.h"
+#include "channel/noise_crypto.h"
 #include "testutil.h"
 
 static vmsec_keypair *kp_i, *kp_r, *kp_other;

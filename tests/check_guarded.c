@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "guarded.h"
+#include "channel/guarded.h"
 #include "testutil.h"
 
 #define MANY 700 /* more than one chunk of the small class */

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "common/internal.h"
 #include "testutil.h"
 #include "vmsec/errors.h"
 #include "vmsec/keys.h"

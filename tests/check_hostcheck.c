@@ -3,8 +3,8 @@
 
 #include <vmsec.h>
 
-#include "hostcheck_internal.h"
-#include "kprobe.h"
+#include "isolation/hostcheck_internal.h"
+#include "isolation/kprobe.h"
 #include "testutil.h"
 
 static vmsec_profile *profile(const char *text)

@@ -4,9 +4,9 @@
 
 #include <vmsec.h>
 
-#include "domain_internal.h"
-#include "hostcheck_internal.h"
-#include "kprobe.h"
+#include "isolation/domain_internal.h"
+#include "isolation/hostcheck_internal.h"
+#include "isolation/kprobe.h"
 #include "testutil.h"
 
 static char v1[PATH_MAX], v2[PATH_MAX];

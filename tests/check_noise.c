@@ -6,9 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "dhcache.h"
-#include "noise.h"
-#include "noise_crypto.h"
+#include "channel/dhcache.h"
+#include "channel/noise.h"
+#include "channel/noise_crypto.h"
 #include "testutil.h"
 #include "vmsec/errors.h"
 

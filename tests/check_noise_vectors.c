@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 
 #include "json.h"
-#include "noise.h"
-#include "noise_crypto.h"
+#include "channel/noise.h"
+#include "channel/noise_crypto.h"
 #include "testutil.h"
 #include "vmsec/errors.h"
 

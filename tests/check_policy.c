@@ -6,7 +6,7 @@
 #include "testutil.h"
 #include <vmsec.h>
 
-#include "policy_internal.h"
+#include "relay/policy_internal.h"
 
 static vmsec_policy *load(const char *text)
 {

@@ -5,7 +5,7 @@
 
 #include <vmsec.h>
 
-#include "profile_internal.h"
+#include "isolation/profile_internal.h"
 
 #include "testutil.h"
 

@@ -11,7 +11,7 @@
 #include "testutil.h"
 #include <vmsec.h>
 
-#include "relay_internal.h"
+#include "relay/relay_internal.h"
 
 static char uri[PATH_MAX + 64];
 

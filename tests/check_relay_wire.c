@@ -5,7 +5,7 @@
 #include "testutil.h"
 #include <vmsec.h>
 
-#include "relay_internal.h"
+#include "relay/relay_internal.h"
 
 static char tgt[VMSEC_POLICY_NAME_MAX + 1], svc[VMSEC_POLICY_SERVICE_MAX + 1];
 

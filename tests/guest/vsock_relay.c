@@ -19,7 +19,7 @@
 
 #include "gtap.h"
 #include "gvsock.h"
-#include "relay_internal.h"
+#include "relay/relay_internal.h"
 
 enum { PORT_RELAY = 7300, PORT_ECHO = 7301, PORT_NOBODY = 7302 };
 #define MSG_LEN (1024 * 1024)

@@ -1,0 +1,405 @@
+/* A channel: the sans-I/O engine driven over a connected stream socket. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/vm_sockets.h>
+
+#include "channel/channel_internal.h"
+#include "common/internal.h"
+
+/* Small messages sent with VMSEC_SEND_MORE are written once this much is buffered, and a large
+ * message is written in pieces of about this size while the rest of it is still being encrypted.
+ * It is kept well under a socket's default send buffer (about 208 KiB for unix sockets), so that a
+ * sender thread and a receiver thread overlap: a batch larger than the buffer makes the sender wait
+ * in write() while the receiver decrypts, and the two take turns instead of running at once. */
+#define BATCH_FLUSH (64 * 1024)
+/* A non-blocking send is refused (VMSEC_EAGAIN) while this much is still unsent. */
+#define NONBLOCK_BUFFER_LIMIT (1024 * 1024)
+
+struct vmsec_channel {
+    vmsec_engine *e;
+    int fd;
+    bool own_fd;
+    bool nonblock;
+    bool shut_wr;
+    unsigned int timeout_ms;
+    int64_t deadline; /* handshake deadline in ms, 0 = not started */
+    atomic_bool hs_done; /* handshake complete and its last message written */
+    pthread_mutex_t hs_lock;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int vmsec_channel_new(vmsec_channel **out, const vmsec_channel_config *cfg, int fd, vmsec_role role,
+                      unsigned int flags)
+{
+    vmsec_channel *ch;
+    int rc, fl;
+    if (!out || !cfg || fd < 0 || (flags & ~VMSEC_CHANNEL_OWN_FD))
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_new: %s",
+                            !out ? "out is NULL" : !cfg ? "configuration is NULL" : fd < 0 ? "bad descriptor" : "unknown flags");
+    *out = NULL;
+    if ((fl = fcntl(fd, F_GETFL)) < 0)
+        return vmsec__error_errno(VMSEC_EINVAL, errno, "vmsec_channel_new: descriptor %d", fd);
+    if (!(ch = calloc(1, sizeof(*ch))))
+        return vmsec__error(VMSEC_ENOMEM, "out of memory allocating a channel");
+    if ((rc = vmsec_engine_new(&ch->e, cfg, role)) < 0) {
+        free(ch);
+        return rc;
+    }
+    pthread_mutex_init(&ch->hs_lock, NULL);
+    ch->fd = fd;
+    ch->own_fd = flags & VMSEC_CHANNEL_OWN_FD;
+    ch->nonblock = fl & O_NONBLOCK;
+    ch->timeout_ms = cfg->handshake_timeout_ms;
+    *out = ch;
+    return 0;
+}
+
+void vmsec_channel_free(vmsec_channel *ch)
+{
+    if (!ch)
+        return;
+    vmsec_engine_free(ch->e);
+    if (ch->own_fd)
+        close(ch->fd);
+    pthread_mutex_destroy(&ch->hs_lock);
+    free(ch);
+}
+
+int vmsec_channel_set_nonblocking(vmsec_channel *ch, int nonblocking)
+{
+    int fl;
+    if (!ch)
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_set_nonblocking: channel is NULL");
+    if ((fl = fcntl(ch->fd, F_GETFL)) < 0 ||
+        fcntl(ch->fd, F_SETFL, nonblocking ? fl | O_NONBLOCK : fl & ~O_NONBLOCK) < 0)
+        return vmsec__error_errno(VMSEC_EIO, errno, "fcntl O_NONBLOCK on channel descriptor %d", ch->fd);
+    ch->nonblock = nonblocking != 0;
+    return 0;
+}
+
+/* Waits for fd readiness in blocking mode; deadline 0 = none. Returns 0, or VMSEC_ETIMEDOUT. */
+static int wait_fd(vmsec_channel *ch, short events, int64_t deadline)
+{
+    for (;;) {
+        struct pollfd p = {.fd = ch->fd, .events = events};
+        int64_t left = deadline ? deadline - now_ms() : -1;
+        int r;
+        if (deadline && left <= 0)
+            return VMSEC_ETIMEDOUT;
+        r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
+        if (r > 0)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return vmsec__error_errno(VMSEC_EIO, errno, "poll on channel descriptor %d", ch->fd);
+    }
+}
+
+/* Writes pending output once (as much as the socket takes). 0 = all written, VMSEC_EAGAIN, or failure. */
+static int write_some(vmsec_channel *ch, int side)
+{
+    const uint8_t *buf;
+    size_t len;
+    ssize_t n;
+    vmsec_engine_output(ch->e, &buf, &len);
+    while (len) {
+        n = send(ch->fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == ENOTSOCK)
+            n = write(ch->fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return VMSEC_EAGAIN;
+            return vmsec__engine_abort(ch->e, side, VMSEC_EIO, "writing to the peer: %s", strerror(errno));
+        }
+        vmsec_engine_output_consume(ch->e, (size_t)n);
+        vmsec_engine_output(ch->e, &buf, &len);
+    }
+    return 0;
+}
+
+/* Writes everything pending; in blocking mode waits until done (until deadline, if non-zero). */
+static int write_all(vmsec_channel *ch, int side, int64_t deadline)
+{
+    int rc;
+    while ((rc = write_some(ch, side)) == VMSEC_EAGAIN) {
+        if (ch->nonblock)
+            return VMSEC_EAGAIN;
+        if ((rc = wait_fd(ch, POLLOUT, deadline)) < 0)
+            return rc;
+    }
+    return rc;
+}
+
+/* Reads once into the engine. 0 = progress, VMSEC_EAGAIN, or failure (EOF ends as truncation or close). */
+static int read_some(vmsec_channel *ch, int side)
+{
+    uint8_t *buf;
+    size_t cap;
+    ssize_t n;
+    int rc;
+    if ((rc = vmsec_engine_input_space(ch->e, &buf, &cap)) < 0)
+        return rc;
+    if (cap == 0)
+        return vmsec__engine_abort(ch->e, side, VMSEC_EINTERNAL, "channel input buffer full");
+    do
+        n = read(ch->fd, buf, cap);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return VMSEC_EAGAIN;
+        /* A peer that closed with our bytes still unread resets the connection (unix and vsock
+         * sockets report it instead of the end of the stream, depending on timing): the same event
+         * as an end of stream, so the same verdict, truncation unless close_notify came first. */
+        if (errno != ECONNRESET)
+            return vmsec__engine_abort(ch->e, side, VMSEC_EIO, "reading from the peer: %s", strerror(errno));
+        n = 0;
+    }
+    if (n == 0)
+        return vmsec_engine_input_eof(ch->e);
+    return vmsec_engine_input_commit(ch->e, (size_t)n);
+}
+
+static int handshake_locked(vmsec_channel *ch)
+{
+    int rc;
+    if (!ch->deadline)
+        ch->deadline = ch->timeout_ms ? now_ms() + ch->timeout_ms : INT64_MAX;
+    for (;;) {
+        int st = vmsec_engine_state(ch->e);
+        if (st == VMSEC_STATE_FAILED)
+            return vmsec_engine_recv(ch->e, NULL, 0, &(size_t){0}); /* repeats the reason as VMSEC_ESTATE */
+        if (ch->deadline != INT64_MAX && now_ms() >= ch->deadline)
+            return vmsec__engine_abort(ch->e, 2, VMSEC_ETIMEDOUT, "channel handshake timed out after %u ms",
+                                       ch->timeout_ms);
+        if (vmsec_engine_output_pending(ch->e)) {
+            rc = write_some(ch, 2);
+            if (rc == VMSEC_EAGAIN && !ch->nonblock)
+                rc = wait_fd(ch, POLLOUT, ch->deadline == INT64_MAX ? 0 : ch->deadline);
+        } else if (st != VMSEC_STATE_HANDSHAKE) {
+            return 0;
+        } else {
+            if (!ch->nonblock && (rc = wait_fd(ch, POLLIN, ch->deadline == INT64_MAX ? 0 : ch->deadline)) < 0)
+                goto out;
+            rc = read_some(ch, 2);
+        }
+    out:
+        if (rc == VMSEC_ETIMEDOUT)
+            continue; /* reported by the deadline check, which fails the engine */
+        if (rc == VMSEC_EAGAIN && ch->nonblock)
+            return VMSEC_EAGAIN;
+        if (rc < 0 && rc != VMSEC_EAGAIN)
+            return rc;
+    }
+}
+
+int vmsec_channel_handshake(vmsec_channel *ch)
+{
+    int rc;
+    if (!ch)
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_handshake: channel is NULL");
+    /* fast path once open: the state is atomic, and the lock only serialises the handshake itself
+     * when a sending and a receiving thread both start it */
+    if (atomic_load(&ch->hs_done))
+        return 0;
+    pthread_mutex_lock(&ch->hs_lock);
+    rc = atomic_load(&ch->hs_done) ? 0 : handshake_locked(ch);
+    if (rc == 0)
+        atomic_store(&ch->hs_done, true);
+    pthread_mutex_unlock(&ch->hs_lock);
+    return rc;
+}
+
+/* Blocking send of a message longer than one record: each full record is written as soon as it
+ * is sealed (once BATCH_FLUSH is pending), so the peer decrypts the start of the message while the
+ * rest is encrypted. The last BATCH_FLUSH bytes are sealed together and left to the caller's flush
+ * rule: writing a full record alone would hold back a short final record until the next message,
+ * and keep the receiver waiting for it. A failure part-way fails the sending side: the peer then
+ * sees the message cut off, never a shorter message. */
+static int send_pieces(vmsec_channel *ch, const uint8_t *msg, size_t len)
+{
+    size_t off, n;
+    int rc;
+    if ((rc = vmsec__engine_send_begin(ch->e, len)) < 0)
+        return rc;
+    for (off = 0; off < len; off += n) {
+        n = len - off > VMSEC_RECORD_PAYLOAD_MAX ? VMSEC_RECORD_PAYLOAD_MAX : len - off;
+        if ((rc = vmsec__engine_send_piece(ch->e, msg, off, n, len)) < 0)
+            return rc;
+        if (len - off - n > BATCH_FLUSH && vmsec_engine_output_pending(ch->e) >= BATCH_FLUSH &&
+            (rc = write_all(ch, 0, 0)) < 0)
+            return vmsec__engine_abort(ch->e, 0, rc, "message of %zu bytes cut off after %zu bytes: %s", len,
+                                       off + n, vmsec_error_last());
+    }
+    return 0;
+}
+
+int vmsec_channel_send(vmsec_channel *ch, const uint8_t *msg, size_t len, unsigned int flags)
+{
+    int rc;
+    if (!ch || (flags & ~VMSEC_SEND_MORE))
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_send: %s", ch ? "unknown flags" : "channel is NULL");
+    if ((rc = vmsec_channel_handshake(ch)) < 0)
+        return rc;
+    if (ch->nonblock && vmsec_engine_output_pending(ch->e) >= NONBLOCK_BUFFER_LIMIT) {
+        if ((rc = write_some(ch, 0)) < 0 && rc != VMSEC_EAGAIN)
+            return rc;
+        if (vmsec_engine_output_pending(ch->e) >= NONBLOCK_BUFFER_LIMIT)
+            return VMSEC_EAGAIN;
+    }
+    if (!ch->nonblock && len > VMSEC_RECORD_PAYLOAD_MAX)
+        rc = send_pieces(ch, msg, len);
+    else
+        rc = vmsec_engine_send(ch->e, msg, len);
+    if (rc < 0)
+        return rc;
+    if ((flags & VMSEC_SEND_MORE) && vmsec_engine_output_pending(ch->e) < BATCH_FLUSH)
+        return 0;
+    rc = ch->nonblock ? write_some(ch, 0) : write_all(ch, 0, 0);
+    return rc == VMSEC_EAGAIN ? 0 : rc; /* accepted; the caller flushes when writable */
+}
+
+int vmsec_channel_flush(vmsec_channel *ch)
+{
+    int rc;
+    if (!ch)
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_flush: channel is NULL");
+    if ((rc = vmsec_channel_handshake(ch)) < 0)
+        return rc;
+    return write_all(ch, 0, 0);
+}
+
+int vmsec_channel_recv(vmsec_channel *ch, uint8_t *buf, size_t cap, size_t *len)
+{
+    int rc;
+    if (!ch || !len || (!buf && cap))
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_recv: NULL argument");
+    *len = 0;
+    if ((rc = vmsec_channel_handshake(ch)) < 0)
+        return rc;
+    for (;;) {
+        rc = vmsec_engine_recv(ch->e, buf, cap, len);
+        if (rc != VMSEC_EAGAIN)
+            return rc;
+        if ((rc = read_some(ch, 1)) < 0)
+            return rc;
+    }
+}
+
+int vmsec_channel_close(vmsec_channel *ch)
+{
+    int rc;
+    if (!ch)
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_close: channel is NULL");
+    if ((rc = vmsec_channel_handshake(ch)) < 0)
+        return rc;
+    if ((rc = vmsec_engine_close(ch->e)) < 0 || (rc = write_all(ch, 0, 0)) < 0)
+        return rc;
+    if (!ch->shut_wr) {
+        shutdown(ch->fd, SHUT_WR);
+        ch->shut_wr = true;
+    }
+    return 0;
+}
+
+short vmsec_channel_poll_events(const vmsec_channel *ch)
+{
+    if (!ch)
+        return 0;
+    return (short)(POLLIN | (vmsec_engine_output_pending(ch->e) ? POLLOUT : 0));
+}
+
+int vmsec_channel_fd(const vmsec_channel *ch)
+{
+    return ch ? ch->fd : -1;
+}
+
+int vmsec_channel_state(const vmsec_channel *ch)
+{
+    return ch ? vmsec_engine_state(ch->e) : VMSEC_STATE_FAILED;
+}
+
+int vmsec_channel_peer_key(const vmsec_channel *ch, uint8_t *key, size_t key_len)
+{
+    if (!ch)
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_peer_key: channel is NULL");
+    return vmsec_engine_peer_key(ch->e, key, key_len);
+}
+
+int vmsec_channel_handshake_hash(const vmsec_channel *ch, uint8_t *out, size_t cap, size_t *len)
+{
+    if (!ch)
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_handshake_hash: channel is NULL");
+    return vmsec_engine_handshake_hash(ch->e, out, cap, len);
+}
+
+int vmsec_channel_peer_cid(const vmsec_channel *ch, uint32_t *cid)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (!ch || !cid)
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_peer_cid: NULL argument");
+    if (getpeername(ch->fd, (struct sockaddr *)&ss, &len) < 0)
+        return vmsec__error_errno(VMSEC_EIO, errno, "getpeername on channel descriptor %d", ch->fd);
+    if (ss.ss_family != AF_VSOCK)
+        return vmsec__error(VMSEC_ENOTFOUND, "channel descriptor %d is not an AF_VSOCK socket", ch->fd);
+    *cid = ((struct sockaddr_vm *)&ss)->svm_cid;
+    return 0;
+}
+
+static int finish_open(vmsec_channel **out, const vmsec_channel_config *cfg, int fd, vmsec_role role)
+{
+    vmsec_channel *ch;
+    int rc = vmsec_channel_new(&ch, cfg, fd, role, VMSEC_CHANNEL_OWN_FD);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    if ((rc = vmsec_channel_handshake(ch)) < 0) {
+        vmsec_channel_free(ch);
+        return rc;
+    }
+    *out = ch;
+    return 0;
+}
+
+int vmsec_channel_connect(vmsec_channel **out, const vmsec_channel_config *cfg, const char *address)
+{
+    int fd, rc;
+    if (!out || !cfg)
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_connect: NULL argument");
+    *out = NULL;
+    if ((rc = vmsec_transport_connect(address, cfg->handshake_timeout_ms, &fd)) < 0)
+        return rc;
+    return finish_open(out, cfg, fd, VMSEC_ROLE_INITIATOR);
+}
+
+int vmsec_channel_accept(vmsec_channel **out, const vmsec_channel_config *cfg, vmsec_listener *listener)
+{
+    int fd, rc;
+    if (!out || !cfg || !listener)
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_accept: NULL argument");
+    *out = NULL;
+    if ((rc = vmsec_listener_accept(listener, &fd, NULL, 0, NULL)) < 0)
+        return rc;
+    return finish_open(out, cfg, fd, VMSEC_ROLE_RESPONDER);
+}

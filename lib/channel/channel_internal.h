@@ -1,0 +1,52 @@
+/* Private to libvmsec: the channel configuration shared by the engine and the fd channel. */
+#ifndef VMSEC_CHANNEL_INTERNAL_H
+#define VMSEC_CHANNEL_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "channel/noise.h"
+#include "vmsec/channel.h"
+
+struct vmsec_channel_config {
+    noise_protocol proto;
+    uint8_t *secret; /* guarded, NOISE_DHLEN, or NULL */
+    struct vmsec__dh_cache *ss_cache; /* "ss" results for this secret (dhcache.h), shared by copies */
+    uint8_t pub[VMSEC_KEY_BYTES];
+    uint8_t (*trusted)[VMSEC_KEY_BYTES];
+    size_t ntrusted;
+    uint8_t peer_key[VMSEC_KEY_BYTES];
+    bool has_peer_key;
+    vmsec_channel_verify_fn verify;
+    void *verify_user;
+    bool allow_any;
+    uint8_t *psk; /* guarded, NOISE_PSKLEN, or NULL */
+    uint8_t *prologue;
+    size_t prologue_len;
+    size_t max_message;
+    uint64_t rekey_interval;
+    unsigned int handshake_timeout_ms;
+};
+
+/* Deep copy into zeroed *dst (guarded copies of secrets). Frees partial work on failure. */
+int vmsec__channel_config_copy(struct vmsec_channel_config *dst, const struct vmsec_channel_config *src);
+/* Releases what a copy or a configuration owns, without freeing cfg itself. */
+void vmsec__channel_config_clear(struct vmsec_channel_config *cfg);
+
+/* Fails the engine from outside (I/O error, timeout). side: 0 sending, 1 receiving, 2 both. */
+int vmsec__engine_abort(vmsec_engine *e, int side, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* True once close_notify was queued. */
+bool vmsec__engine_send_closed(const vmsec_engine *e);
+
+/* A message sealed piece by piece, so that a large one is written while the rest is still being
+ * encrypted: vmsec__engine_send_begin admits the whole message (size limit, nonce space), then
+ * vmsec__engine_send_piece seals msg[off, off + len), where len is a multiple of
+ * VMSEC_RECORD_PAYLOAD_MAX except for the piece that ends the message (off + len == total). The
+ * records are exactly those vmsec_engine_send would produce. No other send or close is accepted
+ * until the last piece is sealed. */
+int vmsec__engine_send_begin(vmsec_engine *e, size_t len);
+int vmsec__engine_send_piece(vmsec_engine *e, const uint8_t *msg, size_t off, size_t len, size_t total);
+
+/* Test-only hook (never exported): positions both cipherstates' nonces, to reach nonce exhaustion. */
+void vmsec__engine_test_set_nonces(vmsec_engine *e, uint64_t send_n, uint64_t recv_n);
+
+#endif

@@ -1,0 +1,64 @@
+/* Private to libvmsec: shared by lib/domain*.c. */
+#ifndef VMSEC_DOMAIN_INTERNAL_H
+#define VMSEC_DOMAIN_INTERNAL_H
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/tree.h>
+
+/* libxml2 takes const xmlChar * for names and values; BAD_CAST would cast const away. */
+#define XC(s) ((const xmlChar *)(s))
+
+#include "common/internal.h"
+#include "isolation/profile_internal.h"
+#include "common/report_internal.h"
+#include "vmsec/domain.h"
+
+struct vmsec_domain {
+    virConnectPtr conn;
+    virDomainPtr dom;
+    char name[256];
+    char uuid[VIR_UUID_STRING_BUFLEN];
+};
+
+/* Error callback for connections vmsec opens itself: their errors reach the caller through
+ * vmsec's own messages, so libvirt need not print them. */
+void vmsec__libvirt_quiet(void *opaque, virErrorPtr err);
+
+/* Records code with "<fmt>: <libvirt's last error message>". */
+int vmsec__libvirt_error(int code, const char *fmt, ...) VMSEC_PRINTF(2, 3);
+
+/* Parses domain XML (blank text dropped so output is re-indented consistently). NULL on error,
+ * with VMSEC_EFORMAT recorded. */
+xmlDocPtr vmsec__xml_parse(const char *xml, const char *what);
+/* Serialises a document without the XML declaration, indented. NULL on ENOMEM (recorded). */
+char *vmsec__xml_dump(xmlDocPtr doc);
+/* Merges the profile into a parsed domain document (see vmsec_domain_render). */
+int vmsec__render_doc(const struct vmsec_profile *p, xmlDocPtr doc);
+/* vCPU count and iothread ids of a domain document; *ids is malloc'ed. */
+int vmsec__xml_counts(xmlDocPtr doc, unsigned int *nvcpus, unsigned int **ids, size_t *n);
+
+/* Small libxml helpers. */
+xmlNodePtr vmsec__xml_child(xmlNodePtr parent, const char *name);
+xmlNodePtr vmsec__xml_child_attr(xmlNodePtr parent, const char *name, const char *attr, const char *value);
+
+/* Text of the memory/blkio/scheduler names used in reports and libvirt typed parameters. */
+extern const char *const vmsec__memory_param_names[VMSEC__MEM_LIMITS];
+extern const char *const vmsec__cputune_period_elems[VMSEC__CPU_SCOPES];
+extern const char *const vmsec__cputune_quota_elems[VMSEC__CPU_SCOPES];
+
+/* Profile text and digest, malloc'ed / into buf. */
+int vmsec__profile_text(const struct vmsec_profile *p, char **text);
+
+/* The kernel half of verification for QEMU process pid, /proc and /sys under root (fixture
+ * trees in unit tests). Adds entries to r; returns 0 or a negative code. */
+int vmsec__verify_kernel(const char *root, long pid, const struct vmsec_profile *p, struct vmsec_report *r);
+
+/* Verify and apply halves. */
+int vmsec__domain_is_running(struct vmsec_domain *d);
+/* What host check, apply and verify do first: the profile is valid and has no unplanned placement
+ * intent; returns whether the domain runs (1/0) or a negative code. */
+int vmsec__domain_prepare(struct vmsec_domain *d, const struct vmsec_profile *p);
+int vmsec__metadata_set(struct vmsec_domain *d, const struct vmsec_profile *p, unsigned int vflags);
+
+#endif

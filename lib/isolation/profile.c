@@ -1,0 +1,822 @@
+/* Isolation profile model: keys, value validation, setters and getters, comparison, checks. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/internal.h"
+#include "isolation/profile_keys.h"
+#include "common/units.h"
+
+const char *const vmsec__cpu_scope_names[VMSEC__CPU_SCOPES] = {"vcpu", "emulator", "iothread", "global"};
+const char *const vmsec__numa_mode_names[4] = {"strict", "preferred", "interleave", "restrictive"};
+const char *const vmsec__memory_limit_keys[VMSEC__MEM_LIMITS] = {
+    "memory.hard_limit", "memory.soft_limit", "memory.swap_hard_limit"};
+static const char *const placement_values[] = {"dedicated", NULL};
+static const char *const thread_policy_values[] = {"isolate", "prefer", "require", NULL};
+static const char *const emulator_values[] = {"share", "dedicated", NULL};
+static const char *const numa_fit_values[] = {"node", "spread", NULL};
+const char *const vmsec__intent_keys[VMSEC__INTENTS] = {"cpu.placement", "cpu.thread_policy", "cpu.emulator", "numa.fit"};
+const char *const *const vmsec__intent_values[VMSEC__INTENTS] = {placement_values, thread_policy_values, emulator_values,
+                                                                 numa_fit_values};
+const char *const vmsec__blkio_field_names[VMSEC__BLKIO_FIELDS] = {
+    "weight", "read_bytes_sec", "write_bytes_sec", "read_iops_sec", "write_iops_sec"};
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+static const char *source_of(const struct vmsec_profile *p)
+{
+    return p && p->source ? p->source : "<api>";
+}
+
+int vmsec__profile_error(int code, const struct vmsec_profile *p, unsigned int line, const char *key,
+                         const char *fmt, ...)
+{
+    char why[VMSEC__WHY_MAX * 2];
+    char where[32] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    if (line)
+        snprintf(where, sizeof(where), ":%u", line);
+    return vmsec__error(code, "profile %s%s: %s%s%s", source_of(p), where, key ? key : "", key ? ": " : "", why);
+}
+
+void vmsec__diag_init(struct vmsec__diag *d, const char *source)
+{
+    d->source = source ? source : "<api>";
+    d->count = 0;
+}
+
+void vmsec__diag_add(struct vmsec__diag *d, unsigned int line, const char *key, const char *fmt, ...)
+{
+    char why[VMSEC__WHY_MAX];
+    va_list ap;
+    unsigned int i = d->count < VMSEC__MAX_ERRORS ? d->count : VMSEC__MAX_ERRORS - 1;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    d->count++;
+    if (d->count > VMSEC__MAX_ERRORS)
+        return; /* counted, reported as "N more" */
+    d->e[i].line = line;
+    snprintf(d->e[i].msg, sizeof(d->e[i].msg), "%s%s%s", key ? key : "", key ? ": " : "", why);
+}
+
+int vmsec__diag_report(struct vmsec__diag *d, int code)
+{
+    char out[1024];
+    size_t n = 0, kept = d->count < VMSEC__MAX_ERRORS ? d->count : VMSEC__MAX_ERRORS;
+    unsigned int shown = 0;
+    /* Stable insertion sort by line: errors found later on an earlier line come first. */
+    for (size_t i = 1; i < kept; i++)
+        for (size_t j = i; j > 0 && d->e[j - 1].line > d->e[j].line; j--) {
+            struct vmsec__diag_entry t = d->e[j];
+            d->e[j] = d->e[j - 1];
+            d->e[j - 1] = t;
+        }
+    out[0] = '\0';
+    for (size_t i = 0; i < kept; i++) {
+        char where[16] = "", one[sizeof(d->e[0].msg) + 64];
+        int k;
+        if (d->e[i].line)
+            snprintf(where, sizeof(where), ":%u", d->e[i].line);
+        k = snprintf(one, sizeof(one), "%sprofile %s%s: %s", i ? "\n" : "", d->source, where, d->e[i].msg);
+        if (k < 0 || n + (size_t)k + 40 >= sizeof(out)) {
+            if (i == 0) { /* the first error is always reported, truncated if it must be */
+                snprintf(out, sizeof(out), "%s", one);
+                shown = 1;
+            }
+            break;
+        }
+        memcpy(out + n, one, (size_t)k + 1);
+        n += (size_t)k;
+        shown++;
+    }
+    if (d->count > shown)
+        snprintf(out + strlen(out), sizeof(out) - strlen(out), "\n(%u more errors)", d->count - shown);
+    return vmsec__error(code, "%s", out);
+}
+
+/* ---- keys -------------------------------------------------------------------------------- */
+
+static const struct {
+    const char *key;
+    enum vmsec__kind kind;
+    int arg;
+} fixed_keys[] = {
+    {"name", VMSEC__K_NAME, 0},
+    {"vcpus", VMSEC__K_VCPUS, 0},
+    {"iothreads", VMSEC__K_IOTHREADS, 0},
+    {"emulator.pin", VMSEC__K_EMULATOR_PIN, 0},
+    {"cpu.shares", VMSEC__K_SHARES, 0},
+    {"cpu.vcpu_period", VMSEC__K_PERIOD, VMSEC_CPU_SCOPE_VCPU},
+    {"cpu.vcpu_quota", VMSEC__K_QUOTA, VMSEC_CPU_SCOPE_VCPU},
+    {"cpu.emulator_period", VMSEC__K_PERIOD, VMSEC_CPU_SCOPE_EMULATOR},
+    {"cpu.emulator_quota", VMSEC__K_QUOTA, VMSEC_CPU_SCOPE_EMULATOR},
+    {"cpu.iothread_period", VMSEC__K_PERIOD, VMSEC_CPU_SCOPE_IOTHREAD},
+    {"cpu.iothread_quota", VMSEC__K_QUOTA, VMSEC_CPU_SCOPE_IOTHREAD},
+    {"cpu.global_period", VMSEC__K_PERIOD, VMSEC_CPU_SCOPE_GLOBAL},
+    {"cpu.global_quota", VMSEC__K_QUOTA, VMSEC_CPU_SCOPE_GLOBAL},
+    {"numa.mode", VMSEC__K_NUMA_MODE, 0},
+    {"numa.nodeset", VMSEC__K_NUMA_NODESET, 0},
+    {"memory.hard_limit", VMSEC__K_MEMLIMIT, VMSEC_MEMORY_HARD_LIMIT},
+    {"memory.soft_limit", VMSEC__K_MEMLIMIT, VMSEC_MEMORY_SOFT_LIMIT},
+    {"memory.swap_hard_limit", VMSEC__K_MEMLIMIT, VMSEC_MEMORY_SWAP_HARD_LIMIT},
+    {"memory.locked", VMSEC__K_LOCKED, 0},
+    {"memory.hugepages.size", VMSEC__K_HUGE_SIZE, 0},
+    {"memory.hugepages.nodeset", VMSEC__K_HUGE_NODESET, 0},
+    {"memory.nosharepages", VMSEC__K_NOSHARE, 0},
+    {"blkio.weight", VMSEC__K_BLKIO_WEIGHT, 0},
+    {"cpu.placement", VMSEC__K_INTENT, VMSEC__INTENT_PLACEMENT},
+    {"cpu.thread_policy", VMSEC__K_INTENT, VMSEC__INTENT_THREAD_POLICY},
+    {"cpu.emulator", VMSEC__K_INTENT, VMSEC__INTENT_EMULATOR},
+    {"numa.fit", VMSEC__K_INTENT, VMSEC__INTENT_NUMA_FIT},
+    {"host.reserved_cpus", VMSEC__K_HOST_RESERVED, 0},
+};
+
+static bool has_prefix(const char *s, size_t len, const char *prefix, size_t *plen)
+{
+    *plen = strlen(prefix);
+    return len >= *plen && memcmp(s, prefix, *plen) == 0;
+}
+
+/* Reads the number in "<prefix>N<rest>"; canonical decimal only (no sign, no leading zero). */
+static int key_number(const char *s, size_t len, size_t *pos, unsigned long *out)
+{
+    size_t i = *pos;
+    unsigned long v = 0;
+    if (i >= len || s[i] < '0' || s[i] > '9' || (s[i] == '0' && i + 1 < len && s[i + 1] >= '0' && s[i + 1] <= '9'))
+        return -1;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        if (i - *pos >= 9)
+            return -1;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+    }
+    *pos = i;
+    *out = v;
+    return 0;
+}
+
+static int resolve_indexed(struct vmsec__slot *s, const char *key, size_t len, char *why, size_t whylen)
+{
+    size_t pl, pos;
+    unsigned long n;
+    if (has_prefix(key, len, "vcpu.", &pl) || has_prefix(key, len, "iothread.", &pl)) {
+        bool vcpu = key[0] == 'v';
+        pos = pl;
+        if (key_number(key, len, &pos, &n) < 0 || len - pos != 4 || memcmp(key + pos, ".pin", 4) != 0)
+            return -1;
+        if (vcpu && n >= VMSEC__MAX_IDS) {
+            snprintf(why, whylen, "vCPU number %lu is above the maximum %u", n, VMSEC__MAX_IDS - 1);
+            return -2;
+        }
+        if (!vcpu && (n < 1 || n > VMSEC__MAX_IDS)) {
+            snprintf(why, whylen, "iothread id %lu is out of range 1..%u", n, VMSEC__MAX_IDS);
+            return -2;
+        }
+        s->kind = vcpu ? VMSEC__K_VCPU_PIN : VMSEC__K_IOTHREAD_PIN;
+        s->id = (unsigned int)n;
+        return 0;
+    }
+    if (has_prefix(key, len, "blkio.device.", &pl)) {
+        pos = pl;
+        if (key_number(key, len, &pos, &n) < 0 || pos >= len || key[pos] != '.')
+            return -1;
+        pos++;
+        if (len - pos == 4 && memcmp(key + pos, "path", 4) == 0) {
+            s->kind = VMSEC__K_DEV_PATH;
+        } else {
+            int f = -1;
+            for (int i = 0; i < VMSEC__BLKIO_FIELDS; i++)
+                if (strlen(vmsec__blkio_field_names[i]) == len - pos &&
+                    memcmp(key + pos, vmsec__blkio_field_names[i], len - pos) == 0)
+                    f = i;
+            if (f < 0)
+                return -1;
+            s->kind = VMSEC__K_DEV_FIELD;
+            s->arg = f;
+        }
+        if (n >= VMSEC__BLKIO_MAX_DEVICES) {
+            snprintf(why, whylen, "device number %lu is above the maximum %u", n, VMSEC__BLKIO_MAX_DEVICES - 1);
+            return -2;
+        }
+        s->id = (unsigned int)n;
+        return 0;
+    }
+    return -1;
+}
+
+int vmsec__slot_resolve(struct vmsec__slot *s, const char *key, size_t len, char *why, size_t whylen)
+{
+    int r;
+    memset(s, 0, sizeof(*s));
+    if (len == 0 || len > VMSEC__KEY_MAX)
+        return -1;
+    for (size_t i = 0; i < VMSEC_ARRAY_LEN(fixed_keys); i++)
+        if (strlen(fixed_keys[i].key) == len && memcmp(fixed_keys[i].key, key, len) == 0) {
+            s->kind = fixed_keys[i].kind;
+            s->arg = fixed_keys[i].arg;
+            memcpy(s->key, key, len);
+            return 0;
+        }
+    r = resolve_indexed(s, key, len, why, whylen);
+    if (r == 0)
+        memcpy(s->key, key, len);
+    return r;
+}
+
+/* ---- pins and devices -------------------------------------------------------------------- */
+
+static struct vmsec__pin *pin_find(struct vmsec__pin *pins, size_t n, unsigned int id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (pins[mid].id == id)
+            return &pins[mid];
+        if (pins[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Makes room for one more pin. Capacity is implicit (the next power of two at or above n), so
+ * appending n pins costs O(n) copies in total. */
+static int pin_grow(struct vmsec__pin **pins, size_t n)
+{
+    struct vmsec__pin *grown;
+    if (n != 0 && (n & (n - 1)) != 0)
+        return 0;
+    grown = realloc(*pins, (n ? 2 * n : 1) * sizeof(**pins));
+    if (!grown)
+        return VMSEC_ENOMEM;
+    *pins = grown;
+    return 0;
+}
+
+int vmsec__pin_append(struct vmsec__pin **pins, size_t *n, unsigned int id, const vmsec_cpuset *cpus,
+                      unsigned int line)
+{
+    if (pin_grow(pins, *n) < 0)
+        return VMSEC_ENOMEM;
+    (*pins)[*n].id = id;
+    (*pins)[*n].line = line;
+    (*pins)[*n].cpus = *cpus;
+    (*n)++;
+    return 0;
+}
+
+static int pin_cmp(const void *a, const void *b)
+{
+    unsigned int x = ((const struct vmsec__pin *)a)->id, y = ((const struct vmsec__pin *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+void vmsec__pins_sort(struct vmsec__pin *pins, size_t n)
+{
+    if (n > 1)
+        qsort(pins, n, sizeof(*pins), pin_cmp);
+}
+
+/* Inserts or replaces, keeping the array sorted by id. */
+static int pin_put(struct vmsec__pin **pins, size_t *n, unsigned int id, const vmsec_cpuset *cpus, unsigned int line)
+{
+    struct vmsec__pin *found = pin_find(*pins, *n, id);
+    size_t at;
+    if (found) {
+        found->cpus = *cpus;
+        found->line = line;
+        return 0;
+    }
+    if (vmsec__pin_append(pins, n, id, cpus, line) < 0)
+        return VMSEC_ENOMEM;
+    at = *n - 1;
+    if (at > 0 && (*pins)[at - 1].id > id) { /* out of order: move it into place */
+        struct vmsec__pin tmp = (*pins)[at];
+        size_t to = 0;
+        while ((*pins)[to].id < id)
+            to++;
+        memmove(*pins + to + 1, *pins + to, (at - to) * sizeof(**pins));
+        (*pins)[to] = tmp;
+    }
+    return 0;
+}
+
+static void pin_del(struct vmsec__pin *pins, size_t *n, unsigned int id)
+{
+    struct vmsec__pin *found = pin_find(pins, *n, id);
+    if (found) {
+        size_t at = (size_t)(found - pins);
+        memmove(pins + at, pins + at + 1, (*n - at - 1) * sizeof(*pins));
+        (*n)--;
+    }
+}
+
+const struct vmsec__pin *vmsec__profile_vcpu_pin(const struct vmsec_profile *p, unsigned int vcpu)
+{
+    return pin_find(p->vcpu_pins, p->n_vcpu_pins, vcpu);
+}
+
+const struct vmsec__pin *vmsec__profile_iothread_pin(const struct vmsec_profile *p, unsigned int id)
+{
+    return pin_find(p->iothread_pins, p->n_iothread_pins, id);
+}
+
+static struct vmsec__blkio_device *dev_by_label(const struct vmsec_profile *p, unsigned int label)
+{
+    for (size_t i = 0; i < p->n_blkio_devices; i++)
+        if (p->blkio_devices[i].label == label)
+            return &p->blkio_devices[i];
+    return NULL;
+}
+
+const struct vmsec__blkio_device *vmsec__profile_blkio_device(const struct vmsec_profile *p, const char *path)
+{
+    for (size_t i = 0; i < p->n_blkio_devices; i++)
+        if (p->blkio_devices[i].path && strcmp(p->blkio_devices[i].path, path) == 0)
+            return &p->blkio_devices[i];
+    return NULL;
+}
+
+static struct vmsec__blkio_device *dev_add(struct vmsec_profile *p, unsigned int label)
+{
+    struct vmsec__blkio_device *grown;
+    if (p->n_blkio_devices >= VMSEC__BLKIO_MAX_DEVICES)
+        return NULL;
+    grown = realloc(p->blkio_devices, (p->n_blkio_devices + 1) * sizeof(*grown));
+    if (!grown)
+        return NULL;
+    p->blkio_devices = grown;
+    grown += p->n_blkio_devices++;
+    memset(grown, 0, sizeof(*grown));
+    grown->label = label;
+    return grown;
+}
+
+/* Removes a device that no longer holds anything. */
+static void dev_gc(struct vmsec_profile *p, struct vmsec__blkio_device *d)
+{
+    size_t at = (size_t)(d - p->blkio_devices);
+    if (d->path)
+        return;
+    for (int f = 0; f < VMSEC__BLKIO_FIELDS; f++)
+        if (d->field[f].set)
+            return;
+    memmove(d, d + 1, (p->n_blkio_devices - at - 1) * sizeof(*d));
+    p->n_blkio_devices--;
+}
+
+/* ---- values ------------------------------------------------------------------------------ */
+
+static int parse_range(const char *v, size_t len, uint64_t lo, uint64_t hi, uint64_t *out, char *why, size_t wl)
+{
+    if (vmsec__parse_u64(v, len, out, why, wl) < 0)
+        return -1;
+    if (*out < lo || *out > hi) {
+        snprintf(why, wl, "%llu is out of range %llu..%llu", (unsigned long long)*out, (unsigned long long)lo,
+                 (unsigned long long)hi);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_bool(const char *v, size_t len, bool *out, char *why, size_t wl)
+{
+    static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strlen(yes[i]) == len && memcmp(v, yes[i], len) == 0)
+            return *out = true, 0;
+        if (strlen(no[i]) == len && memcmp(v, no[i], len) == 0)
+            return *out = false, 0;
+    }
+    snprintf(why, wl, "'%.*s' is not yes or no", (int)(len > 32 ? 32 : len), v);
+    return -1;
+}
+
+static int parse_name(const char *v, size_t len, char *why, size_t wl)
+{
+    bool ok = len >= 1 && len <= VMSEC_PROFILE_NAME_MAX && v[0] != '.' && v[0] != '-';
+    for (size_t i = 0; ok && i < len; i++) {
+        char c = v[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+             c == '-';
+    }
+    if (!ok)
+        snprintf(why, wl, "'%.*s' is not a valid name (1 to %d of A-Z a-z 0-9 . _ -, not starting with . or -)",
+                 (int)(len > 80 ? 80 : len), v, VMSEC_PROFILE_NAME_MAX);
+    return ok ? 0 : -1;
+}
+
+static int parse_quota(const char *v, size_t len, int64_t *out, char *why, size_t wl)
+{
+    if (vmsec__parse_i64(v, len, out, why, wl) < 0)
+        return -1;
+    if (*out != -1 && (*out < VMSEC__QUOTA_MIN || *out > VMSEC__QUOTA_MAX)) {
+        snprintf(why, wl, "%lld is out of range (-1 for no limit, or %lld..%lld)", (long long)*out,
+                 (long long)VMSEC__QUOTA_MIN, (long long)VMSEC__QUOTA_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_memlimit(const char *v, size_t len, uint64_t *out, char *why, size_t wl)
+{
+    char t[VMSEC_UNITS_TEXT_MAX];
+    if (len == 9 && memcmp(v, "unlimited", 9) == 0)
+        return *out = VMSEC_PROFILE_UNLIMITED, 0;
+    if (vmsec__size_parse(v, len, out, why, wl) < 0)
+        return -1;
+    if (*out == 0)
+        snprintf(why, wl, "0 is not a limit (write 'unlimited', or leave the key out)");
+    else if (*out % 1024)
+        snprintf(why, wl, "%s is not a multiple of 1024 (libvirt counts KiB)", vmsec__size_format(*out, t));
+    else if (*out > VMSEC__MEMORY_MAX)
+        snprintf(why, wl, "%s is above the maximum %s", vmsec__size_format(*out, t), "9007199254740990K");
+    else
+        return 0;
+    return -1;
+}
+
+static int parse_hugesize(const char *v, size_t len, uint64_t *out, char *why, size_t wl)
+{
+    char t[VMSEC_UNITS_TEXT_MAX];
+    if (len == 7 && memcmp(v, "default", 7) == 0)
+        return *out = VMSEC__HUGEPAGE_DEFAULT, 0;
+    if (vmsec__size_parse(v, len, out, why, wl) < 0)
+        return -1;
+    if (*out & (*out - 1) || *out == 0)
+        snprintf(why, wl, "%s is not a power of two", vmsec__size_format(*out, t));
+    else if (*out < VMSEC__HUGEPAGE_MIN || *out > VMSEC__HUGEPAGE_MAX)
+        snprintf(why, wl, "%s is not a huge page size (64K..16G, or 'default')", vmsec__size_format(*out, t));
+    else
+        return 0;
+    return -1;
+}
+
+static int parse_path(const char *v, size_t len, char *why, size_t wl)
+{
+    if (v[0] != '/') {
+        snprintf(why, wl, "'%.*s' is not an absolute path", (int)(len > 80 ? 80 : len), v);
+        return -1;
+    }
+    if (len > VMSEC__PATH_MAX) {
+        snprintf(why, wl, "path longer than %u bytes", VMSEC__PATH_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++)
+        if (v[i] == ' ' || v[i] == '\t' || v[i] == ',' || v[i] == '#' || (unsigned char)v[i] < 0x20 || v[i] == 0x7f) {
+            snprintf(why, wl, "path must not contain spaces, commas, '#' or control characters");
+            return -1;
+        }
+    return 0;
+}
+
+static int parse_dev_field(int field, const char *v, size_t len, uint64_t *out, char *why, size_t wl)
+{
+    switch (field) {
+    case VMSEC_BLKIO_WEIGHT:
+        return parse_range(v, len, VMSEC__BLKIO_WEIGHT_MIN, VMSEC__BLKIO_WEIGHT_MAX, out, why, wl);
+    case VMSEC_BLKIO_READ_BYTES_SEC:
+    case VMSEC_BLKIO_WRITE_BYTES_SEC:
+        if (vmsec__size_parse(v, len, out, why, wl) < 0)
+            return -1;
+        break;
+    default:
+        if (vmsec__parse_u64(v, len, out, why, wl) < 0)
+            return -1;
+    }
+    if (*out == 0 || *out > VMSEC__THROTTLE_MAX) {
+        snprintf(why, wl, "%llu is out of range 1..%llu", (unsigned long long)*out,
+                 (unsigned long long)VMSEC__THROTTLE_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+static void put_u64(struct vmsec__u64 *f, uint64_t v, unsigned int line)
+{
+    f->set = true;
+    f->line = line;
+    f->value = v;
+}
+
+/* One of the placement intent keys: a word from vmsec__intent_values[intent]. */
+static int set_intent(struct vmsec_profile *p, int intent, const char *v, size_t len, unsigned int line, char *why,
+                      size_t wl)
+{
+    const char *const *names = vmsec__intent_values[intent];
+    size_t off = 0;
+    for (uint64_t u = 0; names[u]; u++)
+        if (strlen(names[u]) == len && memcmp(v, names[u], len) == 0) {
+            put_u64(&p->intent[intent], u, line);
+            return 0;
+        }
+    off = (size_t)snprintf(why, wl, "'%.*s' is not one of", (int)(len > 32 ? 32 : len), v);
+    for (size_t u = 0; names[u] && off < wl; u++)
+        off += (size_t)snprintf(why + off, wl - off, "%s %s", u ? "," : "", names[u]);
+    return VMSEC_EFORMAT;
+}
+
+static int set_cpuset(struct vmsec__set *f, const char *v, size_t len, unsigned flags, unsigned line, char *why, size_t wl)
+{
+    vmsec_cpuset cs;
+    if (vmsec__cpuset_parse(&cs, v, len, flags, why, wl) < 0)
+        return VMSEC_EFORMAT;
+    f->set = true;
+    f->line = line;
+    f->value = cs;
+    return 0;
+}
+
+static int set_device(struct vmsec_profile *p, const struct vmsec__slot *s, const char *v, size_t len,
+                      unsigned int line, char *why, size_t wl)
+{
+    struct vmsec__blkio_device *d = dev_by_label(p, s->id);
+    uint64_t u = 0;
+    char *path = NULL;
+    if (s->kind == VMSEC__K_DEV_PATH) {
+        if (parse_path(v, len, why, wl) < 0)
+            return VMSEC_EFORMAT;
+        /* v is a slice of the caller's text, which need not be NUL-terminated: copy exactly. */
+        if (!(path = malloc(len + 1)))
+            return VMSEC_ENOMEM;
+        memcpy(path, v, len);
+        path[len] = '\0';
+    } else if (parse_dev_field(s->arg, v, len, &u, why, wl) < 0) {
+        return VMSEC_EFORMAT;
+    }
+    if (!d && !(d = dev_add(p, s->id))) {
+        free(path);
+        if (p->n_blkio_devices >= VMSEC__BLKIO_MAX_DEVICES) {
+            snprintf(why, wl, "more than %u devices", VMSEC__BLKIO_MAX_DEVICES);
+            return VMSEC_EFORMAT;
+        }
+        return VMSEC_ENOMEM;
+    }
+    if (path) {
+        free(d->path);
+        d->path = path;
+        d->path_line = line;
+    } else {
+        put_u64(&d->field[s->arg], u, line);
+    }
+    return 0;
+}
+
+int vmsec__slot_set(struct vmsec_profile *p, const struct vmsec__slot *s, const char *v, size_t len,
+                    unsigned int line, char *why, size_t wl)
+{
+    uint64_t u = 0;
+    int64_t q = 0;
+    bool b = false;
+    vmsec_cpuset cs;
+    if (len == 0) {
+        snprintf(why, wl, "missing value");
+        return VMSEC_EFORMAT;
+    }
+    switch (s->kind) {
+    case VMSEC__K_NAME:
+        if (parse_name(v, len, why, wl) < 0)
+            return VMSEC_EFORMAT;
+        memcpy(p->name.value, v, len);
+        p->name.value[len] = '\0';
+        p->name.set = true;
+        p->name.line = line;
+        return 0;
+    case VMSEC__K_VCPUS:
+    case VMSEC__K_IOTHREADS:
+        if (parse_range(v, len, 1, VMSEC__MAX_IDS, &u, why, wl) < 0)
+            return VMSEC_EFORMAT;
+        put_u64(s->kind == VMSEC__K_VCPUS ? &p->vcpus : &p->iothreads, u, line);
+        return 0;
+    case VMSEC__K_VCPU_PIN:
+    case VMSEC__K_IOTHREAD_PIN:
+        if (vmsec__cpuset_parse(&cs, v, len, 0, why, wl) < 0)
+            return VMSEC_EFORMAT;
+        if (s->kind == VMSEC__K_VCPU_PIN)
+            return pin_put(&p->vcpu_pins, &p->n_vcpu_pins, s->id, &cs, line);
+        return pin_put(&p->iothread_pins, &p->n_iothread_pins, s->id, &cs, line);
+    case VMSEC__K_EMULATOR_PIN:
+        return set_cpuset(&p->emulator_pin, v, len, 0, line, why, wl);
+    case VMSEC__K_SHARES:
+        if (parse_range(v, len, VMSEC__SHARES_MIN, VMSEC__SHARES_MAX, &u, why, wl) < 0)
+            return VMSEC_EFORMAT;
+        put_u64(&p->cpu_shares, u, line);
+        return 0;
+    case VMSEC__K_PERIOD:
+        if (parse_range(v, len, VMSEC__PERIOD_MIN, VMSEC__PERIOD_MAX, &u, why, wl) < 0)
+            return VMSEC_EFORMAT;
+        put_u64(&p->cpu_period[s->arg], u, line);
+        return 0;
+    case VMSEC__K_QUOTA:
+        if (parse_quota(v, len, &q, why, wl) < 0)
+            return VMSEC_EFORMAT;
+        p->cpu_quota[s->arg].set = true;
+        p->cpu_quota[s->arg].line = line;
+        p->cpu_quota[s->arg].value = q;
+        return 0;
+    case VMSEC__K_NUMA_MODE:
+        for (u = 0; u < 4; u++)
+            if (strlen(vmsec__numa_mode_names[u]) == len && memcmp(v, vmsec__numa_mode_names[u], len) == 0) {
+                put_u64(&p->numa_mode, u, line);
+                return 0;
+            }
+        snprintf(why, wl, "'%.*s' is not one of strict, preferred, interleave, restrictive", (int)(len > 32 ? 32 : len), v);
+        return VMSEC_EFORMAT;
+    case VMSEC__K_NUMA_NODESET:
+        return set_cpuset(&p->numa_nodeset, v, len, VMSEC_CPUSET_NODES, line, why, wl);
+    case VMSEC__K_MEMLIMIT:
+        if (parse_memlimit(v, len, &u, why, wl) < 0)
+            return VMSEC_EFORMAT;
+        put_u64(&p->memory_limit[s->arg], u, line);
+        return 0;
+    case VMSEC__K_LOCKED:
+    case VMSEC__K_NOSHARE:
+        if (parse_bool(v, len, &b, why, wl) < 0)
+            return VMSEC_EFORMAT;
+        {
+            struct vmsec__bool *f = s->kind == VMSEC__K_LOCKED ? &p->memory_locked : &p->nosharepages;
+            f->set = true;
+            f->line = line;
+            f->value = b;
+        }
+        return 0;
+    case VMSEC__K_HUGE_SIZE:
+        if (parse_hugesize(v, len, &u, why, wl) < 0)
+            return VMSEC_EFORMAT;
+        put_u64(&p->hugepage_size, u, line);
+        return 0;
+    case VMSEC__K_HUGE_NODESET:
+        return set_cpuset(&p->hugepage_nodeset, v, len, VMSEC_CPUSET_NODES, line, why, wl);
+    case VMSEC__K_BLKIO_WEIGHT:
+        if (parse_range(v, len, VMSEC__BLKIO_WEIGHT_MIN, VMSEC__BLKIO_WEIGHT_MAX, &u, why, wl) < 0)
+            return VMSEC_EFORMAT;
+        put_u64(&p->blkio_weight, u, line);
+        return 0;
+    case VMSEC__K_DEV_PATH:
+    case VMSEC__K_DEV_FIELD:
+        return set_device(p, s, v, len, line, why, wl);
+    case VMSEC__K_INTENT:
+        return set_intent(p, s->arg, v, len, line, why, wl);
+    case VMSEC__K_HOST_RESERVED:
+        return set_cpuset(&p->host_reserved, v, len, 0, line, why, wl);
+    }
+    return VMSEC_EINTERNAL;
+}
+
+bool vmsec__slot_is_set(const struct vmsec_profile *p, const struct vmsec__slot *s, unsigned int *line)
+{
+    const struct vmsec__pin *pin;
+    const struct vmsec__blkio_device *d;
+    bool set = false;
+    unsigned int l = 0;
+#define TAKE(f) (set = (f).set, l = (f).line)
+    switch (s->kind) {
+    case VMSEC__K_NAME: TAKE(p->name); break;
+    case VMSEC__K_VCPUS: TAKE(p->vcpus); break;
+    case VMSEC__K_IOTHREADS: TAKE(p->iothreads); break;
+    case VMSEC__K_VCPU_PIN:
+    case VMSEC__K_IOTHREAD_PIN:
+        pin = s->kind == VMSEC__K_VCPU_PIN ? vmsec__profile_vcpu_pin(p, s->id) : vmsec__profile_iothread_pin(p, s->id);
+        if (pin)
+            set = true, l = pin->line;
+        break;
+    case VMSEC__K_EMULATOR_PIN: TAKE(p->emulator_pin); break;
+    case VMSEC__K_SHARES: TAKE(p->cpu_shares); break;
+    case VMSEC__K_PERIOD: TAKE(p->cpu_period[s->arg]); break;
+    case VMSEC__K_QUOTA: TAKE(p->cpu_quota[s->arg]); break;
+    case VMSEC__K_NUMA_MODE: TAKE(p->numa_mode); break;
+    case VMSEC__K_NUMA_NODESET: TAKE(p->numa_nodeset); break;
+    case VMSEC__K_MEMLIMIT: TAKE(p->memory_limit[s->arg]); break;
+    case VMSEC__K_LOCKED: TAKE(p->memory_locked); break;
+    case VMSEC__K_HUGE_SIZE: TAKE(p->hugepage_size); break;
+    case VMSEC__K_HUGE_NODESET: TAKE(p->hugepage_nodeset); break;
+    case VMSEC__K_NOSHARE: TAKE(p->nosharepages); break;
+    case VMSEC__K_BLKIO_WEIGHT: TAKE(p->blkio_weight); break;
+    case VMSEC__K_INTENT: TAKE(p->intent[s->arg]); break;
+    case VMSEC__K_HOST_RESERVED: TAKE(p->host_reserved); break;
+    case VMSEC__K_DEV_PATH:
+        if ((d = dev_by_label(p, s->id)) && d->path)
+            set = true, l = d->path_line;
+        break;
+    case VMSEC__K_DEV_FIELD:
+        if ((d = dev_by_label(p, s->id)))
+            TAKE(d->field[s->arg]);
+        break;
+    }
+#undef TAKE
+    if (line)
+        *line = l;
+    return set;
+}
+
+void vmsec__slot_unset(struct vmsec_profile *p, const struct vmsec__slot *s)
+{
+    struct vmsec__blkio_device *d;
+    switch (s->kind) {
+    case VMSEC__K_NAME: memset(&p->name, 0, sizeof(p->name)); break;
+    case VMSEC__K_VCPUS: p->vcpus.set = false; break;
+    case VMSEC__K_IOTHREADS: p->iothreads.set = false; break;
+    case VMSEC__K_VCPU_PIN: pin_del(p->vcpu_pins, &p->n_vcpu_pins, s->id); break;
+    case VMSEC__K_IOTHREAD_PIN: pin_del(p->iothread_pins, &p->n_iothread_pins, s->id); break;
+    case VMSEC__K_EMULATOR_PIN: p->emulator_pin.set = false; break;
+    case VMSEC__K_SHARES: p->cpu_shares.set = false; break;
+    case VMSEC__K_PERIOD: p->cpu_period[s->arg].set = false; break;
+    case VMSEC__K_QUOTA: p->cpu_quota[s->arg].set = false; break;
+    case VMSEC__K_NUMA_MODE: p->numa_mode.set = false; break;
+    case VMSEC__K_NUMA_NODESET: p->numa_nodeset.set = false; break;
+    case VMSEC__K_MEMLIMIT: p->memory_limit[s->arg].set = false; break;
+    case VMSEC__K_LOCKED: p->memory_locked.set = false; break;
+    case VMSEC__K_HUGE_SIZE: p->hugepage_size.set = false; break;
+    case VMSEC__K_HUGE_NODESET: p->hugepage_nodeset.set = false; break;
+    case VMSEC__K_NOSHARE: p->nosharepages.set = false; break;
+    case VMSEC__K_BLKIO_WEIGHT: p->blkio_weight.set = false; break;
+    case VMSEC__K_INTENT: p->intent[s->arg].set = false; break;
+    case VMSEC__K_HOST_RESERVED: p->host_reserved.set = false; break;
+    case VMSEC__K_DEV_PATH:
+    case VMSEC__K_DEV_FIELD:
+        if (!(d = dev_by_label(p, s->id)))
+            break;
+        if (s->kind == VMSEC__K_DEV_PATH) {
+            free(d->path);
+            d->path = NULL;
+        } else {
+            d->field[s->arg].set = false;
+        }
+        dev_gc(p, d);
+        break;
+    }
+}
+
+static size_t fmt_text(char *buf, size_t size, const char *text)
+{
+    return (size_t)snprintf(buf, size, "%s", text);
+}
+
+size_t vmsec__device_format(const struct vmsec__blkio_device *d, int field, char *buf, size_t size)
+{
+    char t[VMSEC_UNITS_TEXT_MAX];
+    if (field < 0)
+        return d->path ? fmt_text(buf, size, d->path) : 0;
+    if (!d->field[field].set)
+        return 0;
+    if (field == VMSEC_BLKIO_READ_BYTES_SEC || field == VMSEC_BLKIO_WRITE_BYTES_SEC)
+        return fmt_text(buf, size, vmsec__size_format(d->field[field].value, t));
+    return (size_t)snprintf(buf, size, "%llu", (unsigned long long)d->field[field].value);
+}
+
+static size_t fmt_u64(char *buf, size_t size, uint64_t v)
+{
+    return (size_t)snprintf(buf, size, "%llu", (unsigned long long)v);
+}
+
+size_t vmsec__slot_format(const struct vmsec_profile *p, const struct vmsec__slot *s, char *buf, size_t size)
+{
+    char t[VMSEC_UNITS_TEXT_MAX];
+    const struct vmsec__pin *pin;
+    const struct vmsec__blkio_device *d;
+    uint64_t u;
+    if (size)
+        buf[0] = '\0';
+    if (!vmsec__slot_is_set(p, s, NULL))
+        return 0;
+    switch (s->kind) {
+    case VMSEC__K_NAME: return fmt_text(buf, size, p->name.value);
+    case VMSEC__K_VCPUS: return fmt_u64(buf, size, p->vcpus.value);
+    case VMSEC__K_IOTHREADS: return fmt_u64(buf, size, p->iothreads.value);
+    case VMSEC__K_VCPU_PIN:
+    case VMSEC__K_IOTHREAD_PIN:
+        pin = s->kind == VMSEC__K_VCPU_PIN ? vmsec__profile_vcpu_pin(p, s->id) : vmsec__profile_iothread_pin(p, s->id);
+        return vmsec__cpuset_format(&pin->cpus, buf, size);
+    case VMSEC__K_EMULATOR_PIN: return vmsec__cpuset_format(&p->emulator_pin.value, buf, size);
+    case VMSEC__K_SHARES: return fmt_u64(buf, size, p->cpu_shares.value);
+    case VMSEC__K_PERIOD: return fmt_u64(buf, size, p->cpu_period[s->arg].value);
+    case VMSEC__K_QUOTA:
+        return (size_t)snprintf(buf, size, "%lld", (long long)p->cpu_quota[s->arg].value);
+    case VMSEC__K_NUMA_MODE: return fmt_text(buf, size, vmsec__numa_mode_names[p->numa_mode.value]);
+    case VMSEC__K_NUMA_NODESET: return vmsec__cpuset_format(&p->numa_nodeset.value, buf, size);
+    case VMSEC__K_MEMLIMIT:
+        u = p->memory_limit[s->arg].value;
+        return fmt_text(buf, size, u == VMSEC_PROFILE_UNLIMITED ? "unlimited" : vmsec__size_format(u, t));
+    case VMSEC__K_LOCKED: return fmt_text(buf, size, p->memory_locked.value ? "yes" : "no");
+    case VMSEC__K_HUGE_SIZE:
+        u = p->hugepage_size.value;
+        return fmt_text(buf, size, u == VMSEC__HUGEPAGE_DEFAULT ? "default" : vmsec__size_format(u, t));
+    case VMSEC__K_HUGE_NODESET: return vmsec__cpuset_format(&p->hugepage_nodeset.value, buf, size);
+    case VMSEC__K_NOSHARE: return fmt_text(buf, size, p->nosharepages.value ? "yes" : "no");
+    case VMSEC__K_BLKIO_WEIGHT: return fmt_u64(buf, size, p->blkio_weight.value);
+    case VMSEC__K_INTENT: return fmt_text(buf, size, vmsec__intent_values[s->arg][p->intent[s->arg].value]);
+    case VMSEC__K_HOST_RESERVED: return vmsec__cpuset_format(&p->host_reserved.value, buf, size);
+    case VMSEC__K_DEV_PATH:
+    case VMSEC__K_DEV_FIELD:
+        d = dev_by_label(p, s->id);
+        return vmsec__device_format(d, s->kind == VMSEC__K_DEV_PATH ? -1 : s->arg, buf, size);
+    }
+    return 0;
+}
