@@ -226,7 +226,7 @@ static int apply_iothread_pins(struct apply *a)
 
 /* ---- typed parameters ------------------------------------------------------------------------------ */
 
-static int fetch_group(struct apply *a, int g)
+static int fetch_libvirt_group(struct apply *a, int g)
 {
     virDomainPtr dom = a->d->dom;
     unsigned int f = VIR_DOMAIN_AFFECT_LIVE;
@@ -275,6 +275,28 @@ static int fetch_group(struct apply *a, int g)
     a->cur[g] = params;
     a->n_cur[g] = n;
     return 0;
+}
+
+/* A host without bfq or cfq has no blkio weights, and libvirt then reads no blkio parameter at
+ * all; unless the profile asks for a weight (which such a host cannot give), the device values
+ * to restore come from the live XML (domain_blkio.c). */
+static int fetch_group(struct apply *a, int g)
+{
+    int rc = fetch_libvirt_group(a, g);
+    if (rc == -1 && g == PG_BLKIO && !a->p->blkio_weight.set && a->p->n_blkio_devices) {
+        virErrorPtr first = virSaveLastError();
+        if (vmsec__blkio_params_from_xml(a->d, &a->cur[g], &a->n_cur[g]) == 0) {
+            rc = 0;
+        } else {
+            char why[512];
+            snprintf(why, sizeof(why), "%s", vmsec_error_last());
+            vmsec__error(VMSEC_ELIBVIRT, "domain %s: cannot read its current tuning: %s (nor from its live XML: %s)",
+                         a->d->name, first && first->message ? first->message : "unknown libvirt error", why);
+            rc = -3; /* recorded */
+        }
+        virFreeError(first);
+    }
+    return rc;
 }
 
 static int set_params_flags(struct vmsec_domain *d, int g, virTypedParameterPtr params, int n, unsigned int f)
@@ -732,6 +754,7 @@ static int live_steps(struct apply *a, unsigned int flags)
     for (int g = 0; g < 4; g++)
         if (any_group(a->p, g) && (rc = fetch_group(a, g)) < 0)
             return rc == -2 ? VMSEC_ENOMEM
+                   : rc == -3 ? VMSEC_ELIBVIRT
                             : vmsec__libvirt_error(VMSEC_ELIBVIRT, "domain %s: cannot read its current tuning",
                                                    a->d->name);
     if ((rc = apply_vcpu_pins(a)) < 0 || (rc = apply_emulator_pin(a)) < 0 || (rc = apply_iothread_pins(a)) < 0 ||

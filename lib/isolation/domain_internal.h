@@ -61,4 +61,9 @@ int vmsec__domain_is_running(struct vmsec_domain *d);
 int vmsec__domain_prepare(struct vmsec_domain *d, const struct vmsec_profile *p);
 int vmsec__metadata_set(struct vmsec_domain *d, const struct vmsec_profile *p, unsigned int vflags);
 
+/* The device_* blkio parameters of a running domain read from its live XML (for hosts where
+ * libvirt cannot read blkio parameters, see domain_blkio.c); *out is freed with
+ * virTypedParamsFree. */
+int vmsec__blkio_params_from_xml(struct vmsec_domain *d, virTypedParameterPtr *out, int *n);
+
 #endif
