@@ -1,3 +1,5 @@
+/* The Noise primitives on libsodium: hashes, HMAC, HKDF, X25519 and the AEAD ciphers (unless the
+ * libcrypto backend, noise_aead_evp.c, takes the ciphers). */
 #include "config.h"
 
 #include <string.h>

@@ -1,3 +1,4 @@
+/* Library initialisation: libsodium once per process, on first use or through vmsec_init(). */
 #include "config.h"
 
 #include <pthread.h>

@@ -1,3 +1,4 @@
+/* Error codes and the per-thread last error message (vmsec_error_last()). */
 #include "config.h"
 
 #include <errno.h>
