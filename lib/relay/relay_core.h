@@ -11,6 +11,12 @@
 #include "vmsec/policy.h"
 #include "vmsec/relay.h"
 
+/* Counters are written by the loop thread and may be read from any thread (vmsec_relay_stat). */
+#define STAT_ADD(field, n) __atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
+#define STAT_SUB(field, n) __atomic_sub_fetch(&(field), (n), __ATOMIC_RELAXED)
+/* Limits may be changed from any thread (vmsec_relay_set_limit) while the loop reads them. */
+#define LIM(r, which) __atomic_load_n(&(r)->lim[(which)], __ATOMIC_RELAXED)
+
 enum ep_kind { EP_WAKE, EP_LISTENER, EP_CLIENT, EP_TARGET };
 enum sess_state { S_REQUEST, S_CONNECTING, S_FORWARD, S_DEAD };
 
@@ -91,5 +97,24 @@ struct vmsec_relay {
     vmsec_relay_audit_fn audit_cb;
     void *audit_user;
 };
+
+/* The event loop (relay.c). */
+int64_t vmsec__relay_now_ms(void);
+/* Makes the loop wake up by this deadline (0: none). */
+void vmsec__relay_schedule(vmsec_relay *r, int64_t deadline);
+/* Registers the events the loop should report for ep (0: none, the endpoint leaves the set). */
+void vmsec__relay_ep_set(vmsec_relay *r, struct endpoint *ep, uint32_t want);
+void vmsec__relay_ep_close(vmsec_relay *r, struct endpoint *ep);
+/* Copies what is ready in both directions of a forwarding session and updates its interest. */
+void vmsec__relay_pump(vmsec_relay *r, struct session *s);
+
+/* The sessions (relay_session.c). */
+void vmsec__relay_session_open(vmsec_relay *r, struct listener *l, int fd);
+void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep);
+void vmsec__relay_session_timeout(vmsec_relay *r, struct session *s);
+/* Ends a session (audited if it was forwarding) and queues it for vmsec__relay_reap(). */
+void vmsec__relay_session_kill(vmsec_relay *r, struct session *s, const char *reason);
+/* Frees the sessions killed since the last call; the loop calls it after each event batch. */
+void vmsec__relay_reap(vmsec_relay *r);
 
 #endif
