@@ -98,7 +98,7 @@ struct vmsec_relay {
     void *audit_user;
 };
 
-/* The event loop (relay.c). */
+/* The event loop (relay_loop.c). */
 int64_t vmsec__relay_now_ms(void);
 /* Makes the loop wake up by this deadline (0: none). */
 void vmsec__relay_schedule(vmsec_relay *r, int64_t deadline);
