@@ -13,9 +13,9 @@
 #include <libvirt/virterror.h>
 
 #include "isolation/domain_internal.h"
-#include "isolation/hostcheck_internal.h"
 #include "isolation/planner_internal.h"
 #include "isolation/kprobe.h"
+#include "isolation/virt.h"
 #include "common/units.h"
 
 /* cgroup v1 reports "no limit" as a page-rounded LONG_MAX; anything this large is unlimited. */
