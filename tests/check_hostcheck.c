@@ -5,6 +5,7 @@
 
 #include "isolation/hostcheck_internal.h"
 #include "isolation/kprobe.h"
+#include "isolation/virt.h"
 #include "testutil.h"
 
 static vmsec_profile *profile(const char *text)

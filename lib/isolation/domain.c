@@ -2,7 +2,6 @@
  * a domain. */
 #include "config.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,23 +12,6 @@
 #include "isolation/domain_internal.h"
 #include "isolation/hostcheck_internal.h"
 #include "isolation/planner_internal.h"
-
-int vmsec__libvirt_error(int code, const char *fmt, ...)
-{
-    char what[768];
-    const char *m = virGetLastErrorMessage();
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof(what), fmt, ap);
-    va_end(ap);
-    return vmsec__error(code, "%s: %s", what, m && *m ? m : "unknown libvirt error");
-}
-
-void vmsec__libvirt_quiet(void *opaque, virErrorPtr err)
-{
-    (void)opaque;
-    (void)err;
-}
 
 static int fill(struct vmsec_domain *d)
 {

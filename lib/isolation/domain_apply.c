@@ -11,8 +11,6 @@
 #include <libvirt/virterror.h>
 
 #include "isolation/domain_internal.h"
-#include "isolation/hostcheck_internal.h"
-#include "isolation/planner_internal.h"
 
 enum step_kind { ST_CONFIG, ST_VCPU_PIN, ST_EMU_PIN, ST_IO_PIN, ST_PARAM, ST_MEMORY, ST_NUMA, ST_META };
 enum param_group { PG_SCHED, PG_MEMORY, PG_NUMA, PG_BLKIO };

@@ -6,12 +6,10 @@
 #include <libvirt/virterror.h>
 #include <libxml/tree.h>
 
-/* libxml2 takes const xmlChar * for names and values; BAD_CAST would cast const away. */
-#define XC(s) ((const xmlChar *)(s))
-
 #include "common/internal.h"
 #include "isolation/profile_internal.h"
 #include "common/report_internal.h"
+#include "isolation/virt.h"
 #include "vmsec/domain.h"
 
 struct vmsec_domain {
@@ -20,13 +18,6 @@ struct vmsec_domain {
     char name[256];
     char uuid[VIR_UUID_STRING_BUFLEN];
 };
-
-/* Error callback for connections vmsec opens itself: their errors reach the caller through
- * vmsec's own messages, so libvirt need not print them. */
-void vmsec__libvirt_quiet(void *opaque, virErrorPtr err);
-
-/* Records code with "<fmt>: <libvirt's last error message>". */
-int vmsec__libvirt_error(int code, const char *fmt, ...) VMSEC_PRINTF(2, 3);
 
 /* Parses domain XML (blank text dropped so output is re-indented consistently). NULL on error,
  * with VMSEC_EFORMAT recorded. */

@@ -1,67 +1,23 @@
-/* Verifying a profile: what libvirt reports for the domain, and what the kernel enforces for its
- * QEMU process (cgroup files, thread affinity, locked and mergeable memory). */
+/* Verifying a profile: what libvirt reports for the domain (its tuning, pins and definition), and
+ * the report that joins it with what the kernel enforces (domain_verify_kernel.c). */
 #include "config.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include <libvirt/virterror.h>
 
 #include "isolation/domain_internal.h"
-#include "isolation/hostcheck_internal.h"
-#include "isolation/planner_internal.h"
-#include "isolation/kprobe.h"
+#include "isolation/domain_verify.h"
+#include "isolation/virt.h"
 #include "common/units.h"
-
-/* cgroup v1 reports "no limit" as a page-rounded LONG_MAX; anything this large is unlimited. */
-#define V1_UNLIMITED_FLOOR (1ull << 62)
-
-struct verify {
-    const char *root; /* prefix of /proc and /sys: "" on a real host, a fixture tree in tests */
-    struct vmsec_domain *d;
-    const struct vmsec_profile *p;
-    struct vmsec_report *r;
-    bool running;
-    char kwhy[128];   /* why kernel checks cannot run, or "" */
-    long pid;
-    struct vmsec__cgroups cg;
-    struct vmsec__thread *threads;
-    size_t n_threads;
-    int maplen;
-};
-
-/* Scratch for set texts (too large for every stack frame); per thread, so calls may run in parallel. */
-static _Thread_local char tbuf[2][VMSEC_CPUSET_TEXT_MAX];
-
-static int entry(struct verify *v, bool ok, const char *setting, const char *expected, const char *actual,
-                 const char *source)
-{
-    return vmsec__report_add(v->r, ok ? VMSEC_STATUS_OK : VMSEC_STATUS_DRIFT, setting, expected, actual, source, NULL);
-}
-
-static int unchecked(struct verify *v, const char *setting, const char *expected, const char *why)
-{
-    return vmsec__report_add(v->r, VMSEC_STATUS_UNCHECKED, setting, expected, NULL, "kernel",
-                             "cannot be checked here (%s)", why);
-}
-
-static void bytes_text(uint64_t b, char *buf)
-{
-    if (b == VMSEC_PROFILE_UNLIMITED)
-        strcpy(buf, "unlimited");
-    else
-        vmsec__size_format(b, buf);
-}
 
 /* ---- libvirt side -------------------------------------------------------------------------------- */
 
 /* The shape the profile expects: vCPU and I/O thread counts. */
-static int lv_shape(struct verify *v)
+static int lv_shape(struct vmsec__verify *v)
 {
     char e[32], a[32];
     int n, rc = 0;
@@ -74,7 +30,7 @@ static int lv_shape(struct verify *v)
             return vmsec__libvirt_error(VMSEC_ELIBVIRT, "domain %s: cannot read its vCPU count", v->d->name);
         snprintf(e, sizeof(e), "%" PRIu64, v->p->vcpus.value);
         snprintf(a, sizeof(a), "%d", n);
-        rc = entry(v, (uint64_t)n == v->p->vcpus.value, "vcpus", e, a, "libvirt");
+        rc = vmsec__verify_entry(v, (uint64_t)n == v->p->vcpus.value, "vcpus", e, a, "libvirt");
     }
     if (rc == 0 && v->p->iothreads.set) {
         virDomainIOThreadInfoPtr *info = NULL;
@@ -86,12 +42,12 @@ static int lv_shape(struct verify *v)
         free(info);
         snprintf(e, sizeof(e), "%" PRIu64, v->p->iothreads.value);
         snprintf(a, sizeof(a), "%d", n);
-        rc = entry(v, (uint64_t)n == v->p->iothreads.value, "iothreads", e, a, "libvirt");
+        rc = vmsec__verify_entry(v, (uint64_t)n == v->p->iothreads.value, "iothreads", e, a, "libvirt");
     }
     return rc;
 }
 
-static int lv_pins(struct verify *v)
+static int lv_pins(struct vmsec__verify *v)
 {
     const struct vmsec_profile *p = v->p;
     int rc = 0;
@@ -112,9 +68,10 @@ static int lv_pins(struct verify *v)
             char setting[48];
             snprintf(setting, sizeof(setting), "vcpu.%u.pin", p->vcpu_pins[i].id);
             vmsec__cpuset_from_cpumap(&cur, maps + (size_t)p->vcpu_pins[i].id * (size_t)v->maplen, (size_t)v->maplen);
-            vmsec__cpuset_format(&p->vcpu_pins[i].cpus, tbuf[0], sizeof(tbuf[0]));
-            vmsec__cpuset_format(&cur, tbuf[1], sizeof(tbuf[1]));
-            rc = entry(v, vmsec__cpuset_equal(&cur, &p->vcpu_pins[i].cpus), setting, tbuf[0], tbuf[1], "libvirt");
+            vmsec__cpuset_format(&p->vcpu_pins[i].cpus, vmsec__verify_tbuf[0], sizeof(vmsec__verify_tbuf[0]));
+            vmsec__cpuset_format(&cur, vmsec__verify_tbuf[1], sizeof(vmsec__verify_tbuf[1]));
+            rc = vmsec__verify_entry(v, vmsec__cpuset_equal(&cur, &p->vcpu_pins[i].cpus), setting, vmsec__verify_tbuf[0],
+                                     vmsec__verify_tbuf[1], "libvirt");
         }
         free(maps);
     }
@@ -124,9 +81,10 @@ static int lv_pins(struct verify *v)
         if (virDomainGetEmulatorPinInfo(v->d->dom, map, v->maplen, VIR_DOMAIN_AFFECT_CURRENT) < 0)
             return vmsec__libvirt_error(VMSEC_ELIBVIRT, "domain %s: cannot read its emulator pin", v->d->name);
         vmsec__cpuset_from_cpumap(&cur, map, (size_t)v->maplen);
-        vmsec__cpuset_format(&p->emulator_pin.value, tbuf[0], sizeof(tbuf[0]));
-        vmsec__cpuset_format(&cur, tbuf[1], sizeof(tbuf[1]));
-        rc = entry(v, vmsec__cpuset_equal(&cur, &p->emulator_pin.value), "emulator.pin", tbuf[0], tbuf[1], "libvirt");
+        vmsec__cpuset_format(&p->emulator_pin.value, vmsec__verify_tbuf[0], sizeof(vmsec__verify_tbuf[0]));
+        vmsec__cpuset_format(&cur, vmsec__verify_tbuf[1], sizeof(vmsec__verify_tbuf[1]));
+        rc = vmsec__verify_entry(v, vmsec__cpuset_equal(&cur, &p->emulator_pin.value), "emulator.pin",
+                                 vmsec__verify_tbuf[0], vmsec__verify_tbuf[1], "libvirt");
     }
     if (rc == 0 && p->n_iothread_pins) {
         virDomainIOThreadInfoPtr *info = NULL;
@@ -138,16 +96,18 @@ static int lv_pins(struct verify *v)
             vmsec_cpuset cur;
             int k;
             snprintf(setting, sizeof(setting), "iothread.%u.pin", p->iothread_pins[i].id);
-            vmsec__cpuset_format(&p->iothread_pins[i].cpus, tbuf[0], sizeof(tbuf[0]));
+            vmsec__cpuset_format(&p->iothread_pins[i].cpus, vmsec__verify_tbuf[0], sizeof(vmsec__verify_tbuf[0]));
             for (k = 0; k < n && info[k]->iothread_id != p->iothread_pins[i].id; k++)
                 ;
             if (k == n) {
-                rc = vmsec__report_add(v->r, VMSEC_STATUS_DRIFT, setting, tbuf[0], "no such I/O thread", "libvirt", NULL);
+                rc = vmsec__report_add(v->r, VMSEC_STATUS_DRIFT, setting, vmsec__verify_tbuf[0], "no such I/O thread",
+                                       "libvirt", NULL);
                 continue;
             }
             vmsec__cpuset_from_cpumap(&cur, info[k]->cpumap, (size_t)info[k]->cpumaplen);
-            vmsec__cpuset_format(&cur, tbuf[1], sizeof(tbuf[1]));
-            rc = entry(v, vmsec__cpuset_equal(&cur, &p->iothread_pins[i].cpus), setting, tbuf[0], tbuf[1], "libvirt");
+            vmsec__cpuset_format(&cur, vmsec__verify_tbuf[1], sizeof(vmsec__verify_tbuf[1]));
+            rc = vmsec__verify_entry(v, vmsec__cpuset_equal(&cur, &p->iothread_pins[i].cpus), setting,
+                                     vmsec__verify_tbuf[0], vmsec__verify_tbuf[1], "libvirt");
         }
         for (int k = 0; k < n; k++)
             virDomainIOThreadInfoFree(info[k]);
@@ -178,7 +138,7 @@ static bool tp_int(const virTypedParameter *t, long long *out)
 }
 
 /* Compares an integer setting with a typed parameter. */
-static int lv_num(struct verify *v, virTypedParameterPtr ps, int n, const char *field, const char *setting,
+static int lv_num(struct vmsec__verify *v, virTypedParameterPtr ps, int n, const char *field, const char *setting,
                   long long expected)
 {
     long long cur;
@@ -188,7 +148,7 @@ static int lv_num(struct verify *v, virTypedParameterPtr ps, int n, const char *
         return vmsec__report_add(v->r, VMSEC_STATUS_UNCHECKED, setting, e, NULL, "libvirt",
                                  "cannot be checked here (this driver does not report %s)", field);
     snprintf(a, sizeof(a), "%lld", cur);
-    return entry(v, cur == expected, setting, e, a, "libvirt");
+    return vmsec__verify_entry(v, cur == expected, setting, e, a, "libvirt");
 }
 
 typedef int (*getparams_fn)(virDomainPtr, virTypedParameterPtr, int *, unsigned int);
@@ -205,7 +165,7 @@ static int sched_get(virDomainPtr d, virTypedParameterPtr p, int *n, unsigned in
     return virGetLastErrorCode() == VIR_ERR_INVALID_ARG ? virDomainGetSchedulerParameters(d, p, n) : -1;
 }
 
-static int fetch(struct verify *v, getparams_fn fn, virTypedParameterPtr *out, int *n)
+static int fetch(struct vmsec__verify *v, getparams_fn fn, virTypedParameterPtr *out, int *n)
 {
     *out = NULL;
     *n = 0;
@@ -221,7 +181,7 @@ static int fetch(struct verify *v, getparams_fn fn, virTypedParameterPtr *out, i
     return 0;
 }
 
-static int lv_sched(struct verify *v)
+static int lv_sched(struct vmsec__verify *v)
 {
     static const char *const scope[] = { "vcpu", "emulator", "iothread", "global" };
     const struct vmsec_profile *p = v->p;
@@ -254,7 +214,7 @@ static int lv_sched(struct verify *v)
     return rc;
 }
 
-static int lv_memory(struct verify *v)
+static int lv_memory(struct vmsec__verify *v)
 {
     virTypedParameterPtr ps;
     bool any = false;
@@ -273,7 +233,7 @@ static int lv_memory(struct verify *v)
         uint64_t cur;
         if (!l->set)
             continue;
-        bytes_text(l->value, e);
+        vmsec__verify_bytes_text(l->value, e);
         t = tp_find(ps, n, vmsec__memory_param_names[m]);
         if (!t || t->type != VIR_TYPED_PARAM_ULLONG) {
             rc = vmsec__report_add(v->r, VMSEC_STATUS_UNCHECKED, vmsec__memory_limit_keys[m], e, NULL, "libvirt",
@@ -281,14 +241,14 @@ static int lv_memory(struct verify *v)
             continue;
         }
         cur = t->value.ul >= VIR_DOMAIN_MEMORY_PARAM_UNLIMITED ? VMSEC_PROFILE_UNLIMITED : t->value.ul * 1024;
-        bytes_text(cur, a);
-        rc = entry(v, cur == l->value, vmsec__memory_limit_keys[m], e, a, "libvirt");
+        vmsec__verify_bytes_text(cur, a);
+        rc = vmsec__verify_entry(v, cur == l->value, vmsec__memory_limit_keys[m], e, a, "libvirt");
     }
     virTypedParamsFree(ps, n);
     return rc;
 }
 
-static int lv_numa(struct verify *v)
+static int lv_numa(struct vmsec__verify *v)
 {
     virTypedParameterPtr ps;
     int n, rc = 0;
@@ -302,7 +262,7 @@ static int lv_numa(struct verify *v)
         const char *e = vmsec__numa_mode_names[v->p->numa_mode.value];
         bool got = tp_int(tp_find(ps, n, VIR_DOMAIN_NUMA_MODE), &mode);
         const char *a = got && mode >= 0 && mode < 4 ? vmsec__numa_mode_names[mode] : "unknown";
-        rc = entry(v, got && mode == (long long)v->p->numa_mode.value, "numa.mode", e, a, "libvirt");
+        rc = vmsec__verify_entry(v, got && mode == (long long)v->p->numa_mode.value, "numa.mode", e, a, "libvirt");
     }
     if (rc == 0 && v->p->numa_nodeset.set) {
         const virTypedParameter *t = tp_find(ps, n, VIR_DOMAIN_NUMA_NODESET);
@@ -311,8 +271,8 @@ static int lv_numa(struct verify *v)
         char why[VMSEC_CPUSET_WHY_MAX];
         bool ok = vmsec__cpuset_parse(&cur, a, strlen(a), VMSEC_CPUSET_ALLOW_EMPTY, why, sizeof(why)) == 0 &&
                   vmsec__cpuset_equal(&cur, &v->p->numa_nodeset.value);
-        vmsec__cpuset_format(&v->p->numa_nodeset.value, tbuf[0], sizeof(tbuf[0]));
-        rc = entry(v, ok, "numa.nodeset", tbuf[0], *a ? a : "(none)", "libvirt");
+        vmsec__cpuset_format(&v->p->numa_nodeset.value, vmsec__verify_tbuf[0], sizeof(vmsec__verify_tbuf[0]));
+        rc = vmsec__verify_entry(v, ok, "numa.nodeset", vmsec__verify_tbuf[0], *a ? a : "(none)", "libvirt");
     }
     virTypedParamsFree(ps, n);
     return rc;
@@ -341,7 +301,7 @@ static const char *const blkio_dev_param[VMSEC__BLKIO_FIELDS] = {
     "device_weight", "device_read_bytes_sec", "device_write_bytes_sec", "device_read_iops_sec", "device_write_iops_sec",
 };
 
-static int lv_blkio(struct verify *v)
+static int lv_blkio(struct vmsec__verify *v)
 {
     virTypedParameterPtr ps;
     int n, rc = 0;
@@ -364,7 +324,7 @@ static int lv_blkio(struct verify *v)
             snprintf(setting, sizeof(setting), "blkio.device(%s).%s", dv->path, vmsec__blkio_field_names[f]);
             snprintf(e, sizeof(e), "%" PRIu64, dv->field[f].value);
             snprintf(a, sizeof(a), found ? "%" PRIu64 : "(none)", cur);
-            rc = entry(v, found && cur == dv->field[f].value, setting, e, a, "libvirt");
+            rc = vmsec__verify_entry(v, found && cur == dv->field[f].value, setting, e, a, "libvirt");
         }
     }
     virTypedParamsFree(ps, n);
@@ -372,7 +332,7 @@ static int lv_blkio(struct verify *v)
 }
 
 /* Memory backing exists only in the XML: read it from the live (or stopped) definition. */
-static int lv_backing(struct verify *v)
+static int lv_backing(struct vmsec__verify *v)
 {
     const struct vmsec_profile *p = v->p;
     char *xml = NULL;
@@ -391,13 +351,13 @@ static int lv_backing(struct verify *v)
     mb = vmsec__xml_child(xmlDocGetRootElement(doc), "memoryBacking");
     if (p->memory_locked.set) {
         bool cur = vmsec__xml_child(mb, "locked") != NULL;
-        rc = entry(v, cur == p->memory_locked.value, "memory.locked", p->memory_locked.value ? "yes" : "no",
-                   cur ? "yes" : "no", "libvirt");
+        rc = vmsec__verify_entry(v, cur == p->memory_locked.value, "memory.locked",
+                                 p->memory_locked.value ? "yes" : "no", cur ? "yes" : "no", "libvirt");
     }
     if (rc == 0 && p->nosharepages.set) {
         bool cur = vmsec__xml_child(mb, "nosharepages") != NULL;
-        rc = entry(v, cur == p->nosharepages.value, "memory.nosharepages", p->nosharepages.value ? "yes" : "no",
-                   cur ? "yes" : "no", "libvirt");
+        rc = vmsec__verify_entry(v, cur == p->nosharepages.value, "memory.nosharepages",
+                                 p->nosharepages.value ? "yes" : "no", cur ? "yes" : "no", "libvirt");
     }
     if (rc == 0 && p->hugepage_size.set) {
         xmlNodePtr hp = vmsec__xml_child(mb, "hugepages"), page = vmsec__xml_child(hp, "page");
@@ -414,7 +374,7 @@ static int lv_backing(struct verify *v)
         else if (size)
             vmsec__size_format(strtoull((const char *)size, NULL, 10) * 1024, a); /* libvirt writes KiB */
         ok = hp && (want == VMSEC__HUGEPAGE_DEFAULT ? !size : size && strcmp(e, a) == 0);
-        rc = entry(v, ok, "memory.hugepages.size", e, a, "libvirt");
+        rc = vmsec__verify_entry(v, ok, "memory.hugepages.size", e, a, "libvirt");
         xmlFree(size);
     }
     xmlFreeDoc(doc);
@@ -422,7 +382,7 @@ static int lv_backing(struct verify *v)
 }
 
 /* The record vmsec_domain_apply() leaves in the metadata: which profile the domain claims. */
-static int lv_record(struct verify *v)
+static int lv_record(struct vmsec__verify *v)
 {
     char want[VMSEC_PROFILE_DIGEST_MAX], have[VMSEC_PROFILE_DIGEST_MAX];
     vmsec_profile *rec = NULL;
@@ -443,440 +403,8 @@ static int lv_record(struct verify *v)
                              strcmp(want, have) == 0 ? NULL : "the domain records another profile as applied");
 }
 
-/* ---- kernel side --------------------------------------------------------------------------------- */
-
-static int k_threads(struct verify *v, int kind, unsigned int id, bool any_id, const vmsec_cpuset *want,
-                     const char *setting)
-{
-    vmsec__cpuset_format(want, tbuf[0], sizeof(tbuf[0]));
-    size_t seen = 0;
-    for (size_t i = 0; i < v->n_threads; i++) {
-        const struct vmsec__thread *t = &v->threads[i];
-        char src[128];
-        if (t->kind != kind || (!any_id && t->id != id))
-            continue;
-        seen++;
-        if (vmsec__cpuset_equal(&t->allowed, want) && kind == VMSEC__THREAD_EMULATOR)
-            continue; /* emulator threads are many: only drifted ones get their own line */
-        vmsec__cpuset_format(&t->allowed, tbuf[1], sizeof(tbuf[1]));
-        snprintf(src, sizeof(src), "kernel /proc/%ld/task/%ld/status", v->pid, t->tid);
-        if (entry(v, vmsec__cpuset_equal(&t->allowed, want), setting, tbuf[0], tbuf[1], src) < 0)
-            return VMSEC_ENOMEM;
-    }
-    if (!seen)
-        return vmsec__report_add(v->r, VMSEC_STATUS_DRIFT, setting, tbuf[0], "no such thread", "kernel",
-                                 "QEMU process %ld has no matching thread", v->pid);
-    if (kind == VMSEC__THREAD_EMULATOR && vmsec_report_count(v->r) &&
-        strcmp(vmsec_report_field(v->r, vmsec_report_count(v->r) - 1, VMSEC_REPORT_SETTING), setting) != 0) {
-        char src[64];
-        snprintf(src, sizeof(src), "kernel /proc/%ld/task/*/status", v->pid);
-        return vmsec__report_add(v->r, VMSEC_STATUS_OK, setting, tbuf[0], tbuf[0], src, "%zu emulator thread(s)", seen);
-    }
-    return 0;
-}
-
-/* Reads a cgroup file of controller c (dir relative to the domain group, "" for the group). */
-static int k_file(struct verify *v, int c, const char *sub, const char *file, char *path, size_t psize, char *val,
-                  size_t vsize)
-{
-    int n = snprintf(path, psize, "%s%s%s/%s", v->cg.ctl[c].dir, *sub ? "/" : "", sub, file);
-    if (n < 0 || (size_t)n >= psize)
-        return -ENAMETOOLONG;
-    return vmsec__kread(path, val, vsize);
-}
-
-static int k_compare(struct verify *v, const char *setting, const char *expected, const char *path, int err,
-                     const char *actual, bool ok)
-{
-    char src[PATH_MAX + 8];
-    if (err < 0)
-        return vmsec__report_add(v->r, VMSEC_STATUS_UNCHECKED, setting, expected, NULL, "kernel",
-                                 "cannot be checked here (cannot read %s: %s)", path, strerror(-err));
-    snprintf(src, sizeof(src), "kernel %s", path);
-    return entry(v, ok, setting, expected, actual, src);
-}
-
-static int k_missing(struct verify *v, const char *setting, const char *expected, int c)
-{
-    return vmsec__report_add(v->r, VMSEC_STATUS_UNCHECKED, setting, expected, NULL, "kernel",
-                             "cannot be checked here (no %s cgroup controller for this domain)", vmsec__cg_names[c]);
-}
-
-static int k_pins(struct verify *v)
-{
-    const struct vmsec_profile *p = v->p;
-    int rc = 0;
-    for (size_t i = 0; i < p->n_vcpu_pins && rc == 0; i++) {
-        char setting[48], path[PATH_MAX + 64], val[VMSEC_CPUSET_TEXT_MAX], sub[32], why[VMSEC_CPUSET_WHY_MAX];
-        vmsec_cpuset cur;
-        int err;
-        snprintf(setting, sizeof(setting), "vcpu.%u.pin", p->vcpu_pins[i].id);
-        if ((rc = k_threads(v, VMSEC__THREAD_VCPU, p->vcpu_pins[i].id, false, &p->vcpu_pins[i].cpus, setting)) < 0)
-            break;
-        if (!v->cg.ctl[VMSEC__CG_CPUSET].version)
-            continue;
-        snprintf(sub, sizeof(sub), "vcpu%u", p->vcpu_pins[i].id);
-        err = k_file(v, VMSEC__CG_CPUSET, sub, "cpuset.cpus", path, sizeof(path), val, sizeof(val));
-        if (err == -ENOENT)
-            continue; /* libvirt pins by affinity only when cpuset is not delegated */
-        vmsec__cpuset_format(&p->vcpu_pins[i].cpus, tbuf[0], sizeof(tbuf[0]));
-        rc = k_compare(v, setting, tbuf[0], path, err, val,
-                       err == 0 && vmsec__cpuset_parse(&cur, val, strlen(val), VMSEC_CPUSET_ALLOW_EMPTY, why,
-                                                       sizeof(why)) == 0 &&
-                           vmsec__cpuset_equal(&cur, &p->vcpu_pins[i].cpus));
-    }
-    if (rc == 0 && p->emulator_pin.set)
-        rc = k_threads(v, VMSEC__THREAD_EMULATOR, 0, true, &p->emulator_pin.value, "emulator.pin");
-    for (size_t i = 0; i < p->n_iothread_pins && rc == 0; i++) {
-        char setting[48];
-        snprintf(setting, sizeof(setting), "iothread.%u.pin", p->iothread_pins[i].id);
-        rc = k_threads(v, VMSEC__THREAD_IOTHREAD, p->iothread_pins[i].id, false, &p->iothread_pins[i].cpus, setting);
-    }
-    return rc;
-}
-
-/* Groups a CPU scope's limits live in: vcpu -> vcpuN, emulator -> emulator, iothread -> iothreadN,
- * global -> the domain group. */
-static size_t scope_dirs(struct verify *v, int scope, char (*sub)[32], size_t max)
-{
-    size_t n = 0;
-    if (scope == VMSEC_CPU_SCOPE_EMULATOR || scope == VMSEC_CPU_SCOPE_GLOBAL) {
-        snprintf(sub[n++], 32, "%s", scope == VMSEC_CPU_SCOPE_EMULATOR ? "emulator" : "");
-        return n;
-    }
-    for (size_t i = 0; i < v->n_threads && n < max; i++) {
-        const struct vmsec__thread *t = &v->threads[i];
-        if ((scope == VMSEC_CPU_SCOPE_VCPU && t->kind == VMSEC__THREAD_VCPU) ||
-            (scope == VMSEC_CPU_SCOPE_IOTHREAD && t->kind == VMSEC__THREAD_IOTHREAD))
-            snprintf(sub[n++], 32, "%s%u", t->kind == VMSEC__THREAD_VCPU ? "vcpu" : "iothread", t->id);
-    }
-    return n;
-}
-
-static int k_cpu(struct verify *v)
-{
-    static const char *const scope[] = { "vcpu", "emulator", "iothread", "global" };
-    const struct vmsec_profile *p = v->p;
-    int version = v->cg.ctl[VMSEC__CG_CPU].version, rc = 0;
-    char path[PATH_MAX + 64], val[128], e[32];
-
-    if (p->cpu_shares.set) {
-        snprintf(e, sizeof(e), "%" PRIu64, p->cpu_shares.value);
-        if (!version)
-            rc = k_missing(v, "cpu.shares", e, VMSEC__CG_CPU);
-        else {
-            int err = k_file(v, VMSEC__CG_CPU, "", version == 1 ? "cpu.shares" : "cpu.weight", path, sizeof(path), val,
-                             sizeof(val));
-            rc = k_compare(v, "cpu.shares", e, path, err, val, err == 0 && strtoull(val, NULL, 10) == p->cpu_shares.value);
-        }
-    }
-    for (int s = 0; s < VMSEC__CPU_SCOPES && rc == 0; s++) {
-        char sub[64][32], setting[48];
-        size_t nd;
-        if (!p->cpu_period[s].set && !p->cpu_quota[s].set)
-            continue;
-        if (!version) {
-            snprintf(setting, sizeof(setting), "cpu.%s_%s", scope[s], p->cpu_period[s].set ? "period" : "quota");
-            rc = k_missing(v, setting, NULL, VMSEC__CG_CPU);
-            continue;
-        }
-        nd = scope_dirs(v, s, sub, 64);
-        for (size_t k = 0; k < nd && rc == 0; k++) {
-            long long period = -2, quota = -2;
-            int err;
-            if (version == 1) {
-                char qpath[PATH_MAX + 64];
-                err = k_file(v, VMSEC__CG_CPU, sub[k], "cpu.cfs_period_us", path, sizeof(path), val, sizeof(val));
-                if (err == 0)
-                    period = strtoll(val, NULL, 10);
-                if (p->cpu_quota[s].set) {
-                    int e2 = k_file(v, VMSEC__CG_CPU, sub[k], "cpu.cfs_quota_us", qpath, sizeof(qpath), val, sizeof(val));
-                    if (e2 == 0)
-                        quota = strtoll(val, NULL, 10);
-                    snprintf(setting, sizeof(setting), "cpu.%s_quota", scope[s]);
-                    snprintf(e, sizeof(e), "%" PRId64, p->cpu_quota[s].value);
-                    rc = k_compare(v, setting, e, qpath, e2, val, quota == p->cpu_quota[s].value);
-                }
-            } else {
-                char qv[32] = "", pv[32] = "";
-                err = k_file(v, VMSEC__CG_CPU, sub[k], "cpu.max", path, sizeof(path), val, sizeof(val));
-                if (err == 0 && sscanf(val, "%31s %31s", qv, pv) == 2) {
-                    period = strtoll(pv, NULL, 10);
-                    quota = strcmp(qv, "max") == 0 ? -1 : strtoll(qv, NULL, 10);
-                }
-                if (p->cpu_quota[s].set) {
-                    char a[32];
-                    snprintf(setting, sizeof(setting), "cpu.%s_quota", scope[s]);
-                    snprintf(e, sizeof(e), "%" PRId64, p->cpu_quota[s].value);
-                    snprintf(a, sizeof(a), "%lld", quota);
-                    rc = k_compare(v, setting, e, path, err, a, quota == p->cpu_quota[s].value);
-                }
-            }
-            if (rc == 0 && p->cpu_period[s].set) {
-                char a[32];
-                snprintf(setting, sizeof(setting), "cpu.%s_period", scope[s]);
-                snprintf(e, sizeof(e), "%" PRIu64, p->cpu_period[s].value);
-                snprintf(a, sizeof(a), "%lld", period);
-                rc = k_compare(v, setting, e, path, err, a, period == (long long)p->cpu_period[s].value);
-            }
-        }
-    }
-    return rc;
-}
-
-static int k_memory(struct verify *v)
-{
-    static const char *const v1[] = { "memory.limit_in_bytes", "memory.soft_limit_in_bytes", "memory.memsw.limit_in_bytes" };
-    static const char *const v2[] = { "memory.max", "memory.high", "memory.swap.max" };
-    int version = v->cg.ctl[VMSEC__CG_MEMORY].version, rc = 0;
-
-    for (int m = 0; m < VMSEC__MEM_LIMITS && rc == 0; m++) {
-        const struct vmsec__u64 *l = &v->p->memory_limit[m];
-        char path[PATH_MAX + 64], val[64], e[32], a[32];
-        uint64_t cur = 0;
-        int err;
-        if (!l->set)
-            continue;
-        bytes_text(l->value, e);
-        if (!version) {
-            rc = k_missing(v, vmsec__memory_limit_keys[m], e, VMSEC__CG_MEMORY);
-            continue;
-        }
-        err = k_file(v, VMSEC__CG_MEMORY, "", version == 1 ? v1[m] : v2[m], path, sizeof(path), val, sizeof(val));
-        if (err == -ENOENT && m == VMSEC_MEMORY_SWAP_HARD_LIMIT) {
-            rc = vmsec__report_add(v->r, VMSEC_STATUS_UNCHECKED, vmsec__memory_limit_keys[m], e, NULL, "kernel",
-                                   "cannot be checked here (%s absent: swap accounting is off)", path);
-            continue;
-        }
-        if (err == 0) {
-            if (strcmp(val, "max") == 0)
-                cur = VMSEC_PROFILE_UNLIMITED;
-            else {
-                cur = strtoull(val, NULL, 10);
-                if (version == 1 && cur >= V1_UNLIMITED_FLOOR)
-                    cur = VMSEC_PROFILE_UNLIMITED;
-            }
-        }
-        bytes_text(cur, a);
-        rc = k_compare(v, vmsec__memory_limit_keys[m], e, path, err, a, err == 0 && cur == l->value);
-    }
-    return rc;
-}
-
-static int k_numa(struct verify *v)
-{
-    char path[PATH_MAX + 64], val[VMSEC_CPUSET_TEXT_MAX], why[VMSEC_CPUSET_WHY_MAX];
-    vmsec_cpuset cur;
-    int err;
-
-    if (!v->p->numa_nodeset.set)
-        return 0;
-    vmsec__cpuset_format(&v->p->numa_nodeset.value, tbuf[0], sizeof(tbuf[0]));
-    if (v->p->numa_mode.set && v->p->numa_mode.value != VMSEC_NUMA_STRICT &&
-        v->p->numa_mode.value != VMSEC_NUMA_RESTRICTIVE)
-        return unchecked(v, "numa.nodeset", tbuf[0], "only strict and restrictive modes use cpuset.mems");
-    if (!v->cg.ctl[VMSEC__CG_CPUSET].version)
-        return k_missing(v, "numa.nodeset", tbuf[0], VMSEC__CG_CPUSET);
-    err = k_file(v, VMSEC__CG_CPUSET, "emulator", "cpuset.mems", path, sizeof(path), val, sizeof(val));
-    if (err == 0 && !*val) /* v2 leaves cpuset.mems empty until set: the effective set applies */
-        err = k_file(v, VMSEC__CG_CPUSET, "emulator", "cpuset.mems.effective", path, sizeof(path), val, sizeof(val));
-    return k_compare(v, "numa.nodeset", tbuf[0], path, err, val,
-                     err == 0 && vmsec__cpuset_parse(&cur, val, strlen(val), VMSEC_CPUSET_ALLOW_EMPTY, why, sizeof(why)) == 0 &&
-                         vmsec__cpuset_equal(&cur, &v->p->numa_nodeset.value));
-}
-
-/* Finds "maj:min <value>" (v1) in a per-device file; returns 0 if absent. */
-static uint64_t dev_line(const char *val, const char *dev, const char *key, bool *found)
-{
-    size_t dl = strlen(dev);
-    *found = false;
-    for (const char *l = val; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-        if (strncmp(l, dev, dl) != 0 || l[dl] != ' ')
-            continue;
-        if (!key) {
-            *found = true;
-            return strtoull(l + dl + 1, NULL, 10);
-        }
-        for (const char *k = strstr(l, key); k && (!strchr(l, '\n') || k < strchr(l, '\n')); k = strstr(k + 1, key)) {
-            if (k[-1] != ' ' || k[strlen(key)] != '=')
-                continue;
-            *found = strncmp(k + strlen(key) + 1, "max", 3) != 0;
-            return *found ? strtoull(k + strlen(key) + 1, NULL, 10) : 0;
-        }
-    }
-    return 0;
-}
-
-static int k_blkio(struct verify *v)
-{
-    static const char *const v1f[] = { "blkio.weight_device", "blkio.throttle.read_bps_device",
-                                       "blkio.throttle.write_bps_device", "blkio.throttle.read_iops_device",
-                                       "blkio.throttle.write_iops_device" };
-    static const char *const v2k[] = { NULL, "rbps", "wbps", "riops", "wiops" };
-    int version = v->cg.ctl[VMSEC__CG_BLKIO].version, rc = 0;
-    char path[PATH_MAX + 64], val[4096], e[32], a[32];
-
-    if (!v->p->blkio_weight.set && !v->p->n_blkio_devices)
-        return 0;
-    if (!version)
-        return k_missing(v, "blkio", NULL, VMSEC__CG_BLKIO);
-    if (v->p->blkio_weight.set) {
-        uint64_t cur = 0;
-        int err;
-        snprintf(e, sizeof(e), "%" PRIu64, v->p->blkio_weight.value);
-        if (version == 1) {
-            err = k_file(v, VMSEC__CG_BLKIO, "", "blkio.weight", path, sizeof(path), val, sizeof(val));
-            if (err == -ENOENT)
-                err = k_file(v, VMSEC__CG_BLKIO, "", "blkio.bfq.weight", path, sizeof(path), val, sizeof(val));
-            cur = strtoull(val, NULL, 10);
-        } else {
-            err = k_file(v, VMSEC__CG_BLKIO, "", "io.weight", path, sizeof(path), val, sizeof(val));
-            if (err == -ENOENT)
-                err = k_file(v, VMSEC__CG_BLKIO, "", "io.bfq.weight", path, sizeof(path), val, sizeof(val));
-            if (err == 0 && strncmp(val, "default ", 8) == 0)
-                cur = strtoull(val + 8, NULL, 10);
-        }
-        snprintf(a, sizeof(a), "%" PRIu64, cur);
-        if (err < 0)
-            *val = '\0';
-        rc = k_compare(v, "blkio.weight", e, path, err, a, err == 0 && cur == v->p->blkio_weight.value);
-    }
-    for (size_t i = 0; i < v->p->n_blkio_devices && rc == 0; i++) {
-        const struct vmsec__blkio_device *dv = &v->p->blkio_devices[i];
-        char dev[32], setting[1200];
-        struct stat st;
-        bool have_dev = stat(dv->path, &st) == 0 && S_ISBLK(st.st_mode);
-        snprintf(dev, sizeof(dev), "%u:%u", have_dev ? major(st.st_rdev) : 0, have_dev ? minor(st.st_rdev) : 0);
-        for (int f = 0; f < VMSEC__BLKIO_FIELDS && rc == 0; f++) {
-            bool found = false;
-            uint64_t cur;
-            int err;
-            if (!dv->field[f].set)
-                continue;
-            snprintf(setting, sizeof(setting), "blkio.device(%s).%s", dv->path, vmsec__blkio_field_names[f]);
-            snprintf(e, sizeof(e), "%" PRIu64, dv->field[f].value);
-            if (!have_dev) {
-                rc = unchecked(v, setting, e, "the path is not a block device on this host");
-                continue;
-            }
-            if (version == 1)
-                err = k_file(v, VMSEC__CG_BLKIO, "", v1f[f], path, sizeof(path), val, sizeof(val));
-            else
-                err = k_file(v, VMSEC__CG_BLKIO, "", f == 0 ? "io.weight" : "io.max", path, sizeof(path), val, sizeof(val));
-            cur = err == 0 ? dev_line(val, dev, version == 1 ? NULL : v2k[f], &found) : 0;
-            if (err == 0 && version == 2 && f == 0)
-                cur = dev_line(val, dev, NULL, &found);
-            snprintf(a, sizeof(a), found ? "%" PRIu64 : "(none)", cur);
-            rc = k_compare(v, setting, e, path, err, a, err == 0 && found && cur == dv->field[f].value);
-        }
-    }
-    return rc;
-}
-
-/* Locked memory shows as VmLck; unmergeable memory as the absence of the "mg" VmFlag; huge pages
- * as the "ht" VmFlag on some mapping. */
-static int k_backing(struct verify *v)
-{
-    const struct vmsec_profile *p = v->p;
-    char path[PATH_MAX], line[512], src[PATH_MAX + 8];
-    unsigned long long vmlck = 0;
-    bool mergeable = false, huge = false;
-    FILE *f;
-    int rc = 0;
-
-    if (!p->memory_locked.set && !p->nosharepages.set && !p->hugepage_size.set)
-        return 0;
-    snprintf(path, sizeof(path), "%s/proc/%ld/status", v->root, v->pid);
-    bool have_status = false;
-    if ((f = fopen(path, "re"))) {
-        while (fgets(line, sizeof(line), f))
-            have_status |= sscanf(line, "VmLck: %llu kB", &vmlck) == 1;
-        fclose(f);
-    }
-    if (p->memory_locked.set && !have_status) {
-        rc = unchecked(v, "memory.locked", p->memory_locked.value ? "yes" : "no", "no VmLck in the process status");
-    } else if (p->memory_locked.set) {
-        char a[48];
-        snprintf(a, sizeof(a), "VmLck %llu kB", vmlck);
-        snprintf(src, sizeof(src), "kernel %s", path + strlen(v->root));
-        rc = entry(v, (vmlck > 0) == p->memory_locked.value, "memory.locked", p->memory_locked.value ? "yes" : "no", a, src);
-    }
-    if (rc < 0 || (!p->nosharepages.set && !p->hugepage_size.set))
-        return rc;
-    snprintf(path, sizeof(path), "%s/proc/%ld/smaps", v->root, v->pid);
-    snprintf(src, sizeof(src), "kernel %s", path);
-    if (!(f = fopen(path, "re")))
-        return unchecked(v, "memory.nosharepages", NULL, "cannot read the process's smaps");
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmFlags:", 8) != 0)
-            continue;
-        mergeable |= strstr(line, " mg") != NULL;
-        huge |= strstr(line, " ht") != NULL;
-    }
-    fclose(f);
-    if (p->nosharepages.set)
-        rc = entry(v, mergeable != p->nosharepages.value, "memory.nosharepages", p->nosharepages.value ? "yes" : "no",
-                   mergeable ? "mergeable mappings" : "no mergeable mapping", src);
-    if (rc == 0 && p->hugepage_size.set)
-        rc = entry(v, huge, "memory.hugepages.size", "huge pages", huge ? "hugetlb mappings" : "no hugetlb mapping", src);
-    return rc;
-}
-
-/* Every setting the profile has, as "cannot be checked here (why)" on the kernel side. */
-static int k_all_unchecked(struct verify *v, const char *why)
-{
-    const struct vmsec_profile *p = v->p;
-    size_t before = vmsec_report_count(v->r);
-    int rc = 0;
-    for (size_t i = 0; i < before && rc == 0; i++) {
-        const char *s = vmsec_report_field(v->r, i, VMSEC_REPORT_SETTING);
-        bool dup = strcmp(s, "profile.digest") == 0 || strcmp(s, "configuration") == 0 ||
-                   strcmp(s, "vcpus") == 0 || strcmp(s, "iothreads") == 0;
-        for (size_t k = 0; k < i && !dup; k++)
-            dup |= strcmp(s, vmsec_report_field(v->r, k, VMSEC_REPORT_SETTING)) == 0;
-        if (!dup)
-            rc = unchecked(v, s, vmsec_report_field(v->r, i, VMSEC_REPORT_EXPECTED), why);
-    }
-    (void)p;
-    return rc;
-}
-
-static int kernel_checks(struct verify *v);
-
-static int kernel_side(struct verify *v)
-{
-    if (!v->running)
-        return k_all_unchecked(v, "domain not running");
-    if (!vmsec__conn_is_local(v->d->conn, v->kwhy, sizeof(v->kwhy)))
-        return k_all_unchecked(v, v->kwhy);
-    v->pid = vmsec__qemu_pid(v->root, v->d->name, v->d->uuid);
-    if (!v->pid)
-        return k_all_unchecked(v, "no QEMU process of this domain on this host: remote host");
-    return kernel_checks(v);
-}
-
-int vmsec__verify_kernel(const char *root, long pid, const struct vmsec_profile *p, struct vmsec_report *r)
-{
-    struct verify v = { .root = root, .p = p, .r = r, .running = true, .pid = pid };
-    int rc = kernel_checks(&v);
-    free(v.threads);
-    return rc;
-}
-
-static int kernel_checks(struct verify *v)
-{
-    int rc;
-    if ((rc = vmsec__cgroups_locate(v->root, v->pid, &v->cg)) < 0 ||
-        (rc = vmsec__threads_list(v->root, v->pid, &v->threads, &v->n_threads)) < 0)
-        return rc;
-    if ((rc = k_pins(v)) < 0 || (rc = k_cpu(v)) < 0 || (rc = k_memory(v)) < 0 || (rc = k_numa(v)) < 0 ||
-        (rc = k_blkio(v)) < 0 || (rc = k_backing(v)) < 0)
-        return rc;
-    return 0;
-}
-
 /* A stopped domain: the configuration must already be what rendering the profile gives. */
-static int config_side(struct verify *v)
+static int config_side(struct vmsec__verify *v)
 {
     char *xml = NULL, *norm = NULL, *rendered = NULL;
     xmlDocPtr doc;
@@ -905,7 +433,7 @@ static int config_side(struct verify *v)
 
 int vmsec_domain_verify(vmsec_domain *d, const vmsec_profile *profile, unsigned int flags, vmsec_report **report)
 {
-    struct verify v = { .root = "", .d = d, .p = profile };
+    struct vmsec__verify v = { .root = "", .d = d, .p = profile };
     int rc, running, hostcpus;
 
     if (report)
@@ -930,7 +458,7 @@ int vmsec_domain_verify(vmsec_domain *d, const vmsec_profile *profile, unsigned 
     if (rc == 0)
         rc = lv_record(&v);
     if (rc == 0)
-        rc = kernel_side(&v);
+        rc = vmsec__verify_kernel_side(&v);
     free(v.threads);
     if (rc == 0 && vmsec_report_count_status(v.r, VMSEC_STATUS_DRIFT)) {
         size_t n = vmsec_report_count_status(v.r, VMSEC_STATUS_DRIFT);

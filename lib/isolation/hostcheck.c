@@ -7,17 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <libvirt/virterror.h>
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
 
-#include "isolation/domain_internal.h"
 #include "isolation/hostcheck_internal.h"
 #include "isolation/planner_internal.h"
 #include "isolation/kprobe.h"
+#include "isolation/virt.h"
 #include "common/units.h"
 #include "vmsec/hostcheck.h"
 
@@ -183,40 +182,6 @@ int vmsec__host_facts_libvirt(virConnectPtr conn, const char *why, struct vmsec_
     }
     virResetLastError();
     return 0;
-}
-
-bool vmsec__conn_is_local(virConnectPtr conn, char *why, size_t whylen)
-{
-    const char *type = virConnectGetType(conn);
-    char *uri = virConnectGetURI(conn);
-    bool local = true;
-
-    if (type && strcasecmp(type, "test") == 0) {
-        snprintf(why, whylen, "test driver");
-        free(uri);
-        return false;
-    }
-    if (uri) {
-        const char *p = strstr(uri, "://");
-        if (p) {
-            char host[256];
-            size_t l;
-            p += 3;
-            if (strchr(p, '@') && strchr(p, '@') < strchr(p, '/'))
-                p = strchr(p, '@') + 1;
-            l = strcspn(p, ":/?");
-            if (l >= sizeof(host))
-                l = sizeof(host) - 1;
-            memcpy(host, p, l);
-            host[l] = '\0';
-            local = !*host || strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
-                    strcmp(host, "[::1]") == 0;
-        }
-        free(uri);
-    }
-    if (!local)
-        snprintf(why, whylen, "remote host");
-    return local;
 }
 
 int vmsec__host_facts_for(virConnectPtr conn, struct vmsec__host_facts *f)

@@ -49,7 +49,5 @@ int vmsec__host_evaluate(const struct vmsec__host_facts *f, const struct vmsec_p
                          unsigned int flags, struct vmsec_report *r);
 /* Gathers the right facts for a connection: local if it reaches this host's daemon. */
 int vmsec__host_facts_for(virConnectPtr conn, struct vmsec__host_facts *f);
-/* True if conn talks to a daemon on this host (no host in the URI, or a loopback one). */
-bool vmsec__conn_is_local(virConnectPtr conn, char *why, size_t whylen);
 
 #endif

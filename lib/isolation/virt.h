@@ -1,0 +1,29 @@
+/* Private to libvmsec: talking to libvirt (lib/isolation/virt.c), shared by the domain and host
+ * check modules: error handling on connections vmsec opens, whether a connection reaches this
+ * host, and the cast for the XML libvirt speaks. */
+#ifndef VMSEC_VIRT_H
+#define VMSEC_VIRT_H
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/tree.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/internal.h"
+
+/* libxml2 takes const xmlChar * for names and values; BAD_CAST would cast const away. */
+#define XC(s) ((const xmlChar *)(s))
+
+/* Error callback for connections vmsec opens itself: their errors reach the caller through
+ * vmsec's own messages, so libvirt need not print them. */
+void vmsec__libvirt_quiet(void *opaque, virErrorPtr err);
+
+/* Records code with "<fmt>: <libvirt's last error message>". */
+int vmsec__libvirt_error(int code, const char *fmt, ...) VMSEC_PRINTF(2, 3);
+
+/* True if conn talks to a daemon on this host (no host in the URI, or a loopback one); if not,
+ * says why ("remote host", "test driver") in why. */
+bool vmsec__conn_is_local(virConnectPtr conn, char *why, size_t whylen);
+
+#endif
