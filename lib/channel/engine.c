@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "channel/channel_internal.h"
+#include "channel/engine_internal.h"
 #include "channel/guarded.h"
 #include "common/internal.h"
 #include "channel/noise_crypto.h"
@@ -18,11 +18,6 @@
 #define ANNOUNCE_MAGIC "VMSC"
 #define ANNOUNCE_VERSION 1
 #define ANNOUNCE_HDR 6 /* magic(4) version(1) name_len(1) */
-#define FRAME_HDR 2
-#define REC_MORE 0x00
-#define REC_LAST 0x01
-#define REC_CLOSE 0x02
-#define REC_MIN (1 + NOISE_TAGLEN)
 #define REC_MAX_FRAME (FRAME_HDR + 1 + VMSEC_RECORD_PAYLOAD_MAX + NOISE_TAGLEN)
 #define IN_CAP (2 * (FRAME_HDR + NOISE_MAX_MSG))
 /* During the handshake the buffers are sized for handshake messages, which carry no payload in
@@ -33,72 +28,25 @@
 /* Data records may use nonces up to 2^64-3: 2^64-2 stays free for close_notify, 2^64-1 is reserved by Noise. */
 #define NONCE_LAST_DATA (UINT64_MAX - 2)
 
-struct vmsec_engine {
-    struct vmsec_channel_config cfg;
-    vmsec_role role;
-    atomic_int state;
-    int fail_code;
-    atomic_bool fail_reported; /* some call already returned fail_code */
-    atomic_bool failing;       /* fail() has claimed fail_msg */
-    char fail_msg[256];
-    noise_handshake *hs;
-    bool announced;        /* responder: announcement parsed */
-    bool peer_checked;     /* the peer's static key passed the trust check */
-    bool has_peer_key;
-    uint8_t peer_key[VMSEC_KEY_BYTES];
-    uint8_t hhash[NOISE_MAX_HASHLEN];
-    size_t hhash_len;
-    /* One guarded slot per engine (lib/channel/guarded.h): both cipherstates and the engine's copies of the static secret
-     * and PSK (the copies are wiped at Split; only the cipherstates outlive the handshake). */
-    struct engine_secrets {
-        noise_cipherstate cs[2];
-        uint8_t secret[NOISE_DHLEN];
-        uint8_t psk[NOISE_PSKLEN];
-    } *sec;
-    noise_cipherstate *cs; /* sec->cs: [0] send, [1] recv */
-    crypto_aead_aes256gcm_state *gcm; /* AESGCM: both keys expanded once (guarded), or NULL */
-    uint64_t sent_since_rekey, recvd_since_rekey;
-    bool send_closed, peer_closed;
-    bool partial; /* a message is being sealed piece by piece (vmsec__engine_send_piece) */
-    bool input_eof; /* the transport ended; verdict deferred while a message waits to be taken */
-    /* The I/O buffers are allocated when bytes flow and released once the handshake is done, so an
-     * idle channel holds none of them. */
-    /* input: raw bytes from the peer, [in_start, in_end) unprocessed */
-    uint8_t *in;
-    size_t in_cap, in_start, in_end, in_hwm; /* in_hwm: bytes ever written, wiped at free */
-    /* the message being reassembled lives at msg + 1 (one byte of slack for in-place decryption) */
-    uint8_t *msg;
-    size_t msg_cap, msg_len;
-    bool msg_ready;
-    /* output: [out_start, out_end) pending */
-    uint8_t *out;
-    size_t out_cap, out_start, out_end;
-    bool out_release; /* free the output buffer once drained (it held the handshake) */
-};
-
-/* Wipes one direction's key: its cipherstate and, for AESGCM, its expanded key. */
-static void wipe_key(vmsec_engine *e, int side)
+void vmsec__engine_wipe_key(vmsec_engine *e, int side)
 {
     noise_cipher_wipe(&e->cs[side]);
     if (e->gcm)
         sodium_memzero(&e->gcm[side], sizeof(e->gcm[side]));
 }
 
-static const char *role_name(const vmsec_engine *e)
+const char *vmsec__engine_role_name(const vmsec_engine *e)
 {
     return e->role == VMSEC_ROLE_INITIATOR ? "initiator" : "responder";
 }
 
-/* Fails the engine closed. side: 0 send, 1 recv, 2 both (single-threaded phases). Only the failing
- * side's key is wiped here, so a concurrent thread on the other side never encrypts with a wiped key;
- * it wipes its own key when it sees the state. */
-static int VMSEC_PRINTF(4, 5) fail(vmsec_engine *e, int side, int code, const char *fmt, ...)
+int vmsec__engine_fail(vmsec_engine *e, int side, int code, const char *fmt, ...)
 {
     va_list ap;
     char msg[sizeof(e->fail_msg)];
     bool first = false;
     int n;
-    n = snprintf(msg, sizeof(msg), "channel %s: ", role_name(e));
+    n = snprintf(msg, sizeof(msg), "channel %s: ", vmsec__engine_role_name(e));
     va_start(ap, fmt);
     vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
     va_end(ap);
@@ -111,14 +59,14 @@ static int VMSEC_PRINTF(4, 5) fail(vmsec_engine *e, int side, int code, const ch
         atomic_store(&e->state, VMSEC_STATE_FAILED);
     }
     if (side != 0) {
-        wipe_key(e, 1);
+        vmsec__engine_wipe_key(e, 1);
         if (e->msg)
             sodium_memzero(e->msg, e->msg_cap + 1);
         e->msg_len = 0;
         e->msg_ready = false;
     }
     if (side != 1)
-        wipe_key(e, 0);
+        vmsec__engine_wipe_key(e, 0);
     if (side == 2 && e->hs) {
         noise_handshake_free(e->hs);
         e->hs = NULL;
@@ -126,12 +74,11 @@ static int VMSEC_PRINTF(4, 5) fail(vmsec_engine *e, int side, int code, const ch
     return vmsec__error(code, "%s", msg);
 }
 
-/* Guard for every call once failed: repeat the original reason under VMSEC_ESTATE. */
-static int failed_guard(vmsec_engine *e, int side)
+int vmsec__engine_failed_guard(vmsec_engine *e, int side)
 {
     if (atomic_load(&e->state) != VMSEC_STATE_FAILED)
         return 0;
-    wipe_key(e, side);
+    vmsec__engine_wipe_key(e, side);
     if (!atomic_exchange(&e->fail_reported, true))
         return vmsec__error(e->fail_code, "%s", e->fail_msg);
     return vmsec__error(VMSEC_ESTATE, "channel failed earlier: %s", e->fail_msg);
@@ -175,12 +122,6 @@ static int out_reserve(vmsec_engine *e, size_t need)
     return 0;
 }
 
-static void put16(uint8_t *p, size_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
 /* ------------------------------------------------------------------------------------------------ */
 /* Handshake */
 
@@ -205,8 +146,8 @@ static int check_peer(vmsec_engine *e)
     if (!key_trusted(e, rs) && !(e->cfg.verify && e->cfg.verify(e->cfg.verify_user, rs, VMSEC_KEY_BYTES) == 0) &&
         !e->cfg.allow_any) {
         vmsec_pubkey_fingerprint(rs, fp, sizeof(fp));
-        return fail(e, 2, VMSEC_EAUTH, "peer static key %s is not trusted%s", fp,
-                    e->cfg.verify ? " (refused by the verify callback)" : "");
+        return vmsec__engine_fail(e, 2, VMSEC_EAUTH, "peer static key %s is not trusted%s", fp,
+                                  e->cfg.verify ? " (refused by the verify callback)" : "");
     }
     memcpy(e->peer_key, rs, VMSEC_KEY_BYTES);
     e->has_peer_key = true;
@@ -283,7 +224,7 @@ static int in_grow(vmsec_engine *e)
     if (e->in_cap == IN_CAP)
         return 0;
     if (!(p = malloc(IN_CAP)))
-        return fail(e, 1, VMSEC_ENOMEM, "out of memory for %d bytes of channel input", IN_CAP);
+        return vmsec__engine_fail(e, 1, VMSEC_ENOMEM, "out of memory for %d bytes of channel input", IN_CAP);
     memcpy(p, e->in + e->in_start, e->in_end - e->in_start);
     sodium_memzero(e->in, e->in_hwm);
     free(e->in);
@@ -301,11 +242,12 @@ static int finish_handshake(vmsec_engine *e)
 {
     int rc;
     if (!e->has_peer_key && !e->cfg.allow_any)
-        return fail(e, 2, VMSEC_EAUTH, "pattern %s gives the peer no static key and any-peer was not allowed",
-                    e->cfg.proto.pattern);
+        return vmsec__engine_fail(e, 2, VMSEC_EAUTH,
+                                  "pattern %s gives the peer no static key and any-peer was not allowed",
+                                  e->cfg.proto.pattern);
     e->hhash_len = noise_handshake_hash(e->hs, e->hhash, sizeof(e->hhash));
     if ((rc = noise_handshake_split(e->hs, &e->cs[0], &e->cs[1])) < 0)
-        return fail(e, 2, rc, "Noise Split() failed");
+        return vmsec__engine_fail(e, 2, rc, "Noise Split() failed");
 #ifndef NOISE_AEAD_EVP
     /* AES-GCM: the key schedule and GHASH key once per key (and rekey), not per record; without
      * the memory for it every record derives them, as before. (The libcrypto backend keeps its
@@ -329,11 +271,11 @@ static int write_handshake(vmsec_engine *e)
     int rc;
     while (e->hs && !noise_handshake_complete(e->hs) && noise_handshake_my_turn(e->hs)) {
         if ((rc = out_reserve(e, FRAME_HDR + HS_MSG_MAX)) < 0)
-            return fail(e, 2, rc, "out of memory for a handshake message");
+            return vmsec__engine_fail(e, 2, rc, "out of memory for a handshake message");
         rc = noise_handshake_write(e->hs, NULL, 0, e->out + e->out_end + FRAME_HDR, HS_MSG_MAX, &len);
         if (rc < 0)
-            return fail(e, 2, rc, "writing a handshake message failed: %s", vmsec_error_last());
-        put16(e->out + e->out_end, len);
+            return vmsec__engine_fail(e, 2, rc, "writing a handshake message failed: %s", vmsec_error_last());
+        vmsec__engine_put_frame_len(e->out + e->out_end, len);
         e->out_end += FRAME_HDR + len;
         if (noise_handshake_complete(e->hs))
             return finish_handshake(e);
@@ -351,7 +293,7 @@ static int start_handshake(vmsec_engine *e, const uint8_t *announce, size_t alen
     if (mine != 'N') {
         if (!c->secret)
             return vmsec__error(VMSEC_EINVAL, "pattern %s needs a local static key for the %s; set a keypair",
-                                c->proto.pattern, role_name(e));
+                                c->proto.pattern, vmsec__engine_role_name(e));
         s = c->secret;
     }
     if (peer == 'K') {
@@ -363,7 +305,7 @@ static int start_handshake(vmsec_engine *e, const uint8_t *announce, size_t alen
             return vmsec__error(VMSEC_EINVAL,
                                 "pattern %s needs the peer's static key in advance for the %s: set the peer key "
                                 "or trust exactly one peer (%zu trusted)",
-                                c->proto.pattern, role_name(e), c->ntrusted);
+                                c->proto.pattern, vmsec__engine_role_name(e), c->ntrusted);
     }
     if (c->proto.psk_mask) {
         if (!c->psk)
@@ -403,25 +345,26 @@ static int read_announcement(vmsec_engine *e)
     int rc;
     if (avail < ANNOUNCE_HDR)
         return memcmp(p, ANNOUNCE_MAGIC, avail < 4 ? avail : 4)
-                   ? fail(e, 2, VMSEC_EPROTO, "peer is not a vmsec channel (bad magic)")
+                   ? vmsec__engine_fail(e, 2, VMSEC_EPROTO, "peer is not a vmsec channel (bad magic)")
                    : 1;
     if (memcmp(p, ANNOUNCE_MAGIC, 4) != 0)
-        return fail(e, 2, VMSEC_EPROTO, "peer is not a vmsec channel (bad magic)");
+        return vmsec__engine_fail(e, 2, VMSEC_EPROTO, "peer is not a vmsec channel (bad magic)");
     if (p[4] != ANNOUNCE_VERSION)
-        return fail(e, 2, VMSEC_EPROTO, "peer speaks channel protocol version %u, this side speaks %u", p[4],
-                    ANNOUNCE_VERSION);
+        return vmsec__engine_fail(e, 2, VMSEC_EPROTO, "peer speaks channel protocol version %u, this side speaks %u",
+                                  p[4], ANNOUNCE_VERSION);
     n = p[5];
     if (n == 0 || n >= NOISE_MAX_NAME)
-        return fail(e, 2, VMSEC_EPROTO, "announced protocol name length %zu is invalid", n);
+        return vmsec__engine_fail(e, 2, VMSEC_EPROTO, "announced protocol name length %zu is invalid", n);
     if (avail < ANNOUNCE_HDR + n)
         return 1;
     for (size_t i = 0; i < n; i++)
         got[i] = (p[ANNOUNCE_HDR + i] >= 0x21 && p[ANNOUNCE_HDR + i] < 0x7f) ? (char)p[ANNOUNCE_HDR + i] : '?';
     got[n] = '\0';
     if (n != strlen(e->cfg.proto.name) || memcmp(p + ANNOUNCE_HDR, e->cfg.proto.name, n) != 0)
-        return fail(e, 2, VMSEC_EPROTO, "peer announced %s but this side accepts only %s", got, e->cfg.proto.name);
+        return vmsec__engine_fail(e, 2, VMSEC_EPROTO, "peer announced %s but this side accepts only %s", got,
+                                  e->cfg.proto.name);
     if ((rc = start_handshake(e, p, ANNOUNCE_HDR + n)) < 0)
-        return fail(e, 2, rc, "cannot start the handshake: %s", vmsec_error_last());
+        return vmsec__engine_fail(e, 2, rc, "cannot start the handshake: %s", vmsec_error_last());
     e->in_start += ANNOUNCE_HDR + n;
     e->announced = true;
     return 0;
@@ -435,10 +378,11 @@ static int read_handshake(vmsec_engine *e, const uint8_t *frame, size_t len)
         return rc;
     rc = noise_handshake_read(e->hs, frame, len, e->msg + 1, e->msg_cap, &plen);
     if (rc < 0)
-        return fail(e, 2, rc, "handshake message rejected (%s): wrong key, PSK, prologue or tampering",
-                    vmsec_error_last());
+        return vmsec__engine_fail(e, 2, rc, "handshake message rejected (%s): wrong key, PSK, prologue or tampering",
+                                  vmsec_error_last());
     if (plen != 0)
-        return fail(e, 2, VMSEC_EPROTO, "handshake payload of %zu bytes where version 1 requires none", plen);
+        return vmsec__engine_fail(e, 2, VMSEC_EPROTO, "handshake payload of %zu bytes where version 1 requires none",
+                                  plen);
     if ((rc = check_peer(e)) < 0)
         return rc;
     if (noise_handshake_complete(e->hs))
@@ -461,7 +405,7 @@ static int msg_reserve(vmsec_engine *e, size_t need)
     if (cap > e->cfg.max_message)
         cap = e->cfg.max_message > NOISE_MAX_MSG ? e->cfg.max_message : NOISE_MAX_MSG;
     if (!(p = realloc(e->msg, cap + 1)))
-        return fail(e, 1, VMSEC_ENOMEM, "out of memory for a %zu-byte message", cap);
+        return vmsec__engine_fail(e, 1, VMSEC_ENOMEM, "out of memory for a %zu-byte message", cap);
     e->msg = p;
     e->msg_cap = cap;
     return 0;
@@ -473,9 +417,10 @@ static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
     uint8_t *dst, saved, type;
     int rc;
     if (e->peer_closed)
-        return fail(e, 1, VMSEC_EPROTO, "transport message after close_notify");
+        return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "transport message after close_notify");
     if (e->msg_len + data_len > e->cfg.max_message)
-        return fail(e, 1, VMSEC_ETOOBIG, "peer's message exceeds the maximum of %zu bytes", e->cfg.max_message);
+        return vmsec__engine_fail(e, 1, VMSEC_ETOOBIG, "peer's message exceeds the maximum of %zu bytes",
+                                  e->cfg.max_message);
     if ((rc = msg_reserve(e, e->msg_len + data_len)) < 0)
         return rc;
     /* decrypt in place at the end of the message: the type byte lands on one byte of slack (or of
@@ -484,20 +429,21 @@ static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
     saved = *dst;
     rc = noise_cipher_decrypt(&e->cs[1], NULL, 0, frame, len, dst);
     if (rc < 0)
-        return fail(e, 1, rc == VMSEC_EAUTH ? VMSEC_EAUTH : rc,
-                    "transport message %llu failed authentication (tampered, replayed, reordered or truncated)",
-                    (unsigned long long)e->cs[1].n);
+        return vmsec__engine_fail(
+            e, 1, rc == VMSEC_EAUTH ? VMSEC_EAUTH : rc,
+            "transport message %llu failed authentication (tampered, replayed, reordered or truncated)",
+            (unsigned long long)e->cs[1].n);
     type = *dst;
     *dst = saved;
     if (e->cfg.rekey_interval && ++e->recvd_since_rekey == e->cfg.rekey_interval) {
         e->recvd_since_rekey = 0;
         if ((rc = noise_cipher_rekey(&e->cs[1])) < 0)
-            return fail(e, 1, rc, "rekey of the receiving key failed");
+            return vmsec__engine_fail(e, 1, rc, "rekey of the receiving key failed");
     }
     switch (type) {
     case REC_MORE:
         if (data_len == 0)
-            return fail(e, 1, VMSEC_EPROTO, "empty continuation record");
+            return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "empty continuation record");
         e->msg_len += data_len;
         return 0;
     case REC_LAST:
@@ -506,12 +452,13 @@ static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
         return 0;
     case REC_CLOSE:
         if (data_len != 0 || e->msg_len != 0)
-            return fail(e, 1, VMSEC_EPROTO, "close_notify %s", data_len ? "carries data" : "inside a message");
+            return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "close_notify %s",
+                                      data_len ? "carries data" : "inside a message");
         e->peer_closed = true;
         atomic_store(&e->state, VMSEC_STATE_CLOSED);
         return 0;
     default:
-        return fail(e, 1, VMSEC_EPROTO, "unknown record type 0x%02x", type);
+        return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "unknown record type 0x%02x", type);
     }
 }
 
@@ -537,7 +484,8 @@ static int process_input(vmsec_engine *e)
             break;
         flen = (size_t)p[0] << 8 | p[1];
         if (st != VMSEC_STATE_HANDSHAKE && flen < REC_MIN)
-            return fail(e, 1, VMSEC_EPROTO, "transport message of %zu bytes is shorter than %d", flen, REC_MIN);
+            return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "transport message of %zu bytes is shorter than %d", flen,
+                                      REC_MIN);
         if (avail < FRAME_HDR + flen) {
             if (FRAME_HDR + flen > e->in_cap)
                 return in_grow(e);
@@ -641,8 +589,8 @@ void vmsec_engine_free(vmsec_engine *e)
     if (e->hs)
         noise_handshake_free(e->hs);
     if (e->sec) {
-        wipe_key(e, 0);
-        wipe_key(e, 1);
+        vmsec__engine_wipe_key(e, 0);
+        vmsec__engine_wipe_key(e, 1);
         vmsec__guarded_free(e->sec); /* wipes the whole block */
     }
     vmsec__guarded_free(e->gcm);
@@ -660,7 +608,7 @@ int vmsec_engine_input_space(vmsec_engine *e, uint8_t **buf, size_t *cap)
     int rc;
     if (!e || !buf || !cap)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_space: NULL argument");
-    if ((rc = failed_guard(e, 1)) < 0 || (rc = in_alloc(e)) < 0)
+    if ((rc = vmsec__engine_failed_guard(e, 1)) < 0 || (rc = in_alloc(e)) < 0)
         return rc;
     /* records flow: offer reads of the full size, not the handshake-sized buffer's */
     if (e->in_cap < IN_CAP && atomic_load(&e->state) != VMSEC_STATE_HANDSHAKE && (rc = in_grow(e)) < 0)
@@ -675,7 +623,7 @@ int vmsec_engine_input_commit(vmsec_engine *e, size_t len)
     int rc;
     if (!e)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_commit: engine is NULL");
-    if ((rc = failed_guard(e, 1)) < 0)
+    if ((rc = vmsec__engine_failed_guard(e, 1)) < 0)
         return rc;
     if (len > e->in_cap - e->in_end || (!e->in && len))
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_commit: %zu bytes exceed the input space", len);
@@ -694,7 +642,7 @@ int vmsec_engine_feed(vmsec_engine *e, const uint8_t *data, size_t len, size_t *
     if (!e || (!data && len) || !consumed)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_feed: NULL argument");
     *consumed = 0;
-    if ((rc = failed_guard(e, 1)) < 0 || (len && (rc = in_alloc(e)) < 0))
+    if ((rc = vmsec__engine_failed_guard(e, 1)) < 0 || (len && (rc = in_alloc(e)) < 0))
         return rc;
     while (done < len) {
         n = e->in_cap - e->in_end;
@@ -721,7 +669,7 @@ int vmsec_engine_input_eof(vmsec_engine *e)
     int rc;
     if (!e)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_eof: engine is NULL");
-    if ((rc = failed_guard(e, 1)) < 0)
+    if ((rc = vmsec__engine_failed_guard(e, 1)) < 0)
         return rc;
     e->input_eof = true;
     /* Authentic messages buffered before the end are delivered first: records after a message the
@@ -737,13 +685,15 @@ static int eof_verdict(vmsec_engine *e)
 {
     if (e->peer_closed) {
         if (e->in_end != e->in_start)
-            return fail(e, 1, VMSEC_EPROTO, "%zu stray bytes after close_notify", e->in_end - e->in_start);
+            return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "%zu stray bytes after close_notify",
+                                      e->in_end - e->in_start);
         return 0;
     }
     if (atomic_load(&e->state) == VMSEC_STATE_HANDSHAKE)
-        return fail(e, 2, VMSEC_ETRUNCATED, "peer closed the connection during the handshake");
-    return fail(e, 1, VMSEC_ETRUNCATED, "stream ended without close_notify (%s)",
-                e->msg_len || e->in_end != e->in_start ? "in the middle of a message" : "possible truncation attack");
+        return vmsec__engine_fail(e, 2, VMSEC_ETRUNCATED, "peer closed the connection during the handshake");
+    return vmsec__engine_fail(e, 1, VMSEC_ETRUNCATED, "stream ended without close_notify (%s)",
+                              e->msg_len || e->in_end != e->in_start ? "in the middle of a message"
+                                                                     : "possible truncation attack");
 }
 
 int vmsec_engine_output(vmsec_engine *e, const uint8_t **buf, size_t *len)
@@ -778,17 +728,17 @@ static int write_record(vmsec_engine *e, uint8_t type, const uint8_t *data, size
 {
     uint8_t *p = e->out + e->out_end;
     int rc;
-    put16(p, 1 + len + NOISE_TAGLEN);
+    vmsec__engine_put_frame_len(p, 1 + len + NOISE_TAGLEN);
     p[2] = type;
     if (len)
         memcpy(p + 3, data, len);
     if ((rc = noise_cipher_encrypt(&e->cs[0], NULL, 0, p + 2, 1 + len, p + 2)) < 0)
-        return fail(e, 0, rc, "encryption failed: %s", vmsec_error_last());
+        return vmsec__engine_fail(e, 0, rc, "encryption failed: %s", vmsec_error_last());
     e->out_end += FRAME_HDR + 1 + len + NOISE_TAGLEN;
     if (e->cfg.rekey_interval && ++e->sent_since_rekey == e->cfg.rekey_interval) {
         e->sent_since_rekey = 0;
         if ((rc = noise_cipher_rekey(&e->cs[0])) < 0)
-            return fail(e, 0, rc, "rekey of the sending key failed");
+            return vmsec__engine_fail(e, 0, rc, "rekey of the sending key failed");
     }
     return 0;
 }
@@ -796,15 +746,16 @@ static int write_record(vmsec_engine *e, uint8_t type, const uint8_t *data, size
 static int send_ready(vmsec_engine *e)
 {
     int rc, st;
-    if ((rc = failed_guard(e, 0)) < 0)
+    if ((rc = vmsec__engine_failed_guard(e, 0)) < 0)
         return rc;
     st = atomic_load(&e->state);
     if (st == VMSEC_STATE_HANDSHAKE)
-        return vmsec__error(VMSEC_ESTATE, "channel %s: handshake not complete", role_name(e));
+        return vmsec__error(VMSEC_ESTATE, "channel %s: handshake not complete", vmsec__engine_role_name(e));
     if (e->send_closed)
-        return vmsec__error(VMSEC_ESTATE, "channel %s: already closed for sending", role_name(e));
+        return vmsec__error(VMSEC_ESTATE, "channel %s: already closed for sending", vmsec__engine_role_name(e));
     if (e->partial)
-        return vmsec__error(VMSEC_ESTATE, "channel %s: the previous message is still being sent", role_name(e));
+        return vmsec__error(VMSEC_ESTATE, "channel %s: the previous message is still being sent",
+                            vmsec__engine_role_name(e));
     return 0;
 }
 
@@ -819,8 +770,10 @@ static int send_admit(vmsec_engine *e, size_t len)
         return vmsec__error(VMSEC_ETOOBIG, "message of %zu bytes exceeds the maximum of %zu", len, e->cfg.max_message);
     nrec = len ? (len + VMSEC_RECORD_PAYLOAD_MAX - 1) / VMSEC_RECORD_PAYLOAD_MAX : 1;
     if (e->cs[0].n > NONCE_LAST_DATA || NONCE_LAST_DATA - e->cs[0].n < nrec - 1)
-        return vmsec__error(VMSEC_ESTATE, "channel %s: nonce space exhausted after %llu messages; only close_notify "
-                            "can still be sent, open a new channel", role_name(e), (unsigned long long)e->cs[0].n);
+        return vmsec__error(VMSEC_ESTATE,
+                            "channel %s: nonce space exhausted after %llu messages; only close_notify "
+                            "can still be sent, open a new channel",
+                            vmsec__engine_role_name(e), (unsigned long long)e->cs[0].n);
     return 0;
 }
 
@@ -863,7 +816,7 @@ int vmsec__engine_send_begin(vmsec_engine *e, size_t len)
 int vmsec__engine_send_piece(vmsec_engine *e, const uint8_t *msg, size_t off, size_t len, size_t total)
 {
     int rc;
-    if ((rc = failed_guard(e, 0)) < 0)
+    if ((rc = vmsec__engine_failed_guard(e, 0)) < 0)
         return rc;
     if (len % VMSEC_RECORD_PAYLOAD_MAX && off + len != total)
         return vmsec__engine_abort(e, 0, VMSEC_EINTERNAL, "message piece of %zu bytes is not whole records", len);
@@ -892,7 +845,7 @@ int vmsec_engine_close(vmsec_engine *e)
     if ((rc = out_reserve(e, FRAME_HDR + REC_MIN)) < 0 || (rc = write_record(e, REC_CLOSE, NULL, 0)) < 0)
         return rc;
     e->send_closed = true;
-    wipe_key(e, 0);
+    vmsec__engine_wipe_key(e, 0);
     return 0;
 }
 
@@ -902,11 +855,11 @@ int vmsec_engine_recv(vmsec_engine *e, uint8_t *buf, size_t cap, size_t *len)
     if (!e || !len || (!buf && cap))
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_recv: NULL argument");
     *len = 0;
-    if ((rc = failed_guard(e, 1)) < 0)
+    if ((rc = vmsec__engine_failed_guard(e, 1)) < 0)
         return rc;
     if (!e->msg_ready) {
         if (e->peer_closed)
-            return vmsec__error(VMSEC_ECLOSED, "channel %s: peer closed the channel", role_name(e));
+            return vmsec__error(VMSEC_ECLOSED, "channel %s: peer closed the channel", vmsec__engine_role_name(e));
         return VMSEC_EAGAIN;
     }
     *len = e->msg_len;
@@ -975,7 +928,7 @@ int vmsec__engine_abort(vmsec_engine *e, int side, int code, const char *fmt, ..
     va_end(ap);
     if (atomic_load(&e->state) == VMSEC_STATE_FAILED)
         return vmsec__error(code, "%s", buf);
-    return fail(e, side, code, "%s", buf);
+    return vmsec__engine_fail(e, side, code, "%s", buf);
 }
 
 bool vmsec__engine_send_closed(const vmsec_engine *e)
