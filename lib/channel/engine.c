@@ -18,15 +18,11 @@
 #define ANNOUNCE_MAGIC "VMSC"
 #define ANNOUNCE_VERSION 1
 #define ANNOUNCE_HDR 6 /* magic(4) version(1) name_len(1) */
-#define REC_MAX_FRAME (FRAME_HDR + 1 + VMSEC_RECORD_PAYLOAD_MAX + NOISE_TAGLEN)
 #define IN_CAP (2 * (FRAME_HDR + NOISE_MAX_MSG))
 /* During the handshake the buffers are sized for handshake messages, which carry no payload in
  * version 1 (the largest, e + encrypted s + tag, is 96 bytes): no 64 KiB buffer per handshake. */
 #define HS_IN_CAP 1024
 #define HS_MSG_MAX 512
-#define OUT_INITIAL (2 * REC_MAX_FRAME)
-/* Data records may use nonces up to 2^64-3: 2^64-2 stays free for close_notify, 2^64-1 is reserved by Noise. */
-#define NONCE_LAST_DATA (UINT64_MAX - 2)
 
 void vmsec__engine_wipe_key(vmsec_engine *e, int side)
 {
@@ -97,32 +93,6 @@ static char my_token(const vmsec_engine *e) { return e->role == VMSEC_ROLE_INITI
 static char peer_token(const vmsec_engine *e) { return e->role == VMSEC_ROLE_INITIATOR ? resp_token(e) : init_token(e); }
 
 /* ------------------------------------------------------------------------------------------------ */
-/* Output buffer */
-
-static int out_reserve(vmsec_engine *e, size_t need)
-{
-    size_t pending = e->out_end - e->out_start, cap;
-    uint8_t *p;
-    if (e->out_cap - e->out_end >= need)
-        return 0;
-    if (e->out_start > 0) {
-        memmove(e->out, e->out + e->out_start, pending);
-        e->out_start = 0;
-        e->out_end = pending;
-        if (e->out_cap - e->out_end >= need)
-            return 0;
-    }
-    cap = e->out_cap * 2 > pending + need ? e->out_cap * 2 : pending + need;
-    if (cap < OUT_INITIAL && atomic_load(&e->state) == VMSEC_STATE_OPEN)
-        cap = OUT_INITIAL; /* data flows: start at two full records rather than growing in steps */
-    if (!(p = realloc(e->out, cap)))
-        return vmsec__error(VMSEC_ENOMEM, "out of memory for %zu bytes of channel output", cap);
-    e->out = p;
-    e->out_cap = cap;
-    return 0;
-}
-
-/* ------------------------------------------------------------------------------------------------ */
 /* Handshake */
 
 static bool key_trusted(const vmsec_engine *e, const uint8_t *key)
@@ -165,14 +135,6 @@ static void free_msg(vmsec_engine *e)
     e->msg_cap = 0;
 }
 
-static void free_out(vmsec_engine *e)
-{
-    free(e->out);
-    e->out = NULL;
-    e->out_cap = e->out_start = e->out_end = 0;
-    e->out_release = false;
-}
-
 static void free_in(vmsec_engine *e)
 {
     if (e->in) {
@@ -201,7 +163,7 @@ static void release_handshake_material(vmsec_engine *e)
     if (e->in && e->in_start == e->in_end)
         free_in(e);
     if (e->out_start == e->out_end)
-        free_out(e);
+        vmsec__engine_free_out(e);
     else
         e->out_release = true; /* the last handshake message is still to be written */
 }
@@ -270,7 +232,7 @@ static int write_handshake(vmsec_engine *e)
     size_t len;
     int rc;
     while (e->hs && !noise_handshake_complete(e->hs) && noise_handshake_my_turn(e->hs)) {
-        if ((rc = out_reserve(e, FRAME_HDR + HS_MSG_MAX)) < 0)
+        if ((rc = vmsec__engine_out_reserve(e, FRAME_HDR + HS_MSG_MAX)) < 0)
             return vmsec__engine_fail(e, 2, rc, "out of memory for a handshake message");
         rc = noise_handshake_write(e->hs, NULL, 0, e->out + e->out_end + FRAME_HDR, HS_MSG_MAX, &len);
         if (rc < 0)
@@ -555,7 +517,7 @@ int vmsec_engine_new(vmsec_engine **out, const vmsec_channel_config *cfg, vmsec_
     if (role == VMSEC_ROLE_INITIATOR) {
         alen = build_announcement(e, announce);
         rc = start_handshake(e, announce, alen);
-        if (rc == 0 && (rc = out_reserve(e, alen)) == 0) {
+        if (rc == 0 && (rc = vmsec__engine_out_reserve(e, alen)) == 0) {
             memcpy(e->out, announce, alen);
             e->out_end = alen;
             rc = write_handshake(e);
@@ -597,7 +559,7 @@ void vmsec_engine_free(vmsec_engine *e)
     e->cfg.secret = e->cfg.psk = NULL; /* they pointed into e->sec */
     free_msg(e);
     free_in(e);
-    free_out(e);
+    vmsec__engine_free_out(e);
     vmsec__channel_config_clear(&e->cfg);
     sodium_memzero(e, sizeof(*e));
     free(e);
@@ -694,159 +656,6 @@ static int eof_verdict(vmsec_engine *e)
     return vmsec__engine_fail(e, 1, VMSEC_ETRUNCATED, "stream ended without close_notify (%s)",
                               e->msg_len || e->in_end != e->in_start ? "in the middle of a message"
                                                                      : "possible truncation attack");
-}
-
-int vmsec_engine_output(vmsec_engine *e, const uint8_t **buf, size_t *len)
-{
-    if (!e || !buf || !len)
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_output: NULL argument");
-    *buf = e->out ? e->out + e->out_start : (const uint8_t *)"";
-    *len = e->out_end - e->out_start;
-    return 0;
-}
-
-int vmsec_engine_output_consume(vmsec_engine *e, size_t len)
-{
-    if (!e || len > e->out_end - e->out_start)
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_output_consume: %s", e ? "more than pending" : "engine is NULL");
-    e->out_start += len;
-    if (e->out_start == e->out_end) {
-        e->out_start = e->out_end = 0;
-        if (e->out_release && atomic_load(&e->state) != VMSEC_STATE_HANDSHAKE)
-            free_out(e);
-    }
-    return 0;
-}
-
-size_t vmsec_engine_output_pending(const vmsec_engine *e)
-{
-    return e ? e->out_end - e->out_start : 0;
-}
-
-/* Encrypts one record (type || data) straight into the output buffer. */
-static int write_record(vmsec_engine *e, uint8_t type, const uint8_t *data, size_t len)
-{
-    uint8_t *p = e->out + e->out_end;
-    int rc;
-    vmsec__engine_put_frame_len(p, 1 + len + NOISE_TAGLEN);
-    p[2] = type;
-    if (len)
-        memcpy(p + 3, data, len);
-    if ((rc = noise_cipher_encrypt(&e->cs[0], NULL, 0, p + 2, 1 + len, p + 2)) < 0)
-        return vmsec__engine_fail(e, 0, rc, "encryption failed: %s", vmsec_error_last());
-    e->out_end += FRAME_HDR + 1 + len + NOISE_TAGLEN;
-    if (e->cfg.rekey_interval && ++e->sent_since_rekey == e->cfg.rekey_interval) {
-        e->sent_since_rekey = 0;
-        if ((rc = noise_cipher_rekey(&e->cs[0])) < 0)
-            return vmsec__engine_fail(e, 0, rc, "rekey of the sending key failed");
-    }
-    return 0;
-}
-
-static int send_ready(vmsec_engine *e)
-{
-    int rc, st;
-    if ((rc = vmsec__engine_failed_guard(e, 0)) < 0)
-        return rc;
-    st = atomic_load(&e->state);
-    if (st == VMSEC_STATE_HANDSHAKE)
-        return vmsec__error(VMSEC_ESTATE, "channel %s: handshake not complete", vmsec__engine_role_name(e));
-    if (e->send_closed)
-        return vmsec__error(VMSEC_ESTATE, "channel %s: already closed for sending", vmsec__engine_role_name(e));
-    if (e->partial)
-        return vmsec__error(VMSEC_ESTATE, "channel %s: the previous message is still being sent",
-                            vmsec__engine_role_name(e));
-    return 0;
-}
-
-/* The checks that admit a whole message before any of its records is sealed. */
-static int send_admit(vmsec_engine *e, size_t len)
-{
-    size_t nrec;
-    int rc;
-    if ((rc = send_ready(e)) < 0)
-        return rc;
-    if (len > e->cfg.max_message)
-        return vmsec__error(VMSEC_ETOOBIG, "message of %zu bytes exceeds the maximum of %zu", len, e->cfg.max_message);
-    nrec = len ? (len + VMSEC_RECORD_PAYLOAD_MAX - 1) / VMSEC_RECORD_PAYLOAD_MAX : 1;
-    if (e->cs[0].n > NONCE_LAST_DATA || NONCE_LAST_DATA - e->cs[0].n < nrec - 1)
-        return vmsec__error(VMSEC_ESTATE,
-                            "channel %s: nonce space exhausted after %llu messages; only close_notify "
-                            "can still be sent, open a new channel",
-                            vmsec__engine_role_name(e), (unsigned long long)e->cs[0].n);
-    return 0;
-}
-
-/* Seals msg[off, off + len) of a message of total bytes as records; the record holding the
- * message's last byte is marked last. */
-static int send_records(vmsec_engine *e, const uint8_t *msg, size_t off, size_t len, size_t total)
-{
-    size_t end = off + len, nrec = len ? (len + VMSEC_RECORD_PAYLOAD_MAX - 1) / VMSEC_RECORD_PAYLOAD_MAX : 1;
-    int rc;
-    if ((rc = out_reserve(e, len + nrec * (FRAME_HDR + 1 + NOISE_TAGLEN))) < 0)
-        return rc;
-    do {
-        size_t n = end - off > VMSEC_RECORD_PAYLOAD_MAX ? VMSEC_RECORD_PAYLOAD_MAX : end - off;
-        if ((rc = write_record(e, off + n == total ? REC_LAST : REC_MORE, msg ? msg + off : NULL, n)) < 0)
-            return rc;
-        off += n;
-    } while (off < end);
-    return 0;
-}
-
-int vmsec_engine_send(vmsec_engine *e, const uint8_t *msg, size_t len)
-{
-    int rc;
-    if (!e || (!msg && len))
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_send: NULL argument");
-    if ((rc = send_admit(e, len)) < 0)
-        return rc;
-    return send_records(e, msg, 0, len, len);
-}
-
-int vmsec__engine_send_begin(vmsec_engine *e, size_t len)
-{
-    int rc;
-    if ((rc = send_admit(e, len)) < 0)
-        return rc;
-    e->partial = true;
-    return 0;
-}
-
-int vmsec__engine_send_piece(vmsec_engine *e, const uint8_t *msg, size_t off, size_t len, size_t total)
-{
-    int rc;
-    if ((rc = vmsec__engine_failed_guard(e, 0)) < 0)
-        return rc;
-    if (len % VMSEC_RECORD_PAYLOAD_MAX && off + len != total)
-        return vmsec__engine_abort(e, 0, VMSEC_EINTERNAL, "message piece of %zu bytes is not whole records", len);
-    if ((rc = send_records(e, msg, off, len, total)) < 0) {
-        if (off == 0 && atomic_load(&e->state) != VMSEC_STATE_FAILED) {
-            e->partial = false; /* out of memory before anything was sealed: refused, channel usable */
-            return rc;
-        }
-        return vmsec__engine_abort(e, 0, rc, "message of %zu bytes cut off after %zu bytes: %s", total, off,
-                                   vmsec_error_last());
-    }
-    if (off + len == total)
-        e->partial = false;
-    return 0;
-}
-
-int vmsec_engine_close(vmsec_engine *e)
-{
-    int rc;
-    if (!e)
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_close: engine is NULL");
-    if (e->send_closed && atomic_load(&e->state) != VMSEC_STATE_FAILED)
-        return 0;
-    if ((rc = send_ready(e)) < 0)
-        return rc;
-    if ((rc = out_reserve(e, FRAME_HDR + REC_MIN)) < 0 || (rc = write_record(e, REC_CLOSE, NULL, 0)) < 0)
-        return rc;
-    e->send_closed = true;
-    vmsec__engine_wipe_key(e, 0);
-    return 0;
 }
 
 int vmsec_engine_recv(vmsec_engine *e, uint8_t *buf, size_t cap, size_t *len)

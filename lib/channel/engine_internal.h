@@ -81,4 +81,11 @@ int vmsec__engine_failed_guard(vmsec_engine *e, int side);
 void vmsec__engine_wipe_key(vmsec_engine *e, int side);
 const char *vmsec__engine_role_name(const vmsec_engine *e);
 
+/* engine_send.c: the output buffer */
+
+/* Room for need more bytes after the pending output; fails without touching the engine's state. */
+int vmsec__engine_out_reserve(vmsec_engine *e, size_t need);
+/* Releases the output buffer; bytes still pending are dropped. */
+void vmsec__engine_free_out(vmsec_engine *e);
+
 #endif
