@@ -88,4 +88,19 @@ int vmsec__engine_out_reserve(vmsec_engine *e, size_t need);
 /* Releases the output buffer; bytes still pending are dropped. */
 void vmsec__engine_free_out(vmsec_engine *e);
 
+/* engine_recv.c: the input buffer and the message being reassembled */
+
+/* Room for a message of need bytes at msg + 1; fails the receiving side when out of memory. */
+int vmsec__engine_msg_reserve(vmsec_engine *e, size_t need);
+/* Wipe and release the reassembly and input buffers; they are allocated again when bytes flow. */
+void vmsec__engine_free_msg(vmsec_engine *e);
+void vmsec__engine_free_in(vmsec_engine *e);
+
+/* engine.c: the handshake */
+
+/* Responder: parses the announcement at the start of the input; returns 1 when more bytes are needed. */
+int vmsec__engine_read_announcement(vmsec_engine *e);
+/* One handshake message from the peer, then every reply that is ours to write. */
+int vmsec__engine_read_handshake(vmsec_engine *e, const uint8_t *frame, size_t len);
+
 #endif
