@@ -81,6 +81,16 @@ int vmsec__engine_failed_guard(vmsec_engine *e, int side);
 void vmsec__engine_wipe_key(vmsec_engine *e, int side);
 const char *vmsec__engine_role_name(const vmsec_engine *e);
 
+/* engine_handshake.c */
+
+/* Right after creation: the initiator queues its announcement and first handshake message; the
+ * responder checks that its configuration can answer the pattern before any peer connects. */
+int vmsec__engine_handshake_begin(vmsec_engine *e);
+/* Responder: parses the announcement at the start of the input; returns 1 when more bytes are needed. */
+int vmsec__engine_read_announcement(vmsec_engine *e);
+/* One handshake message from the peer, then every reply that is ours to write. */
+int vmsec__engine_read_handshake(vmsec_engine *e, const uint8_t *frame, size_t len);
+
 /* engine_send.c: the output buffer */
 
 /* Room for need more bytes after the pending output; fails without touching the engine's state. */
@@ -95,12 +105,5 @@ int vmsec__engine_msg_reserve(vmsec_engine *e, size_t need);
 /* Wipe and release the reassembly and input buffers; they are allocated again when bytes flow. */
 void vmsec__engine_free_msg(vmsec_engine *e);
 void vmsec__engine_free_in(vmsec_engine *e);
-
-/* engine.c: the handshake */
-
-/* Responder: parses the announcement at the start of the input; returns 1 when more bytes are needed. */
-int vmsec__engine_read_announcement(vmsec_engine *e);
-/* One handshake message from the peer, then every reply that is ours to write. */
-int vmsec__engine_read_handshake(vmsec_engine *e, const uint8_t *frame, size_t len);
 
 #endif
