@@ -1,5 +1,5 @@
-/* The sans-I/O channel engine: announcement, framed Noise handshake, record layer, rekeying.
- * The wire format is specified in doc/PROTOCOL.md; constants here follow it. */
+/* The sans-I/O channel engine (bytes in, bytes out): creation, teardown, failing closed, and what
+ * the handshake established. Its phases: engine_handshake.c, engine_send.c, engine_recv.c. */
 #include "config.h"
 
 #include <sodium.h>
@@ -10,95 +10,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "channel/channel_internal.h"
+#include "channel/engine_internal.h"
 #include "channel/guarded.h"
 #include "common/internal.h"
-#include "channel/noise_crypto.h"
 
-#define ANNOUNCE_MAGIC "VMSC"
-#define ANNOUNCE_VERSION 1
-#define ANNOUNCE_HDR 6 /* magic(4) version(1) name_len(1) */
-#define FRAME_HDR 2
-#define REC_MORE 0x00
-#define REC_LAST 0x01
-#define REC_CLOSE 0x02
-#define REC_MIN (1 + NOISE_TAGLEN)
-#define REC_MAX_FRAME (FRAME_HDR + 1 + VMSEC_RECORD_PAYLOAD_MAX + NOISE_TAGLEN)
-#define IN_CAP (2 * (FRAME_HDR + NOISE_MAX_MSG))
-/* During the handshake the buffers are sized for handshake messages, which carry no payload in
- * version 1 (the largest, e + encrypted s + tag, is 96 bytes): no 64 KiB buffer per handshake. */
-#define HS_IN_CAP 1024
-#define HS_MSG_MAX 512
-#define OUT_INITIAL (2 * REC_MAX_FRAME)
-/* Data records may use nonces up to 2^64-3: 2^64-2 stays free for close_notify, 2^64-1 is reserved by Noise. */
-#define NONCE_LAST_DATA (UINT64_MAX - 2)
-
-struct vmsec_engine {
-    struct vmsec_channel_config cfg;
-    vmsec_role role;
-    atomic_int state;
-    int fail_code;
-    atomic_bool fail_reported; /* some call already returned fail_code */
-    atomic_bool failing;       /* fail() has claimed fail_msg */
-    char fail_msg[256];
-    noise_handshake *hs;
-    bool announced;        /* responder: announcement parsed */
-    bool peer_checked;     /* the peer's static key passed the trust check */
-    bool has_peer_key;
-    uint8_t peer_key[VMSEC_KEY_BYTES];
-    uint8_t hhash[NOISE_MAX_HASHLEN];
-    size_t hhash_len;
-    /* One guarded slot per engine (lib/channel/guarded.h): both cipherstates and the engine's copies of the static secret
-     * and PSK (the copies are wiped at Split; only the cipherstates outlive the handshake). */
-    struct engine_secrets {
-        noise_cipherstate cs[2];
-        uint8_t secret[NOISE_DHLEN];
-        uint8_t psk[NOISE_PSKLEN];
-    } *sec;
-    noise_cipherstate *cs; /* sec->cs: [0] send, [1] recv */
-    crypto_aead_aes256gcm_state *gcm; /* AESGCM: both keys expanded once (guarded), or NULL */
-    uint64_t sent_since_rekey, recvd_since_rekey;
-    bool send_closed, peer_closed;
-    bool partial; /* a message is being sealed piece by piece (vmsec__engine_send_piece) */
-    bool input_eof; /* the transport ended; verdict deferred while a message waits to be taken */
-    /* The I/O buffers are allocated when bytes flow and released once the handshake is done, so an
-     * idle channel holds none of them. */
-    /* input: raw bytes from the peer, [in_start, in_end) unprocessed */
-    uint8_t *in;
-    size_t in_cap, in_start, in_end, in_hwm; /* in_hwm: bytes ever written, wiped at free */
-    /* the message being reassembled lives at msg + 1 (one byte of slack for in-place decryption) */
-    uint8_t *msg;
-    size_t msg_cap, msg_len;
-    bool msg_ready;
-    /* output: [out_start, out_end) pending */
-    uint8_t *out;
-    size_t out_cap, out_start, out_end;
-    bool out_release; /* free the output buffer once drained (it held the handshake) */
-};
-
-/* Wipes one direction's key: its cipherstate and, for AESGCM, its expanded key. */
-static void wipe_key(vmsec_engine *e, int side)
+void vmsec__engine_wipe_key(vmsec_engine *e, int side)
 {
     noise_cipher_wipe(&e->cs[side]);
     if (e->gcm)
         sodium_memzero(&e->gcm[side], sizeof(e->gcm[side]));
 }
 
-static const char *role_name(const vmsec_engine *e)
+const char *vmsec__engine_role_name(const vmsec_engine *e)
 {
     return e->role == VMSEC_ROLE_INITIATOR ? "initiator" : "responder";
 }
 
-/* Fails the engine closed. side: 0 send, 1 recv, 2 both (single-threaded phases). Only the failing
- * side's key is wiped here, so a concurrent thread on the other side never encrypts with a wiped key;
- * it wipes its own key when it sees the state. */
-static int VMSEC_PRINTF(4, 5) fail(vmsec_engine *e, int side, int code, const char *fmt, ...)
+int vmsec__engine_fail(vmsec_engine *e, int side, int code, const char *fmt, ...)
 {
     va_list ap;
     char msg[sizeof(e->fail_msg)];
     bool first = false;
     int n;
-    n = snprintf(msg, sizeof(msg), "channel %s: ", role_name(e));
+    n = snprintf(msg, sizeof(msg), "channel %s: ", vmsec__engine_role_name(e));
     va_start(ap, fmt);
     vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
     va_end(ap);
@@ -111,14 +45,14 @@ static int VMSEC_PRINTF(4, 5) fail(vmsec_engine *e, int side, int code, const ch
         atomic_store(&e->state, VMSEC_STATE_FAILED);
     }
     if (side != 0) {
-        wipe_key(e, 1);
+        vmsec__engine_wipe_key(e, 1);
         if (e->msg)
             sodium_memzero(e->msg, e->msg_cap + 1);
         e->msg_len = 0;
         e->msg_ready = false;
     }
     if (side != 1)
-        wipe_key(e, 0);
+        vmsec__engine_wipe_key(e, 0);
     if (side == 2 && e->hs) {
         noise_handshake_free(e->hs);
         e->hs = NULL;
@@ -126,441 +60,14 @@ static int VMSEC_PRINTF(4, 5) fail(vmsec_engine *e, int side, int code, const ch
     return vmsec__error(code, "%s", msg);
 }
 
-/* Guard for every call once failed: repeat the original reason under VMSEC_ESTATE. */
-static int failed_guard(vmsec_engine *e, int side)
+int vmsec__engine_failed_guard(vmsec_engine *e, int side)
 {
     if (atomic_load(&e->state) != VMSEC_STATE_FAILED)
         return 0;
-    wipe_key(e, side);
+    vmsec__engine_wipe_key(e, side);
     if (!atomic_exchange(&e->fail_reported, true))
         return vmsec__error(e->fail_code, "%s", e->fail_msg);
     return vmsec__error(VMSEC_ESTATE, "channel failed earlier: %s", e->fail_msg);
-}
-
-/* Patterns name the initiator's static key first and the responder's second:
- * N = none, K = known in advance, X = transmitted, I = transmitted immediately; a '1' after a
- * letter marks a deferred pattern (X1K1...) and does not change whose key it is. */
-static char init_token(const vmsec_engine *e) { return e->cfg.proto.pattern[0]; }
-static char resp_token(const vmsec_engine *e)
-{
-    const char *p = e->cfg.proto.pattern + 1;
-    return *p == '1' ? p[1] : p[0];
-}
-static char my_token(const vmsec_engine *e) { return e->role == VMSEC_ROLE_INITIATOR ? init_token(e) : resp_token(e); }
-static char peer_token(const vmsec_engine *e) { return e->role == VMSEC_ROLE_INITIATOR ? resp_token(e) : init_token(e); }
-
-/* ------------------------------------------------------------------------------------------------ */
-/* Output buffer */
-
-static int out_reserve(vmsec_engine *e, size_t need)
-{
-    size_t pending = e->out_end - e->out_start, cap;
-    uint8_t *p;
-    if (e->out_cap - e->out_end >= need)
-        return 0;
-    if (e->out_start > 0) {
-        memmove(e->out, e->out + e->out_start, pending);
-        e->out_start = 0;
-        e->out_end = pending;
-        if (e->out_cap - e->out_end >= need)
-            return 0;
-    }
-    cap = e->out_cap * 2 > pending + need ? e->out_cap * 2 : pending + need;
-    if (cap < OUT_INITIAL && atomic_load(&e->state) == VMSEC_STATE_OPEN)
-        cap = OUT_INITIAL; /* data flows: start at two full records rather than growing in steps */
-    if (!(p = realloc(e->out, cap)))
-        return vmsec__error(VMSEC_ENOMEM, "out of memory for %zu bytes of channel output", cap);
-    e->out = p;
-    e->out_cap = cap;
-    return 0;
-}
-
-static void put16(uint8_t *p, size_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-/* ------------------------------------------------------------------------------------------------ */
-/* Handshake */
-
-static bool key_trusted(const vmsec_engine *e, const uint8_t *key)
-{
-    bool ok = false;
-    if (e->cfg.has_peer_key && sodium_memcmp(e->cfg.peer_key, key, VMSEC_KEY_BYTES) == 0)
-        ok = true;
-    for (size_t i = 0; i < e->cfg.ntrusted; i++)
-        if (sodium_memcmp(e->cfg.trusted[i], key, VMSEC_KEY_BYTES) == 0)
-            ok = true;
-    return ok;
-}
-
-/* Trust decision, made as soon as the handshake has authenticated the peer's static key. */
-static int check_peer(vmsec_engine *e)
-{
-    const uint8_t *rs;
-    char fp[VMSEC_FINGERPRINT_MAX];
-    if (e->peer_checked || !(rs = noise_handshake_remote_static(e->hs)))
-        return 0;
-    if (!key_trusted(e, rs) && !(e->cfg.verify && e->cfg.verify(e->cfg.verify_user, rs, VMSEC_KEY_BYTES) == 0) &&
-        !e->cfg.allow_any) {
-        vmsec_pubkey_fingerprint(rs, fp, sizeof(fp));
-        return fail(e, 2, VMSEC_EAUTH, "peer static key %s is not trusted%s", fp,
-                    e->cfg.verify ? " (refused by the verify callback)" : "");
-    }
-    memcpy(e->peer_key, rs, VMSEC_KEY_BYTES);
-    e->has_peer_key = true;
-    e->peer_checked = true;
-    return 0;
-}
-
-static void free_msg(vmsec_engine *e)
-{
-    if (e->msg) {
-        sodium_memzero(e->msg, e->msg_cap + 1);
-        free(e->msg);
-    }
-    e->msg = NULL;
-    e->msg_cap = 0;
-}
-
-static void free_out(vmsec_engine *e)
-{
-    free(e->out);
-    e->out = NULL;
-    e->out_cap = e->out_start = e->out_end = 0;
-    e->out_release = false;
-}
-
-static void free_in(vmsec_engine *e)
-{
-    if (e->in) {
-        sodium_memzero(e->in, e->in_hwm);
-        free(e->in);
-    }
-    e->in = NULL;
-    e->in_cap = e->in_start = e->in_end = e->in_hwm = 0;
-}
-
-/* After Split the static secret, PSK, trust list and prologue are never used again: wipe and free
- * them, and the I/O buffers the handshake used (empty ones; the input may already hold records). */
-static void release_handshake_material(vmsec_engine *e)
-{
-    sodium_memzero(e->sec->secret, sizeof(e->sec->secret));
-    sodium_memzero(e->sec->psk, sizeof(e->sec->psk));
-    e->cfg.secret = e->cfg.psk = NULL;
-    free(e->cfg.trusted);
-    e->cfg.trusted = NULL;
-    e->cfg.ntrusted = 0;
-    free(e->cfg.prologue);
-    e->cfg.prologue = NULL;
-    e->cfg.prologue_len = 0;
-    if (e->msg_len == 0)
-        free_msg(e);
-    if (e->in && e->in_start == e->in_end)
-        free_in(e);
-    if (e->out_start == e->out_end)
-        free_out(e);
-    else
-        e->out_release = true; /* the last handshake message is still to be written */
-}
-
-static int in_alloc(vmsec_engine *e)
-{
-    size_t cap = atomic_load(&e->state) == VMSEC_STATE_HANDSHAKE ? HS_IN_CAP : IN_CAP;
-    if (!e->in) {
-        if (!(e->in = malloc(cap)))
-            return vmsec__error(VMSEC_ENOMEM, "out of memory for %zu bytes of channel input", cap);
-        e->in_cap = cap;
-    }
-    return 0;
-}
-
-/* Grows the input buffer to its full size (a frame larger than the handshake-sized buffer). */
-static int in_grow(vmsec_engine *e)
-{
-    uint8_t *p;
-    if (e->in_cap == IN_CAP)
-        return 0;
-    if (!(p = malloc(IN_CAP)))
-        return fail(e, 1, VMSEC_ENOMEM, "out of memory for %d bytes of channel input", IN_CAP);
-    memcpy(p, e->in + e->in_start, e->in_end - e->in_start);
-    sodium_memzero(e->in, e->in_hwm);
-    free(e->in);
-    e->in = p;
-    e->in_end -= e->in_start;
-    e->in_hwm = e->in_end;
-    e->in_start = 0;
-    e->in_cap = IN_CAP;
-    return 0;
-}
-
-static int msg_reserve(vmsec_engine *e, size_t need);
-
-static int finish_handshake(vmsec_engine *e)
-{
-    int rc;
-    if (!e->has_peer_key && !e->cfg.allow_any)
-        return fail(e, 2, VMSEC_EAUTH, "pattern %s gives the peer no static key and any-peer was not allowed",
-                    e->cfg.proto.pattern);
-    e->hhash_len = noise_handshake_hash(e->hs, e->hhash, sizeof(e->hhash));
-    if ((rc = noise_handshake_split(e->hs, &e->cs[0], &e->cs[1])) < 0)
-        return fail(e, 2, rc, "Noise Split() failed");
-#ifndef NOISE_AEAD_EVP
-    /* AES-GCM: the key schedule and GHASH key once per key (and rekey), not per record; without
-     * the memory for it every record derives them, as before. (The libcrypto backend keeps its
-     * own keyed context per cipherstate instead.) */
-    if (e->cfg.proto.cipher == NOISE_CIPHER_AESGCM && (e->gcm = vmsec__guarded_alloc(2 * sizeof(*e->gcm)))) {
-        noise_cipher_precompute(&e->cs[0], &e->gcm[0]);
-        noise_cipher_precompute(&e->cs[1], &e->gcm[1]);
-    }
-#endif
-    noise_handshake_free(e->hs);
-    e->hs = NULL;
-    release_handshake_material(e);
-    atomic_store(&e->state, VMSEC_STATE_OPEN);
-    return 0;
-}
-
-/* Writes every handshake message that is ours to write, framed. */
-static int write_handshake(vmsec_engine *e)
-{
-    size_t len;
-    int rc;
-    while (e->hs && !noise_handshake_complete(e->hs) && noise_handshake_my_turn(e->hs)) {
-        if ((rc = out_reserve(e, FRAME_HDR + HS_MSG_MAX)) < 0)
-            return fail(e, 2, rc, "out of memory for a handshake message");
-        rc = noise_handshake_write(e->hs, NULL, 0, e->out + e->out_end + FRAME_HDR, HS_MSG_MAX, &len);
-        if (rc < 0)
-            return fail(e, 2, rc, "writing a handshake message failed: %s", vmsec_error_last());
-        put16(e->out + e->out_end, len);
-        e->out_end += FRAME_HDR + len;
-        if (noise_handshake_complete(e->hs))
-            return finish_handshake(e);
-    }
-    return 0;
-}
-
-static int start_handshake(vmsec_engine *e, const uint8_t *announce, size_t alen)
-{
-    const struct vmsec_channel_config *c = &e->cfg;
-    const uint8_t *s = NULL, *rs = NULL, *psk = NULL;
-    uint8_t *prologue;
-    int rc;
-    char mine = my_token(e), peer = peer_token(e);
-    if (mine != 'N') {
-        if (!c->secret)
-            return vmsec__error(VMSEC_EINVAL, "pattern %s needs a local static key for the %s; set a keypair",
-                                c->proto.pattern, role_name(e));
-        s = c->secret;
-    }
-    if (peer == 'K') {
-        if (c->has_peer_key)
-            rs = c->peer_key;
-        else if (c->ntrusted == 1)
-            rs = c->trusted[0];
-        else
-            return vmsec__error(VMSEC_EINVAL,
-                                "pattern %s needs the peer's static key in advance for the %s: set the peer key "
-                                "or trust exactly one peer (%zu trusted)",
-                                c->proto.pattern, role_name(e), c->ntrusted);
-    }
-    if (c->proto.psk_mask) {
-        if (!c->psk)
-            return vmsec__error(VMSEC_EINVAL, "pattern %s needs a PSK; set one", c->proto.pattern);
-        psk = c->psk;
-    }
-    /* prologue = announcement || application prologue: a changed announcement breaks the handshake */
-    if (!(prologue = malloc(alen + c->prologue_len)))
-        return vmsec__error(VMSEC_ENOMEM, "out of memory for the handshake prologue");
-    memcpy(prologue, announce, alen);
-    if (c->prologue_len)
-        memcpy(prologue + alen, c->prologue, c->prologue_len);
-    rc = noise_handshake_new_pub(&e->hs, &c->proto, e->role == VMSEC_ROLE_INITIATOR, prologue,
-                                 alen + c->prologue_len, s, s ? c->pub : NULL, rs, psk);
-    free(prologue);
-    if (rc == 0)
-        noise_handshake_set_ss_cache(e->hs, c->ss_cache); /* e->cfg holds a reference */
-    return rc;
-}
-
-static size_t build_announcement(const vmsec_engine *e, uint8_t *buf)
-{
-    size_t n = strlen(e->cfg.proto.name);
-    memcpy(buf, ANNOUNCE_MAGIC, 4);
-    buf[4] = ANNOUNCE_VERSION;
-    buf[5] = (uint8_t)n;
-    memcpy(buf + ANNOUNCE_HDR, e->cfg.proto.name, n);
-    return ANNOUNCE_HDR + n;
-}
-
-/* Responder: parses the announcement at the start of the input; returns 1 when more bytes are needed. */
-static int read_announcement(vmsec_engine *e)
-{
-    const uint8_t *p = e->in + e->in_start;
-    size_t avail = e->in_end - e->in_start, n;
-    char got[256];
-    int rc;
-    if (avail < ANNOUNCE_HDR)
-        return memcmp(p, ANNOUNCE_MAGIC, avail < 4 ? avail : 4)
-                   ? fail(e, 2, VMSEC_EPROTO, "peer is not a vmsec channel (bad magic)")
-                   : 1;
-    if (memcmp(p, ANNOUNCE_MAGIC, 4) != 0)
-        return fail(e, 2, VMSEC_EPROTO, "peer is not a vmsec channel (bad magic)");
-    if (p[4] != ANNOUNCE_VERSION)
-        return fail(e, 2, VMSEC_EPROTO, "peer speaks channel protocol version %u, this side speaks %u", p[4],
-                    ANNOUNCE_VERSION);
-    n = p[5];
-    if (n == 0 || n >= NOISE_MAX_NAME)
-        return fail(e, 2, VMSEC_EPROTO, "announced protocol name length %zu is invalid", n);
-    if (avail < ANNOUNCE_HDR + n)
-        return 1;
-    for (size_t i = 0; i < n; i++)
-        got[i] = (p[ANNOUNCE_HDR + i] >= 0x21 && p[ANNOUNCE_HDR + i] < 0x7f) ? (char)p[ANNOUNCE_HDR + i] : '?';
-    got[n] = '\0';
-    if (n != strlen(e->cfg.proto.name) || memcmp(p + ANNOUNCE_HDR, e->cfg.proto.name, n) != 0)
-        return fail(e, 2, VMSEC_EPROTO, "peer announced %s but this side accepts only %s", got, e->cfg.proto.name);
-    if ((rc = start_handshake(e, p, ANNOUNCE_HDR + n)) < 0)
-        return fail(e, 2, rc, "cannot start the handshake: %s", vmsec_error_last());
-    e->in_start += ANNOUNCE_HDR + n;
-    e->announced = true;
-    return 0;
-}
-
-static int read_handshake(vmsec_engine *e, const uint8_t *frame, size_t len)
-{
-    size_t plen;
-    int rc;
-    if ((rc = msg_reserve(e, len)) < 0) /* a payload is never longer than its message */
-        return rc;
-    rc = noise_handshake_read(e->hs, frame, len, e->msg + 1, e->msg_cap, &plen);
-    if (rc < 0)
-        return fail(e, 2, rc, "handshake message rejected (%s): wrong key, PSK, prologue or tampering",
-                    vmsec_error_last());
-    if (plen != 0)
-        return fail(e, 2, VMSEC_EPROTO, "handshake payload of %zu bytes where version 1 requires none", plen);
-    if ((rc = check_peer(e)) < 0)
-        return rc;
-    if (noise_handshake_complete(e->hs))
-        return finish_handshake(e);
-    return write_handshake(e);
-}
-
-/* ------------------------------------------------------------------------------------------------ */
-/* Records */
-
-static int msg_reserve(vmsec_engine *e, size_t need)
-{
-    size_t cap;
-    uint8_t *p;
-    if (need <= e->msg_cap && e->msg)
-        return 0;
-    cap = e->msg_cap * 2 > need ? e->msg_cap * 2 : need;
-    if (cap < NOISE_MAX_MSG && atomic_load(&e->state) != VMSEC_STATE_HANDSHAKE)
-        cap = NOISE_MAX_MSG;
-    if (cap > e->cfg.max_message)
-        cap = e->cfg.max_message > NOISE_MAX_MSG ? e->cfg.max_message : NOISE_MAX_MSG;
-    if (!(p = realloc(e->msg, cap + 1)))
-        return fail(e, 1, VMSEC_ENOMEM, "out of memory for a %zu-byte message", cap);
-    e->msg = p;
-    e->msg_cap = cap;
-    return 0;
-}
-
-static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
-{
-    size_t data_len = len - REC_MIN;
-    uint8_t *dst, saved, type;
-    int rc;
-    if (e->peer_closed)
-        return fail(e, 1, VMSEC_EPROTO, "transport message after close_notify");
-    if (e->msg_len + data_len > e->cfg.max_message)
-        return fail(e, 1, VMSEC_ETOOBIG, "peer's message exceeds the maximum of %zu bytes", e->cfg.max_message);
-    if ((rc = msg_reserve(e, e->msg_len + data_len)) < 0)
-        return rc;
-    /* decrypt in place at the end of the message: the type byte lands on one byte of slack (or of
-     * data already received), which is saved and restored */
-    dst = e->msg + e->msg_len;
-    saved = *dst;
-    rc = noise_cipher_decrypt(&e->cs[1], NULL, 0, frame, len, dst);
-    if (rc < 0)
-        return fail(e, 1, rc == VMSEC_EAUTH ? VMSEC_EAUTH : rc,
-                    "transport message %llu failed authentication (tampered, replayed, reordered or truncated)",
-                    (unsigned long long)e->cs[1].n);
-    type = *dst;
-    *dst = saved;
-    if (e->cfg.rekey_interval && ++e->recvd_since_rekey == e->cfg.rekey_interval) {
-        e->recvd_since_rekey = 0;
-        if ((rc = noise_cipher_rekey(&e->cs[1])) < 0)
-            return fail(e, 1, rc, "rekey of the receiving key failed");
-    }
-    switch (type) {
-    case REC_MORE:
-        if (data_len == 0)
-            return fail(e, 1, VMSEC_EPROTO, "empty continuation record");
-        e->msg_len += data_len;
-        return 0;
-    case REC_LAST:
-        e->msg_len += data_len;
-        e->msg_ready = true;
-        return 0;
-    case REC_CLOSE:
-        if (data_len != 0 || e->msg_len != 0)
-            return fail(e, 1, VMSEC_EPROTO, "close_notify %s", data_len ? "carries data" : "inside a message");
-        e->peer_closed = true;
-        atomic_store(&e->state, VMSEC_STATE_CLOSED);
-        return 0;
-    default:
-        return fail(e, 1, VMSEC_EPROTO, "unknown record type 0x%02x", type);
-    }
-}
-
-/* Processes every complete frame in the input, stopping at a complete message not yet taken. */
-static int process_input(vmsec_engine *e)
-{
-    int rc = 0;
-    for (;;) {
-        int st = atomic_load(&e->state);
-        size_t avail = e->in_end - e->in_start, flen;
-        const uint8_t *p;
-        if (st == VMSEC_STATE_FAILED)
-            return vmsec__error(e->fail_code, "%s", e->fail_msg);
-        if (!e->in)
-            break; /* released at the end of the handshake: nothing buffered */
-        p = e->in + e->in_start; /* not before the check: arithmetic on NULL is undefined */
-        if (st == VMSEC_STATE_HANDSHAKE && e->role == VMSEC_ROLE_RESPONDER && !e->announced) {
-            if ((rc = read_announcement(e)) != 0)
-                break;
-            continue;
-        }
-        if (e->msg_ready || avail < FRAME_HDR)
-            break;
-        flen = (size_t)p[0] << 8 | p[1];
-        if (st != VMSEC_STATE_HANDSHAKE && flen < REC_MIN)
-            return fail(e, 1, VMSEC_EPROTO, "transport message of %zu bytes is shorter than %d", flen, REC_MIN);
-        if (avail < FRAME_HDR + flen) {
-            if (FRAME_HDR + flen > e->in_cap)
-                return in_grow(e);
-            if (e->in_start + FRAME_HDR + flen > e->in_cap) {
-                memmove(e->in, p, avail);
-                e->in_start = 0;
-                e->in_end = avail;
-            }
-            break;
-        }
-        e->in_start += FRAME_HDR + flen;
-        rc = st == VMSEC_STATE_HANDSHAKE ? read_handshake(e, p + FRAME_HDR, flen) : read_record(e, p + FRAME_HDR, flen);
-        if (rc < 0)
-            return rc;
-    }
-    if (e->in_start == e->in_end) {
-        e->in_start = e->in_end = 0;
-    } else if (e->in_start > 0 && e->in_end == e->in_cap) {
-        memmove(e->in, e->in + e->in_start, e->in_end - e->in_start);
-        e->in_end -= e->in_start;
-        e->in_start = 0;
-    }
-    return rc < 0 ? rc : 0;
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -570,8 +77,6 @@ int vmsec_engine_new(vmsec_engine **out, const vmsec_channel_config *cfg, vmsec_
 {
     vmsec_engine *e;
     struct vmsec_channel_config pub;
-    uint8_t announce[ANNOUNCE_HDR + NOISE_MAX_NAME];
-    size_t alen;
     int rc;
     if (!out || !cfg || (role != VMSEC_ROLE_INITIATOR && role != VMSEC_ROLE_RESPONDER))
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_new: %s", !out ? "out is NULL" : !cfg ? "configuration is NULL"
@@ -604,29 +109,7 @@ int vmsec_engine_new(vmsec_engine **out, const vmsec_channel_config *cfg, vmsec_
         memcpy(e->sec->psk, cfg->psk, NOISE_PSKLEN);
         e->cfg.psk = e->sec->psk;
     }
-    if (role == VMSEC_ROLE_INITIATOR) {
-        alen = build_announcement(e, announce);
-        rc = start_handshake(e, announce, alen);
-        if (rc == 0 && (rc = out_reserve(e, alen)) == 0) {
-            memcpy(e->out, announce, alen);
-            e->out_end = alen;
-            rc = write_handshake(e);
-        }
-    } else {
-        /* the responder checks its own requirements now rather than when the peer connects */
-        char peer = peer_token(e);
-        if (my_token(e) != 'N' && !e->cfg.secret)
-            rc = vmsec__error(VMSEC_EINVAL, "pattern %s needs a local static key for the responder; set a keypair",
-                              e->cfg.proto.pattern);
-        else if (peer == 'K' && !e->cfg.has_peer_key && e->cfg.ntrusted != 1)
-            rc = vmsec__error(VMSEC_EINVAL,
-                              "pattern %s needs the initiator's static key in advance: set the peer key or trust "
-                              "exactly one peer",
-                              e->cfg.proto.pattern);
-        else if (e->cfg.proto.psk_mask && !e->cfg.psk)
-            rc = vmsec__error(VMSEC_EINVAL, "pattern %s needs a PSK; set one", e->cfg.proto.pattern);
-    }
-    if (rc < 0) {
+    if ((rc = vmsec__engine_handshake_begin(e)) < 0) {
         vmsec_engine_free(e);
         return rc;
     }
@@ -641,284 +124,18 @@ void vmsec_engine_free(vmsec_engine *e)
     if (e->hs)
         noise_handshake_free(e->hs);
     if (e->sec) {
-        wipe_key(e, 0);
-        wipe_key(e, 1);
+        vmsec__engine_wipe_key(e, 0);
+        vmsec__engine_wipe_key(e, 1);
         vmsec__guarded_free(e->sec); /* wipes the whole block */
     }
     vmsec__guarded_free(e->gcm);
     e->cfg.secret = e->cfg.psk = NULL; /* they pointed into e->sec */
-    free_msg(e);
-    free_in(e);
-    free_out(e);
+    vmsec__engine_free_msg(e);
+    vmsec__engine_free_in(e);
+    vmsec__engine_free_out(e);
     vmsec__channel_config_clear(&e->cfg);
     sodium_memzero(e, sizeof(*e));
     free(e);
-}
-
-int vmsec_engine_input_space(vmsec_engine *e, uint8_t **buf, size_t *cap)
-{
-    int rc;
-    if (!e || !buf || !cap)
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_space: NULL argument");
-    if ((rc = failed_guard(e, 1)) < 0 || (rc = in_alloc(e)) < 0)
-        return rc;
-    /* records flow: offer reads of the full size, not the handshake-sized buffer's */
-    if (e->in_cap < IN_CAP && atomic_load(&e->state) != VMSEC_STATE_HANDSHAKE && (rc = in_grow(e)) < 0)
-        return rc;
-    *buf = e->in + e->in_end;
-    *cap = e->in_cap - e->in_end;
-    return 0;
-}
-
-int vmsec_engine_input_commit(vmsec_engine *e, size_t len)
-{
-    int rc;
-    if (!e)
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_commit: engine is NULL");
-    if ((rc = failed_guard(e, 1)) < 0)
-        return rc;
-    if (len > e->in_cap - e->in_end || (!e->in && len))
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_commit: %zu bytes exceed the input space", len);
-    if (!e->in)
-        return 0;
-    e->in_end += len;
-    if (e->in_end > e->in_hwm)
-        e->in_hwm = e->in_end;
-    return process_input(e);
-}
-
-int vmsec_engine_feed(vmsec_engine *e, const uint8_t *data, size_t len, size_t *consumed)
-{
-    size_t done = 0, n;
-    int rc = 0;
-    if (!e || (!data && len) || !consumed)
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_feed: NULL argument");
-    *consumed = 0;
-    if ((rc = failed_guard(e, 1)) < 0 || (len && (rc = in_alloc(e)) < 0))
-        return rc;
-    while (done < len) {
-        n = e->in_cap - e->in_end;
-        if (n == 0)
-            break;
-        if (n > len - done)
-            n = len - done;
-        memcpy(e->in + e->in_end, data + done, n);
-        e->in_end += n;
-        if (e->in_end > e->in_hwm)
-            e->in_hwm = e->in_end;
-        done += n;
-        if ((rc = process_input(e)) < 0)
-            break;
-    }
-    *consumed = done;
-    return rc;
-}
-
-static int eof_verdict(vmsec_engine *e);
-
-int vmsec_engine_input_eof(vmsec_engine *e)
-{
-    int rc;
-    if (!e)
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_input_eof: engine is NULL");
-    if ((rc = failed_guard(e, 1)) < 0)
-        return rc;
-    e->input_eof = true;
-    /* Authentic messages buffered before the end are delivered first: records after a message the
-     * caller has not taken yet (possibly the close_notify) are only read once it is taken. */
-    if (e->msg_ready)
-        return 0;
-    return eof_verdict(e);
-}
-
-/* The end of the stream once every buffered record was read: clean after close_notify, else a
- * truncation. */
-static int eof_verdict(vmsec_engine *e)
-{
-    if (e->peer_closed) {
-        if (e->in_end != e->in_start)
-            return fail(e, 1, VMSEC_EPROTO, "%zu stray bytes after close_notify", e->in_end - e->in_start);
-        return 0;
-    }
-    if (atomic_load(&e->state) == VMSEC_STATE_HANDSHAKE)
-        return fail(e, 2, VMSEC_ETRUNCATED, "peer closed the connection during the handshake");
-    return fail(e, 1, VMSEC_ETRUNCATED, "stream ended without close_notify (%s)",
-                e->msg_len || e->in_end != e->in_start ? "in the middle of a message" : "possible truncation attack");
-}
-
-int vmsec_engine_output(vmsec_engine *e, const uint8_t **buf, size_t *len)
-{
-    if (!e || !buf || !len)
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_output: NULL argument");
-    *buf = e->out ? e->out + e->out_start : (const uint8_t *)"";
-    *len = e->out_end - e->out_start;
-    return 0;
-}
-
-int vmsec_engine_output_consume(vmsec_engine *e, size_t len)
-{
-    if (!e || len > e->out_end - e->out_start)
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_output_consume: %s", e ? "more than pending" : "engine is NULL");
-    e->out_start += len;
-    if (e->out_start == e->out_end) {
-        e->out_start = e->out_end = 0;
-        if (e->out_release && atomic_load(&e->state) != VMSEC_STATE_HANDSHAKE)
-            free_out(e);
-    }
-    return 0;
-}
-
-size_t vmsec_engine_output_pending(const vmsec_engine *e)
-{
-    return e ? e->out_end - e->out_start : 0;
-}
-
-/* Encrypts one record (type || data) straight into the output buffer. */
-static int write_record(vmsec_engine *e, uint8_t type, const uint8_t *data, size_t len)
-{
-    uint8_t *p = e->out + e->out_end;
-    int rc;
-    put16(p, 1 + len + NOISE_TAGLEN);
-    p[2] = type;
-    if (len)
-        memcpy(p + 3, data, len);
-    if ((rc = noise_cipher_encrypt(&e->cs[0], NULL, 0, p + 2, 1 + len, p + 2)) < 0)
-        return fail(e, 0, rc, "encryption failed: %s", vmsec_error_last());
-    e->out_end += FRAME_HDR + 1 + len + NOISE_TAGLEN;
-    if (e->cfg.rekey_interval && ++e->sent_since_rekey == e->cfg.rekey_interval) {
-        e->sent_since_rekey = 0;
-        if ((rc = noise_cipher_rekey(&e->cs[0])) < 0)
-            return fail(e, 0, rc, "rekey of the sending key failed");
-    }
-    return 0;
-}
-
-static int send_ready(vmsec_engine *e)
-{
-    int rc, st;
-    if ((rc = failed_guard(e, 0)) < 0)
-        return rc;
-    st = atomic_load(&e->state);
-    if (st == VMSEC_STATE_HANDSHAKE)
-        return vmsec__error(VMSEC_ESTATE, "channel %s: handshake not complete", role_name(e));
-    if (e->send_closed)
-        return vmsec__error(VMSEC_ESTATE, "channel %s: already closed for sending", role_name(e));
-    if (e->partial)
-        return vmsec__error(VMSEC_ESTATE, "channel %s: the previous message is still being sent", role_name(e));
-    return 0;
-}
-
-/* The checks that admit a whole message before any of its records is sealed. */
-static int send_admit(vmsec_engine *e, size_t len)
-{
-    size_t nrec;
-    int rc;
-    if ((rc = send_ready(e)) < 0)
-        return rc;
-    if (len > e->cfg.max_message)
-        return vmsec__error(VMSEC_ETOOBIG, "message of %zu bytes exceeds the maximum of %zu", len, e->cfg.max_message);
-    nrec = len ? (len + VMSEC_RECORD_PAYLOAD_MAX - 1) / VMSEC_RECORD_PAYLOAD_MAX : 1;
-    if (e->cs[0].n > NONCE_LAST_DATA || NONCE_LAST_DATA - e->cs[0].n < nrec - 1)
-        return vmsec__error(VMSEC_ESTATE, "channel %s: nonce space exhausted after %llu messages; only close_notify "
-                            "can still be sent, open a new channel", role_name(e), (unsigned long long)e->cs[0].n);
-    return 0;
-}
-
-/* Seals msg[off, off + len) of a message of total bytes as records; the record holding the
- * message's last byte is marked last. */
-static int send_records(vmsec_engine *e, const uint8_t *msg, size_t off, size_t len, size_t total)
-{
-    size_t end = off + len, nrec = len ? (len + VMSEC_RECORD_PAYLOAD_MAX - 1) / VMSEC_RECORD_PAYLOAD_MAX : 1;
-    int rc;
-    if ((rc = out_reserve(e, len + nrec * (FRAME_HDR + 1 + NOISE_TAGLEN))) < 0)
-        return rc;
-    do {
-        size_t n = end - off > VMSEC_RECORD_PAYLOAD_MAX ? VMSEC_RECORD_PAYLOAD_MAX : end - off;
-        if ((rc = write_record(e, off + n == total ? REC_LAST : REC_MORE, msg ? msg + off : NULL, n)) < 0)
-            return rc;
-        off += n;
-    } while (off < end);
-    return 0;
-}
-
-int vmsec_engine_send(vmsec_engine *e, const uint8_t *msg, size_t len)
-{
-    int rc;
-    if (!e || (!msg && len))
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_send: NULL argument");
-    if ((rc = send_admit(e, len)) < 0)
-        return rc;
-    return send_records(e, msg, 0, len, len);
-}
-
-int vmsec__engine_send_begin(vmsec_engine *e, size_t len)
-{
-    int rc;
-    if ((rc = send_admit(e, len)) < 0)
-        return rc;
-    e->partial = true;
-    return 0;
-}
-
-int vmsec__engine_send_piece(vmsec_engine *e, const uint8_t *msg, size_t off, size_t len, size_t total)
-{
-    int rc;
-    if ((rc = failed_guard(e, 0)) < 0)
-        return rc;
-    if (len % VMSEC_RECORD_PAYLOAD_MAX && off + len != total)
-        return vmsec__engine_abort(e, 0, VMSEC_EINTERNAL, "message piece of %zu bytes is not whole records", len);
-    if ((rc = send_records(e, msg, off, len, total)) < 0) {
-        if (off == 0 && atomic_load(&e->state) != VMSEC_STATE_FAILED) {
-            e->partial = false; /* out of memory before anything was sealed: refused, channel usable */
-            return rc;
-        }
-        return vmsec__engine_abort(e, 0, rc, "message of %zu bytes cut off after %zu bytes: %s", total, off,
-                                   vmsec_error_last());
-    }
-    if (off + len == total)
-        e->partial = false;
-    return 0;
-}
-
-int vmsec_engine_close(vmsec_engine *e)
-{
-    int rc;
-    if (!e)
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_close: engine is NULL");
-    if (e->send_closed && atomic_load(&e->state) != VMSEC_STATE_FAILED)
-        return 0;
-    if ((rc = send_ready(e)) < 0)
-        return rc;
-    if ((rc = out_reserve(e, FRAME_HDR + REC_MIN)) < 0 || (rc = write_record(e, REC_CLOSE, NULL, 0)) < 0)
-        return rc;
-    e->send_closed = true;
-    wipe_key(e, 0);
-    return 0;
-}
-
-int vmsec_engine_recv(vmsec_engine *e, uint8_t *buf, size_t cap, size_t *len)
-{
-    int rc;
-    if (!e || !len || (!buf && cap))
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_recv: NULL argument");
-    *len = 0;
-    if ((rc = failed_guard(e, 1)) < 0)
-        return rc;
-    if (!e->msg_ready) {
-        if (e->peer_closed)
-            return vmsec__error(VMSEC_ECLOSED, "channel %s: peer closed the channel", role_name(e));
-        return VMSEC_EAGAIN;
-    }
-    *len = e->msg_len;
-    if (cap < e->msg_len)
-        return vmsec__error(VMSEC_ETOOBIG, "message of %zu bytes does not fit a %zu-byte buffer", e->msg_len, cap);
-    if (e->msg_len)
-        memcpy(buf, e->msg + 1, e->msg_len);
-    e->msg_len = 0;
-    e->msg_ready = false;
-    if (process_input(e) < 0 || (e->input_eof && !e->msg_ready && eof_verdict(e) < 0))
-        atomic_store(&e->fail_reported, false); /* this message was authentic; the next call reports the failure */
-    return 0;
 }
 
 int vmsec_engine_state(const vmsec_engine *e)
@@ -975,7 +192,7 @@ int vmsec__engine_abort(vmsec_engine *e, int side, int code, const char *fmt, ..
     va_end(ap);
     if (atomic_load(&e->state) == VMSEC_STATE_FAILED)
         return vmsec__error(code, "%s", buf);
-    return fail(e, side, code, "%s", buf);
+    return vmsec__engine_fail(e, side, code, "%s", buf);
 }
 
 bool vmsec__engine_send_closed(const vmsec_engine *e)

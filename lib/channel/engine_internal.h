@@ -1,0 +1,109 @@
+/* Private to the channel engine (lib/channel/engine*.c): its state, the framing constants of
+ * doc/PROTOCOL.md, and the helpers its lifecycle, handshake, send and receive files share. */
+#ifndef VMSEC_ENGINE_INTERNAL_H
+#define VMSEC_ENGINE_INTERNAL_H
+
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "channel/channel_internal.h"
+#include "channel/noise.h"
+#include "common/internal.h"
+
+#define FRAME_HDR 2
+#define REC_MORE 0x00
+#define REC_LAST 0x01
+#define REC_CLOSE 0x02
+#define REC_MIN (1 + NOISE_TAGLEN)
+
+struct vmsec_engine {
+    struct vmsec_channel_config cfg;
+    vmsec_role role;
+    atomic_int state;
+    int fail_code;
+    atomic_bool fail_reported; /* some call already returned fail_code */
+    atomic_bool failing;       /* vmsec__engine_fail() has claimed fail_msg */
+    char fail_msg[256];
+    noise_handshake *hs;
+    bool announced;        /* responder: announcement parsed */
+    bool peer_checked;     /* the peer's static key passed the trust check */
+    bool has_peer_key;
+    uint8_t peer_key[VMSEC_KEY_BYTES];
+    uint8_t hhash[NOISE_MAX_HASHLEN];
+    size_t hhash_len;
+    /* One guarded slot per engine (lib/channel/guarded.h): both cipherstates and the engine's copies of the static secret
+     * and PSK (the copies are wiped at Split; only the cipherstates outlive the handshake). */
+    struct engine_secrets {
+        noise_cipherstate cs[2];
+        uint8_t secret[NOISE_DHLEN];
+        uint8_t psk[NOISE_PSKLEN];
+    } *sec;
+    noise_cipherstate *cs; /* sec->cs: [0] send, [1] recv */
+    crypto_aead_aes256gcm_state *gcm; /* AESGCM: both keys expanded once (guarded), or NULL */
+    uint64_t sent_since_rekey, recvd_since_rekey;
+    bool send_closed, peer_closed;
+    bool partial; /* a message is being sealed piece by piece (vmsec__engine_send_piece) */
+    bool input_eof; /* the transport ended; verdict deferred while a message waits to be taken */
+    /* The I/O buffers are allocated when bytes flow and released once the handshake is done, so an
+     * idle channel holds none of them. */
+    /* input: raw bytes from the peer, [in_start, in_end) unprocessed */
+    uint8_t *in;
+    size_t in_cap, in_start, in_end, in_hwm; /* in_hwm: bytes ever written, wiped at free */
+    /* the message being reassembled lives at msg + 1 (one byte of slack for in-place decryption) */
+    uint8_t *msg;
+    size_t msg_cap, msg_len;
+    bool msg_ready;
+    /* output: [out_start, out_end) pending */
+    uint8_t *out;
+    size_t out_cap, out_start, out_end;
+    bool out_release; /* free the output buffer once drained (it held the handshake) */
+};
+
+/* A frame starts with its length, big-endian. */
+static inline void vmsec__engine_put_frame_len(uint8_t *p, size_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+/* engine.c: failure and keys */
+
+/* Fails the engine closed. side: 0 send, 1 recv, 2 both (single-threaded phases). Only the failing
+ * side's key is wiped here, so a concurrent thread on the other side never encrypts with a wiped key;
+ * it wipes its own key when it sees the state. */
+int vmsec__engine_fail(vmsec_engine *e, int side, int code, const char *fmt, ...) VMSEC_PRINTF(4, 5);
+/* Guard for every call once failed: repeat the original reason under VMSEC_ESTATE. */
+int vmsec__engine_failed_guard(vmsec_engine *e, int side);
+/* Wipes one direction's key: its cipherstate and, for AESGCM, its expanded key. */
+void vmsec__engine_wipe_key(vmsec_engine *e, int side);
+const char *vmsec__engine_role_name(const vmsec_engine *e);
+
+/* engine_handshake.c */
+
+/* Right after creation: the initiator queues its announcement and first handshake message; the
+ * responder checks that its configuration can answer the pattern before any peer connects. */
+int vmsec__engine_handshake_begin(vmsec_engine *e);
+/* Responder: parses the announcement at the start of the input; returns 1 when more bytes are needed. */
+int vmsec__engine_read_announcement(vmsec_engine *e);
+/* One handshake message from the peer, then every reply that is ours to write. */
+int vmsec__engine_read_handshake(vmsec_engine *e, const uint8_t *frame, size_t len);
+
+/* engine_send.c: the output buffer */
+
+/* Room for need more bytes after the pending output; fails without touching the engine's state. */
+int vmsec__engine_out_reserve(vmsec_engine *e, size_t need);
+/* Releases the output buffer; bytes still pending are dropped. */
+void vmsec__engine_free_out(vmsec_engine *e);
+
+/* engine_recv.c: the input buffer and the message being reassembled */
+
+/* Room for a message of need bytes at msg + 1; fails the receiving side when out of memory. */
+int vmsec__engine_msg_reserve(vmsec_engine *e, size_t need);
+/* Wipe and release the reassembly and input buffers; they are allocated again when bytes flow. */
+void vmsec__engine_free_msg(vmsec_engine *e);
+void vmsec__engine_free_in(vmsec_engine *e);
+
+#endif
