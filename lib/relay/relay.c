@@ -4,7 +4,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,7 +14,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +21,8 @@
 
 #include "common/internal.h"
 #include "relay/policy_internal.h"
+#include "relay/relay_audit.h"
+#include "relay/relay_core.h"
 #include "relay/relay_internal.h"
 #include "vmsec/relay.h"
 
@@ -34,216 +34,11 @@
 #define LIM(r, which) __atomic_load_n(&(r)->lim[(which)], __ATOMIC_RELAXED)
 #define ACCEPT_BURST 32 /* accepts per listener wakeup, so one listener cannot starve sessions */
 
-enum ep_kind { EP_WAKE, EP_LISTENER, EP_CLIENT, EP_TARGET };
-enum sess_state { S_REQUEST, S_CONNECTING, S_FORWARD, S_DEAD };
-
-struct endpoint {
-    enum ep_kind kind;
-    int fd;
-    uint32_t events;  /* interest currently registered (0: not in the epoll set) */
-    void *owner;      /* struct session or struct listener */
-};
-
-struct listener {
-    struct endpoint ep;
-    bool vsock;
-    char *path;   /* unix socket file to remove on free */
-    char *domain; /* identity of unix callers */
-    int64_t resume_at; /* paused after running out of descriptors; 0 = listening */
-    struct listener *next;
-};
-
-struct source {
-    char domain[VMSEC_POLICY_NAME_MAX + 1];
-    unsigned int pending;    /* REQUEST + CONNECTING */
-    unsigned int connecting; /* CONNECTING only (counts against the per-source active limit) */
-    unsigned int active;     /* FORWARD */
-    struct source *next;
-};
-
-struct pipebuf {
-    uint8_t *data;
-    size_t start, end;
-    bool eof;  /* the reading side reached end of stream */
-    bool shut; /* the eof was propagated with shutdown(SHUT_WR) */
-};
-
-struct session {
-    struct endpoint cli, tgt;
-    enum sess_state state;
-    uint64_t id;
-    struct source *src;
-    uint32_t cid;
-    char domain[VMSEC_POLICY_NAME_MAX + 1];
-    char target[VMSEC_POLICY_NAME_MAX + 1];
-    char service[VMSEC_POLICY_SERVICE_MAX + 1];
-    uint8_t req[RELAY_REQ_MAX];
-    size_t reqlen;
-    struct pipebuf c2t, t2c;
-    size_t cap; /* size of each pipebuf, fixed when forwarding starts */
-    uint64_t bytes_c2t, bytes_t2c;
-    int64_t deadline; /* request/connect deadline, or idle deadline (0: none) */
-    struct session *prev, *next;
-};
-
-struct vmsec_relay {
-    int epfd;
-    struct endpoint wake;
-    volatile int interrupted;
-    pthread_mutex_t policy_lock;
-    vmsec_policy *policy;
-    struct listener *listeners;
-    struct session *sessions; /* live sessions */
-    struct session *zombies;  /* killed during the current event batch, freed after it */
-    struct source *sources;
-    unsigned int nsessions;
-    uint64_t next_id;
-    int64_t next_scan;
-    unsigned int lim[8];
-    uint64_t stat_accepted, stat_denied, stat_refused, stat_bytes, stat_active, stat_pending;
-    vmsec_relay_identify_fn identify;
-    void *identify_user;
-    vmsec_relay_connect_fn connect;
-    void *connect_user;
-    const struct relay_dir_ops *dir_ops; /* CID <-> domain directory (libvirt), or NULL */
-    void *dir;
-    int audit_fd;
-    int audit_file_fd;
-    char *audit_path;
-    bool audit_syslog;
-    vmsec_relay_audit_fn audit_cb;
-    void *audit_user;
-};
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* --- audit -------------------------------------------------------------------------------------- */
-
-struct jbuf {
-    char s[2048];
-    size_t n;
-};
-
-/* Appends text, always keeping room for the closing brace and newline jemit() adds. */
-static void jraw(struct jbuf *j, const char *s)
-{
-    size_t l = strlen(s);
-    if (j->n + l + 3 <= sizeof(j->s)) {
-        memcpy(j->s + j->n, s, l + 1);
-        j->n += l;
-    }
-}
-
-static void jstr(struct jbuf *j, const char *key, const char *val)
-{
-    char tmp[8];
-    jraw(j, j->n > 1 ? ",\"" : "\"");
-    jraw(j, key);
-    jraw(j, "\":\"");
-    for (const unsigned char *p = (const unsigned char *)val; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            tmp[0] = '\\';
-            tmp[1] = (char)*p;
-            tmp[2] = '\0';
-        } else if (*p < 0x20 || *p >= 0x7f) {
-            snprintf(tmp, sizeof(tmp), "\\u%04x", *p);
-        } else {
-            tmp[0] = (char)*p;
-            tmp[1] = '\0';
-        }
-        jraw(j, tmp);
-    }
-    jraw(j, "\"");
-}
-
-static void jnum(struct jbuf *j, const char *key, uint64_t v)
-{
-    char tmp[32];
-    jraw(j, j->n > 1 ? ",\"" : "\"");
-    jraw(j, key);
-    snprintf(tmp, sizeof(tmp), "\":%llu", (unsigned long long)v);
-    jraw(j, tmp);
-}
-
-static void jbegin(struct jbuf *j, const char *event)
-{
-    struct timespec ts;
-    struct tm tm;
-    char t[64];
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(t + n, sizeof(t) - n, ".%03ldZ", ts.tv_nsec / 1000000);
-    j->n = 0;
-    j->s[0] = '\0';
-    jraw(j, "{");
-    jstr(j, "time", t);
-    jstr(j, "event", event);
-}
-
-static void write_line(int fd, const char *s, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, s, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return; /* auditing must never stall or kill the relay */
-        s += w;
-        n -= (size_t)w;
-    }
-}
-
-static void jemit(vmsec_relay *r, struct jbuf *j)
-{
-    j->s[j->n++] = '}';
-    j->s[j->n] = '\0';
-    if (r->audit_cb)
-        r->audit_cb(r->audit_user, j->s);
-    if (r->audit_syslog)
-        syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", j->s);
-    j->s[j->n] = '\n'; /* jraw() kept room for it */
-    if (r->audit_fd >= 0)
-        write_line(r->audit_fd, j->s, j->n + 1);
-    if (r->audit_file_fd >= 0)
-        write_line(r->audit_file_fd, j->s, j->n + 1);
-    j->s[j->n] = '\0';
-}
-
-static void jsession(struct jbuf *j, const struct session *s)
-{
-    jnum(j, "session", s->id);
-    jstr(j, "source", s->domain);
-    jnum(j, "source_cid", s->cid);
-    if (s->target[0]) {
-        jstr(j, "target", s->target);
-        jstr(j, "service", s->service);
-    }
-}
-
-static void audit_event(vmsec_relay *r, const struct session *s, const char *event, const char *reason)
-{
-    struct jbuf j;
-    jbegin(&j, event);
-    jsession(&j, s);
-    if (reason)
-        jstr(&j, "reason", reason);
-    jemit(r, &j);
-}
-
-static void audit_decision(vmsec_relay *r, const struct session *s, bool allow, const char *rule)
-{
-    struct jbuf j;
-    jbegin(&j, "decision");
-    jsession(&j, s);
-    jstr(&j, "decision", allow ? "allow" : "deny");
-    jstr(&j, "rule", rule);
-    jemit(r, &j);
 }
 
 /* --- sources and sessions ----------------------------------------------------------------------- */
@@ -303,12 +98,12 @@ static void session_kill(vmsec_relay *r, struct session *s, const char *reason)
         s->src->active--;
         STAT_SUB(r->stat_active, 1);
         struct jbuf j;
-        jbegin(&j, "close");
-        jsession(&j, s);
-        jnum(&j, "bytes_to_target", s->bytes_c2t);
-        jnum(&j, "bytes_to_source", s->bytes_t2c);
-        jstr(&j, "reason", reason);
-        jemit(r, &j);
+        vmsec__relay_jbegin(&j, "close");
+        vmsec__relay_jsession(&j, s);
+        vmsec__relay_jnum(&j, "bytes_to_target", s->bytes_c2t);
+        vmsec__relay_jnum(&j, "bytes_to_source", s->bytes_t2c);
+        vmsec__relay_jstr(&j, "reason", reason);
+        vmsec__relay_jemit(r, &j);
     } else {
         s->src->pending--;
         STAT_SUB(r->stat_pending, 1);
@@ -357,7 +152,7 @@ static void session_refuse(vmsec_relay *r, struct session *s, int status, const 
     else
         STAT_ADD(r->stat_refused, 1);
     if (event)
-        audit_event(r, s, event, reason);
+        vmsec__relay_audit_event(r, s, event, reason);
     send_status(s->cli.fd, status);
     /* Discard what the caller already sent, so closing does not reset the connection before
      * the caller has read the status (bounded: a refusal costs at most one small read). */
@@ -443,7 +238,7 @@ static void decide(vmsec_relay *r, struct session *s)
         snprintf(rule, sizeof(rule), "%s:%u", vmsec_policy_name(r->policy), line);
     pthread_mutex_unlock(&r->policy_lock);
 
-    audit_decision(r, s, rc == 0, rule);
+    vmsec__relay_audit_decision(r, s, rc == 0, rule);
     if (rc < 0) {
         session_refuse(r, s, VMSEC_RELAY_DENIED, NULL, NULL);
         return;
@@ -494,7 +289,7 @@ static void on_request(vmsec_relay *r, struct session *s)
             return;
         s->target[0] = '\0';
         STAT_ADD(r->stat_refused, 1);
-        audit_event(r, s, "refused", n == 0 ? "closed-before-request" : "read-error");
+        vmsec__relay_audit_event(r, s, "refused", n == 0 ? "closed-before-request" : "read-error");
         session_kill(r, s, "closed");
         return;
     }
@@ -533,7 +328,7 @@ static void on_connected(vmsec_relay *r, struct session *s)
     s->state = S_FORWARD;
     s->deadline = LIM(r, VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS) ? now_ms() + LIM(r, VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS) : 0;
     schedule(r, s->deadline);
-    audit_event(r, s, "open", NULL);
+    vmsec__relay_audit_event(r, s, "open", NULL);
 }
 
 /* Moves bytes one step in one direction: write what is buffered, read once into the free space,
@@ -634,7 +429,7 @@ static void on_session_event(vmsec_relay *r, struct endpoint *ep)
                 pump(r, s);
         } else {
             /* The caller hung up while we were connecting. */
-            audit_event(r, s, "refused", "caller-closed");
+            vmsec__relay_audit_event(r, s, "refused", "caller-closed");
             STAT_ADD(r->stat_refused, 1);
             session_kill(r, s, "closed");
         }
@@ -688,7 +483,7 @@ static void on_accept(vmsec_relay *r, struct listener *l)
                 why = "pending-limit";
         }
         if (why) {
-            audit_event(r, s, "refused", why);
+            vmsec__relay_audit_event(r, s, "refused", why);
             if (status == VMSEC_RELAY_DENIED)
                 STAT_ADD(r->stat_denied, 1);
             else
@@ -870,9 +665,9 @@ int vmsec_relay_shutdown(vmsec_relay *r, int timeout_ms)
     }
     reap(r);
     struct jbuf j;
-    jbegin(&j, "shutdown");
-    jnum(&j, "sessions_cut", cut);
-    jemit(r, &j);
+    vmsec__relay_jbegin(&j, "shutdown");
+    vmsec__relay_jnum(&j, "sessions_cut", cut);
+    vmsec__relay_jemit(r, &j);
     return rc;
 }
 
@@ -920,20 +715,20 @@ int vmsec_relay_load_policy(vmsec_relay *r, const char *path)
     int rc = vmsec_policy_load_file(&p, path);
     struct jbuf j;
     char msg[512] = "";
-    jbegin(&j, "policy");
-    jstr(&j, "file", path);
+    vmsec__relay_jbegin(&j, "policy");
+    vmsec__relay_jstr(&j, "file", path);
     if (rc < 0) {
         snprintf(msg, sizeof(msg), "%s", vmsec_error_last());
-        jstr(&j, "status", "invalid");
-        jstr(&j, "error", msg);
-        jstr(&j, "effect", "deny-all");
+        vmsec__relay_jstr(&j, "status", "invalid");
+        vmsec__relay_jstr(&j, "error", msg);
+        vmsec__relay_jstr(&j, "effect", "deny-all");
     } else {
-        jstr(&j, "status", "loaded");
-        jnum(&j, "rules", vmsec_policy_rule_count(p));
+        vmsec__relay_jstr(&j, "status", "loaded");
+        vmsec__relay_jnum(&j, "rules", vmsec_policy_rule_count(p));
     }
     /* Audit from the loop thread's sinks is not synchronised with a concurrent loop; the line is
      * written with one write() per sink, which keeps lines whole. */
-    jemit(r, &j);
+    vmsec__relay_jemit(r, &j);
     vmsec_relay_set_policy(r, p);
     if (rc < 0)
         return vmsec__error(rc, "%s (the relay now denies every request)", msg);
@@ -980,54 +775,6 @@ void vmsec__relay_set_directory(vmsec_relay *r, const struct relay_dir_ops *ops,
     r->dir = dir;
     r->identify = NULL;
     r->connect = NULL;
-}
-
-int vmsec_relay_set_audit_fd(vmsec_relay *r, int fd)
-{
-    if (!r || fd < -1)
-        return vmsec__error(VMSEC_EINVAL, "relay: invalid audit descriptor");
-    r->audit_fd = fd;
-    return 0;
-}
-
-int vmsec_relay_set_audit_file(vmsec_relay *r, const char *path)
-{
-    if (!r)
-        return vmsec__error(VMSEC_EINVAL, "relay: NULL");
-    int fd = -1;
-    char *copy = NULL;
-    if (path) {
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-        if (fd < 0)
-            return vmsec__error_errno(VMSEC_EIO, errno, "relay: cannot open audit file %s", path);
-        if (!(copy = strdup(path))) {
-            close(fd);
-            return vmsec__error(VMSEC_ENOMEM, "relay: out of memory");
-        }
-    }
-    if (r->audit_file_fd >= 0)
-        close(r->audit_file_fd);
-    free(r->audit_path);
-    r->audit_file_fd = fd;
-    r->audit_path = copy;
-    return 0;
-}
-
-int vmsec_relay_set_audit_syslog(vmsec_relay *r, int enable)
-{
-    if (!r)
-        return vmsec__error(VMSEC_EINVAL, "relay: NULL");
-    r->audit_syslog = enable != 0;
-    return 0;
-}
-
-int vmsec_relay_set_audit_callback(vmsec_relay *r, vmsec_relay_audit_fn fn, void *user)
-{
-    if (!r)
-        return vmsec__error(VMSEC_EINVAL, "relay: NULL");
-    r->audit_cb = fn;
-    r->audit_user = user;
-    return 0;
 }
 
 static int add_listener(vmsec_relay *r, int fd, bool vsock, const char *path, const char *domain)

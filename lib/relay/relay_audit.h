@@ -1,0 +1,28 @@
+/* Private to libvmsec: the relay's audit records (one JSON object per line) and the sinks they go
+ * to: a descriptor, an append-only file, syslog and a callback. */
+#ifndef VMSEC_RELAY_AUDIT_H
+#define VMSEC_RELAY_AUDIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "relay/relay_core.h"
+
+/* One record being built: vmsec__relay_jbegin(), fields, then vmsec__relay_jemit(). */
+struct jbuf {
+    char s[2048];
+    size_t n;
+};
+
+void vmsec__relay_jbegin(struct jbuf *j, const char *event);
+void vmsec__relay_jstr(struct jbuf *j, const char *key, const char *val);
+void vmsec__relay_jnum(struct jbuf *j, const char *key, uint64_t v);
+/* The session's identity: id, source, and target and service once the request named them. */
+void vmsec__relay_jsession(struct jbuf *j, const struct session *s);
+/* Closes the record and writes it to every configured sink. */
+void vmsec__relay_jemit(vmsec_relay *r, struct jbuf *j);
+
+void vmsec__relay_audit_event(vmsec_relay *r, const struct session *s, const char *event, const char *reason);
+void vmsec__relay_audit_decision(vmsec_relay *r, const struct session *s, bool allow, const char *rule);
+
+#endif

@@ -1,0 +1,95 @@
+/* Private to libvmsec: the relay's in-memory state (the relay object, its listeners, the sources
+ * of requests and the sessions), shared by the files that make up the relay. */
+#ifndef VMSEC_RELAY_CORE_H
+#define VMSEC_RELAY_CORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "relay/relay_internal.h"
+#include "vmsec/policy.h"
+#include "vmsec/relay.h"
+
+enum ep_kind { EP_WAKE, EP_LISTENER, EP_CLIENT, EP_TARGET };
+enum sess_state { S_REQUEST, S_CONNECTING, S_FORWARD, S_DEAD };
+
+struct endpoint {
+    enum ep_kind kind;
+    int fd;
+    uint32_t events;  /* interest currently registered (0: not in the epoll set) */
+    void *owner;      /* struct session or struct listener */
+};
+
+struct listener {
+    struct endpoint ep;
+    bool vsock;
+    char *path;   /* unix socket file to remove on free */
+    char *domain; /* identity of unix callers */
+    int64_t resume_at; /* paused after running out of descriptors; 0 = listening */
+    struct listener *next;
+};
+
+struct source {
+    char domain[VMSEC_POLICY_NAME_MAX + 1];
+    unsigned int pending;    /* REQUEST + CONNECTING */
+    unsigned int connecting; /* CONNECTING only (counts against the per-source active limit) */
+    unsigned int active;     /* FORWARD */
+    struct source *next;
+};
+
+struct pipebuf {
+    uint8_t *data;
+    size_t start, end;
+    bool eof;  /* the reading side reached end of stream */
+    bool shut; /* the eof was propagated with shutdown(SHUT_WR) */
+};
+
+struct session {
+    struct endpoint cli, tgt;
+    enum sess_state state;
+    uint64_t id;
+    struct source *src;
+    uint32_t cid;
+    char domain[VMSEC_POLICY_NAME_MAX + 1];
+    char target[VMSEC_POLICY_NAME_MAX + 1];
+    char service[VMSEC_POLICY_SERVICE_MAX + 1];
+    uint8_t req[RELAY_REQ_MAX];
+    size_t reqlen;
+    struct pipebuf c2t, t2c;
+    size_t cap; /* size of each pipebuf, fixed when forwarding starts */
+    uint64_t bytes_c2t, bytes_t2c;
+    int64_t deadline; /* request/connect deadline, or idle deadline (0: none) */
+    struct session *prev, *next;
+};
+
+struct vmsec_relay {
+    int epfd;
+    struct endpoint wake;
+    volatile int interrupted;
+    pthread_mutex_t policy_lock;
+    vmsec_policy *policy;
+    struct listener *listeners;
+    struct session *sessions; /* live sessions */
+    struct session *zombies;  /* killed during the current event batch, freed after it */
+    struct source *sources;
+    unsigned int nsessions;
+    uint64_t next_id;
+    int64_t next_scan;
+    unsigned int lim[8];
+    uint64_t stat_accepted, stat_denied, stat_refused, stat_bytes, stat_active, stat_pending;
+    vmsec_relay_identify_fn identify;
+    void *identify_user;
+    vmsec_relay_connect_fn connect;
+    void *connect_user;
+    const struct relay_dir_ops *dir_ops; /* CID <-> domain directory (libvirt), or NULL */
+    void *dir;
+    int audit_fd;
+    int audit_file_fd;
+    char *audit_path;
+    bool audit_syslog;
+    vmsec_relay_audit_fn audit_cb;
+    void *audit_user;
+};
+
+#endif
