@@ -1,6 +1,7 @@
 /* Host check with injected host facts: every problem kind, all reported together in one error. */
 #include <sys/stat.h>
 
+#include <jansson.h>
 #include <vmsec.h>
 
 #include "isolation/hostcheck_internal.h"
@@ -276,6 +277,67 @@ START_TEST(report_formats)
 }
 END_TEST
 
+/* The JSON layout, pinned: one entry per line, then the summary, members in a fixed order. */
+START_TEST(report_json_layout)
+{
+    struct vmsec_report *r = vmsec__report_new();
+    char *json = NULL;
+
+    ck_assert_int_eq(vmsec__report_add(r, VMSEC_STATUS_OK, "vcpus", "2", "2", "libvirt", NULL), 0);
+    ck_assert_int_eq(vmsec__report_add(r, VMSEC_STATUS_DRIFT, "name", "caf\xC3\xA9", NULL, NULL, "say \"%s\"\n\t", "hi"),
+                     0);
+    ck_assert_int_eq(vmsec_report_format(r, VMSEC_REPORT_JSON, &json), 0);
+    ck_assert_str_eq(json, "{\"entries\":[\n"
+                           "{\"setting\":\"vcpus\",\"status\":\"ok\",\"expected\":\"2\",\"actual\":\"2\","
+                           "\"source\":\"libvirt\",\"detail\":\"\"},\n"
+                           "{\"setting\":\"name\",\"status\":\"drift\",\"expected\":\"caf\xC3\xA9\",\"actual\":\"\","
+                           "\"source\":\"\",\"detail\":\"say \\\"hi\\\"\\n\\t\"}],\n"
+                           "\"summary\":{\"ok\":1,\"drift\":1,\"unchecked\":0,\"applied\":0,\"next-boot\":0,"
+                           "\"failed\":0,\"restored\":0,\"not-restored\":0,\"problem\":0}}\n");
+    vmsec_report_string_free(json);
+    vmsec_report_free(r);
+
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec_report_format(r, VMSEC_REPORT_JSON, &json), 0);
+    ck_assert_str_eq(json, "{\"entries\":[],\n\"summary\":{\"ok\":0,\"drift\":0,\"unchecked\":0,\"applied\":0,"
+                           "\"next-boot\":0,\"failed\":0,\"restored\":0,\"not-restored\":0,\"problem\":0}}\n");
+    vmsec_report_string_free(json);
+    vmsec_report_free(r);
+}
+END_TEST
+
+#define R "\xEF\xBF\xBD" /* U+FFFD */
+
+/* Bytes that are not UTF-8 (a device path with 0xff, a truncated or overlong sequence) become
+ * U+FFFD, one per maximal invalid subpart: the document stays JSON that parses back. */
+START_TEST(report_json_replaces_invalid_utf8)
+{
+    struct vmsec_report *r = vmsec__report_new();
+    char *json = NULL;
+    json_t *doc, *e;
+    json_error_t err;
+
+    ck_assert_int_eq(vmsec__report_add(r, VMSEC_STATUS_DRIFT, "blkio.device(/dev/vd\xFF).weight", "1\xC0\x80",
+                                       "\xED\xA0\x80", "kernel /sys/fs/cgroup/\xFE", "tab\t%s", "\xE2\x82"),
+                     0);
+    ck_assert_int_eq(vmsec_report_format(r, VMSEC_REPORT_JSON, &json), 0);
+    ck_assert_ptr_nonnull(strstr(json, "\n{\"setting\":\"blkio.device(/dev/vd" R ").weight\",\"status\":\"drift\","
+                                       "\"expected\":\"1" R R "\",\"actual\":\"" R R R "\","
+                                       "\"source\":\"kernel /sys/fs/cgroup/" R "\",\"detail\":\"tab\\t" R "\"}],\n"));
+    doc = json_loads(json, 0, &err);
+    ck_assert_msg(doc != NULL, "%s: %s", err.text, json);
+    e = json_array_get(json_object_get(doc, "entries"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "setting")), "blkio.device(/dev/vd" R ").weight");
+    ck_assert_str_eq(json_string_value(json_object_get(e, "detail")), "tab\t" R);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(doc, "summary"), "drift")), 1);
+    /* The report itself keeps the bytes it was given: only the JSON text replaces them. */
+    ck_assert_str_eq(vmsec_report_field(r, 0, VMSEC_REPORT_SETTING), "blkio.device(/dev/vd\xFF).weight");
+    json_decref(doc);
+    vmsec_report_string_free(json);
+    vmsec_report_free(r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("hostcheck");
@@ -289,6 +351,8 @@ int main(void)
     tcase_add_test(tc, this_host_is_consistent);
     tcase_add_test(tc, facts_from_libvirt);
     tcase_add_test(tc, report_formats);
+    tcase_add_test(tc, report_json_layout);
+    tcase_add_test(tc, report_json_replaces_invalid_utf8);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
+#include <jansson.h>
+
 #include "relay_testutil.h"
 
 static const char *policy_text = "service echo port 5000\n"
@@ -608,6 +610,79 @@ START_TEST(reload_keeps_established_sessions)
 }
 END_TEST
 
+#define R "\xEF\xBF\xBD" /* U+FFFD */
+
+/* Parses every audit line so far with jansson; returns the records as a JSON array. */
+static json_t *audit_records(struct rt *t)
+{
+    json_t *all = json_array();
+    pthread_mutex_lock(&t->lock);
+    for (char *line = t->audit; line && *line;) {
+        char *nl = strchr(line, '\n');
+        json_error_t err;
+        json_t *rec = json_loadb(line, (size_t)(nl - line), 0, &err);
+        ck_assert_msg(rec != NULL, "audit line is not JSON (%s): %.*s", err.text, (int)(nl - line), line);
+        json_array_append_new(all, rec);
+        line = nl + 1;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return all;
+}
+
+/* A policy file's path is whatever bytes the file system holds. Records naming one that is not
+ * UTF-8 (a directory called p<0xff>) are still JSON, with U+FFFD in place of the byte. */
+START_TEST(audit_records_stay_json_for_non_utf8_paths)
+{
+    struct rt t;
+    char dir[PATH_MAX + 16], path[PATH_MAX + 32], clean[PATH_MAX + 48];
+    json_t *recs, *rec;
+    size_t i;
+    int seen = 0;
+
+    rt_start(&t, NULL);
+    snprintf(dir, sizeof(dir), "%s/p\xFF", t.dir);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof(path), "%s/bad.conf", dir);
+    vt_write_file(path, "allow echo from a to\n", 21, 0644);
+    ck_assert_int_eq(vmsec_relay_load_policy(t.relay, path), VMSEC_EFORMAT);
+    snprintf(path, sizeof(path), "%s/good.conf", dir);
+    vt_write_file(path, policy_text, strlen(policy_text), 0644);
+    ck_assert_int_eq(vmsec_relay_load_policy(t.relay, path), 0);
+    int fd = rt_client(&t, 7, "b");
+    ck_assert_int_eq(vmsec_relay_request(fd, "target-2", "echo", 5000), VMSEC_EDENIED);
+    close(fd);
+
+    pthread_mutex_lock(&t.lock);
+    ck_assert_ptr_null(memchr(t.audit, 0xFF, t.audit_len));
+    pthread_mutex_unlock(&t.lock);
+    recs = audit_records(&t);
+    json_array_foreach (recs, i, rec) {
+        const char *event = json_string_value(json_object_get(rec, "event"));
+        const char *status = json_string_value(json_object_get(rec, "status"));
+        if (strcmp(event, "policy") == 0 && strcmp(status, "invalid") == 0) {
+            snprintf(clean, sizeof(clean), "%s/p" R "/bad.conf", t.dir);
+            ck_assert_str_eq(json_string_value(json_object_get(rec, "file")), clean);
+            ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(rec, "error")), "p" R "/bad.conf:1:"));
+            seen |= 1;
+        } else if (strcmp(event, "policy") == 0) {
+            snprintf(clean, sizeof(clean), "%s/p" R "/good.conf", t.dir);
+            ck_assert_str_eq(json_string_value(json_object_get(rec, "file")), clean);
+            ck_assert_int_eq(json_integer_value(json_object_get(rec, "rules")), 5);
+            seen |= 2;
+        } else if (strcmp(event, "decision") == 0) {
+            snprintf(clean, sizeof(clean), "%s/p" R "/good.conf:5", t.dir);
+            ck_assert_str_eq(json_string_value(json_object_get(rec, "rule")), clean);
+            ck_assert_str_eq(json_string_value(json_object_get(rec, "decision")), "deny");
+            ck_assert_str_eq(json_string_value(json_object_get(rec, "source")), "b");
+            seen |= 4;
+        }
+    }
+    ck_assert_int_eq(seen, 7);
+    json_decref(recs);
+    rt_stop(&t);
+}
+END_TEST
+
 START_TEST(unix_listener_identity_and_audit_file)
 {
     /* Without an identify callback, unix callers are the listener's configured identity. */
@@ -725,6 +800,7 @@ int main(void)
     tcase_add_test(tc, graceful_shutdown_lets_sessions_finish);
     tcase_add_test(tc, dead_target_times_out_and_idle_sessions_close);
     tcase_add_test(tc, reload_keeps_established_sessions);
+    tcase_add_test(tc, audit_records_stay_json_for_non_utf8_paths);
     tcase_add_test(tc, unix_listener_identity_and_audit_file);
     tcase_add_test(tc, peermap_checks_domain_keys);
     tcase_add_test(tc, limit_and_argument_validation);

@@ -30,8 +30,31 @@ check "apply reports each setting in an aligned table" sh -c "head -1 '$out/appl
 "$tool" apply -c $uri "$data/testdrv-sched.conf" test > "$out/fail" 2> "$out/fail.err"
 check "a failing apply exits 2" test $? = 2
 check "its error names the setting and says it rolled back" grep -q "cpu.shares.*rolled back" "$out/fail.err"
-"$tool" verify -c $uri --json "$data/testdrv.conf" test > "$out/v.json" 2>&1
+"$tool" verify -c $uri --json "$data/testdrv.conf" test > "$out/v.json" 2> "$out/v.err"
 check "verify --json is JSON with a summary" grep -q '"summary":{"ok":' "$out/v.json"
+# The JSON stays JSON whatever the bytes around it: a profile under a directory whose name is not
+# UTF-8 (byte 0xff), on a domain whose name is UTF-8 but not ASCII (a Latin-1 node file gives
+# libvirt "t\u00ffst"). Python decodes strictly and must find that name unescaped in a detail.
+odd="$out/$(printf 'dir\377')"
+mkdir "$odd" && cp "$data/testdrv.conf" "$odd/p.conf"
+printf '<?xml version="1.0" encoding="ISO-8859-1"?>\n<node><domain type="test"><name>t\377st</name>%s</domain></node>\n' \
+    '<memory>65536</memory><vcpu>2</vcpu><os><type>hvm</type></os>' > "$out/node.xml"
+"$tool" verify -c "test://$out/node.xml" --json "$odd/p.conf" "$(printf 't\303\277st')" > "$out/odd.json" 2> "$out/odd.err"
+check "verify --json on a non-UTF-8 profile path and a non-ASCII domain name exits 1 (drift)" test $? = 1
+check "the domain name is written as UTF-8, not escaped" grep -q "$(printf 'domain t\303\277st: ')" "$out/odd.json"
+py=${VMSEC_PYTHON:-python3}
+if command -v "$py" >/dev/null 2>&1; then
+    for j in v odd; do
+        check "verify --json output ($j) parses as strict UTF-8 JSON in Python" "$py" -c '
+import json, sys
+d = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
+assert d["entries"] and d["summary"]["drift"] > 0, d["summary"]
+assert sys.argv[2] != "odd" or any("domain t\u00ffst:" in e["detail"] for e in d["entries"])
+' "$out/$j.json" "$j"
+    done
+else
+    skip_or_fail "python3 not found to parse the JSON output"
+fi
 "$tool" verify -c $uri "$data/testdrv.conf" no-such-domain 2> "$out/nf"
 rc=$?
 check "verify of a missing domain exits 2" test $rc = 2

@@ -25,9 +25,10 @@ if ! command -v python3 >/dev/null 2>&1; then
     done_testing
 fi
 
-# ask TARGET SERVICE: prints the relay's reply status byte.
+# ask TARGET SERVICE: prints the reply status byte of the relay at $relay_sock.
+relay_sock="$tmp/relay.sock"
 ask() {
-    python3 - "$tmp/relay.sock" "$1" "$2" <<'PY'
+    python3 - "$relay_sock" "$1" "$2" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(10)
@@ -79,7 +80,28 @@ check "the unix socket file is removed" test ! -e "$tmp/relay.sock"
 check "shutdown is audited" grep -q '"event":"shutdown","sessions_cut":0' "$tmp/audit.jsonl"
 check "every audit line is a JSON object" python3 -c "
 import json, sys
-for line in open(sys.argv[1]):
+for line in open(sys.argv[1], encoding='utf-8'):
     json.loads(line)
 " "$tmp/audit.jsonl"
+
+# A policy file whose path is not UTF-8 (a directory named with byte 0xff): the audit lines naming
+# it stay strict UTF-8 JSON, with U+FFFD in place of the byte.
+odd="$tmp/pol$(printf '\377')"
+mkdir "$odd" && cp "$tmp/good.conf" "$odd/policy.conf"
+"$relayd" -p "$odd/policy.conf" -u "$tmp/relay2.sock=host" -l test:///default -q -a "$tmp/audit2.jsonl" \
+    2>"$tmp/stderr2" &
+pid=$!
+i=0
+while [ ! -S "$tmp/relay2.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+relay_sock="$tmp/relay2.sock"
+check "with a non-UTF-8 policy path, a request no rule allows is DENIED (1)" test "$(ask vm2 echo)" = 1
+kill -TERM "$pid"
+wait "$pid"
+pid=
+check "audit lines naming a non-UTF-8 path are strict UTF-8 JSON, U+FFFD in place of 0xff" python3 -c "
+import json, sys
+recs = [json.loads(line) for line in open(sys.argv[1], encoding='utf-8')]
+assert any(r['event'] == 'decision' and r['rule'].endswith('/pol\ufffd/policy.conf:default') for r in recs), recs
+assert any(r['event'] == 'policy' and r['file'].endswith('/pol\ufffd/policy.conf') for r in recs), recs
+" "$tmp/audit2.jsonl"
 done_testing

@@ -46,7 +46,9 @@ typedef enum vmsec_report_field_id {
 /** @brief Output formats of vmsec_report_format(). */
 typedef enum vmsec_report_format_kind {
     VMSEC_REPORT_TEXT = 0, /**< Aligned table with a header line, one line per entry. */
-    VMSEC_REPORT_JSON = 1  /**< `{"entries":[{"setting":...,"status":...},...],"summary":{...}}`. */
+    VMSEC_REPORT_JSON = 1  /**< `{"entries":[{"setting":...,"status":...},...],"summary":{...}}`, one
+                                entry per line; bytes of a field that are not UTF-8 are written as
+                                U+FFFD, one per maximal invalid subsequence. */
 } vmsec_report_format_kind;
 
 /**

@@ -1,4 +1,5 @@
-/* Reports: an ordered list of per-setting entries, formatted as an aligned table or JSON. */
+/* Reports: an ordered list of per-setting entries, formatted as an aligned table or JSON
+ * (through lib/common/json.c: bytes that are not UTF-8 become U+FFFD there). */
 #include "config.h"
 
 #include <stdarg.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/report_internal.h"
 
 #define NFIELDS 5
@@ -124,43 +126,48 @@ const char *vmsec_status_name(int status)
     return status_names[status];
 }
 
-static void json_string(FILE *f, const char *s)
+/* One entry as an object: setting and status first, then the other fields in their order. */
+static json_t *entry_json(const struct entry *e)
 {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p == '\n')
-            fputs("\\n", f);
-        else if (*p == '\t')
-            fputs("\\t", f);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
+    json_t *o = json_object();
+    int rc = o ? 0 : VMSEC_ENOMEM;
+
+    if (rc == 0)
+        rc = vmsec__json_set(o, field_names[0], vmsec__json_str(e->field[0]));
+    if (rc == 0)
+        rc = vmsec__json_set(o, "status", vmsec__json_str(vmsec_status_name(e->status)));
+    for (int k = 1; rc == 0 && k < NFIELDS; k++)
+        rc = vmsec__json_set(o, field_names[k], vmsec__json_str(e->field[k]));
+    if (rc < 0) {
+        json_decref(o);
+        return NULL;
     }
-    fputc('"', f);
+    return o;
 }
 
-static void format_json(const vmsec_report *r, FILE *f)
+/* {"entries":[...],"summary":{...}} with each entry, and the summary, on a line of its own, so a
+ * line-oriented reader (grep) sees one setting per line. Every value goes through the JSON module. */
+static int format_json(const vmsec_report *r, FILE *f)
 {
+    json_t *summary = json_object();
+    int rc = summary ? 0 : VMSEC_ENOMEM;
+
     fputs("{\"entries\":[", f);
-    for (size_t i = 0; i < r->n; i++) {
-        fputs(i ? ",\n{" : "\n{", f);
-        fputs("\"setting\":", f);
-        json_string(f, r->e[i].field[0]);
-        fputs(",\"status\":", f);
-        json_string(f, vmsec_status_name(r->e[i].status));
-        for (int k = 1; k < NFIELDS; k++) {
-            fprintf(f, ",\"%s\":", field_names[k]);
-            json_string(f, r->e[i].field[k]);
-        }
-        fputc('}', f);
+    for (size_t i = 0; rc == 0 && i < r->n; i++) {
+        json_t *e = entry_json(&r->e[i]);
+        fputs(i ? ",\n" : "\n", f);
+        rc = e ? vmsec__json_dumpf(e, f) : VMSEC_ENOMEM;
+        json_decref(e);
     }
-    fputs("],\n\"summary\":{", f);
-    for (size_t s = 0; s < VMSEC_ARRAY_LEN(status_names); s++)
-        fprintf(f, "%s\"%s\":%zu", s ? "," : "", status_names[s], vmsec_report_count_status(r, (int)s));
-    fputs("}}\n", f);
+    for (size_t s = 0; rc == 0 && s < VMSEC_ARRAY_LEN(status_names); s++)
+        rc = vmsec__json_set(summary, status_names[s],
+                             json_integer((json_int_t)vmsec_report_count_status(r, (int)s)));
+    fputs("],\n\"summary\":", f);
+    if (rc == 0)
+        rc = vmsec__json_dumpf(summary, f);
+    fputs("}\n", f);
+    json_decref(summary);
+    return rc;
 }
 
 /* Columns: SETTING STATUS EXPECTED ACTUAL SOURCE, then the detail (unaligned, last). */
@@ -200,6 +207,7 @@ int vmsec_report_format(const vmsec_report *r, int kind, char **out)
 {
     char *buf = NULL;
     size_t len = 0;
+    int rc = 0;
     FILE *f;
 
     if (!r || !out || (kind != VMSEC_REPORT_TEXT && kind != VMSEC_REPORT_JSON))
@@ -209,10 +217,11 @@ int vmsec_report_format(const vmsec_report *r, int kind, char **out)
     if (!f)
         return vmsec__error(VMSEC_ENOMEM, "out of memory formatting a report");
     if (kind == VMSEC_REPORT_JSON)
-        format_json(r, f);
+        rc = format_json(r, f);
     else
         format_text(r, f);
-    if (fclose(f) != 0 || !buf) {
+    /* Writing to memory fails only for want of it. */
+    if (fclose(f) != 0 || rc < 0 || !buf) {
         free(buf);
         return vmsec__error(VMSEC_ENOMEM, "out of memory formatting a report");
     }

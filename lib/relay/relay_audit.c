@@ -1,5 +1,6 @@
-/* The relay's audit: records are built into a fixed buffer and written whole, one line per record,
- * to each sink (doc/RELAY.md, "Audit records"). */
+/* The relay's audit: records are built as jansson objects through the JSON module (which replaces
+ * bytes that are not UTF-8, e.g. in a policy file's path, by U+FFFD) and written whole, one line
+ * per record, to each sink (doc/RELAY.md, "Audit records"). */
 #include "config.h"
 
 #include <errno.h>
@@ -13,64 +14,47 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "common/json.h"
 #include "relay/relay_audit.h"
 #include "relay/relay_core.h"
 #include "vmsec/relay.h"
 
-/* Appends text, always keeping room for the closing brace and newline vmsec__relay_jemit() adds. */
-static void jraw(struct jbuf *j, const char *s)
+/* A field that cannot be added (no memory) drops the record being built: vmsec__relay_jemit() then
+ * writes the short record that says so in its place. */
+static void jset(struct jbuf *j, const char *key, json_t *value)
 {
-    size_t l = strlen(s);
-    if (j->n + l + 3 <= sizeof(j->s)) {
-        memcpy(j->s + j->n, s, l + 1);
-        j->n += l;
+    if (!j->o) {
+        json_decref(value);
+        return;
+    }
+    if (vmsec__json_set(j->o, key, value) < 0) {
+        json_decref(j->o);
+        j->o = NULL;
     }
 }
 
 void vmsec__relay_jstr(struct jbuf *j, const char *key, const char *val)
 {
-    char tmp[8];
-    jraw(j, j->n > 1 ? ",\"" : "\"");
-    jraw(j, key);
-    jraw(j, "\":\"");
-    for (const unsigned char *p = (const unsigned char *)val; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            tmp[0] = '\\';
-            tmp[1] = (char)*p;
-            tmp[2] = '\0';
-        } else if (*p < 0x20 || *p >= 0x7f) {
-            snprintf(tmp, sizeof(tmp), "\\u%04x", *p);
-        } else {
-            tmp[0] = (char)*p;
-            tmp[1] = '\0';
-        }
-        jraw(j, tmp);
-    }
-    jraw(j, "\"");
+    jset(j, key, vmsec__json_str(val));
 }
 
 void vmsec__relay_jnum(struct jbuf *j, const char *key, uint64_t v)
 {
-    char tmp[32];
-    jraw(j, j->n > 1 ? ",\"" : "\"");
-    jraw(j, key);
-    snprintf(tmp, sizeof(tmp), "\":%llu", (unsigned long long)v);
-    jraw(j, tmp);
+    /* JSON integers are signed 64-bit in jansson; no counter of the relay gets near 2^63. */
+    jset(j, key, json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v));
 }
 
 void vmsec__relay_jbegin(struct jbuf *j, const char *event)
 {
     struct timespec ts;
     struct tm tm;
-    char t[64];
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(t + n, sizeof(t) - n, ".%03ldZ", ts.tv_nsec / 1000000);
-    j->n = 0;
-    j->s[0] = '\0';
-    jraw(j, "{");
-    vmsec__relay_jstr(j, "time", t);
+    size_t n = strftime(j->time, sizeof(j->time), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(j->time + n, sizeof(j->time) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    snprintf(j->event, sizeof(j->event), "%s", event);
+    j->o = json_object();
+    vmsec__relay_jstr(j, "time", j->time);
     vmsec__relay_jstr(j, "event", event);
 }
 
@@ -87,20 +71,43 @@ static void write_line(int fd, const char *s, size_t n)
     }
 }
 
+/* The record as one line with room for a newline, or NULL when memory ran out. */
+static char *record_line(struct jbuf *j)
+{
+    char *text = j->o ? vmsec__json_dump(j->o) : NULL, *line;
+
+    json_decref(j->o);
+    j->o = NULL;
+    if (!text)
+        return NULL;
+    if (!(line = realloc(text, strlen(text) + 2)))
+        free(text);
+    return line;
+}
+
 void vmsec__relay_jemit(vmsec_relay *r, struct jbuf *j)
 {
-    j->s[j->n++] = '}';
-    j->s[j->n] = '\0';
+    /* time and event are the relay's own ASCII words, so the fallback needs no escaping. */
+    char fallback[sizeof(j->time) + sizeof(j->event) + 64];
+    char *line = record_line(j), *text = line;
+    size_t n;
+
+    if (!text) {
+        snprintf(fallback, sizeof(fallback), "{\"time\":\"%s\",\"event\":\"%s\",\"audit_error\":\"out-of-memory\"}",
+                 j->time, j->event);
+        text = fallback;
+    }
+    n = strlen(text);
     if (r->audit_cb)
-        r->audit_cb(r->audit_user, j->s);
+        r->audit_cb(r->audit_user, text);
     if (r->audit_syslog)
-        syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", j->s);
-    j->s[j->n] = '\n'; /* jraw() kept room for it */
+        syslog(LOG_AUTHPRIV | LOG_NOTICE, "%s", text);
+    text[n] = '\n'; /* both buffers have room for it; one write() keeps the line whole */
     if (r->audit_fd >= 0)
-        write_line(r->audit_fd, j->s, j->n + 1);
+        write_line(r->audit_fd, text, n + 1);
     if (r->audit_file_fd >= 0)
-        write_line(r->audit_file_fd, j->s, j->n + 1);
-    j->s[j->n] = '\0';
+        write_line(r->audit_file_fd, text, n + 1);
+    free(line);
 }
 
 void vmsec__relay_jsession(struct jbuf *j, const struct session *s)

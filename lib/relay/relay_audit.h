@@ -6,12 +6,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/json.h"
 #include "relay/relay_core.h"
 
-/* One record being built: vmsec__relay_jbegin(), fields, then vmsec__relay_jemit(). */
+/* One record being built: vmsec__relay_jbegin(), fields, then vmsec__relay_jemit(), which frees it
+ * (every jbegin must reach a jemit). */
 struct jbuf {
-    char s[2048];
-    size_t n;
+    json_t *o;     /* the record; NULL once memory ran out */
+    char time[32]; /* kept beside it for the record saying memory ran out */
+    char event[32];
 };
 
 void vmsec__relay_jbegin(struct jbuf *j, const char *event);
