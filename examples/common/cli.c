@@ -1,0 +1,195 @@
+/* The shared command-line helper of the vmsec tools; see cli.h for the conventions. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vmsec.h>
+
+void cli_init(cli *c, const char *prog, const cli_synopsis *synopses, const char *options,
+              const char *exit_status, int error_exit, int argc, char **argv)
+{
+    memset(c, 0, sizeof(*c));
+    c->prog = prog;
+    c->synopses = synopses;
+    c->options = options;
+    c->exit_status = exit_status;
+    c->error_exit = error_exit;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            c->json = true;
+    opterr = 0; /* cli_getopt words the errors itself, naming the option */
+}
+
+static void print_synopses(const cli *c, FILE *to)
+{
+    const char *lead = "usage:";
+    for (const cli_synopsis *s = c->synopses; s->args; s++) {
+        if (c->command && s->command && strcmp(c->command, s->command) != 0)
+            continue;
+        fprintf(to, "%s %s%s%s %s\n", lead, c->prog, s->command ? " " : "", s->command ? s->command : "", s->args);
+        lead = "      ";
+    }
+}
+
+void cli_help(const cli *c)
+{
+    print_synopses(c, stdout);
+    fputs(c->options, stdout);
+    fputs("  -h, --help   print this text and exit\n"
+          "  --version    print the version and exit\n",
+          stdout);
+    fputs(c->exit_status, stdout);
+    exit(CLI_EXIT_OK);
+}
+
+void cli_version(const cli *c)
+{
+    /* The library loaded at run time is what the tool really uses; the headers it was built
+     * against are named too when they differ. */
+    const char *runtime = vmsec_version_string();
+    if (strcmp(runtime, VMSEC_VERSION_STRING) == 0)
+        printf("%s (vmsec) %s\n", c->prog, runtime);
+    else
+        printf("%s (vmsec) %s (built with %s)\n", c->prog, runtime, VMSEC_VERSION_STRING);
+    exit(CLI_EXIT_OK);
+}
+
+int cli_verror(const cli *c, int code, const char *fmt, va_list ap)
+{
+    char message[1024];
+    vsnprintf(message, sizeof(message), fmt, ap);
+    fflush(stdout); /* what the tool printed so far comes before the error */
+    fprintf(stderr, "%s: %s\n", c->prog, message);
+    (void)code;
+    return c->error_exit;
+}
+
+int cli_error(const cli *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = cli_verror(c, code, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int cli_fail(const cli *c, const char *what)
+{
+    const char *msg = vmsec_error_last();
+    int code = vmsec_error_last_code();
+    if (code == 0) /* a failure always has a code, even if the library recorded none */
+        code = VMSEC_EINTERNAL;
+    if (!what || strstr(msg, what))
+        return cli_error(c, code, "%s", msg);
+    return cli_error(c, code, "%s: %s", what, msg);
+}
+
+void cli_usage_error(const cli *c, const char *fmt, ...)
+{
+    va_list ap;
+    cli quiet = *c;
+    va_start(ap, fmt);
+    quiet.error_exit = CLI_EXIT_USAGE;
+    cli_verror(&quiet, VMSEC_EINVAL, fmt, ap);
+    va_end(ap);
+    print_synopses(c, stderr);
+    exit(CLI_EXIT_USAGE);
+}
+
+int cli_getopt(cli *c, int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+    char so[128];
+    int longindex = -1, opt;
+    snprintf(so, sizeof(so), ":%s", shortopts); /* ':' tells a missing argument from an unknown option */
+    opt = getopt_long(argc, argv, so, longopts, &longindex);
+    if (opt == -1)
+        return -1;
+    if (longindex >= 0)
+        snprintf(c->optname, sizeof(c->optname), "--%s", longopts[longindex].name);
+    else if (opt != '?' && opt != ':')
+        snprintf(c->optname, sizeof(c->optname), "-%c", opt);
+    else if (optopt > 0 && optopt < 0x100)
+        snprintf(c->optname, sizeof(c->optname), "-%c", optopt);
+    else { /* a long option getopt did not take: it is the word just consumed */
+        const char *word = argv[optind - 1], *eq = strchr(word, '=');
+        snprintf(c->optname, sizeof(c->optname), "%.*s", eq ? (int)(eq - word) : (int)strlen(word), word);
+    }
+    switch (opt) {
+    case 'h': /* every tool has -h as well */
+    case CLI_OPT_HELP: cli_help(c);
+    case CLI_OPT_VERSION: cli_version(c);
+    case ':': cli_usage_error(c, "%s: missing argument", c->optname);
+    case '?': cli_usage_error(c, "unknown option '%s'", c->optname);
+    default: return opt;
+    }
+}
+
+int cli_choice(const cli *c, const char *value, const char *const *choices, size_t n)
+{
+    char list[256] = "";
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(value, choices[i]) == 0)
+            return (int)i;
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", choices[i]);
+    }
+    cli_usage_error(c, "%s: '%s' is not one of: %s", c->optname, value, list);
+}
+
+unsigned long cli_number(const cli *c, const char *value, unsigned long max)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(value, &end, 10);
+    if (value[0] < '0' || value[0] > '9' || *end || errno)
+        cli_usage_error(c, "%s: '%s' is not a number", c->optname, value);
+    if (v > max)
+        cli_usage_error(c, "%s: %s is more than %lu", c->optname, value, max);
+    return v;
+}
+
+const char *cli_command_pick(cli *c, int argc, char **argv, const char *const *commands, size_t n)
+{
+    char list[256] = "";
+    for (size_t i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", commands[i]);
+    if (optind >= argc)
+        cli_usage_error(c, "missing command (one of: %s)", list);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(argv[optind], commands[i]) == 0) {
+            optind++;
+            return c->command = commands[i];
+        }
+    cli_usage_error(c, "unknown command '%s' (one of: %s)", argv[optind], list);
+}
+
+void cli_operands(const cli *c, int argc, char **argv, const char *const *names, int n)
+{
+    int have = argc - optind;
+    if (have < n)
+        cli_usage_error(c, "missing operand %s", names[have]);
+    if (have > n)
+        cli_usage_error(c, "unexpected operand '%s'", argv[optind + n]);
+}
+
+const char *cli_error_name(int code)
+{
+    /* errors.h gives no names at run time; the values are ABI, so this table never goes stale,
+     * it only misses codes newer than the tool. */
+#define NAME(e) [-(e)] = #e
+    static const char *const names[] = {
+        NAME(VMSEC_OK),         NAME(VMSEC_EINVAL),      NAME(VMSEC_ENOMEM),       NAME(VMSEC_EIO),
+        NAME(VMSEC_EPERM),      NAME(VMSEC_EFORMAT),     NAME(VMSEC_ENOTFOUND),    NAME(VMSEC_EEXIST),
+        NAME(VMSEC_EAGAIN),     NAME(VMSEC_EAUTH),       NAME(VMSEC_EPROTO),       NAME(VMSEC_ETIMEDOUT),
+        NAME(VMSEC_ECLOSED),    NAME(VMSEC_ETRUNCATED),  NAME(VMSEC_ETOOBIG),      NAME(VMSEC_EUNSUPPORTED),
+        NAME(VMSEC_ESTATE),     NAME(VMSEC_ECRYPTO),     NAME(VMSEC_ELIBVIRT),     NAME(VMSEC_EHOST),
+        NAME(VMSEC_ECONNREFUSED), NAME(VMSEC_EADDRINUSE), NAME(VMSEC_EDENIED),     NAME(VMSEC_EROLLEDBACK),
+        NAME(VMSEC_EPARTIAL),   NAME(VMSEC_EDRIFT),      NAME(VMSEC_EINTERNAL),
+    };
+#undef NAME
+    if (code > 0 || (size_t)-code >= sizeof(names) / sizeof(names[0]) || !names[-code])
+        return "VMSEC_EUNKNOWN";
+    return names[-code];
+}
