@@ -60,11 +60,26 @@ void cli_version(const cli *c)
 int cli_verror(const cli *c, int code, const char *fmt, va_list ap)
 {
     char message[1024];
+    size_t n;
     vsnprintf(message, sizeof(message), fmt, ap);
+    n = strlen(message);
+    while (n && (message[n - 1] == '\n' || message[n - 1] == ' ')) /* libxml2's messages end in one */
+        message[--n] = '\0';
     fflush(stdout); /* what the tool printed so far comes before the error */
     fprintf(stderr, "%s: %s\n", c->prog, message);
     (void)code;
     return c->error_exit;
+}
+
+void cli_message(const cli *c, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "%s: ", c->prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
 }
 
 int cli_error(const cli *c, int code, const char *fmt, ...)
@@ -157,6 +172,13 @@ const char *cli_command_pick(cli *c, int argc, char **argv, const char *const *c
         snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", commands[i]);
     if (optind >= argc)
         cli_usage_error(c, "missing command (one of: %s)", list);
+    if (argv[optind][0] == '-') { /* only the common options come before the command */
+        if (strcmp(argv[optind], "-h") == 0 || strcmp(argv[optind], "--help") == 0)
+            cli_help(c);
+        if (strcmp(argv[optind], "--version") == 0)
+            cli_version(c);
+        cli_usage_error(c, "unknown option '%s' (options follow the command)", argv[optind]);
+    }
     for (size_t i = 0; i < n; i++)
         if (strcmp(argv[optind], commands[i]) == 0) {
             optind++;

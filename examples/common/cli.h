@@ -72,7 +72,7 @@ int cli_choice(const cli *c, const char *value, const char *const *choices, size
 /* optarg as an unsigned decimal number no larger than max, or a usage error. */
 unsigned long cli_number(const cli *c, const char *value, unsigned long max);
 /* The subcommand argv[optind] among commands (n of them), or a usage error listing them; sets
- * c->command and advances optind. */
+ * c->command and advances optind. -h, --help and --version may stand in its place. */
 const char *cli_command_pick(cli *c, int argc, char **argv, const char *const *commands, size_t n);
 /* Exactly n operands left (named by names[0..n-1]), or a usage error naming the missing one or
  * the first extra one. */
@@ -87,6 +87,9 @@ int cli_fail(const cli *c, const char *what);
  * code (a VMSEC_E* value the failure corresponds to). Returns c->error_exit. */
 int cli_error(const cli *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int cli_verror(const cli *c, int code, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+
+/* "PROG: message" on stderr, for what is not an error: a finding (drift, sharing) or a notice. */
+void cli_message(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* "VMSEC_EFORMAT" for VMSEC_EFORMAT (-5): the name of a code as errors.h spells it. */
 const char *cli_error_name(int code);
