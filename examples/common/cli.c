@@ -114,6 +114,22 @@ void cli_usage_error(const cli *c, const char *fmt, ...)
     exit(CLI_EXIT_USAGE);
 }
 
+/* Names the option getopt refused. A long option is the word just consumed (up to any '=');
+ * a short one is optopt, unless that word is a long option whose value optopt is. */
+static void name_bad_option(cli *c, char **argv, const struct option *longopts)
+{
+    const char *word = argv[optind - 1], *eq = strchr(word, '=');
+    int len = eq ? (int)(eq - word) : (int)strlen(word);
+    bool is_long = strncmp(word, "--", 2) == 0 && optopt == 0;
+    for (const struct option *o = longopts; !is_long && o && o->name; o++)
+        is_long = strncmp(word, "--", 2) == 0 && o->val == optopt && (int)strlen(o->name) == len - 2 &&
+                  strncmp(o->name, word + 2, (size_t)len - 2) == 0;
+    if (is_long)
+        snprintf(c->optname, sizeof(c->optname), "%.*s", len, word);
+    else
+        snprintf(c->optname, sizeof(c->optname), "-%c", optopt);
+}
+
 int cli_getopt(cli *c, int argc, char **argv, const char *shortopts, const struct option *longopts)
 {
     char so[128];
@@ -126,15 +142,15 @@ int cli_getopt(cli *c, int argc, char **argv, const char *shortopts, const struc
         snprintf(c->optname, sizeof(c->optname), "--%s", longopts[longindex].name);
     else if (opt != '?' && opt != ':')
         snprintf(c->optname, sizeof(c->optname), "-%c", opt);
-    else if (optopt > 0 && optopt < 0x100)
-        snprintf(c->optname, sizeof(c->optname), "-%c", optopt);
-    else { /* a long option getopt did not take: it is the word just consumed */
-        const char *word = argv[optind - 1], *eq = strchr(word, '=');
-        snprintf(c->optname, sizeof(c->optname), "%.*s", eq ? (int)(eq - word) : (int)strlen(word), word);
-    }
+    else
+        name_bad_option(c, argv, longopts);
     switch (opt) {
     case 'h': /* every tool has -h as well */
-    case CLI_OPT_HELP: cli_help(c);
+    case CLI_OPT_HELP:
+        if (!c->options_first)
+            cli_help(c);
+        c->help_wanted = true;
+        return cli_getopt(c, argc, argv, shortopts, longopts);
     case CLI_OPT_VERSION: cli_version(c);
     case ':': cli_usage_error(c, "%s: missing argument", c->optname);
     case '?': cli_usage_error(c, "unknown option '%s'", c->optname);
@@ -170,6 +186,8 @@ const char *cli_command_pick(cli *c, int argc, char **argv, const char *const *c
     char list[256] = "";
     for (size_t i = 0; i < n; i++)
         snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", commands[i]);
+    if (c->help_wanted && (optind >= argc || argv[optind][0] == '-'))
+        cli_help(c);
     if (optind >= argc)
         cli_usage_error(c, "missing command (one of: %s)", list);
     if (argv[optind][0] == '-') { /* only the common options come before the command */
@@ -182,8 +200,13 @@ const char *cli_command_pick(cli *c, int argc, char **argv, const char *const *c
     for (size_t i = 0; i < n; i++)
         if (strcmp(argv[optind], commands[i]) == 0) {
             optind++;
-            return c->command = commands[i];
+            c->command = commands[i];
+            if (c->help_wanted)
+                cli_help(c);
+            return c->command;
         }
+    if (c->help_wanted)
+        cli_help(c);
     cli_usage_error(c, "unknown command '%s' (one of: %s)", argv[optind], list);
 }
 

@@ -45,6 +45,9 @@ typedef struct cli {
     const char *command;            /* the subcommand chosen, once known */
     int error_exit;                 /* status for a failure that is not a usage error: 1 or 2 */
     bool json;                      /* errors also go to stdout as {"error": {...}} */
+    bool options_first;             /* options come before the subcommand is known: --help waits
+                                       for cli_command_pick, to print that subcommand's usage */
+    bool help_wanted;
     char optname[64];               /* the option cli_getopt returned last, as typed: "-c", "--policy" */
 } cli;
 
