@@ -10,7 +10,6 @@
  * Text for people (aligned tables, status words) or --json for programs. Exit 0 on success. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -22,6 +21,8 @@
 #include <unistd.h>
 
 #include <vmsec.h>
+
+#include "common/cli.h"
 
 #define DEFAULT_URI "test:///default"
 #define DEFAULT_DOMAIN "test"
@@ -42,23 +43,20 @@ static const char builtin_profile[] =
 
 static bool json;
 static const char *prog = "vmsec-demo";
+static cli app;
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: %s [--json] [-c URI] [-d DOMAIN] [PROFILE]\n"
-            "  PROFILE           profile file (default: a built-in profile for the test driver)\n"
-            "  -c, --connect URI libvirt URI (default " DEFAULT_URI ", libvirt's embedded test driver)\n"
-            "  -d, --domain NAME domain to apply the profile to (default " DEFAULT_DOMAIN ")\n"
-            "      --json        one JSON document on standard output instead of tables\n"
-            "  -h, --help        this text\n",
-            prog);
-}
+static const cli_synopsis synopses[] = { { NULL, "[--json] [-c URI] [-d DOMAIN] [PROFILE]" }, { NULL, NULL } };
 
+static const char options[] =
+    "  PROFILE           profile file (default: a built-in profile for the test driver)\n"
+    "  -c, --connect URI libvirt URI (default " DEFAULT_URI ", libvirt's embedded test driver)\n"
+    "  -d, --domain NAME domain to apply the profile to (default " DEFAULT_DOMAIN ")\n"
+    "      --json        one JSON document on standard output instead of tables (errors too)\n";
+
+/* The step that failed and the library's reason. */
 static int fail(const char *step)
 {
-    fprintf(stderr, "%s: %s failed: %s\n", prog, step, vmsec_error_last());
-    return 1;
+    return cli_fail(&app, step);
 }
 
 /* --- output helpers --------------------------------------------------------------------------- */
@@ -359,7 +357,7 @@ static int exchange(vmsec_channel *ch, double *rtt)
             return -1;
         rtt[i] = now_us() - t0;
         if (len != sizeof(ping) || memcmp(ping, pong, len) != 0) {
-            fprintf(stderr, "%s: echo %d came back altered\n", prog, i);
+            cli_error(&app, VMSEC_EAUTH, "echo %d came back altered", i);
             return -1;
         }
     }
@@ -392,7 +390,7 @@ static int channel_part(int n)
     if (try_vsock(&r.listener, address, sizeof(address), why, sizeof(why)) < 0) {
         transport = "unix";
         if (!(tmpdir = mkdtemp(dir))) {
-            fprintf(stderr, "%s: mkdtemp: %s\n", prog, strerror(errno));
+            rc = cli_error(&app, VMSEC_EIO, "mkdtemp: %s", strerror(errno));
             goto out;
         }
         snprintf(address, sizeof(address), "unix:%s/demo.sock", tmpdir);
@@ -402,7 +400,7 @@ static int channel_part(int n)
         }
     }
     if (pthread_create(&thread, NULL, responder_main, &r) != 0) {
-        fprintf(stderr, "%s: cannot start the responder thread\n", prog);
+        rc = cli_error(&app, VMSEC_ENOMEM, "cannot start the responder thread");
         goto out;
     }
     started = true;
@@ -419,7 +417,7 @@ static int channel_part(int n)
     pthread_join(thread, NULL);
     started = false;
     if (r.rc < 0) {
-        fprintf(stderr, "%s: responder failed: %s\n", prog, r.error);
+        rc = cli_error(&app, r.rc, "responder: %s", r.error);
         goto out;
     }
     if (vmsec_channel_config_get_protocol(icfg, protocol, sizeof(protocol)) < 0 || fingerprint(ikp, NULL, ifp) < 0 ||
@@ -470,7 +468,7 @@ static int channel_part(int n)
     }
     rc = mutual && same_hash && r.echoed == PINGS ? 0 : 1;
     if (rc)
-        fprintf(stderr, "%s: the peers do not agree on identities or handshake\n", prog);
+        cli_error(&app, VMSEC_EAUTH, "the peers do not agree on identities or handshake");
 out:
     if (started) { /* unblock a responder still waiting in accept or recv */
         vmsec_channel_free(ch);
@@ -493,26 +491,25 @@ out:
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},   {"connect", required_argument, NULL, 'c'},
-        {"domain", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        { "json", no_argument, NULL, 'j' },       { "connect", required_argument, NULL, 'c' },
+        { "domain", required_argument, NULL, 'd' }, CLI_COMMON_OPTIONS,
+        { NULL, 0, NULL, 0 },
     };
     const char *uri = DEFAULT_URI, *domain = DEFAULT_DOMAIN, *path = NULL;
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, "c:d:h", opts, NULL)) != -1) {
+    cli_init(&app, prog, synopses, options, "exit status: 0 every step succeeded, 1 a step failed, 2 usage error\n",
+             CLI_EXIT_FAILURE, argc, argv);
+    while ((c = cli_getopt(&app, argc, argv, "c:d:h", opts)) != -1) {
         switch (c) {
         case 'j': json = true; break;
         case 'c': uri = optarg; break;
         case 'd': domain = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
         }
     }
-    if (argc - optind > 1) {
-        usage(stderr);
-        return 2;
-    }
+    app.json = json;
+    if (argc - optind > 1)
+        cli_usage_error(&app, "unexpected operand '%s'", argv[optind + 1]);
     path = optind < argc ? argv[optind] : NULL;
     if (vmsec_init() < 0)
         return fail("initialisation");
