@@ -34,13 +34,25 @@ static void print_synopses(const cli *c, FILE *to)
     }
 }
 
+/* The column the descriptions of the tool's option list start at, to line up -h and --version. */
+static int description_column(const char *options)
+{
+    const char *p = options + strspn(options, " ");
+    p += strcspn(p, "\n");
+    for (const char *q = options + strspn(options, " "); q < p; q++)
+        if (q[0] == ' ' && q[1] == ' ')
+            return (int)(q + strspn(q, " ") - options);
+    return 15;
+}
+
 void cli_help(const cli *c)
 {
+    int col = description_column(c->options);
     print_synopses(c, stdout);
     fputs(c->options, stdout);
-    fputs("  -h, --help   print this text and exit\n"
-          "  --version    print the version and exit\n",
-          stdout);
+    printf("  %-*s%s\n", col - 2, "-h, --help", "print this text and exit");
+    int indent = col >= 17 ? 6 : 2; /* under --help's long name when there is room */
+    printf("%*s%-*s%s\n", indent, "", col - indent, "--version", "print the version and exit");
     fputs(c->exit_status, stdout);
     exit(CLI_EXIT_OK);
 }
