@@ -50,6 +50,9 @@ else
     check "pkg-config --static --libs vmsec does not bring libcrypto" sh -c "! echo ' $static_flags ' | grep -q -- ' -lcrypto '"
     check "the installed library does not link libcrypto directly (libvirt may, indirectly)" sh -c "! readelf -d '$libdir/libvmsec.so.1' | grep NEEDED | grep -q 'libcrypto\.so'"
 fi
+# JSON output goes through jansson (lib/common/json.c): a static link needs it.
+check "pkg-config --static --libs vmsec brings jansson (Requires.private)" \
+    sh -c "echo ' $static_flags ' | grep -q -- ' -ljansson '"
 check "the installed library names its AEAD backend ($backend)" \
     sh -c "LC_ALL=C grep -a -q 'vmsec aead=$backend' '$libdir/libvmsec.so.1'"
 done_testing
