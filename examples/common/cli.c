@@ -8,6 +8,8 @@
 
 #include <vmsec.h>
 
+#include "common/json.h"
+
 void cli_init(cli *c, const char *prog, const cli_synopsis *synopses, const char *options,
               const char *exit_status, int error_exit, int argc, char **argv)
 {
@@ -69,9 +71,38 @@ void cli_version(const cli *c)
     exit(CLI_EXIT_OK);
 }
 
+json_t *cli_error_object(int code, const char *message)
+{
+    json_t *o = json_object();
+    if (!o || vmsec__json_set(o, "code", json_integer(code)) < 0 ||
+        vmsec__json_set(o, "name", vmsec__json_str(cli_error_name(code))) < 0 ||
+        vmsec__json_set(o, "message", vmsec__json_str(message)) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Under --json every error is also JSON on stdout, so a consumer parsing stdout always gets JSON:
+ * the "error" member of the document being built, or a document {"error": {...}} of its own. */
+static void json_error(const cli *c, int code, const char *message)
+{
+    json_t *doc = c->json_doc ? c->json_doc : json_object();
+    if (!doc)
+        return;
+    if (!json_object_get(doc, "error")) /* the first error is the cause; later ones follow from it */
+        vmsec__json_set(doc, "error", cli_error_object(code, message));
+    if (!c->json_doc) {
+        vmsec__json_dumpf(doc, stdout);
+        putchar('\n');
+        fflush(stdout);
+        json_decref(doc);
+    }
+}
+
 int cli_verror(const cli *c, int code, const char *fmt, va_list ap)
 {
-    char message[1024];
+    char message[4096];
     size_t n;
     vsnprintf(message, sizeof(message), fmt, ap);
     n = strlen(message);
@@ -79,7 +110,8 @@ int cli_verror(const cli *c, int code, const char *fmt, va_list ap)
         message[--n] = '\0';
     fflush(stdout); /* what the tool printed so far comes before the error */
     fprintf(stderr, "%s: %s\n", c->prog, message);
-    (void)code;
+    if (c->json)
+        json_error(c, code, message);
     return c->error_exit;
 }
 

@@ -45,6 +45,8 @@ typedef struct cli {
     const char *command;            /* the subcommand chosen, once known */
     int error_exit;                 /* status for a failure that is not a usage error: 1 or 2 */
     bool json;                      /* errors also go to stdout as {"error": {...}} */
+    struct json_t *json_doc;        /* under --json, a document being built: the first error
+                                       becomes its "error" member instead of a document of its own */
     bool options_first;             /* options come before the subcommand is known: --help waits
                                        for cli_command_pick, to print that subcommand's usage */
     bool help_wanted;
@@ -93,6 +95,10 @@ int cli_verror(const cli *c, int code, const char *fmt, va_list ap) __attribute_
 
 /* "PROG: message" on stderr, for what is not an error: a finding (drift, sharing) or a notice. */
 void cli_message(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* {"code": -5, "name": "VMSEC_EFORMAT", "message": message}, through the JSON module (message
+ * made valid UTF-8); NULL when out of memory. */
+struct json_t *cli_error_object(int code, const char *message);
 
 /* "VMSEC_EFORMAT" for VMSEC_EFORMAT (-5): the name of a code as errors.h spells it. */
 const char *cli_error_name(int code);
