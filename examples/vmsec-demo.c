@@ -23,6 +23,7 @@
 #include <vmsec.h>
 
 #include "common/cli.h"
+#include "common/json.h"
 
 #define DEFAULT_URI "test:///default"
 #define DEFAULT_DOMAIN "test"
@@ -42,6 +43,8 @@ static const char builtin_profile[] =
     "memory.soft_limit = 768M\n";
 
 static bool json;
+static json_t *doc;       /* the --json document, written at the end */
+static bool doc_complete = true; /* cleared when a member could not be added (out of memory) */
 static const char *prog = "vmsec-demo";
 static cli app;
 
@@ -61,18 +64,12 @@ static int fail(const char *step)
 
 /* --- output helpers --------------------------------------------------------------------------- */
 
-static void json_string(const char *s)
+/* doc[key] = v; v is stolen (a NULL v, from a constructor out of memory, marks the document
+ * incomplete). */
+static void add(json_t *obj, const char *key, json_t *v)
 {
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
+    if (vmsec__json_set(obj, key, v) < 0)
+        doc_complete = false;
 }
 
 static void section(int n, const char *title, const char *status)
@@ -121,15 +118,19 @@ static void print_report(const vmsec_report *r)
     }
 }
 
-/* JSON member "name": <the library's JSON of the report>. */
-static int json_report(const char *name, const vmsec_report *r)
+/* doc[name] = the library's JSON of the report, as a tree. */
+static void json_report(const char *name, const vmsec_report *r)
 {
     char *s = NULL;
-    if (vmsec_report_format(r, VMSEC_REPORT_JSON, &s) < 0)
-        return -1;
-    printf(",\n  \"%s\": %s", name, s);
+    json_t *v = NULL;
+    json_error_t err;
+    if (vmsec_report_format(r, VMSEC_REPORT_JSON, &s) < 0) {
+        cli_fail(&app, name);
+    } else if (!(v = json_loads(s, JSON_DECODE_ANY, &err))) {
+        cli_error(&app, VMSEC_EFORMAT, "the %s report is not JSON: %s", name, err.text);
+    }
     vmsec_report_string_free(s);
-    return 0;
+    add(doc, name, v ? v : json_null());
 }
 
 /* --- part 1: the isolation profile -------------------------------------------------------------- */
@@ -162,15 +163,15 @@ static int profile_part(const char *uri, const char *name, const char *path)
         goto out;
     }
     if (json) {
-        printf(",\n  \"profile\": {\"name\": ");
-        json_string(pname);
-        printf(", \"source\": ");
-        json_string(path ? path : "built-in");
-        printf(", \"digest\": \"%s\"},\n  \"domain\": {\"uri\": ", digest);
-        json_string(uri);
-        printf(", \"name\": ");
-        json_string(name);
-        printf(", \"kernel_checks\": %s}", testdrv ? "false" : "true");
+        json_t *pj = json_object(), *dj = json_object();
+        add(pj, "name", vmsec__json_str(pname));
+        add(pj, "source", vmsec__json_str(path ? path : "built-in"));
+        add(pj, "digest", vmsec__json_str(digest));
+        add(doc, "profile", pj);
+        add(dj, "uri", vmsec__json_str(uri));
+        add(dj, "name", vmsec__json_str(name));
+        add(dj, "kernel_checks", json_boolean(!testdrv));
+        add(doc, "domain", dj);
     } else {
         section(1, "Isolation profile", "LOADED");
         snprintf(line, sizeof(line), "%s (%s)", pname, path ? path : "built-in");
@@ -364,6 +365,33 @@ static int exchange(vmsec_channel *ch, double *rtt)
     return 0;
 }
 
+/* doc["channel"]; fps: own and proven peer fingerprints of the initiator, then of the responder. */
+static void channel_json(const char *transport, const char *why, const char *address, const char *protocol,
+                         const char *const fps[4], bool mutual, bool same_hash, size_t echoed, const double *rtt)
+{
+    json_t *cj = json_object(), *ij = json_object(), *rj = json_object(), *tj = json_object();
+    add(cj, "transport", vmsec__json_str(transport));
+    add(cj, "vsock_unavailable", *why ? vmsec__json_str(why) : json_null());
+    add(cj, "address", vmsec__json_str(address));
+    add(cj, "protocol", vmsec__json_str(protocol));
+    add(ij, "fingerprint", vmsec__json_str(fps[0]));
+    add(ij, "peer_fingerprint", vmsec__json_str(fps[1]));
+    add(cj, "initiator", ij);
+    add(rj, "fingerprint", vmsec__json_str(fps[2]));
+    add(rj, "peer_fingerprint", vmsec__json_str(fps[3]));
+    add(cj, "responder", rj);
+    add(cj, "mutually_authenticated", json_boolean(mutual));
+    add(cj, "handshake_hash_equal", json_boolean(same_hash));
+    add(cj, "messages", json_integer(PINGS));
+    add(cj, "message_bytes", json_integer(PING_BYTES));
+    add(cj, "echoed", json_integer((json_int_t)echoed));
+    add(tj, "min", json_real(rtt[0]));
+    add(tj, "median", json_real(rtt[PINGS / 2]));
+    add(tj, "max", json_real(rtt[PINGS - 1]));
+    add(cj, "round_trip_us", tj);
+    add(doc, "channel", cj);
+}
+
 static int channel_part(int n)
 {
     vmsec_keypair *ikp = NULL, *rkp = NULL;
@@ -432,20 +460,8 @@ static int channel_part(int n)
     hex(hash, hash_len < 8 ? hash_len : 8, hhex);
 
     if (json) {
-        printf(",\n  \"channel\": {\"transport\": \"%s\", \"vsock_unavailable\": ", transport);
-        if (*why)
-            json_string(why);
-        else
-            printf("null");
-        printf(", \"address\": ");
-        json_string(address);
-        printf(", \"protocol\": \"%s\",\n    \"initiator\": {\"fingerprint\": \"%s\", \"peer_fingerprint\": \"%s\"},\n"
-               "    \"responder\": {\"fingerprint\": \"%s\", \"peer_fingerprint\": \"%s\"},\n"
-               "    \"mutually_authenticated\": %s, \"handshake_hash_equal\": %s, \"messages\": %d, "
-               "\"message_bytes\": %d, \"echoed\": %zu,\n"
-               "    \"round_trip_us\": {\"min\": %.1f, \"median\": %.1f, \"max\": %.1f}}",
-               protocol, ifp, seen_by_i, rfp, seen_by_r, mutual ? "true" : "false", same_hash ? "true" : "false",
-               PINGS, PING_BYTES, r.echoed, rtt[0], rtt[PINGS / 2], rtt[PINGS - 1]);
+        channel_json(transport, why, address, protocol, (const char *[]){ ifp, seen_by_i, rfp, seen_by_r }, mutual,
+                     same_hash, r.echoed, rtt);
     } else {
         section(n, "Secure channel", mutual && same_hash ? "AUTHENTICATED" : "FAILED");
         if (*why)
@@ -511,19 +527,28 @@ int main(int argc, char **argv)
     if (argc - optind > 1)
         cli_usage_error(&app, "unexpected operand '%s'", argv[optind + 1]);
     path = optind < argc ? argv[optind] : NULL;
-    if (vmsec_init() < 0)
-        return fail("initialisation");
-    if (json)
-        printf("{\n  \"version\": \"%s\"", vmsec_version_string());
-    else
+    if (json) { /* errors from here on are the document's "error" member */
+        if (!(doc = json_object()))
+            return cli_error(&app, VMSEC_ENOMEM, "out of memory");
+        app.json_doc = doc;
+        add(doc, "version", vmsec__json_str(vmsec_version_string()));
+    }
+    rc = vmsec_init() < 0 ? fail("initialisation") : 0;
+    if (rc == 0 && !json)
         printf("vmsec %s: isolation profiles and authenticated channels, end to end\n", vmsec_version_string());
-
-    rc = profile_part(uri, domain, path);
+    if (rc == 0)
+        rc = profile_part(uri, domain, path);
     if (rc == 0)
         rc = channel_part(5);
-    if (json)
-        printf(",\n  \"result\": \"%s\"\n}\n", rc == 0 ? "ok" : "failed");
-    else
+    if (json) {
+        add(doc, "result", vmsec__json_str(rc == 0 ? "ok" : "failed"));
+        if (!doc_complete || vmsec__json_dumpf(doc, stdout) < 0 || putchar('\n') == EOF || fflush(stdout) != 0) {
+            app.json_doc = NULL;
+            app.json = false; /* stdout is what failed */
+            rc = cli_error(&app, VMSEC_EIO, "cannot write the JSON document");
+        }
+        json_decref(doc);
+    } else
         printf("\nRESULT: %s\n", rc == 0 ? "OK (every step succeeded)" : "FAILED (the reason is on standard error)");
     return rc;
 }
