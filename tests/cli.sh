@@ -116,4 +116,48 @@ check "vmsec-relayd --check: names the tool and p.conf:4 once" \
 check "vmsec-profile verify: a missing domain is named once" \
     eval "[ $rc = 2 ] && once '$tmp/err' vmsec-profile && [ \$(grep -o no-such-domain '$tmp/err' | wc -l) = 1 ]"
 
+# Under --json an error is also a JSON object on stdout (vmsec-profile, vmsec-demo: the programs
+# with --json), with the code's name from errors.h; bytes that are not UTF-8 become U+FFFD.
+if [ -z "$py" ]; then
+    skip_or_fail "python3 is needed to parse the JSON output"
+    done_testing
+fi
+# json_field FILE EXPR: prints EXPR evaluated on the document d (strict UTF-8).
+json_field() {
+    "$py" -c 'import json, sys; d = json.loads(open(sys.argv[1], "rb").read().decode("utf-8")); print(eval(sys.argv[2]))' "$1" "$2"
+}
+for sub in check render host-check apply verify; do
+    "$profile" $sub --json --no-such-option >"$tmp/out" 2>"$tmp/err"; rc=$?
+    check "vmsec-profile $sub --json: a usage error exits 2 with a JSON error on stdout" \
+        eval '[ $rc = 2 ] && is_json_error "$tmp/out"'
+    check "... naming the option (VMSEC_EINVAL)" \
+        test "$(json_field "$tmp/out" 'd["error"]["name"] + " " + d["error"]["message"]')" = "VMSEC_EINVAL unknown option '--no-such-option'"
+done
+"$profile" check --json "$tmp/f.conf" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "vmsec-profile check --json: a bad profile gives a JSON error" eval '[ $rc = 2 ] && is_json_error "$tmp/out"'
+check "... with the code, its name and the library's message" \
+    test "$(json_field "$tmp/out" '"%d %s %s" % (d["error"]["code"], d["error"]["name"], d["error"]["message"])')" = \
+    "-5 VMSEC_EFORMAT profile $tmp/f.conf:4: unknown key 'cpu.pinn'"
+check "... and the same line on stderr" grep -qx "vmsec-profile: profile $tmp/f.conf:4: unknown key 'cpu.pinn'" "$tmp/err"
+bad=$(printf 'web\377')
+"$profile" verify --json -c test:///default "$top_srcdir/tests/data/domain/testdrv.conf" "$bad" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "vmsec-profile verify --json: a missing domain is one JSON error on stdout (no report)" \
+    eval '[ $rc = 2 ] && is_json_error "$tmp/out" && [ "$(wc -l < "$tmp/out")" = 1 ]'
+check "... VMSEC_ENOTFOUND, its invalid byte replaced by U+FFFD" \
+    test "$(json_field "$tmp/out" 'd["error"]["name"] + " " + str("web\ufffd" in d["error"]["message"])')" = "VMSEC_ENOTFOUND True"
+
+"$demo" --json --no-such-option >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "vmsec-demo --json: a usage error exits 2 with a JSON error on stdout" eval '[ $rc = 2 ] && is_json_error "$tmp/out"'
+"$demo" --json -d "$bad" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "vmsec-demo --json: a failing step exits 1 with the error in the document" eval '[ $rc = 1 ] && is_json_error "$tmp/out"'
+check "... VMSEC_ENOTFOUND naming the step, result failed" \
+    test "$(json_field "$tmp/out" 'd["error"]["name"] + " " + d["error"]["message"].split(":")[0] + " " + d["result"]')" = \
+    "VMSEC_ENOTFOUND opening the domain failed"
+check "... the domain name's invalid byte replaced by U+FFFD" \
+    test "$(json_field "$tmp/out" '"web\ufffd" in d["error"]["message"]')" = True
+cp "$top_srcdir/examples/profiles/demo.conf" "$tmp/$bad.conf"
+"$demo" --json "$tmp/$bad.conf" >"$tmp/out" 2>"$tmp/err"; rc=$?
+check "vmsec-demo --json with a profile path holding byte 0xff exits 0" test $rc = 0
+check "... and its document is valid UTF-8 JSON echoing the path with U+FFFD" \
+    test "$(json_field "$tmp/out" 'd["profile"]["source"].endswith("/web\ufffd.conf") and d["result"]')" = ok
 done_testing
