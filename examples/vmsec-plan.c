@@ -61,31 +61,6 @@ static int fail(const char *what)
     return cli_fail(&app, what);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    if (!f)
-        return NULL;
-    do {
-        if (cap - len < 4096) {
-            char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-    } while (n > 0);
-    buf[len] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static int print_topology(const char *uri)
 {
     vmsec_topology *t;
@@ -246,7 +221,7 @@ int main(int argc, char **argv)
         return print_topology(a.uri);
     const char *topo_path = a.topo_path, *uri = a.uri;
     if (topo_path) {
-        char *text = slurp(topo_path);
+        char *text = cli_read_file(topo_path);
         if (!text)
             return cli_error(&app, VMSEC_EIO, "cannot read %s: %s", topo_path, strerror(errno));
         rc = vmsec_topology_parse(&t, text, strlen(text), topo_path);

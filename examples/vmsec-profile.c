@@ -67,33 +67,6 @@ static int print_report(const vmsec_report *r, int kind, FILE *to)
     return 0;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    if (!f)
-        return NULL;
-    do {
-        if (cap - len < 4096) {
-            char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-    } while (n > 0);
-    if (buf)
-        buf[len] = '\0';
-    if (f != stdin)
-        fclose(f);
-    return buf;
-}
-
 static int cmd_check(vmsec_profile *p)
 {
     char digest[VMSEC_PROFILE_DIGEST_MAX], name[VMSEC_PROFILE_NAME_MAX + 1] = "";
@@ -106,7 +79,7 @@ static int cmd_check(vmsec_profile *p)
 
 static int cmd_render(vmsec_profile *p, const char *xmlpath)
 {
-    char *xml = slurp(xmlpath), *out = NULL;
+    char *xml = cli_read_file(xmlpath), *out = NULL;
     if (!xml)
         return cli_error(&app, VMSEC_EIO, "cannot read %s: %s", xmlpath, strerror(errno));
     if (vmsec_domain_render(p, xml, &out) < 0) {

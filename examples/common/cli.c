@@ -282,3 +282,37 @@ const char *cli_error_name(int code)
         return "VMSEC_EUNKNOWN";
     return names[-code];
 }
+
+char *cli_read_file(const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    int err = 0;
+    if (!f)
+        return NULL;
+    errno = 0;
+    do {
+        if (cap - len < 4096) {
+            char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
+            if (!nb) {
+                err = ENOMEM;
+                break;
+            }
+            buf = nb;
+        }
+        n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+    } while (n > 0);
+    if (!err && ferror(f))
+        err = errno ? errno : EIO; /* EISDIR for a directory */
+    if (f != stdin)
+        fclose(f);
+    if (err) {
+        free(buf);
+        errno = err;
+        return NULL;
+    }
+    buf[len] = '\0';
+    return buf;
+}

@@ -100,6 +100,10 @@ void cli_message(const cli *c, const char *fmt, ...) __attribute__((format(print
  * made valid UTF-8); NULL when out of memory. */
 struct json_t *cli_error_object(int code, const char *message);
 
+/* The whole file at path ("-": standard input), NUL-terminated; NULL with errno set when it cannot
+ * be read. Free with free(). */
+char *cli_read_file(const char *path);
+
 /* "VMSEC_EFORMAT" for VMSEC_EFORMAT (-5): the name of a code as errors.h spells it. */
 const char *cli_error_name(int code);
 
