@@ -10,7 +10,6 @@
  * Text for people (aligned tables, status words) or --json for programs. Exit 0 on success. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -22,6 +21,9 @@
 #include <unistd.h>
 
 #include <vmsec.h>
+
+#include "common/cli.h"
+#include "common/json.h"
 
 #define DEFAULT_URI "test:///default"
 #define DEFAULT_DOMAIN "test"
@@ -41,40 +43,33 @@ static const char builtin_profile[] =
     "memory.soft_limit = 768M\n";
 
 static bool json;
+static json_t *doc;       /* the --json document, written at the end */
+static bool doc_complete = true; /* cleared when a member could not be added (out of memory) */
 static const char *prog = "vmsec-demo";
+static cli app;
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: %s [--json] [-c URI] [-d DOMAIN] [PROFILE]\n"
-            "  PROFILE           profile file (default: a built-in profile for the test driver)\n"
-            "  -c, --connect URI libvirt URI (default " DEFAULT_URI ", libvirt's embedded test driver)\n"
-            "  -d, --domain NAME domain to apply the profile to (default " DEFAULT_DOMAIN ")\n"
-            "      --json        one JSON document on standard output instead of tables\n"
-            "  -h, --help        this text\n",
-            prog);
-}
+static const cli_synopsis synopses[] = { { NULL, "[--json] [-c URI] [-d DOMAIN] [PROFILE]" }, { NULL, NULL } };
 
+static const char options[] =
+    "  PROFILE           profile file (default: a built-in profile for the test driver)\n"
+    "  -c, --connect URI libvirt URI (default " DEFAULT_URI ", libvirt's embedded test driver)\n"
+    "  -d, --domain NAME domain to apply the profile to (default " DEFAULT_DOMAIN ")\n"
+    "      --json        one JSON document on standard output instead of tables (errors too)\n";
+
+/* The step that failed and the library's reason. */
 static int fail(const char *step)
 {
-    fprintf(stderr, "%s: %s failed: %s\n", prog, step, vmsec_error_last());
-    return 1;
+    return cli_fail(&app, step);
 }
 
 /* --- output helpers --------------------------------------------------------------------------- */
 
-static void json_string(const char *s)
+/* doc[key] = v; v is stolen (a NULL v, from a constructor out of memory, marks the document
+ * incomplete). */
+static void add(json_t *obj, const char *key, json_t *v)
 {
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
+    if (vmsec__json_set(obj, key, v) < 0)
+        doc_complete = false;
 }
 
 static void section(int n, const char *title, const char *status)
@@ -123,15 +118,19 @@ static void print_report(const vmsec_report *r)
     }
 }
 
-/* JSON member "name": <the library's JSON of the report>. */
-static int json_report(const char *name, const vmsec_report *r)
+/* doc[name] = the library's JSON of the report, as a tree. */
+static void json_report(const char *name, const vmsec_report *r)
 {
     char *s = NULL;
-    if (vmsec_report_format(r, VMSEC_REPORT_JSON, &s) < 0)
-        return -1;
-    printf(",\n  \"%s\": %s", name, s);
+    json_t *v = NULL;
+    json_error_t err;
+    if (vmsec_report_format(r, VMSEC_REPORT_JSON, &s) < 0) {
+        cli_fail(&app, name);
+    } else if (!(v = json_loads(s, JSON_DECODE_ANY, &err))) {
+        cli_error(&app, VMSEC_EFORMAT, "the %s report is not JSON: %s", name, err.text);
+    }
     vmsec_report_string_free(s);
-    return 0;
+    add(doc, name, v ? v : json_null());
 }
 
 /* --- part 1: the isolation profile -------------------------------------------------------------- */
@@ -164,15 +163,15 @@ static int profile_part(const char *uri, const char *name, const char *path)
         goto out;
     }
     if (json) {
-        printf(",\n  \"profile\": {\"name\": ");
-        json_string(pname);
-        printf(", \"source\": ");
-        json_string(path ? path : "built-in");
-        printf(", \"digest\": \"%s\"},\n  \"domain\": {\"uri\": ", digest);
-        json_string(uri);
-        printf(", \"name\": ");
-        json_string(name);
-        printf(", \"kernel_checks\": %s}", testdrv ? "false" : "true");
+        json_t *pj = json_object(), *dj = json_object();
+        add(pj, "name", vmsec__json_str(pname));
+        add(pj, "source", vmsec__json_str(path ? path : "built-in"));
+        add(pj, "digest", vmsec__json_str(digest));
+        add(doc, "profile", pj);
+        add(dj, "uri", vmsec__json_str(uri));
+        add(dj, "name", vmsec__json_str(name));
+        add(dj, "kernel_checks", json_boolean(!testdrv));
+        add(doc, "domain", dj);
     } else {
         section(1, "Isolation profile", "LOADED");
         snprintf(line, sizeof(line), "%s (%s)", pname, path ? path : "built-in");
@@ -359,11 +358,38 @@ static int exchange(vmsec_channel *ch, double *rtt)
             return -1;
         rtt[i] = now_us() - t0;
         if (len != sizeof(ping) || memcmp(ping, pong, len) != 0) {
-            fprintf(stderr, "%s: echo %d came back altered\n", prog, i);
+            cli_error(&app, VMSEC_EAUTH, "echo %d came back altered", i);
             return -1;
         }
     }
     return 0;
+}
+
+/* doc["channel"]; fps: own and proven peer fingerprints of the initiator, then of the responder. */
+static void channel_json(const char *transport, const char *why, const char *address, const char *protocol,
+                         const char *const fps[4], bool mutual, bool same_hash, size_t echoed, const double *rtt)
+{
+    json_t *cj = json_object(), *ij = json_object(), *rj = json_object(), *tj = json_object();
+    add(cj, "transport", vmsec__json_str(transport));
+    add(cj, "vsock_unavailable", *why ? vmsec__json_str(why) : json_null());
+    add(cj, "address", vmsec__json_str(address));
+    add(cj, "protocol", vmsec__json_str(protocol));
+    add(ij, "fingerprint", vmsec__json_str(fps[0]));
+    add(ij, "peer_fingerprint", vmsec__json_str(fps[1]));
+    add(cj, "initiator", ij);
+    add(rj, "fingerprint", vmsec__json_str(fps[2]));
+    add(rj, "peer_fingerprint", vmsec__json_str(fps[3]));
+    add(cj, "responder", rj);
+    add(cj, "mutually_authenticated", json_boolean(mutual));
+    add(cj, "handshake_hash_equal", json_boolean(same_hash));
+    add(cj, "messages", json_integer(PINGS));
+    add(cj, "message_bytes", json_integer(PING_BYTES));
+    add(cj, "echoed", json_integer((json_int_t)echoed));
+    add(tj, "min", json_real(rtt[0]));
+    add(tj, "median", json_real(rtt[PINGS / 2]));
+    add(tj, "max", json_real(rtt[PINGS - 1]));
+    add(cj, "round_trip_us", tj);
+    add(doc, "channel", cj);
 }
 
 static int channel_part(int n)
@@ -392,7 +418,7 @@ static int channel_part(int n)
     if (try_vsock(&r.listener, address, sizeof(address), why, sizeof(why)) < 0) {
         transport = "unix";
         if (!(tmpdir = mkdtemp(dir))) {
-            fprintf(stderr, "%s: mkdtemp: %s\n", prog, strerror(errno));
+            rc = cli_error(&app, VMSEC_EIO, "mkdtemp: %s", strerror(errno));
             goto out;
         }
         snprintf(address, sizeof(address), "unix:%s/demo.sock", tmpdir);
@@ -402,7 +428,7 @@ static int channel_part(int n)
         }
     }
     if (pthread_create(&thread, NULL, responder_main, &r) != 0) {
-        fprintf(stderr, "%s: cannot start the responder thread\n", prog);
+        rc = cli_error(&app, VMSEC_ENOMEM, "cannot start the responder thread");
         goto out;
     }
     started = true;
@@ -419,7 +445,7 @@ static int channel_part(int n)
     pthread_join(thread, NULL);
     started = false;
     if (r.rc < 0) {
-        fprintf(stderr, "%s: responder failed: %s\n", prog, r.error);
+        rc = cli_error(&app, r.rc, "responder: %s", r.error);
         goto out;
     }
     if (vmsec_channel_config_get_protocol(icfg, protocol, sizeof(protocol)) < 0 || fingerprint(ikp, NULL, ifp) < 0 ||
@@ -434,20 +460,8 @@ static int channel_part(int n)
     hex(hash, hash_len < 8 ? hash_len : 8, hhex);
 
     if (json) {
-        printf(",\n  \"channel\": {\"transport\": \"%s\", \"vsock_unavailable\": ", transport);
-        if (*why)
-            json_string(why);
-        else
-            printf("null");
-        printf(", \"address\": ");
-        json_string(address);
-        printf(", \"protocol\": \"%s\",\n    \"initiator\": {\"fingerprint\": \"%s\", \"peer_fingerprint\": \"%s\"},\n"
-               "    \"responder\": {\"fingerprint\": \"%s\", \"peer_fingerprint\": \"%s\"},\n"
-               "    \"mutually_authenticated\": %s, \"handshake_hash_equal\": %s, \"messages\": %d, "
-               "\"message_bytes\": %d, \"echoed\": %zu,\n"
-               "    \"round_trip_us\": {\"min\": %.1f, \"median\": %.1f, \"max\": %.1f}}",
-               protocol, ifp, seen_by_i, rfp, seen_by_r, mutual ? "true" : "false", same_hash ? "true" : "false",
-               PINGS, PING_BYTES, r.echoed, rtt[0], rtt[PINGS / 2], rtt[PINGS - 1]);
+        channel_json(transport, why, address, protocol, (const char *[]){ ifp, seen_by_i, rfp, seen_by_r }, mutual,
+                     same_hash, r.echoed, rtt);
     } else {
         section(n, "Secure channel", mutual && same_hash ? "AUTHENTICATED" : "FAILED");
         if (*why)
@@ -470,7 +484,7 @@ static int channel_part(int n)
     }
     rc = mutual && same_hash && r.echoed == PINGS ? 0 : 1;
     if (rc)
-        fprintf(stderr, "%s: the peers do not agree on identities or handshake\n", prog);
+        cli_error(&app, VMSEC_EAUTH, "the peers do not agree on identities or handshake");
 out:
     if (started) { /* unblock a responder still waiting in accept or recv */
         vmsec_channel_free(ch);
@@ -493,40 +507,48 @@ out:
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},   {"connect", required_argument, NULL, 'c'},
-        {"domain", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        { "json", no_argument, NULL, 'j' },       { "connect", required_argument, NULL, 'c' },
+        { "domain", required_argument, NULL, 'd' }, CLI_COMMON_OPTIONS,
+        { NULL, 0, NULL, 0 },
     };
     const char *uri = DEFAULT_URI, *domain = DEFAULT_DOMAIN, *path = NULL;
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, "c:d:h", opts, NULL)) != -1) {
+    cli_init(&app, prog, synopses, options, "exit status: 0 every step succeeded, 1 a step failed, 2 usage error\n",
+             CLI_EXIT_FAILURE, argc, argv);
+    while ((c = cli_getopt(&app, argc, argv, "c:d:h", opts)) != -1) {
         switch (c) {
         case 'j': json = true; break;
         case 'c': uri = optarg; break;
         case 'd': domain = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
         }
     }
-    if (argc - optind > 1) {
-        usage(stderr);
-        return 2;
-    }
+    app.json = json;
+    if (argc - optind > 1)
+        cli_usage_error(&app, "unexpected operand '%s'", argv[optind + 1]);
     path = optind < argc ? argv[optind] : NULL;
-    if (vmsec_init() < 0)
-        return fail("initialisation");
-    if (json)
-        printf("{\n  \"version\": \"%s\"", vmsec_version_string());
-    else
+    if (json) { /* errors from here on are the document's "error" member */
+        if (!(doc = json_object()))
+            return cli_error(&app, VMSEC_ENOMEM, "out of memory");
+        app.json_doc = doc;
+        add(doc, "version", vmsec__json_str(vmsec_version_string()));
+    }
+    rc = vmsec_init() < 0 ? fail("initialisation") : 0;
+    if (rc == 0 && !json)
         printf("vmsec %s: isolation profiles and authenticated channels, end to end\n", vmsec_version_string());
-
-    rc = profile_part(uri, domain, path);
+    if (rc == 0)
+        rc = profile_part(uri, domain, path);
     if (rc == 0)
         rc = channel_part(5);
-    if (json)
-        printf(",\n  \"result\": \"%s\"\n}\n", rc == 0 ? "ok" : "failed");
-    else
+    if (json) {
+        add(doc, "result", vmsec__json_str(rc == 0 ? "ok" : "failed"));
+        if (!doc_complete || vmsec__json_dumpf(doc, stdout) < 0 || putchar('\n') == EOF || fflush(stdout) != 0) {
+            app.json_doc = NULL;
+            app.json = false; /* stdout is what failed */
+            rc = cli_error(&app, VMSEC_EIO, "cannot write the JSON document");
+        }
+        json_decref(doc);
+    } else
         printf("\nRESULT: %s\n", rc == 0 ? "OK (every step succeeded)" : "FAILED (the reason is on standard error)");
     return rc;
 }

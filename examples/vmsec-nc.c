@@ -6,7 +6,6 @@
  * Copies stdin into the channel and the channel to stdout. Only authenticated messages ever reach
  * stdout. Exits 0 after both sides closed cleanly; otherwise prints one line to stderr and exits 1. */
 #include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -18,29 +17,28 @@
 
 #include <vmsec.h>
 
+#include "common/cli.h"
+
 #define CHUNK (64 * 1024)
 
-static const char *prog = "vmsec-nc";
+static cli app;
 static pthread_mutex_t die_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: %s [-l] [options] ADDRESS\n"
-            "  ADDRESS           vsock:CID:PORT, unix:PATH or tcp:HOST:PORT\n"
-            "  -l, --listen      accept one connection instead of connecting\n"
-            "  -k, --key FILE    own private key (vmsec-keygen); a throwaway key if omitted\n"
-            "  -t, --trust PEER  trusted peer: public key text (x25519:...) or a .pub file; repeatable\n"
-            "      --any-peer    accept any peer key (insecure unless a PSK authenticates the peer)\n"
-            "      --pattern P   Noise pattern (default XX; IK, KK, NK, IKpsk2, XXpsk3, ...)\n"
-            "      --suite S     cipher suite (default ChaChaPoly_BLAKE2b; AESGCM_SHA256, ...)\n"
-            "      --psk FILE    32-byte pre-shared key: 64 hex digits on one line, or 32 raw bytes\n"
-            "      --timeout MS  connect and handshake timeout (default 10000; 0 = none)\n"
-            "  -h, --help        this text\n",
-            prog);
-}
+static const cli_synopsis synopses[] = { { NULL, "[-l] [options] ADDRESS" }, { NULL, NULL } };
 
-/* Prints one line and exits; nothing buffered for stdout can leak since stdout is written with write(2). */
+static const char options[] =
+    "  ADDRESS           vsock:CID:PORT, unix:PATH or tcp:HOST:PORT\n"
+    "  -l, --listen      accept one connection instead of connecting\n"
+    "  -k, --key FILE    own private key (vmsec-keygen); a throwaway key if omitted\n"
+    "  -t, --trust PEER  trusted peer: public key text (x25519:...) or a .pub file; repeatable\n"
+    "      --any-peer    accept any peer key (insecure unless a PSK authenticates the peer)\n"
+    "      --pattern P   Noise pattern (default XX; IK, KK, NK, IKpsk2, XXpsk3, ...)\n"
+    "      --suite S     cipher suite (default ChaChaPoly_BLAKE2b; AESGCM_SHA256, ...)\n"
+    "      --psk FILE    32-byte pre-shared key: 64 hex digits on one line, or 32 raw bytes\n"
+    "      --timeout MS  connect and handshake timeout (default 10000; 0 = none)\n";
+
+/* Prints one line and exits, from any thread; nothing buffered for stdout can leak since the
+ * channel's data is written with write(2). */
 static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
 {
     va_list ap;
@@ -49,11 +47,21 @@ static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt,
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    for (char *p = line; *p; p++)
+    for (char *p = line; *p; p++) /* one line, even for a multi-line library message */
         if (*p == '\n')
             *p = ' ';
-    fprintf(stderr, "%s: %s\n", prog, line);
-    _exit(1);
+    cli_error(&app, vmsec_error_last_code() ? vmsec_error_last_code() : VMSEC_EIO, "%s", line);
+    _exit(CLI_EXIT_FAILURE);
+}
+
+/* A library failure about an option's value: the value is named unless the message already names
+ * it (a key file's errors name the file). */
+static void __attribute__((noreturn)) die_option(const char *option, const char *value)
+{
+    const char *msg = vmsec_error_last();
+    if (strstr(msg, value))
+        die("%s: %s", option, msg);
+    die("%s %s: %s", option, value, msg);
 }
 
 static void check(int rc, const char *what)
@@ -108,7 +116,7 @@ static void add_trust(vmsec_channel_config *cfg, const char *peer)
     int rc = strncmp(peer, "x25519:", 7) == 0 ? vmsec_pubkey_from_text(key, sizeof(key), peer)
                                                : vmsec_pubkey_load_file(key, sizeof(key), peer);
     if (rc < 0)
-        die("-t %s: %s", peer, vmsec_error_last());
+        die_option("-t", peer);
     check(vmsec_channel_config_add_trusted_peer(cfg, key, sizeof(key)), "-t");
 }
 
@@ -184,12 +192,13 @@ static void channel_to_stdout(vmsec_channel *ch)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"listen", no_argument, NULL, 'l'},       {"key", required_argument, NULL, 'k'},
-        {"trust", required_argument, NULL, 't'},  {"any-peer", no_argument, NULL, 'A'},
-        {"pattern", required_argument, NULL, 'P'}, {"suite", required_argument, NULL, 'S'},
-        {"psk", required_argument, NULL, 'K'},    {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        { "listen", no_argument, NULL, 'l' },        { "key", required_argument, NULL, 'k' },
+        { "trust", required_argument, NULL, 't' },   { "any-peer", no_argument, NULL, 'A' },
+        { "pattern", required_argument, NULL, 'P' }, { "suite", required_argument, NULL, 'S' },
+        { "psk", required_argument, NULL, 'K' },     { "timeout", required_argument, NULL, 'T' },
+        CLI_COMMON_OPTIONS,                          { NULL, 0, NULL, 0 },
     };
+    static const char *const address[] = { "ADDRESS" };
     vmsec_channel_config *cfg;
     vmsec_keypair *kp = NULL;
     vmsec_channel *ch = NULL;
@@ -198,10 +207,12 @@ int main(int argc, char **argv)
     pthread_t t;
     int c;
 
+    cli_init(&app, "vmsec-nc", synopses, options,
+             "exit status: 0 both sides closed cleanly, 1 any failure, 2 usage error\n", CLI_EXIT_FAILURE, argc, argv);
     signal(SIGPIPE, SIG_IGN);
     check(vmsec_init(), "init");
     check(vmsec_channel_config_new(&cfg), "configuration");
-    while ((c = getopt_long(argc, argv, "lk:t:h", opts, NULL)) != -1) {
+    while ((c = cli_getopt(&app, argc, argv, "lk:t:h", opts)) != -1) {
         switch (c) {
         case 'l': listen_mode = true; break;
         case 'k': keyfile = optarg; break;
@@ -210,29 +221,21 @@ int main(int argc, char **argv)
         case 'P': pattern = optarg; break;
         case 'S': suite = optarg; break;
         case 'K': load_psk(cfg, optarg); break;
-        case 'T': {
-            char *end;
-            unsigned long ms = strtoul(optarg, &end, 10);
-            if (*optarg == '\0' || *end || ms > 86400000UL)
-                die("--timeout %s: expected milliseconds", optarg);
-            check(vmsec_channel_config_set_handshake_timeout(cfg, (unsigned int)ms), "--timeout");
+        case 'T':
+            check(vmsec_channel_config_set_handshake_timeout(cfg, (unsigned int)cli_number(&app, optarg, 86400000UL)),
+                  "--timeout");
             break;
         }
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
     }
-    if (optind != argc - 1) {
-        usage(stderr);
-        return 2;
-    }
+    cli_operands(&app, argc, argv, address, 1);
+    /* A value the library refuses is a usage error too; the library's message says why. */
     if (pattern && vmsec_channel_config_set_pattern(cfg, pattern) < 0)
-        die("--pattern %s: %s", pattern, vmsec_error_last());
+        cli_usage_error(&app, "--pattern: %s", vmsec_error_last());
     if (suite && vmsec_channel_config_set_suite(cfg, suite) < 0)
-        die("--suite %s: %s", suite, vmsec_error_last());
+        cli_usage_error(&app, "--suite: %s", vmsec_error_last());
     if (keyfile) {
         if (vmsec_keypair_load(&kp, keyfile) < 0)
-            die("-k %s: %s", keyfile, vmsec_error_last());
+            die_option("-k", keyfile);
     } else {
         check(vmsec_keypair_generate(&kp), "generating a throwaway key");
     }
@@ -244,7 +247,7 @@ int main(int argc, char **argv)
         char peer[VMSEC_ADDRESS_MAX];
         int fd;
         if (vmsec_listener_new(&l, argv[optind]) < 0)
-            die("listen: %s", vmsec_error_last());
+            die("%s", vmsec_error_last()); /* it says "listen on ADDRESS: ..." */
         if (vmsec_listener_accept(l, &fd, peer, sizeof(peer), NULL) < 0)
             die("accept: %s", vmsec_error_last());
         vmsec_listener_free(l); /* one connection only; a unix socket file goes away now */
@@ -252,7 +255,7 @@ int main(int argc, char **argv)
         if (vmsec_channel_handshake(ch) < 0)
             die("handshake with %s: %s", peer, vmsec_error_last());
     } else if (vmsec_channel_connect(&ch, cfg, argv[optind]) < 0) {
-        die("connect: %s", vmsec_error_last());
+        die("%s", vmsec_error_last()); /* it says "connect to ADDRESS: ..." */
     }
     vmsec_channel_config_free(cfg);
 

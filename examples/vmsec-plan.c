@@ -9,7 +9,7 @@
  * `plan` is a dry run: it prints the concrete profile (with -p) or the pins (with -n) the domain
  * would get against the pins every domain on the connection holds now; nothing is changed.
  * Exit status: 0 ok, 1 audit found sharing / the request does not fit, 2 error. */
-#include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +17,12 @@
 #include <libvirt/virterror.h>
 #include <vmsec.h>
 
+#include "common/cli.h"
+
 #define EXIT_FOUND 1
 #define EXIT_ERROR 2
+
+static cli app;
 
 static void quiet(void *opaque, virErrorPtr err)
 {
@@ -26,62 +30,35 @@ static void quiet(void *opaque, virErrorPtr err)
     (void)err;
 }
 
-static int usage(FILE *to, int rc)
-{
-    fprintf(to, "usage: vmsec-plan topology [-c URI]\n"
-                "       vmsec-plan audit [-c URI] [--shared]\n"
-                "       vmsec-plan plan [-c URI] [-t TOPOLOGY] [-r CPUS] [--shared]\n"
-                "                       (-p PROFILE | -n VCPUS [--policy isolate|prefer|require]\n"
-                "                        [--emulator share|dedicated] [--fit node|spread]) DOMAIN\n"
-                "  -c URI       libvirt connection URI (default: libvirt's default)\n"
-                "  -t TOPOLOGY  host topology in the text form instead of libvirt's (no domains loaded\n"
-                "               unless -c is given too)\n"
-                "  -r CPUS      CPUs reserved for the host, e.g. 0-1\n"
-                "  --shared     domains on the connection do not block the free siblings of their cores\n"
-                "exit status: 0 ok, 1 sharing found (audit) or does not fit (plan), 2 error\n");
-    return rc;
-}
+static const char *const commands[] = { "topology", "audit", "plan" };
+static const char *const policies[] = { "isolate", "prefer", "require" };
+static const char *const emulators[] = { "share", "dedicated" };
+static const char *const fits[] = { "node", "spread" };
+
+static const cli_synopsis synopses[] = {
+    { "topology", "[-c URI]" },
+    { "audit", "[-c URI] [--shared]" },
+    { "plan", "[-c URI] [-t TOPOLOGY] [-r CPUS] [--shared]\n"
+              "                       (-p PROFILE | -n VCPUS [--policy isolate|prefer|require]\n"
+              "                        [--emulator share|dedicated] [--fit node|spread]) DOMAIN" },
+    { NULL, NULL },
+};
+
+static const char options[] =
+    "  -c URI       libvirt connection URI (default: libvirt's default)\n"
+    "  -t TOPOLOGY  host topology in the text form instead of libvirt's (no domains loaded\n"
+    "               unless -c is given too)\n"
+    "  -r CPUS      CPUs reserved for the host, e.g. 0-1\n"
+    "  --shared     domains on the connection do not block the free siblings of their cores\n"
+    "  -p PROFILE   place the vCPUs of this profile\n"
+    "  -n VCPUS     place this many vCPUs\n"
+    "  --policy P   isolate (default), prefer or require\n"
+    "  --emulator E share (default) or dedicated\n"
+    "  --fit F      node (default) or spread\n";
 
 static int fail(const char *what)
 {
-    fprintf(stderr, "vmsec-plan: %s: %s\n", what, vmsec_error_last());
-    return EXIT_ERROR;
-}
-
-static int pick(const char *v, const char *const *names, int n, int *out)
-{
-    for (int i = 0; i < n; i++)
-        if (strcmp(v, names[i]) == 0) {
-            *out = i;
-            return 0;
-        }
-    fprintf(stderr, "vmsec-plan: unknown value '%s'\n", v);
-    return -1;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    if (!f)
-        return NULL;
-    do {
-        if (cap - len < 4096) {
-            char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-    } while (n > 0);
-    buf[len] = '\0';
-    fclose(f);
-    return buf;
+    return cli_fail(&app, what);
 }
 
 static int print_topology(const char *uri)
@@ -153,7 +130,7 @@ static int plan(vmsec_planner *p, const char *profile_path, const vmsec_plan_req
         rc = vmsec_planner_place_profile(p, domain, in, &out, NULL);
         vmsec_profile_free(in);
         if (rc == VMSEC_EHOST) {
-            fprintf(stderr, "vmsec-plan: %s\n", vmsec_error_last());
+            cli_message(&app, "%s", vmsec_error_last());
             return EXIT_FOUND;
         }
         if (rc < 0)
@@ -164,7 +141,7 @@ static int plan(vmsec_planner *p, const char *profile_path, const vmsec_plan_req
     }
     rc = vmsec_planner_plan(p, domain, req, &pl);
     if (rc == VMSEC_EHOST) {
-        fprintf(stderr, "vmsec-plan: %s\n", vmsec_error_last());
+        cli_message(&app, "%s", vmsec_error_last());
         return EXIT_FOUND;
     }
     if (rc < 0)
@@ -186,53 +163,67 @@ static int plan(vmsec_planner *p, const char *profile_path, const vmsec_plan_req
     return 0;
 }
 
-int main(int argc, char **argv)
-{
-    static const char *const policies[] = {"isolate", "prefer", "require"};
-    static const char *const emulators[] = {"share", "dedicated"};
-    static const char *const fits[] = {"node", "spread"};
-    static const struct option opts[] = {{"shared", no_argument, NULL, 'S'},     {"policy", required_argument, NULL, 'P'},
-                                         {"emulator", required_argument, NULL, 'E'}, {"fit", required_argument, NULL, 'F'},
-                                         {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0}};
-    const char *uri = NULL, *topo_path = NULL, *reserved = NULL, *profile_path = NULL, *cmd;
-    vmsec_plan_request req = VMSEC_PLAN_REQUEST_INIT;
-    unsigned int load_flags = 0;
-    vmsec_topology *t = NULL;
-    vmsec_planner *p = NULL;
-    int c, rc;
+struct args {
+    const char *uri, *topo_path, *reserved, *profile_path;
+    unsigned int load_flags;
+    vmsec_plan_request req;
+};
 
-    virSetErrorFunc(NULL, quiet);
-    while ((c = getopt_long(argc, argv, "c:t:r:p:n:h", opts, NULL)) != -1) {
+/* Options (before or after the command, as getopt permutes) and operands; a usage error exits 2. */
+static const char *parse(int argc, char **argv, struct args *a)
+{
+    static const struct option opts[] = {
+        { "shared", no_argument, NULL, 'S' },         { "policy", required_argument, NULL, 'P' },
+        { "emulator", required_argument, NULL, 'E' }, { "fit", required_argument, NULL, 'F' },
+        CLI_COMMON_OPTIONS,                           { NULL, 0, NULL, 0 },
+    };
+    static const char *const domain[] = { "DOMAIN" };
+    const char *cmd;
+    int c;
+    while ((c = cli_getopt(&app, argc, argv, "c:t:r:p:n:h", opts)) != -1) {
         switch (c) {
-        case 'c': uri = optarg; break;
-        case 't': topo_path = optarg; break;
-        case 'r': reserved = optarg; break;
-        case 'p': profile_path = optarg; break;
-        case 'n': req.vcpus = (unsigned int)strtoul(optarg, NULL, 10); break;
-        case 'S': load_flags |= VMSEC_LOAD_SHARED; break;
-        case 'P': if (pick(optarg, policies, 3, &req.thread_policy) < 0) return usage(stderr, EXIT_ERROR); break;
-        case 'E': if (pick(optarg, emulators, 2, &req.emulator) < 0) return usage(stderr, EXIT_ERROR); break;
-        case 'F': if (pick(optarg, fits, 2, &req.numa_fit) < 0) return usage(stderr, EXIT_ERROR); break;
-        case 'h': return usage(stdout, 0);
-        default: return usage(stderr, EXIT_ERROR);
+        case 'c': a->uri = optarg; break;
+        case 't': a->topo_path = optarg; break;
+        case 'r': a->reserved = optarg; break;
+        case 'p': a->profile_path = optarg; break;
+        case 'n': a->req.vcpus = (unsigned int)cli_number(&app, optarg, 4096); break;
+        case 'S': a->load_flags |= VMSEC_LOAD_SHARED; break;
+        case 'P': a->req.thread_policy = cli_choice(&app, optarg, policies, 3); break;
+        case 'E': a->req.emulator = cli_choice(&app, optarg, emulators, 2); break;
+        case 'F': a->req.numa_fit = cli_choice(&app, optarg, fits, 2); break;
         }
     }
-    if (optind >= argc)
-        return usage(stderr, EXIT_ERROR);
-    cmd = argv[optind++];
-    if (strcmp(cmd, "topology") == 0 && optind == argc)
-        return print_topology(uri);
-    if (strcmp(cmd, "audit") != 0 && !(strcmp(cmd, "plan") == 0 && optind + 1 == argc && (profile_path || req.vcpus)))
-        return usage(stderr, EXIT_ERROR);
-    if (strcmp(cmd, "audit") == 0 && optind != argc)
-        return usage(stderr, EXIT_ERROR);
+    cmd = cli_command_pick(&app, argc, argv, commands, 3);
+    if (strcmp(cmd, "plan") != 0) {
+        cli_operands(&app, argc, argv, NULL, 0);
+        return cmd;
+    }
+    if (!a->profile_path && !a->req.vcpus)
+        cli_usage_error(&app, "plan: missing option -p PROFILE or -n VCPUS");
+    cli_operands(&app, argc, argv, domain, 1);
+    return cmd;
+}
 
+int main(int argc, char **argv)
+{
+    struct args a = { .req = VMSEC_PLAN_REQUEST_INIT };
+    vmsec_topology *t = NULL;
+    vmsec_planner *p = NULL;
+    const char *cmd;
+    int rc;
+
+    cli_init(&app, "vmsec-plan", synopses, options,
+             "exit status: 0 ok, 1 sharing found (audit) or does not fit (plan), 2 error\n", EXIT_ERROR, argc, argv);
+    app.options_first = true;
+    virSetErrorFunc(NULL, quiet);
+    cmd = parse(argc, argv, &a);
+    if (strcmp(cmd, "topology") == 0)
+        return print_topology(a.uri);
+    const char *topo_path = a.topo_path, *uri = a.uri;
     if (topo_path) {
-        char *text = slurp(topo_path);
-        if (!text) {
-            fprintf(stderr, "vmsec-plan: cannot read %s\n", topo_path);
-            return EXIT_ERROR;
-        }
+        char *text = cli_read_file(topo_path);
+        if (!text)
+            return cli_error(&app, VMSEC_EIO, "cannot read %s: %s", topo_path, strerror(errno));
         rc = vmsec_topology_parse(&t, text, strlen(text), topo_path);
         free(text);
     } else {
@@ -244,13 +235,13 @@ int main(int argc, char **argv)
     vmsec_topology_free(t);
     if (rc < 0)
         return fail("planner");
-    if ((reserved && vmsec_planner_reserve(p, reserved) < 0) ||
-        ((uri || !topo_path) && vmsec_planner_load_libvirt(p, uri, load_flags) < 0)) {
+    if ((a.reserved && vmsec_planner_reserve(p, a.reserved) < 0) ||
+        ((uri || !topo_path) && vmsec_planner_load_libvirt(p, uri, a.load_flags) < 0)) {
         rc = fail("planner");
         vmsec_planner_free(p);
         return rc;
     }
-    rc = strcmp(cmd, "audit") == 0 ? audit(p) : plan(p, profile_path, &req, argv[optind]);
+    rc = strcmp(cmd, "audit") == 0 ? audit(p) : plan(p, a.profile_path, &a.req, argv[optind]);
     vmsec_planner_free(p);
     return rc;
 }

@@ -12,7 +12,7 @@
  *
  * Exit status: 0 success (verify: every check ok or not checkable here), 1 drift found (verify),
  * 2 error. */
-#include <getopt.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +20,12 @@
 #include <libvirt/virterror.h>
 #include <vmsec.h>
 
+#include "common/cli.h"
+
 #define EXIT_DRIFT 1
 #define EXIT_ERROR 2
+
+static cli app;
 
 /* vmsec reports libvirt's errors in its own messages; keep libvirt from printing them too. */
 static void quiet(void *opaque, virErrorPtr err)
@@ -30,25 +34,25 @@ static void quiet(void *opaque, virErrorPtr err)
     (void)err;
 }
 
-static int usage(FILE *to, int rc)
-{
-    fprintf(to, "usage: vmsec-profile check PROFILE\n"
-                "       vmsec-profile render PROFILE DOMAIN.xml\n"
-                "       vmsec-profile host-check [-c URI] PROFILE\n"
-                "       vmsec-profile apply [-c URI] [--live] [--config] PROFILE DOMAIN\n"
-                "       vmsec-profile verify [-c URI] [--json] PROFILE DOMAIN\n"
-                "  -c URI     libvirt connection URI (default: libvirt's default)\n"
-                "  --live     apply to the running domain only\n"
-                "  --config   apply to the persistent configuration only (both: both)\n"
-                "  --json     print the verification report as JSON\n"
-                "exit status: 0 ok, 1 drift found (verify), 2 error\n");
-    return rc;
-}
+static const char *const commands[] = { "check", "render", "host-check", "apply", "verify" };
+
+static const cli_synopsis synopses[] = {
+    { "check", "PROFILE" },
+    { "render", "PROFILE DOMAIN.xml" },
+    { "host-check", "[-c URI] PROFILE" },
+    { "apply", "[-c URI] [--live] [--config] PROFILE DOMAIN" },
+    { "verify", "[-c URI] [--json] PROFILE DOMAIN" },
+    { NULL, NULL },
+};
+
+static const char options[] = "  -c URI       libvirt connection URI (default: libvirt's default)\n"
+                              "  --live       apply to the running domain only\n"
+                              "  --config     apply to the persistent configuration only (both: both)\n"
+                              "  --json       print the verification report as JSON, errors too\n";
 
 static int fail(const char *what)
 {
-    fprintf(stderr, "vmsec-profile: %s: %s\n", what, vmsec_error_last());
-    return EXIT_ERROR;
+    return cli_fail(&app, what);
 }
 
 static int print_report(const vmsec_report *r, int kind, FILE *to)
@@ -63,33 +67,6 @@ static int print_report(const vmsec_report *r, int kind, FILE *to)
     return 0;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    if (!f)
-        return NULL;
-    do {
-        if (cap - len < 4096) {
-            char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-    } while (n > 0);
-    if (buf)
-        buf[len] = '\0';
-    if (f != stdin)
-        fclose(f);
-    return buf;
-}
-
 static int cmd_check(vmsec_profile *p)
 {
     char digest[VMSEC_PROFILE_DIGEST_MAX], name[VMSEC_PROFILE_NAME_MAX + 1] = "";
@@ -102,11 +79,9 @@ static int cmd_check(vmsec_profile *p)
 
 static int cmd_render(vmsec_profile *p, const char *xmlpath)
 {
-    char *xml = slurp(xmlpath), *out = NULL;
-    if (!xml) {
-        fprintf(stderr, "vmsec-profile: cannot read %s\n", xmlpath);
-        return EXIT_ERROR;
-    }
+    char *xml = cli_read_file(xmlpath), *out = NULL;
+    if (!xml)
+        return cli_error(&app, VMSEC_EIO, "cannot read %s: %s", xmlpath, strerror(errno));
     if (vmsec_domain_render(p, xml, &out) < 0) {
         free(xml);
         return fail(xmlpath);
@@ -182,57 +157,69 @@ static int cmd_verify(vmsec_profile *p, const char *uri, const char *name, int j
     if (vmsec_domain_open(uri, name, &d) < 0)
         return fail(name);
     rc = vmsec_domain_verify(d, p, 0, &r);
-    print_report(r, json ? VMSEC_REPORT_JSON : VMSEC_REPORT_TEXT, stdout);
+    /* Under --json stdout holds one document: the report, or the error when verify failed. */
+    if (!json || rc >= 0 || rc == VMSEC_EDRIFT)
+        print_report(r, json ? VMSEC_REPORT_JSON : VMSEC_REPORT_TEXT, stdout);
     vmsec_report_free(r);
     vmsec_domain_free(d);
     if (rc == VMSEC_EDRIFT) {
-        fprintf(stderr, "vmsec-profile: %s\n", vmsec_error_last());
+        cli_message(&app, "%s", vmsec_error_last());
         return EXIT_DRIFT;
     }
     return rc < 0 ? fail("verify") : 0;
 }
 
-int main(int argc, char **argv)
+/* Options and operands of the subcommand; a usage error exits 2. */
+static void parse(int argc, char **argv, const char **uri, unsigned int *flags, int *json)
 {
+    static const char *const one[] = { "PROFILE" }, *const xml[] = { "PROFILE", "DOMAIN.xml" },
+                             *const two[] = { "PROFILE", "DOMAIN" };
     static const struct option opts[] = {
         { "connect", required_argument, NULL, 'c' }, { "live", no_argument, NULL, 'l' },
         { "config", no_argument, NULL, 'C' },        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+        CLI_COMMON_OPTIONS,                          { NULL, 0, NULL, 0 },
     };
-    const char *uri = NULL, *cmd;
-    unsigned int flags = 0;
-    int json = 0, opt, rc, nargs;
-    vmsec_profile *p = NULL;
-
-    if (argc < 2)
-        return usage(stderr, EXIT_ERROR);
-    virSetErrorFunc(NULL, quiet);
-    cmd = argv[1];
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0)
-        return usage(stdout, 0);
-    optind = 2;
-    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    const char *cmd = cli_command_pick(&app, argc, argv, commands, sizeof(commands) / sizeof(commands[0]));
+    int opt;
+    while ((opt = cli_getopt(&app, argc, argv, "c:h", opts)) != -1) {
         switch (opt) {
-        case 'c': uri = optarg; break;
-        case 'l': flags |= VMSEC_AFFECT_LIVE; break;
-        case 'C': flags |= VMSEC_AFFECT_CONFIG; break;
-        case 'j': json = 1; break;
-        case 'h': return usage(stdout, 0);
-        default: return usage(stderr, EXIT_ERROR);
+        case 'c':
+            if (strcmp(cmd, "check") == 0 || strcmp(cmd, "render") == 0)
+                cli_usage_error(&app, "%s: %s uses no connection", app.optname, cmd);
+            *uri = optarg;
+            break;
+        case 'l': *flags |= VMSEC_AFFECT_LIVE; break;
+        case 'C': *flags |= VMSEC_AFFECT_CONFIG; break;
+        case 'j': *json = 1; break;
         }
     }
-    nargs = argc - optind;
-    if ((strcmp(cmd, "check") == 0 || strcmp(cmd, "host-check") == 0) ? nargs != 1 : nargs != 2)
-        return usage(stderr, EXIT_ERROR);
-    if ((strcmp(cmd, "check") == 0 || strcmp(cmd, "render") == 0) && uri)
-        return usage(stderr, EXIT_ERROR);
+    app.json = *json;
+    if (strcmp(cmd, "check") == 0 || strcmp(cmd, "host-check") == 0)
+        cli_operands(&app, argc, argv, one, 1);
+    else
+        cli_operands(&app, argc, argv, strcmp(cmd, "render") == 0 ? xml : two, 2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *uri = NULL, *cmd;
+    unsigned int flags = 0;
+    int json = 0, rc;
+    vmsec_profile *p = NULL;
+
+    cli_init(&app, "vmsec-profile", synopses, options, "exit status: 0 ok, 1 drift found (verify), 2 error\n",
+             EXIT_ERROR, argc, argv);
+    virSetErrorFunc(NULL, quiet);
+    optind = 1;
+    parse(argc, argv, &uri, &flags, &json);
+    cmd = app.command;
     if (vmsec_profile_load_file(&p, argv[optind]) < 0)
         return fail(argv[optind]);
     if (strcmp(cmd, "render") == 0 && states_intent(p)) {
-        fprintf(stderr, "vmsec-profile: %s states placement intent (cpu.placement); plan it with "
-                        "apply -c URI or vmsec-plan plan -p\n", argv[optind]);
         vmsec_profile_free(p);
-        return EXIT_ERROR;
+        return cli_error(&app, VMSEC_EINVAL,
+                         "%s states placement intent (cpu.placement); plan it with apply -c URI or vmsec-plan plan -p",
+                         argv[optind]);
     }
     if ((strcmp(cmd, "host-check") == 0 || strcmp(cmd, "apply") == 0 || strcmp(cmd, "verify") == 0) &&
         plan_intent(&p, uri, strcmp(cmd, "host-check") == 0 ? "vmsec-host-check" : argv[optind + 1]) != 0) {
@@ -247,10 +234,8 @@ int main(int argc, char **argv)
         rc = cmd_host_check(p, uri);
     else if (strcmp(cmd, "apply") == 0)
         rc = cmd_apply(p, uri, argv[optind + 1], flags);
-    else if (strcmp(cmd, "verify") == 0)
-        rc = cmd_verify(p, uri, argv[optind + 1], json);
     else
-        rc = usage(stderr, EXIT_ERROR);
+        rc = cmd_verify(p, uri, argv[optind + 1], json);
     vmsec_profile_free(p);
     return rc;
 }
