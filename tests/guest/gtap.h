@@ -16,8 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
-static unsigned gt_n;
-static unsigned gt_failed;
+/* Tests run and tests failed, one count per program however many files it is built from:
+ * defined in gtap.c. */
+extern unsigned gt_n;
+extern unsigned gt_failed;
 
 __attribute__((format(printf, 2, 0))) static inline void gt_line(const char *prefix, const char *fmt,
                                                                  va_list ap)
