@@ -1,4 +1,4 @@
-/* Private to the profile implementation (profile.c, profile_text.c): keys and their values.
+/* Private to the profile implementation (profile*.c): keys and their values.
  * A "slot" is one resolved key (`vcpu.3.pin` -> kind VCPU_PIN, id 3); the parser, the generic
  * set/get/unset API and the serialiser all go through the same slot functions, so a value is
  * validated and formatted in exactly one place. */
@@ -85,6 +85,13 @@ size_t vmsec__device_format(const struct vmsec__blkio_device *d, int field, char
 int vmsec__pin_append(struct vmsec__pin **pins, size_t *n, unsigned int id, const vmsec_cpuset *cpus,
                       unsigned int line);
 void vmsec__pins_sort(struct vmsec__pin *pins, size_t n);
+/* Inserts or replaces a pin, keeping the array sorted by id. */
+int vmsec__pin_put(struct vmsec__pin **pins, size_t *n, unsigned int id, const vmsec_cpuset *cpus, unsigned int line);
+
+/* Block devices by their label (the N of blkio.device.N.*): the device or NULL; add appends an
+ * empty one, NULL when full or out of memory. */
+struct vmsec__blkio_device *vmsec__device_by_label(const struct vmsec_profile *p, unsigned int label);
+struct vmsec__blkio_device *vmsec__device_add(struct vmsec_profile *p, unsigned int label);
 
 /* Cross-setting checks into d. */
 void vmsec__profile_check(const struct vmsec_profile *p, struct vmsec__diag *d);
