@@ -1,6 +1,7 @@
 /* Fuzz target: vmsec_pubkey_from_text(), the public key text parser (config files, command
  * lines). Oracles: only EFORMAT is an acceptable failure, with a message; an accepted text is the
- * canonical form (re-encoding gives the same characters, up to surrounding white space). */
+ * canonical form (re-encoding gives the same characters, up to surrounding white space) of a
+ * canonical key (vmsec_pubkey_validate: bit 255 clear, u-coordinate below 2^255-19). */
 #include "config.h"
 
 #include <stdio.h>
@@ -32,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         const char *s = text;
         FUZZ_ASSERT(rc == 0);
+        FUZZ_ASSERT(vmsec_pubkey_validate(pub, sizeof(pub)) == 0);
         FUZZ_ASSERT(vmsec_pubkey_to_text(pub, canon, sizeof(canon)) == 0);
         while (is_space(*s))
             s++;

@@ -1,5 +1,6 @@
 /* check_engine cases on who the peer is: untrusted or wrong keys, no trust configured, the verify
  * callback, psk and prologue mismatches, a refused or tampered protocol announcement. */
+#include "channel/channel_internal.h"
 #include "channel/noise_crypto.h"
 #include "check_engine.h"
 #include "common/internal.h"
@@ -108,6 +109,98 @@ START_TEST(verify_callback_decides)
 }
 END_TEST
 
+/* A deny-list written for canonical keys: refuses exactly the key at user. */
+static int deny_calls;
+static int verify_deny(void *user, const uint8_t *key, size_t len)
+{
+    deny_calls++;
+    return len == 32 && memcmp(key, user, 32) == 0 ? -1 : 0;
+}
+
+/* In pattern `pattern`, one side (the initiator if liar_i) holds its usual private key but sends
+ * its static public key with bit 255 flipped. X25519 ignores that bit, so every DH result is
+ * unchanged and the handshake would succeed; the other side, trusting peers through a deny-list
+ * of canonical keys (or any peer), must refuse it before the callback sees the key. With flip
+ * false, the control: the deny-list refuses the canonical key. */
+static void run_liar(const char *pattern, bool liar_i, bool flip, bool allow_any)
+{
+    char name[80];
+    vmsec_channel_config *liar, *judge;
+    pair p;
+    int rc;
+    snprintf(name, sizeof(name), "Noise_%s_25519_ChaChaPoly_BLAKE2b", pattern);
+    liar = make_cfg(name, liar_i ? VMSEC_ROLE_INITIATOR : VMSEC_ROLE_RESPONDER);
+    if (flip)
+        liar->pub[31] ^= 0x80;
+    ck_assert_int_eq(vmsec_channel_config_new(&judge), 0);
+    ck_assert_int_eq(vmsec_channel_config_set_protocol(judge, name), 0);
+    ck_assert_int_eq(vmsec_channel_config_set_keypair(judge, liar_i ? kp_r : kp_i), 0);
+    if (allow_any)
+        ck_assert_int_eq(vmsec_channel_config_set_allow_any_peer(judge, 1), 0);
+    else
+        ck_assert_int_eq(vmsec_channel_config_set_verify(judge, verify_deny, liar_i ? pub_i : pub_r), 0);
+    deny_calls = 0;
+    rc = liar_i ? handshake_cfgs(liar, judge, &p) : handshake_cfgs(judge, liar, &p);
+    ck_assert_msg(rc == VMSEC_EAUTH, "%s, %s lies: got %d (%s)", name, liar_i ? "initiator" : "responder", rc,
+                  vmsec_error_last());
+    ck_assert_int_eq(vmsec_engine_state(liar_i ? p.r : p.i), VMSEC_STATE_FAILED);
+    if (flip) {
+        ck_assert_msg(strstr(vmsec_error_last(), "static key is not canonical") &&
+                          strstr(vmsec_error_last(), "bit 255"),
+                      "%s: %s", name, vmsec_error_last());
+        ck_assert_int_eq(deny_calls, 0);
+    } else {
+        ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "verify callback"));
+        ck_assert_int_eq(deny_calls, 1);
+    }
+    pair_free(&p);
+}
+
+START_TEST(noncanonical_peer_static_key_is_refused_before_verify)
+{
+    /* patterns in which the initiator, then the responder, transmits its static key */
+    static const char *init_sends[] = {"XX", "IK", "XK", "IX", "X1K1"}, *resp_sends[] = {"XX", "IX", "KX", "NX", "XX1"};
+    for (size_t i = 0; i < VMSEC_ARRAY_LEN(init_sends); i++) {
+        run_liar(init_sends[i], true, false, false);
+        run_liar(init_sends[i], true, true, false);
+        run_liar(init_sends[i], true, true, true);
+    }
+    for (size_t i = 0; i < VMSEC_ARRAY_LEN(resp_sends); i++) {
+        run_liar(resp_sends[i], false, false, false);
+        run_liar(resp_sends[i], false, true, false);
+        if (resp_sends[i][0] != 'N') /* an NX initiator has no key for the liar to check */
+            run_liar(resp_sends[i], false, true, true);
+    }
+}
+END_TEST
+
+/* IK's initiator knows the responder's key in advance, so a flipped one can only come from its
+ * configuration, whose setters refuse it; one placed there anyway is still refused. */
+START_TEST(ik_initiator_refuses_a_noncanonical_configured_responder_key)
+{
+    const char *name = "Noise_IK_25519_ChaChaPoly_BLAKE2b";
+    vmsec_channel_config *ci, *cr;
+    uint8_t flipped[32];
+    pair p;
+    memcpy(flipped, pub_r, 32);
+    flipped[31] ^= 0x80;
+    ci = make_cfg(name, VMSEC_ROLE_INITIATOR);
+    ck_assert_int_eq(vmsec_channel_config_set_peer_key(ci, flipped, 32), VMSEC_EFORMAT);
+    ck_assert_int_eq(vmsec_channel_config_add_trusted_peer(ci, flipped, 32), VMSEC_EFORMAT);
+    memcpy(ci->peer_key, flipped, 32); /* past the setters */
+    ci->has_peer_key = true;
+    vmsec_channel_config_set_verify(ci, verify_deny, pub_r);
+    cr = make_cfg(name, VMSEC_ROLE_RESPONDER);
+    memcpy(cr->pub, flipped, 32); /* so that both sides hash the same pre-message */
+    deny_calls = 0;
+    ck_assert_int_eq(handshake_cfgs(ci, cr, &p), VMSEC_EAUTH);
+    ck_assert_int_eq(vmsec_engine_state(p.i), VMSEC_STATE_FAILED);
+    ck_assert_msg(strstr(vmsec_error_last(), "static key is not canonical"), "%s", vmsec_error_last());
+    ck_assert_int_eq(deny_calls, 0);
+    pair_free(&p);
+}
+END_TEST
+
 START_TEST(psk_mismatch_is_refused)
 {
     const char *protos[] = {"Noise_IKpsk2_25519_ChaChaPoly_BLAKE2b", "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2b",
@@ -187,6 +280,8 @@ void engine_add_peer_auth_tests(TCase *tc)
     tcase_add_test(tc, untrusted_or_wrong_keys_are_refused);
     tcase_add_test(tc, no_trust_configured_means_no_peer);
     tcase_add_test(tc, verify_callback_decides);
+    tcase_add_test(tc, noncanonical_peer_static_key_is_refused_before_verify);
+    tcase_add_test(tc, ik_initiator_refuses_a_noncanonical_configured_responder_key);
     tcase_add_test(tc, psk_mismatch_is_refused);
     tcase_add_test(tc, prologue_mismatch_is_refused);
     tcase_add_test(tc, announcement_refused_or_tampered);

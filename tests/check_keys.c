@@ -381,6 +381,136 @@ START_TEST(fingerprint_format_and_stability)
 }
 END_TEST
 
+/* X25519 ignores bit 255 and reduces modulo p = 2^255-19: those second encodings of a key are
+ * refused everywhere a public key enters, and vmsec_pubkey_validate says why. */
+static void set_u(uint8_t *pub, uint8_t low, uint8_t mid, uint8_t top)
+{
+    pub[0] = low;
+    memset(pub + 1, mid, 30);
+    pub[31] = top;
+}
+
+/* The non-canonical encodings under test, each with the words its refusal must contain. */
+static size_t noncanonical_keys(uint8_t keys[][32], const char **why)
+{
+    size_t n = 0;
+    hex(keys[n], alice_pk, 32); /* Alice's key with bit 255 set */
+    keys[n][31] |= 0x80;
+    why[n++] = "bit 255";
+    set_u(keys[n], 0xed, 0xff, 0x7f); /* p itself: a second encoding of 0 */
+    why[n++] = "2^255-19";
+    set_u(keys[n], 0xf3, 0xff, 0x7f); /* p + 6 */
+    why[n++] = "2^255-19";
+    set_u(keys[n], 0xff, 0xff, 0x7f); /* 2^255 - 1, the largest */
+    why[n++] = "2^255-19";
+    set_u(keys[n], 0x09, 0x00, 0x80); /* the base point 9 with bit 255 set */
+    why[n++] = "bit 255";
+    return n;
+}
+
+START_TEST(validate_refuses_noncanonical_and_says_why)
+{
+    uint8_t keys[8][32], pub[32];
+    const char *why[8];
+    size_t n = noncanonical_keys(keys, why);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(vmsec_pubkey_validate(keys[i], 32) == VMSEC_EFORMAT, "key %zu accepted", i);
+        ck_assert_msg(strstr(vmsec_error_last(), "not canonical") && strstr(vmsec_error_last(), why[i]),
+                      "key %zu: %s", i, vmsec_error_last());
+    }
+    hex(pub, alice_pk, 32);
+    ck_assert_int_eq(vmsec_pubkey_validate(pub, 32), 0);
+    set_u(pub, 0xec, 0xff, 0x7f); /* p - 1, the largest canonical value */
+    ck_assert_int_eq(vmsec_pubkey_validate(pub, 32), 0);
+    set_u(pub, 0xff, 0xff, 0x7f);
+    pub[17] = 0xfe; /* below p because of a middle byte */
+    ck_assert_int_eq(vmsec_pubkey_validate(pub, 32), 0);
+    memset(pub, 0, 32);
+    ck_assert_int_eq(vmsec_pubkey_validate(pub, 32), 0);
+    ck_assert_int_eq(vmsec_pubkey_validate(NULL, 32), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_pubkey_validate(pub, 31), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_pubkey_validate(pub, 33), VMSEC_EINVAL);
+}
+END_TEST
+
+START_TEST(generated_keys_are_canonical)
+{
+    for (int i = 0; i < 64; i++) {
+        vmsec_keypair *kp = NULL;
+        uint8_t pub[32];
+        ck_assert_int_eq(vmsec_keypair_generate(&kp), 0);
+        ck_assert_int_eq(vmsec_keypair_public(kp, pub, 32), 0);
+        ck_assert_msg(vmsec_pubkey_validate(pub, 32) == 0, "%s", vmsec_error_last());
+        vmsec_keypair_free(kp);
+    }
+}
+END_TEST
+
+START_TEST(text_fingerprint_and_setters_refuse_noncanonical)
+{
+    uint8_t keys[8][32], pub[32], good[32];
+    const char *why[8];
+    char text[VMSEC_PUBKEY_TEXT_MAX], fp[VMSEC_FINGERPRINT_MAX];
+    vmsec_channel_config *cfg = NULL;
+    size_t n = noncanonical_keys(keys, why);
+    hex(good, alice_pk, 32);
+    ck_assert_int_eq(vmsec_channel_config_new(&cfg), 0);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_eq(vmsec_pubkey_to_text(keys[i], text, sizeof(text)), 0);
+        memcpy(pub, good, 32);
+        ck_assert_msg(vmsec_pubkey_from_text(pub, sizeof(pub), text) == VMSEC_EFORMAT, "accepted %s", text);
+        ck_assert_msg(strstr(vmsec_error_last(), "not canonical") && strstr(vmsec_error_last(), why[i]), "%s",
+                      vmsec_error_last());
+        ck_assert_mem_eq(pub, good, 32); /* untouched */
+        ck_assert_int_eq(vmsec_pubkey_fingerprint(keys[i], fp, sizeof(fp)), VMSEC_EFORMAT);
+        ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "not canonical"));
+        ck_assert_int_eq(vmsec_channel_config_set_peer_key(cfg, keys[i], 32), VMSEC_EFORMAT);
+        ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "not canonical"));
+        ck_assert_int_eq(vmsec_channel_config_add_trusted_peer(cfg, keys[i], 32), VMSEC_EFORMAT);
+        ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "not canonical"));
+    }
+    ck_assert_int_eq(vmsec_pubkey_fingerprint(good, fp, sizeof(fp)), 0);
+    ck_assert_int_eq(vmsec_channel_config_set_peer_key(cfg, good, 32), 0);
+    ck_assert_int_eq(vmsec_channel_config_add_trusted_peer(cfg, good, 32), 0);
+    vmsec_channel_config_free(cfg);
+}
+END_TEST
+
+START_TEST(files_and_peermap_refuse_noncanonical)
+{
+    uint8_t keys[8][32], pub[32], good[32];
+    const char *why[8];
+    char text[VMSEC_PUBKEY_TEXT_MAX], p[PATH_MAX], body[256];
+    vmsec_peermap *m = NULL;
+    size_t n = noncanonical_keys(keys, why);
+    hex(good, alice_pk, 32);
+    snprintf(p, sizeof(p), "%s/k.pub", dir);
+    ck_assert_int_eq(vmsec_peermap_new(&m), 0);
+    for (size_t i = 0; i < n; i++) {
+        vmsec_pubkey_to_text(keys[i], text, sizeof(text));
+        snprintf(body, sizeof(body), "# flipped\n%s\n", text);
+        vt_write_file(p, body, strlen(body), 0644);
+        ck_assert_int_eq(vmsec_pubkey_load_file(pub, sizeof(pub), p), VMSEC_EFORMAT);
+        ck_assert_msg(strstr(vmsec_error_last(), "k.pub:2:") && strstr(vmsec_error_last(), why[i]), "%s",
+                      vmsec_error_last());
+        ck_assert_int_eq(vmsec_peermap_add(m, "web-1", keys[i], 32), VMSEC_EFORMAT);
+        ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "not canonical"));
+        snprintf(body, sizeof(body), "# peers\nweb-2 x25519:hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=\nweb-1 %s\n",
+                 text);
+        vt_write_file(p, body, strlen(body), 0644);
+        ck_assert_int_eq(vmsec_peermap_load_file(m, p), VMSEC_EFORMAT);
+        ck_assert_msg(strstr(vmsec_error_last(), "k.pub:3:") && strstr(vmsec_error_last(), "not canonical"), "%s",
+                      vmsec_error_last());
+        ck_assert_int_eq(vmsec_peermap_check(m, "web-2", good, 32), VMSEC_EAUTH); /* all or nothing */
+    }
+    ck_assert_int_eq(vmsec_peermap_add(m, "web-1", good, 32), 0);
+    ck_assert_int_eq(vmsec_peermap_check(m, "web-1", good, 32), 0);
+    ck_assert_int_eq(vmsec_peermap_check(m, "web-1", keys[0], 32), VMSEC_EAUTH); /* Alice, bit 255 set */
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "not canonical"));
+    vmsec_peermap_free(m);
+}
+END_TEST
+
 /* Pins the fingerprint construction: BLAKE2b-256("vmsec-fingerprint-v1" || key), first 8 bytes. */
 START_TEST(fingerprint_matches_definition)
 {
@@ -414,6 +544,9 @@ int main(void)
     tcase_add_test(pure, pubkey_text_rejects_malformed);
     tcase_add_test(pure, fingerprint_format_and_stability);
     tcase_add_test(pure, fingerprint_matches_definition);
+    tcase_add_test(pure, validate_refuses_noncanonical_and_says_why);
+    tcase_add_test(pure, generated_keys_are_canonical);
+    tcase_add_test(pure, text_fingerprint_and_setters_refuse_noncanonical);
     tcase_add_checked_fixture(files, setup, teardown);
     tcase_add_test(files, save_load_round_trip_with_mode_0600);
     tcase_add_test(files, save_writes_documented_format);
@@ -426,6 +559,7 @@ int main(void)
     tcase_add_test(files, load_refuses_missing_symlink_and_non_regular);
     tcase_add_test(files, error_messages_never_contain_the_secret);
     tcase_add_test(files, pubkey_file);
+    tcase_add_test(files, files_and_peermap_refuse_noncanonical);
     suite_add_tcase(s, pure);
     suite_add_tcase(s, files);
     return vt_run_suite(s);

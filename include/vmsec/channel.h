@@ -22,7 +22,9 @@
  * #VMSEC_STATE_FAILED: keys are wiped, no further plaintext is released and every later call
  * returns #VMSEC_ESTATE (vmsec_error_last() repeats the original reason). A configuration with
  * neither trusted peers nor a verify callback refuses every peer unless
- * vmsec_channel_config_set_allow_any_peer() was called explicitly.
+ * vmsec_channel_config_set_allow_any_peer() was called explicitly. A peer whose static public key
+ * is not in canonical encoding (vmsec_pubkey_validate()) is always refused, with #VMSEC_EAUTH,
+ * before the allowlist or the verify callback see its key.
  *
  * **Threads.** Objects are not shared-state safe in general, with one documented exception: once the
  * handshake is complete, one thread may send (vmsec_engine_send(), output functions,
@@ -94,7 +96,9 @@ typedef struct vmsec_channel_config vmsec_channel_config;
  * @brief Decides whether a peer's authenticated static public key is acceptable.
  *
  * Called once, as soon as the handshake has proved that the peer holds the key, and before any
- * further handshake message is sent.
+ * further handshake message is sent. The key is always canonical (vmsec_pubkey_validate()): a
+ * non-canonical one is refused before the callback is called, so a deny-list comparing bytes
+ * cannot be passed by a second encoding of a denied key.
  *
  * @param user The pointer given to vmsec_channel_config_set_verify().
  * @param peer_key The peer's static public key, #VMSEC_KEY_BYTES bytes.
@@ -175,18 +179,18 @@ VMSEC_EXPORT int vmsec_channel_config_get_protocol(const vmsec_channel_config *c
  * must hold exactly one key, which is then used.
  *
  * @param cfg The configuration.
- * @param key The public key.
+ * @param key The public key; it must be canonical (vmsec_pubkey_validate()).
  * @param key_len Must be #VMSEC_KEY_BYTES.
- * @return 0, #VMSEC_EINVAL or #VMSEC_ENOMEM.
+ * @return 0, #VMSEC_EINVAL, #VMSEC_EFORMAT (the key is not canonical) or #VMSEC_ENOMEM.
  */
 VMSEC_EXPORT int vmsec_channel_config_add_trusted_peer(vmsec_channel_config *cfg, const uint8_t *key, size_t key_len);
 
 /**
  * @brief Sets the peer's static key known before the handshake (pre-message key); it is trusted.
  * @param cfg The configuration.
- * @param key The public key, or NULL to unset.
+ * @param key The public key, or NULL to unset; it must be canonical (vmsec_pubkey_validate()).
  * @param key_len #VMSEC_KEY_BYTES (ignored when @p key is NULL).
- * @return 0 or #VMSEC_EINVAL.
+ * @return 0, #VMSEC_EINVAL or #VMSEC_EFORMAT (the key is not canonical).
  */
 VMSEC_EXPORT int vmsec_channel_config_set_peer_key(vmsec_channel_config *cfg, const uint8_t *key, size_t key_len);
 

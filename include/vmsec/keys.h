@@ -13,6 +13,15 @@
  * @code
  * x25519:<base64 of the 32-byte public key, 44 characters>
  * @endcode
+ *
+ * **One key, one encoding.** X25519 ignores bit 255 of a public key and reads the rest modulo
+ * p = 2^255 - 19, so a key has second byte strings that work exactly like it: the canonical one
+ * with bit 255 set, and for u-coordinates 0 to 18 also p to p + 18. A peer presenting one would
+ * authenticate with the same private key under another identity (another fingerprint, another
+ * entry in a deny-list). The library refuses such keys wherever a public key enters: text, files,
+ * fingerprints, channel configuration, the handshake and the relay's peer map; it never
+ * normalises them. vmsec_pubkey_validate() is the test. Keys the library derives from a private
+ * key are always canonical.
  */
 #ifndef VMSEC_KEYS_H
 #define VMSEC_KEYS_H
@@ -112,19 +121,21 @@ VMSEC_EXPORT int vmsec_pubkey_to_text(const uint8_t *pub, char *out, size_t out_
  * @brief Parses a public key's text form.
  *
  * Leading and trailing white space is ignored; anything else that is not exactly the form written
- * by vmsec_pubkey_to_text() is refused.
+ * by vmsec_pubkey_to_text() is refused, and so is a key that is not canonical
+ * (vmsec_pubkey_validate()).
  *
  * @param[out] pub Receives #VMSEC_KEY_BYTES bytes.
  * @param pub_len Size of @p pub; must be at least #VMSEC_KEY_BYTES.
  * @param text The text.
- * @return 0, #VMSEC_EINVAL or #VMSEC_EFORMAT.
+ * @return 0, #VMSEC_EINVAL or #VMSEC_EFORMAT (with the reason in vmsec_error_last()).
  */
 VMSEC_EXPORT int vmsec_pubkey_from_text(uint8_t *pub, size_t pub_len, const char *text);
 
 /**
  * @brief Reads a public key file (a `.pub` file holding the text form on its first line).
  *
- * Empty lines and lines starting with `#` are ignored.
+ * Empty lines and lines starting with `#` are ignored. The key is parsed by
+ * vmsec_pubkey_from_text(), so a non-canonical key is refused; the message names `FILE:LINE`.
  *
  * @param[out] pub Receives #VMSEC_KEY_BYTES bytes.
  * @param pub_len Size of @p pub; must be at least #VMSEC_KEY_BYTES.
@@ -138,13 +149,30 @@ VMSEC_EXPORT int vmsec_pubkey_load_file(uint8_t *pub, size_t pub_len, const char
  *
  * The fingerprint is the first 8 bytes of BLAKE2b-256 over a domain-separation label and the key,
  * in hexadecimal groups of four. It is for humans comparing keys, not a substitute for the key.
+ * A non-canonical key (vmsec_pubkey_validate()) is refused: one key has one fingerprint.
  *
  * @param pub The public key, #VMSEC_KEY_BYTES bytes.
  * @param[out] out Buffer for the NUL-terminated text.
  * @param out_len Size of @p out; #VMSEC_FINGERPRINT_MAX always suffices.
- * @return 0, #VMSEC_EINVAL or #VMSEC_ETOOBIG.
+ * @return 0, #VMSEC_EINVAL, #VMSEC_ETOOBIG or #VMSEC_EFORMAT (the key is not canonical).
  */
 VMSEC_EXPORT int vmsec_pubkey_fingerprint(const uint8_t *pub, char *out, size_t out_len);
+
+/**
+ * @brief Checks that a public key is the canonical encoding of an X25519 public key.
+ *
+ * Canonical means bit 255 is clear and the little-endian u-coordinate is below 2^255 - 19. Any
+ * other 32-byte string is a second encoding of a key that has a canonical one (X25519 ignores
+ * bit 255 and reduces modulo 2^255 - 19), and is refused everywhere the library takes a key in.
+ * Keys produced by vmsec_keypair_public() always pass. Available since VMSEC_1.1.
+ *
+ * @param pub The public key.
+ * @param pub_len Its length; must be #VMSEC_KEY_BYTES.
+ * @return 0 if @p pub is canonical; #VMSEC_EFORMAT if not, with the reason (bit 255 set, or the
+ *         u-coordinate not below 2^255 - 19) in vmsec_error_last(); #VMSEC_EINVAL if @p pub is
+ *         NULL or @p pub_len is not #VMSEC_KEY_BYTES.
+ */
+VMSEC_EXPORT int vmsec_pubkey_validate(const uint8_t *pub, size_t pub_len);
 
 #ifdef __cplusplus
 }

@@ -355,16 +355,18 @@ VMSEC_EXPORT void vmsec_peermap_free(vmsec_peermap *m);
  * @brief Adds the key of a domain.
  * @param m       The map.
  * @param domain  Domain name.
- * @param key     Public key.
+ * @param key     Public key; it must be canonical (vmsec_pubkey_validate()).
  * @param key_len Must be #VMSEC_KEY_BYTES.
- * @return 0, #VMSEC_EEXIST (domain already mapped), #VMSEC_EINVAL or #VMSEC_ENOMEM.
+ * @return 0, #VMSEC_EEXIST (domain already mapped), #VMSEC_EFORMAT (the key is not canonical),
+ *         #VMSEC_EINVAL or #VMSEC_ENOMEM.
  */
 VMSEC_EXPORT int vmsec_peermap_add(vmsec_peermap *m, const char *domain, const uint8_t *key, size_t key_len);
 
 /**
  * @brief Adds the entries of a file of `DOMAIN x25519:BASE64` lines (`#` comments, blank lines).
  *
- * All or nothing: on error the map is unchanged and the message names `FILE:LINE`.
+ * All or nothing: on error the map is unchanged and the message names `FILE:LINE`. Keys are read
+ * with vmsec_pubkey_from_text(), so a non-canonical key is refused (#VMSEC_EFORMAT).
  *
  * @param m    The map.
  * @param path The file.
@@ -382,7 +384,8 @@ VMSEC_EXPORT int vmsec_peermap_load_file(vmsec_peermap *m, const char *path);
  * @param domain  The domain the relay named.
  * @param key     The authenticated peer key.
  * @param key_len Its length.
- * @return 0 if they match; #VMSEC_EAUTH if the domain is unknown or its key differs; #VMSEC_EINVAL.
+ * @return 0 if they match; #VMSEC_EAUTH if the domain is unknown, its key differs or @p key is not
+ *         canonical (vmsec_pubkey_validate(); the message says so); #VMSEC_EINVAL.
  */
 VMSEC_EXPORT int vmsec_peermap_check(const vmsec_peermap *m, const char *domain, const uint8_t *key,
                                      size_t key_len);

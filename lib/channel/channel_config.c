@@ -9,6 +9,7 @@
 
 #include "channel/channel_internal.h"
 #include "channel/dhcache.h"
+#include "channel/keys_internal.h"
 #include "common/internal.h"
 
 size_t vmsec_channel_default_max_message(void) { return VMSEC_CHANNEL_DEFAULT_MAX_MESSAGE; }
@@ -207,6 +208,8 @@ int vmsec_channel_config_add_trusted_peer(vmsec_channel_config *cfg, const uint8
     if (!key || key_len != VMSEC_KEY_BYTES)
         return vmsec__error(VMSEC_EINVAL, "trusted peer key must be %d bytes, got %zu", VMSEC_KEY_BYTES,
                             key ? key_len : 0);
+    if (vmsec__pubkey_noncanonical(key))
+        return vmsec__error(VMSEC_EFORMAT, "trusted peer key is not canonical: %s", vmsec__pubkey_noncanonical(key));
     t = realloc(cfg->trusted, (cfg->ntrusted + 1) * VMSEC_KEY_BYTES);
     if (!t)
         return vmsec__error(VMSEC_ENOMEM, "out of memory adding a trusted peer");
@@ -225,6 +228,8 @@ int vmsec_channel_config_set_peer_key(vmsec_channel_config *cfg, const uint8_t *
     }
     if (key_len != VMSEC_KEY_BYTES)
         return vmsec__error(VMSEC_EINVAL, "peer key must be %d bytes, got %zu", VMSEC_KEY_BYTES, key_len);
+    if (vmsec__pubkey_noncanonical(key))
+        return vmsec__error(VMSEC_EFORMAT, "peer key is not canonical: %s", vmsec__pubkey_noncanonical(key));
     memcpy(cfg->peer_key, key, VMSEC_KEY_BYTES);
     cfg->has_peer_key = true;
     return 0;

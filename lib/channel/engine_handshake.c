@@ -10,6 +10,7 @@
 
 #include "channel/engine_internal.h"
 #include "channel/guarded.h"
+#include "channel/keys_internal.h"
 #include "channel/noise_crypto.h" /* NOISE_AEAD_EVP: which AEAD backend the cipherstates run on */
 
 #define ANNOUNCE_MAGIC "VMSC"
@@ -46,9 +47,14 @@ static bool key_trusted(const vmsec_engine *e, const uint8_t *key)
 static int check_peer(vmsec_engine *e)
 {
     const uint8_t *rs;
+    const char *why;
     char fp[VMSEC_FINGERPRINT_MAX];
     if (e->peer_checked || !(rs = noise_handshake_remote_static(e->hs)))
         return 0;
+    /* Before the trust list or the verify callback see it: a second encoding of a key would pass
+     * a deny-list written for the canonical one (see vmsec__pubkey_noncanonical). */
+    if ((why = vmsec__pubkey_noncanonical(rs)))
+        return vmsec__engine_fail(e, 2, VMSEC_EAUTH, "peer's static key is not canonical: %s", why);
     if (!key_trusted(e, rs) && !(e->cfg.verify && e->cfg.verify(e->cfg.verify_user, rs, VMSEC_KEY_BYTES) == 0) &&
         !e->cfg.allow_any) {
         vmsec_pubkey_fingerprint(rs, fp, sizeof(fp));

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "channel/keys_internal.h"
 #include "common/internal.h"
 #include "vmsec/keys.h"
 
@@ -32,6 +33,34 @@ size_t vmsec_fingerprint_max(void) { return VMSEC_FINGERPRINT_MAX; }
 
 const uint8_t *vmsec__keypair_secret(const struct vmsec_keypair *kp) { return kp->secret; }
 const uint8_t *vmsec__keypair_pub(const struct vmsec_keypair *kp) { return kp->pub; }
+
+/* X25519 reads a public key as a little-endian u-coordinate, ignores bit 255 and reduces the rest
+ * modulo p = 2^255 - 19, so 2^255 + 19 byte strings are second encodings of keys that have a
+ * canonical one: a peer holding one private key could present two public keys (and get two
+ * fingerprints), and a deny-list written for one would miss the other. Such keys are refused, not
+ * normalised. Keys the library derives itself (crypto_scalarmult_base) are always canonical. */
+const char *vmsec__pubkey_noncanonical(const uint8_t *pub)
+{
+    if (pub[31] & 0x80)
+        return "bit 255 is set (X25519 ignores that bit, so this is a second encoding of another key)";
+    /* u >= p: byte 31 is 0x7f, bytes 30..1 are 0xff and byte 0 is at least 0xed (p's low byte). */
+    if (pub[31] != 0x7f || pub[0] < 0xed)
+        return NULL;
+    for (int i = 1; i < 31; i++)
+        if (pub[i] != 0xff)
+            return NULL;
+    return "its u-coordinate is not below 2^255-19 (a second encoding of a value from 0 to 18)";
+}
+
+int vmsec_pubkey_validate(const uint8_t *pub, size_t pub_len)
+{
+    const char *why;
+    if (!pub || pub_len != VMSEC_KEY_BYTES)
+        return vmsec__error(VMSEC_EINVAL, "vmsec_pubkey_validate: %s", pub ? "key is not 32 bytes" : "NULL key");
+    if ((why = vmsec__pubkey_noncanonical(pub)))
+        return vmsec__error(VMSEC_EFORMAT, "public key is not canonical: %s", why);
+    return 0;
+}
 
 /* Allocates a keypair whose guarded secret buffer is writable; the caller fills it, then calls
  * keypair_seal(). */
@@ -359,6 +388,8 @@ int vmsec_pubkey_from_text(uint8_t *pub, size_t pub_len, const char *text)
     vmsec_pubkey_to_text(tmp, canon, sizeof(canon));
     if (memcmp(canon + sizeof(PUBKEY_PREFIX) - 1, s, B64_KEY_LEN) != 0)
         return vmsec__error(VMSEC_EFORMAT, "public key text is not in canonical base64");
+    if (vmsec_pubkey_validate(tmp, sizeof(tmp)) < 0)
+        return VMSEC_EFORMAT;
     memcpy(pub, tmp, VMSEC_KEY_BYTES);
     return 0;
 }
@@ -410,6 +441,10 @@ int vmsec_pubkey_fingerprint(const uint8_t *pub, char *out, size_t out_len)
     if (out_len < 20)
         return vmsec__error(VMSEC_ETOOBIG, "vmsec_pubkey_fingerprint: buffer of %zu bytes is too small (need 20)",
                             out_len);
+    /* One key, one fingerprint: a second encoding would get a different one. */
+    if (vmsec__pubkey_noncanonical(pub))
+        return vmsec__error(VMSEC_EFORMAT, "refusing to fingerprint a public key that is not canonical: %s",
+                            vmsec__pubkey_noncanonical(pub));
     if (vmsec__ensure_init() < 0)
         return VMSEC_ECRYPTO;
     crypto_generichash_init(&st, NULL, 0, sizeof(h));

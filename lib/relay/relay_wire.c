@@ -279,6 +279,8 @@ int vmsec_peermap_add(vmsec_peermap *m, const char *domain, const uint8_t *key, 
 {
     if (!m || !domain || !key || key_len != VMSEC_KEY_BYTES)
         return vmsec__error(VMSEC_EINVAL, "peermap add: invalid argument");
+    if (vmsec_pubkey_validate(key, key_len) < 0)
+        return vmsec__error(VMSEC_EFORMAT, "peermap add: key of domain '%.64s': %s", domain, vmsec_error_last());
     if (!vmsec__policy_valid_name(domain, VMSEC_POLICY_NAME_MAX))
         return vmsec__error(VMSEC_EINVAL, "peermap add: invalid domain name '%.64s'", domain);
     if (peer_find(m, domain))
@@ -325,7 +327,7 @@ int vmsec_peermap_load_file(vmsec_peermap *m, const char *path)
         if (!text || (extra && extra[0] != '#'))
             rc = vmsec__error(VMSEC_EFORMAT, "%s:%u: expected 'DOMAIN x25519:KEY'", path, lineno);
         else if (vmsec_pubkey_from_text(key, sizeof(key), text) < 0)
-            rc = vmsec__error(VMSEC_EFORMAT, "%s:%u: invalid public key", path, lineno);
+            rc = vmsec__error(VMSEC_EFORMAT, "%s:%u: invalid public key: %s", path, lineno, vmsec_error_last());
         else if ((rc = vmsec_peermap_add(m, dom, key, sizeof(key))) < 0) {
             char msg[512];
             snprintf(msg, sizeof(msg), "%s", vmsec_error_last());
@@ -349,6 +351,9 @@ int vmsec_peermap_check(const vmsec_peermap *m, const char *domain, const uint8_
     int rc = vmsec__ensure_init();
     if (rc < 0)
         return rc;
+    /* The map holds only canonical keys; say why a second encoding of one does not match it. */
+    if (key_len == VMSEC_KEY_BYTES && vmsec_pubkey_validate(key, key_len) < 0)
+        return vmsec__error(VMSEC_EAUTH, "peer key for domain '%.64s' refused: %s", domain, vmsec_error_last());
     const struct peer_entry *e = peer_find(m, domain);
     if (!e)
         return vmsec__error(VMSEC_EAUTH, "peer domain '%.64s' has no registered key", domain);

@@ -97,6 +97,24 @@ class TestKeys(unittest.TestCase):
         with self.assertRaises(ValueError):
             vmsec.PublicKey(b"short")
 
+    def test_non_canonical_public_keys_are_refused(self):
+        """Bit 255 set, or a u-coordinate from 2^255-19 up: second encodings of a key."""
+        import base64
+        canonical = vmsec.PublicKey.from_text(ALICE_PK_TEXT).raw
+        flipped = canonical[:31] + bytes([canonical[31] | 0x80])
+        unreduced = b"\xed" + b"\xff" * 30 + b"\x7f"  # 2^255-19, a second encoding of 0
+        for raw, why in ((flipped, "bit 255"), (unreduced, "2^255-19")):
+            with self.subTest(why=why):
+                with self.assertRaisesRegex(vmsec.FormatError, "not canonical.*" + why.replace("^", r"\^")):
+                    vmsec.PublicKey.validate(raw)
+                with self.assertRaisesRegex(vmsec.FormatError, "not canonical"):
+                    vmsec.PublicKey.from_text("x25519:" + base64.b64encode(raw).decode())
+                with self.assertRaises(vmsec.FormatError):
+                    vmsec.PublicKey(raw)
+        vmsec.PublicKey.validate(canonical)
+        with self.assertRaises(vmsec.InvalidArgument):
+            vmsec.PublicKey.validate(canonical[:31])
+
     def test_public_key_file(self):
         pub = os.path.join(self.dir.name, "a.pub")
         with open(pub, "w") as f:

@@ -59,6 +59,7 @@ PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "vmsec_pubkey_from_text": (STATUS, [c_char_p, c_size_t, c_char_p]),
     "vmsec_pubkey_load_file": (STATUS, [c_char_p, c_size_t, c_char_p]),
     "vmsec_pubkey_fingerprint": (STATUS, [c_char_p, c_char_p, c_size_t]),
+    "vmsec_pubkey_validate": (STATUS, [c_char_p, c_size_t]),
     # policy
     "vmsec_policy_name_max": (c_size_t, []),
     "vmsec_policy_service_max": (c_size_t, []),

@@ -16,18 +16,34 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 class PublicKey:
-    """An X25519 public key. Equal keys compare equal; ``str()`` is the stable text form."""
+    """An X25519 public key. Equal keys compare equal; ``str()`` is the stable text form.
+
+    Only the canonical encoding of a key is accepted (see :meth:`validate`), so one key has one
+    ``PublicKey``, one text form and one fingerprint.
+    """
 
     __slots__ = ("_raw",)
 
     def __init__(self, raw: bytes) -> None:
         if len(raw) != KEY_BYTES:
             raise ValueError(f"a public key is {KEY_BYTES} bytes, got {len(raw)}")
+        self.validate(raw)
         self._raw = bytes(raw)
+
+    @staticmethod
+    def validate(raw: bytes) -> None:
+        """Raises :class:`vmsec.FormatError`, saying why, unless ``raw`` is a canonical X25519 key.
+
+        Canonical: bit 255 clear and the u-coordinate below 2^255-19. X25519 ignores bit 255 and
+        reduces the rest, so any other encoding would be a second name for a key.
+        """
+        raw = bytes(raw)
+        lib.vmsec_pubkey_validate(raw, len(raw))
 
     @classmethod
     def from_text(cls, text: str) -> "PublicKey":
-        """Parses the text form (``x25519:`` + base64); raises :class:`vmsec.FormatError`."""
+        """Parses the text form (``x25519:`` + base64); raises :class:`vmsec.FormatError`, also for
+        a key that is not canonical."""
         buf = ctypes.create_string_buffer(KEY_BYTES)
         lib.vmsec_pubkey_from_text(buf, KEY_BYTES, text.encode())
         return cls(buf.raw)
