@@ -228,6 +228,9 @@ static int add_listener(vmsec_relay *r, int fd, bool vsock, const char *path, co
     return 0;
 }
 
+/* The unix listener's mode: owner only (see vmsec_relay_listen_unix). */
+#define VMSEC__RELAY_UNIX_MODE 0600
+
 static int bind_error(int e, const char *what)
 {
     return vmsec__error_errno(e == EADDRINUSE ? VMSEC_EADDRINUSE : VMSEC_EIO, e, "relay: cannot listen on %s", what);
@@ -273,7 +276,13 @@ int vmsec_relay_listen_unix(vmsec_relay *r, const char *path, const char *domain
         close(fd);
         return bind_error(e, path);
     }
-    if (listen(fd, 128) < 0) {
+    /* Every caller on this socket gets the listener's identity, so only the relay's own user may
+     * connect: the mode is set explicitly rather than left to the process umask (umask 000 would
+     * hand the identity to every local user). fchmod() on a socket does not reach the inode bind()
+     * creates, and changing the umask around bind() is process-wide (racy in a library), so the
+     * path is chmod()ed after bind() and before listen(): until listen() a connect() is refused
+     * whatever the mode, so no caller can get in during the window. A failed chmod() is fatal. */
+    if (chmod(path, VMSEC__RELAY_UNIX_MODE) < 0 || listen(fd, 128) < 0) {
         int e = errno;
         close(fd);
         unlink(path);

