@@ -66,6 +66,51 @@ START_TEST(unix_listener_is_owner_only_whatever_the_umask)
 }
 END_TEST
 
+/* A reload that catches the policy half-written: the truncated rules never take effect, the
+ * relay fails closed (no-valid-policy) and the next complete file restores the decisions. */
+START_TEST(reload_of_a_truncated_policy_is_refused)
+{
+    static const char full[] = "service echo port 5000\n"
+                               "deny echo from a to vm1\n"
+                               "allow echo from a to vm*\n";
+    struct rt t;
+    rt_start(&t, NULL);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/relay.conf", t.dir);
+    vt_write_file(path, full, strlen(full), 0644);
+    ck_assert_int_eq(vmsec_relay_load_policy(t.relay, path), 0);
+    int fd = rt_client(&t, 7, "a");
+    ck_assert_int_eq(vmsec_relay_request(fd, "vm1", "echo", 5000), VMSEC_EDENIED);
+    close(fd);
+    ck_assert_int_eq(rt_audit_count(&t, "\"decision\":\"deny\"", "\"rule\":\"", "relay.conf:2\"", NULL), 1);
+    /* Cut after "deny echo from a to vm": a prefix that parses and would allow a to vm1. */
+    size_t cut = strlen("service echo port 5000\ndeny echo from a to vm");
+    vt_write_file(path, full, cut, 0644);
+    ck_assert_int_eq(vmsec_relay_load_policy(t.relay, path), VMSEC_EFORMAT);
+    ck_assert_msg(strstr(vmsec_error_last(), "relay.conf:2: last line has no terminating newline"), "%s",
+                  vmsec_error_last());
+    ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"policy\"", "\"status\":\"invalid\"",
+                                    "no terminating newline", "\"effect\":\"deny-all\"", NULL),
+                     1);
+    fd = rt_client(&t, 7, "a");
+    ck_assert_int_eq(vmsec_relay_request(fd, "vm1", "echo", 5000), VMSEC_EDENIED);
+    close(fd);
+    ck_assert_int_eq(rt_audit_count(&t, "\"decision\":\"deny\"", "\"rule\":\"no-valid-policy\"", NULL), 1);
+    ck_assert_int_eq(rt_audit_count(&t, "\"decision\":\"allow\"", NULL), 0);
+    /* The complete file, renamed into place, brings the previous decisions back. */
+    char tmp[PATH_MAX + 16];
+    snprintf(tmp, sizeof(tmp), "%s/relay.conf.new", t.dir);
+    vt_write_file(tmp, full, strlen(full), 0644);
+    ck_assert_int_eq(rename(tmp, path), 0);
+    ck_assert_int_eq(vmsec_relay_load_policy(t.relay, path), 0);
+    fd = rt_client(&t, 7, "a");
+    ck_assert_int_eq(vmsec_relay_request(fd, "vm1", "echo", 5000), VMSEC_EDENIED);
+    close(fd);
+    ck_assert_int_eq(rt_audit_count(&t, "\"decision\":\"deny\"", "relay.conf:2\"", NULL), 2);
+    rt_stop(&t);
+}
+END_TEST
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -73,6 +118,7 @@ int main(void)
     TCase *tc = tcase_create("relay-hardening");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, unix_listener_is_owner_only_whatever_the_umask);
+    tcase_add_test(tc, reload_of_a_truncated_policy_is_refused);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }
