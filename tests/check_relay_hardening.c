@@ -3,8 +3,16 @@
 #include <signal.h>
 #include <grp.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "relay_testutil.h"
+
+static int64_t test_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static bool require_all(void)
 {
@@ -111,6 +119,65 @@ START_TEST(reload_of_a_truncated_policy_is_refused)
 }
 END_TEST
 
+/* Sum of "count" over the refusals-suppressed records about source a. */
+static unsigned long suppressed_total(struct rt *t, int *lines)
+{
+    unsigned long total = 0;
+    *lines = 0;
+    for (const char *p = t->audit; p && (p = strstr(p, "\"event\":\"refusals-suppressed\"")); p++) {
+        const char *nl = strchr(p, '\n'), *c = strstr(p, "\"count\":");
+        ck_assert_ptr_nonnull(c);
+        ck_assert(c < nl);
+        ck_assert_msg(strstr(p, "\"source\":\"a\"") < nl, "%.*s", (int)(nl - p), p);
+        ck_assert(strstr(p, "\"interval_s\":1") < nl);
+        total += strtoul(c + 8, NULL, 10);
+        (*lines)++;
+    }
+    return total;
+}
+
+START_TEST(refusal_records_are_rate_limited_per_source)
+{
+    enum { N = 1000 };
+    struct rt t;
+    rt_start(&t, "service echo port 5000\nallow echo from a to ok\n");
+    int64_t t0 = test_now_ms();
+    for (int i = 0; i < N; i++) {
+        int fd = rt_client(&t, 7, "a");
+        ck_assert_int_eq(vmsec_relay_request(fd, "vm", "echo", 5000), VMSEC_EDENIED);
+        close(fd);
+        if (i == N / 2) { /* allowed (nobody listens, so unavailable): always recorded */
+            fd = rt_client(&t, 7, "a");
+            ck_assert_int_eq(vmsec_relay_request(fd, "ok", "echo", 5000), VMSEC_ECONNREFUSED);
+            close(fd);
+        }
+    }
+    int64_t elapsed = test_now_ms() - t0;
+    /* Another source is not held back by the first one's flood. */
+    int fd = rt_client(&t, 8, "b");
+    ck_assert_int_eq(vmsec_relay_request(fd, "vm", "echo", 5000), VMSEC_EDENIED);
+    close(fd);
+    ck_assert_int_eq(rt_audit_count(&t, "\"source\":\"b\"", "\"decision\":\"deny\"", NULL), 1);
+    ck_assert_int_eq(vmsec_relay_interrupt(t.relay), 0);
+    ck_assert_int_eq(pthread_join(t.thread, NULL), 0);
+    vmsec_relay_free(t.relay); /* writes the counts still pending */
+    int denied = rt_audit_count(&t, "\"source\":\"a\"", "\"decision\":\"deny\"", NULL), aggregates;
+    unsigned long suppressed = suppressed_total(&t, &aggregates);
+    /* Every interval of 1 s that saw refusals writes at most 10 of them. */
+    int intervals = (int)(elapsed / 1000) + 2;
+    ck_assert_msg(denied >= 10 && denied <= 10 * intervals, "%d refusal records in %lld ms", denied,
+                  (long long)elapsed);
+    ck_assert_int_le(aggregates, intervals);
+    ck_assert_uint_eq((unsigned long)denied + suppressed, N);
+    ck_assert_int_eq(rt_audit_count(&t, "\"source\":\"a\"", "\"decision\":\"allow\"", "\"target\":\"ok\"", NULL),
+                     1);
+    ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"unavailable\"", "\"target\":\"ok\"", NULL), 1);
+    vt_rmtree(t.dir);
+    free(t.audit);
+    pthread_mutex_destroy(&t.lock);
+}
+END_TEST
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -119,6 +186,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, unix_listener_is_owner_only_whatever_the_umask);
     tcase_add_test(tc, reload_of_a_truncated_policy_is_refused);
+    tcase_add_test(tc, refusal_records_are_rate_limited_per_source);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

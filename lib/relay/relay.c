@@ -86,6 +86,7 @@ int vmsec_relay_shutdown(vmsec_relay *r, int timeout_ms)
         cut++;
     }
     vmsec__relay_reap(r);
+    vmsec__relay_audit_flush(r, true);
     struct jbuf j;
     vmsec__relay_jbegin(&j, "shutdown");
     vmsec__relay_jnum(&j, "sessions_cut", cut);
@@ -100,6 +101,7 @@ void vmsec_relay_free(vmsec_relay *r)
     while (r->sessions)
         vmsec__relay_session_kill(r, r->sessions, "shutdown");
     vmsec__relay_reap(r);
+    vmsec__relay_audit_flush(r, true);
     close_listeners(r);
     if (r->wake.fd >= 0)
         close(r->wake.fd);
