@@ -235,6 +235,18 @@ START_TEST(load_file_and_errors)
     ck_assert_int_eq(vmsec_policy_load_file(&p, path), 0);
     ck_assert_str_eq(vmsec_policy_name(p), path);
     vmsec_policy_free(p);
+    /* A file cut short before its last newline (read while being written) is refused whole,
+     * even though the prefix parses. */
+    t = "service s port 9\nallow s from a to b\nallow s from a to vm12";
+    vt_write_file(path, t, strlen(t) - 1, 0644);
+    ck_assert_int_eq(vmsec_policy_load_file(&p, path), VMSEC_EFORMAT);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strncmp(vmsec_error_last(), want, strlen(want)) == 0, "%s", vmsec_error_last());
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "no terminating newline"));
+    vt_write_file(path, "", 0, 0644); /* an empty file is complete: it denies everything */
+    ck_assert_int_eq(vmsec_policy_load_file(&p, path), 0);
+    ck_assert_uint_eq(vmsec_policy_rule_count(p), 0);
+    vmsec_policy_free(p);
     snprintf(path, sizeof(path), "%s/missing", dir);
     ck_assert_int_eq(vmsec_policy_load_file(&p, path), VMSEC_ENOTFOUND);
     ck_assert_int_eq(vmsec_policy_load_file(&p, dir), VMSEC_EIO);

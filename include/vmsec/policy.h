@@ -40,7 +40,9 @@ typedef struct vmsec_policy vmsec_policy;
  *
  * Nothing is returned unless the whole file parses: on any error the message from
  * vmsec_error_last() has the form `FILE:LINE: reason`, and a caller that runs a relay must treat
- * the failure as "deny everything".
+ * the failure as "deny everything". The file is read whole with one open(); a file whose last line
+ * has no terminating newline is refused as truncated (#VMSEC_EFORMAT), so replace a policy by
+ * writing the new file beside it and rename()ing it over the old one.
  *
  * @param out  Receives the policy; set to NULL on failure.
  * @param path File to read (at most 16 MiB).

@@ -240,7 +240,9 @@ VMSEC_EXPORT int vmsec_relay_listen_vsock(vmsec_relay *r, uint32_t port);
  * @brief Listens on a unix stream socket for local (host) services.
  *
  * Unless an identify callback is installed, callers on this socket are identified as @p domain
- * with CID #VMSEC_RELAY_HOST_CID; protect the socket with file permissions.
+ * with CID #VMSEC_RELAY_HOST_CID. The socket file is created with mode 0600 whatever the umask,
+ * so only the relay's user (and root) may connect; grant others access through the directory
+ * or by running them as that user (doc/RELAY.md).
  *
  * @param r      The relay.
  * @param path   Socket path; an existing socket file is replaced.

@@ -409,6 +409,25 @@ int vmsec_policy_load_string(vmsec_policy **out, const char *text, size_t len, c
     return 0;
 }
 
+/* A file edited in place can be read while half-written (a SIGHUP during the editor's save, say),
+ * and a prefix cut at a line boundary may still parse, with rules missing or a name cut short
+ * ("to vm12" read as "to vm1"). Every line of a policy file must therefore end in a newline: a
+ * last line without one is taken for a truncated file and the whole file is refused. Writing the
+ * new file beside the old one and rename()ing it over makes the switch atomic
+ * (doc/policy-format.md). */
+static int check_complete(const char *buf, size_t len, const char *path)
+{
+    if (len == 0 || buf[len - 1] == '\n')
+        return 0;
+    unsigned int line = 1;
+    for (size_t i = 0; i < len; i++)
+        line += buf[i] == '\n';
+    return vmsec__error(VMSEC_EFORMAT,
+                        "%s:%u: last line has no terminating newline (truncated or still being written?); "
+                        "write the new file beside it and rename() it over",
+                        path, line);
+}
+
 int vmsec_policy_load_file(vmsec_policy **out, const char *path)
 {
     if (!out || !path)
@@ -453,7 +472,9 @@ int vmsec_policy_load_file(vmsec_policy **out, const char *path)
         }
     }
     close(fd);
-    int rc = vmsec_policy_load_string(out, buf, len, path);
+    int rc = check_complete(buf, len, path);
+    if (rc == 0)
+        rc = vmsec_policy_load_string(out, buf, len, path);
     free(buf);
     return rc;
 }

@@ -86,6 +86,7 @@ int vmsec_relay_shutdown(vmsec_relay *r, int timeout_ms)
         cut++;
     }
     vmsec__relay_reap(r);
+    vmsec__relay_audit_flush(r, true);
     struct jbuf j;
     vmsec__relay_jbegin(&j, "shutdown");
     vmsec__relay_jnum(&j, "sessions_cut", cut);
@@ -100,6 +101,7 @@ void vmsec_relay_free(vmsec_relay *r)
     while (r->sessions)
         vmsec__relay_session_kill(r, r->sessions, "shutdown");
     vmsec__relay_reap(r);
+    vmsec__relay_audit_flush(r, true);
     close_listeners(r);
     if (r->wake.fd >= 0)
         close(r->wake.fd);
@@ -228,6 +230,9 @@ static int add_listener(vmsec_relay *r, int fd, bool vsock, const char *path, co
     return 0;
 }
 
+/* The unix listener's mode: owner only (see vmsec_relay_listen_unix). */
+#define VMSEC__RELAY_UNIX_MODE 0600
+
 static int bind_error(int e, const char *what)
 {
     return vmsec__error_errno(e == EADDRINUSE ? VMSEC_EADDRINUSE : VMSEC_EIO, e, "relay: cannot listen on %s", what);
@@ -273,7 +278,13 @@ int vmsec_relay_listen_unix(vmsec_relay *r, const char *path, const char *domain
         close(fd);
         return bind_error(e, path);
     }
-    if (listen(fd, 128) < 0) {
+    /* Every caller on this socket gets the listener's identity, so only the relay's own user may
+     * connect: the mode is set explicitly rather than left to the process umask (umask 000 would
+     * hand the identity to every local user). fchmod() on a socket does not reach the inode bind()
+     * creates, and changing the umask around bind() is process-wide (racy in a library), so the
+     * path is chmod()ed after bind() and before listen(): until listen() a connect() is refused
+     * whatever the mode, so no caller can get in during the window. A failed chmod() is fatal. */
+    if (chmod(path, VMSEC__RELAY_UNIX_MODE) < 0 || listen(fd, 128) < 0) {
         int e = errno;
         close(fd);
         unlink(path);

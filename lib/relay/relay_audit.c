@@ -121,8 +121,97 @@ void vmsec__relay_jsession(struct jbuf *j, const struct session *s)
     }
 }
 
+/* --- refusal rate limit -------------------------------------------------------------------------
+ * One flooding caller must not be able to fill the audit log (or disk) with refusals: per source
+ * (domain and CID), at most RELAY_AUDIT_REFUSALS refusal records are written per interval; the
+ * rest are counted and reported in one "refusals-suppressed" record when the interval ends or
+ * before the next record about that source. Only refusals (denied decisions and "refused" events)
+ * are limited; allow decisions and every other event are always written. The table is fixed, so
+ * memory stays bounded under any number of sources; an evicted source's count is written first,
+ * so the counts always add up. */
+
+static void write_suppressed(vmsec_relay *r, struct audit_source *a)
+{
+    if (!a->suppressed)
+        return;
+    struct jbuf j;
+    vmsec__relay_jbegin(&j, "refusals-suppressed");
+    vmsec__relay_jstr(&j, "source", a->domain);
+    vmsec__relay_jnum(&j, "source_cid", a->cid);
+    vmsec__relay_jnum(&j, "count", a->suppressed);
+    vmsec__relay_jnum(&j, "interval_s", RELAY_AUDIT_INTERVAL_MS / 1000);
+    a->suppressed = 0;
+    vmsec__relay_jemit(r, &j);
+}
+
+static struct audit_source *source_find(vmsec_relay *r, const struct session *s, bool create)
+{
+    struct audit_source *lru = &r->audit_src[0];
+    for (size_t i = 0; i < RELAY_AUDIT_SOURCES; i++) {
+        struct audit_source *a = &r->audit_src[i];
+        if (a->used && a->cid == s->cid && strcmp(a->domain, s->domain) == 0)
+            return a;
+        if (lru->used && (!a->used || a->last < lru->last))
+            lru = a;
+    }
+    if (!create)
+        return NULL;
+    write_suppressed(r, lru);
+    *lru = (struct audit_source){.used = true, .cid = s->cid};
+    snprintf(lru->domain, sizeof(lru->domain), "%s", s->domain);
+    return lru;
+}
+
+void vmsec__relay_audit_flush(vmsec_relay *r, bool all)
+{
+    int64_t now = vmsec__relay_now_ms();
+    for (size_t i = 0; i < RELAY_AUDIT_SOURCES; i++) {
+        struct audit_source *a = &r->audit_src[i];
+        if (!a->used)
+            continue;
+        if (all || now - a->start >= RELAY_AUDIT_INTERVAL_MS)
+            write_suppressed(r, a);
+        else if (a->suppressed)
+            vmsec__relay_schedule(r, a->start + RELAY_AUDIT_INTERVAL_MS);
+    }
+}
+
+/* Whether a refusal record about this session may be written now. */
+static bool refusal_allowed(vmsec_relay *r, const struct session *s)
+{
+    int64_t now = vmsec__relay_now_ms();
+    struct audit_source *a = source_find(r, s, true);
+    a->last = now;
+    if (now - a->start >= RELAY_AUDIT_INTERVAL_MS) {
+        write_suppressed(r, a);
+        a->start = now;
+        a->logged = 0;
+    }
+    if (a->logged < RELAY_AUDIT_REFUSALS) {
+        a->logged++;
+        return true;
+    }
+    if (a->suppressed++ == 0)
+        vmsec__relay_schedule(r, a->start + RELAY_AUDIT_INTERVAL_MS);
+    return false;
+}
+
+/* Before any other record about a source, its pending count, so the log stays in order. */
+static void flush_source(vmsec_relay *r, const struct session *s)
+{
+    struct audit_source *a = source_find(r, s, false);
+    if (a)
+        write_suppressed(r, a);
+}
+
 void vmsec__relay_audit_event(vmsec_relay *r, const struct session *s, const char *event, const char *reason)
 {
+    if (strcmp(event, "refused") == 0) {
+        if (!refusal_allowed(r, s))
+            return;
+    } else {
+        flush_source(r, s);
+    }
     struct jbuf j;
     vmsec__relay_jbegin(&j, event);
     vmsec__relay_jsession(&j, s);
@@ -133,6 +222,12 @@ void vmsec__relay_audit_event(vmsec_relay *r, const struct session *s, const cha
 
 void vmsec__relay_audit_decision(vmsec_relay *r, const struct session *s, bool allow, const char *rule)
 {
+    if (!allow) {
+        if (!refusal_allowed(r, s))
+            return;
+    } else {
+        flush_source(r, s);
+    }
     struct jbuf j;
     vmsec__relay_jbegin(&j, "decision");
     vmsec__relay_jsession(&j, s);

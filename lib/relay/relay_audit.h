@@ -27,5 +27,8 @@ void vmsec__relay_jemit(vmsec_relay *r, struct jbuf *j);
 
 void vmsec__relay_audit_event(vmsec_relay *r, const struct session *s, const char *event, const char *reason);
 void vmsec__relay_audit_decision(vmsec_relay *r, const struct session *s, bool allow, const char *rule);
+/* Writes the aggregate record of every source whose interval has ended (all of them if @p all),
+ * and schedules the loop to come back when the next one ends. */
+void vmsec__relay_audit_flush(vmsec_relay *r, bool all);
 
 #endif

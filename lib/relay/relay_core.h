@@ -69,6 +69,23 @@ struct session {
     struct session *prev, *next;
 };
 
+/* Refusal records allowed per source and interval before the rest are only counted, the
+ * interval, and the number of sources tracked (least recently refused evicted first); see
+ * relay_audit.c and doc/RELAY.md, "Audit records". */
+#define RELAY_AUDIT_REFUSALS 10
+#define RELAY_AUDIT_INTERVAL_MS 1000
+#define RELAY_AUDIT_SOURCES 64
+
+struct audit_source {
+    bool used;
+    uint32_t cid;
+    char domain[VMSEC_POLICY_NAME_MAX + 1];
+    int64_t start;       /* when the current interval began */
+    int64_t last;        /* last refusal, for the LRU */
+    unsigned int logged; /* refusal records written in this interval */
+    uint64_t suppressed; /* refusals counted but not written in this interval */
+};
+
 struct vmsec_relay {
     int epfd;
     struct endpoint wake;
@@ -96,6 +113,7 @@ struct vmsec_relay {
     bool audit_syslog;
     vmsec_relay_audit_fn audit_cb;
     void *audit_user;
+    struct audit_source audit_src[RELAY_AUDIT_SOURCES];
 };
 
 /* The event loop (relay_loop.c). */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/internal.h"
+#include "relay/relay_audit.h"
 #include "relay/relay_core.h"
 #include "vmsec/relay.h"
 
@@ -161,6 +162,7 @@ static void expire(vmsec_relay *r)
     if (!r->next_scan || now < r->next_scan)
         return;
     r->next_scan = 0;
+    vmsec__relay_audit_flush(r, false); /* refusal counts of intervals that ended */
     for (struct listener *l = r->listeners; l; l = l->next) {
         if (l->resume_at && l->resume_at <= now) {
             l->resume_at = 0;
