@@ -101,6 +101,29 @@ START_TEST(every_problem_in_one_error)
 }
 END_TEST
 
+START_TEST(missing_cpus_name_the_pins_lines)
+{
+    /* The host has CPUs 0-3: the problem names each pin that needs another CPU by line and key. */
+    struct vmsec__host_facts f;
+    vmsec_profile *p = profile("vcpus = 2\nvcpu.0.pin = 1\n\nvcpu.1.pin = 64\nemulator.pin = 3-4\n"
+                               "iothread.1.pin = 2\n");
+    struct vmsec_report *r = vmsec__report_new();
+    const char *m;
+    good_host(&f);
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), VMSEC_EHOST);
+    m = vmsec_error_last();
+    ck_assert_ptr_nonnull(strstr(m, "1 problem"));
+    ck_assert_ptr_nonnull(strstr(m, "host.cpus: CPU(s) 4,64"));
+    ck_assert_ptr_nonnull(strstr(m, "; profile hc:4: vcpu.1.pin = 64"));
+    ck_assert_ptr_nonnull(strstr(m, "; profile hc:5: emulator.pin = 3-4"));
+    ck_assert_ptr_null(strstr(m, "vcpu.0.pin"));
+    ck_assert_ptr_null(strstr(m, "iothread.1.pin"));
+    ck_assert_int_eq(status_of(r, "host.cpus"), VMSEC_STATUS_PROBLEM);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+}
+END_TEST
+
 START_TEST(memlock_rules)
 {
     struct vmsec__host_facts f;
@@ -344,6 +367,7 @@ int main(void)
     TCase *tc = tcase_create("hostcheck");
     tcase_add_test(tc, capable_host_passes);
     tcase_add_test(tc, every_problem_in_one_error);
+    tcase_add_test(tc, missing_cpus_name_the_pins_lines);
     tcase_add_test(tc, memlock_rules);
     tcase_add_test(tc, cgroup_v2_shares_range);
     tcase_add_test(tc, hugepage_counts);

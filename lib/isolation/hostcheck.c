@@ -243,10 +243,47 @@ static void pinned_cpus(const struct vmsec_profile *p, vmsec_cpuset *need)
                 vmsec__cpuset_add(need, c);
 }
 
+/* Appends "; profile <source>:<line>: <key> = <cpus>" to buf if the pin names a CPU in miss, so
+ * the problem leads to the line to fix rather than only to the CPUs. */
+static void locate_pin(const struct vmsec_profile *p, const vmsec_cpuset *cpus, unsigned int line, const char *key,
+                       const vmsec_cpuset *miss, char *buf, size_t size)
+{
+    char t[64], where[32] = "";
+    size_t len = strlen(buf);
+    bool hit = false;
+    for (unsigned c = 0; c < VMSEC_CPUSET_MAX && !hit; c++)
+        hit = vmsec__cpuset_has(cpus, c) && vmsec__cpuset_has(miss, c);
+    if (!hit || len >= size)
+        return;
+    if (vmsec__cpuset_format(cpus, t, sizeof(t)) >= sizeof(t))
+        snprintf(t + sizeof(t) - 4, 4, "..."); /* a long list: the line is what matters */
+    if (line)
+        snprintf(where, sizeof(where), ":%u", line);
+    snprintf(buf + len, size - len, "; profile %s%s: %s = %s", p->source ? p->source : "<api>", where, key, t);
+}
+
+/* Every pin naming a CPU of miss, located in the profile. */
+static void locate_pins(const struct vmsec_profile *p, const vmsec_cpuset *miss, char *buf, size_t size)
+{
+    char key[32];
+    buf[0] = '\0';
+    for (size_t i = 0; i < p->n_vcpu_pins; i++) {
+        snprintf(key, sizeof(key), "vcpu.%u.pin", p->vcpu_pins[i].id);
+        locate_pin(p, &p->vcpu_pins[i].cpus, p->vcpu_pins[i].line, key, miss, buf, size);
+    }
+    if (p->emulator_pin.set)
+        locate_pin(p, &p->emulator_pin.value, p->emulator_pin.line, "emulator.pin", miss, buf, size);
+    for (size_t i = 0; i < p->n_iothread_pins; i++) {
+        snprintf(key, sizeof(key), "iothread.%u.pin", p->iothread_pins[i].id);
+        locate_pin(p, &p->iothread_pins[i].cpus, p->iothread_pins[i].line, key, miss, buf, size);
+    }
+}
+
 static int check_sets(const struct vmsec__host_facts *f, const struct vmsec_profile *p, struct vmsec_report *r,
                       struct problems *pr)
 {
     static _Thread_local char need_t[VMSEC_CPUSET_TEXT_MAX], have_t[VMSEC_CPUSET_TEXT_MAX], miss_t[VMSEC_CPUSET_TEXT_MAX];
+    static _Thread_local char where_t[512];
     vmsec_cpuset need, miss;
     int rc = 0;
 
@@ -263,12 +300,13 @@ static int check_sets(const struct vmsec__host_facts *f, const struct vmsec_prof
                 if (vmsec__cpuset_has(&f->cpus_online, c))
                     vmsec__cpuset_del(&miss, c);
             set_text(&miss, miss_t, sizeof(miss_t));
+            locate_pins(p, &miss, where_t, sizeof(where_t));
             rc = vmsec__cpuset_empty(&miss)
                      ? vmsec__report_add(r, VMSEC_STATUS_OK, "host.cpus", need_t, have_t, "host",
                                          "every pinned CPU is online")
                      : problem(pr, r, "host.cpus", need_t, have_t,
-                               "CPU(s) %s named by the pins do not exist or are offline (online: %s)", miss_t,
-                               have_t);
+                               "CPU(s) %s named by the pins do not exist or are offline (online: %s)%s", miss_t,
+                               have_t, where_t);
         }
     }
     if (rc == 0 && p->numa_nodeset.set) {
