@@ -119,6 +119,31 @@ static void gather_hugepages(const char *root, struct vmsec__host_facts *f)
     }
 }
 
+/* The active scheduler of each block device: the bracketed word of queue/scheduler. */
+static void gather_block(const char *root, struct vmsec__host_facts *f)
+{
+    char path[512], buf[256];
+    struct dirent *e;
+    DIR *d;
+    snprintf(path, sizeof(path), "%s/sys/block", root);
+    if (!(d = opendir(path)))
+        return;
+    while ((e = readdir(d)) && f->n_block < VMSEC__BLOCK_DEVS) {
+        const char *open_b, *close_b;
+        struct vmsec__block_dev *b = &f->block[f->n_block];
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(b->name))
+            continue;
+        snprintf(path, sizeof(path), "%s/sys/block/%s/queue/scheduler", root, e->d_name);
+        if (vmsec__kread(path, buf, sizeof(buf)) < 0 || !(open_b = strchr(buf, '[')) ||
+            !(close_b = strchr(open_b, ']')) || (size_t)(close_b - open_b - 1) >= sizeof(b->sched))
+            continue;
+        snprintf(b->name, sizeof(b->name), "%s", e->d_name);
+        snprintf(b->sched, sizeof(b->sched), "%.*s", (int)(close_b - open_b - 1), open_b + 1);
+        f->n_block++;
+    }
+    closedir(d);
+}
+
 int vmsec__host_facts_local(const char *root, struct vmsec__host_facts *f)
 {
     char path[512], buf[32];
@@ -137,6 +162,7 @@ int vmsec__host_facts_local(const char *root, struct vmsec__host_facts *f)
     f->cg_mask = vmsec__cg_host_controllers(root, &f->cg_version);
     gather_memlock(root, f);
     gather_hugepages(root, f);
+    gather_block(root, f);
     snprintf(path, sizeof(path), "%s/sys/kernel/mm/ksm/run", root);
     if (vmsec__kread(path, buf, sizeof(buf)) == 0)
         f->ksm_run = atoi(buf);
@@ -364,6 +390,59 @@ static int check_cgroups(const struct vmsec__host_facts *f, const struct vmsec_p
     return rc;
 }
 
+static bool weight_sched(const char *sched)
+{
+    return strcmp(sched, "bfq") == 0 || strcmp(sched, "cfq") == 0;
+}
+
+/* The device's scheduler if /sys/block lists it by the path's last component (/dev/sda: sda),
+ * else NULL (a partition, a symlink, or a device past the bound). */
+static const char *device_sched(const struct vmsec__host_facts *f, const char *path)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    for (size_t i = 0; i < f->n_block; i++)
+        if (strcmp(f->block[i].name, base) == 0)
+            return f->block[i].sched;
+    return NULL;
+}
+
+/* On cgroup v1 libvirt 9.0 writes a device weight to blkio.weight_device (cfq) or
+ * blkio.bfq.weight_device and fails when neither exists, which is so when the device's scheduler
+ * is neither: say so before apply. A device /sys/block does not name is judged by the host: a
+ * problem only when no block device uses bfq or cfq. */
+static int check_blkio_weights(const struct vmsec__host_facts *f, const struct vmsec_profile *p,
+                               struct vmsec_report *r, struct problems *pr)
+{
+    bool any = false;
+    int rc = 0;
+    if (*f->unknown_why || f->cg_version != 1 || f->n_block == 0 || !(f->cg_mask & (1u << VMSEC__CG_BLKIO)))
+        return 0;
+    for (size_t i = 0; i < f->n_block; i++)
+        any |= weight_sched(f->block[i].sched);
+    for (size_t i = 0; i < p->n_blkio_devices && rc == 0; i++) {
+        const struct vmsec__blkio_device *dev = &p->blkio_devices[i];
+        const struct vmsec__u64 *w = &dev->field[VMSEC_BLKIO_WEIGHT];
+        const char *sched;
+        char key[48], where[32] = "";
+        if (!w->set || !dev->path)
+            continue;
+        sched = device_sched(f, dev->path);
+        snprintf(key, sizeof(key), "blkio.device.%u.weight", dev->label);
+        if (w->line)
+            snprintf(where, sizeof(where), ":%u", w->line);
+        if (sched ? weight_sched(sched) : any)
+            rc = vmsec__report_add(r, VMSEC_STATUS_OK, key, "bfq or cfq", sched ? sched : "bfq or cfq on the host",
+                                   "kernel /sys/block", "cgroup v1 device weights go through the %s scheduler",
+                                   sched ? sched : "bfq or cfq");
+        else
+            rc = problem(pr, r, key, "bfq or cfq", sched ? sched : "no bfq or cfq",
+                         "profile %s%s: %s = %" PRIu64 ": %s uses the %s I/O scheduler; on cgroup v1 libvirt sets "
+                         "device weights only through bfq or cfq", p->source ? p->source : "<api>", where, key,
+                         w->value, sched ? dev->path : "no block device of the host", sched ? sched : "bfq or cfq");
+    }
+    return rc;
+}
+
 /* Bytes QEMU must be allowed to lock when it starts, or 0 if nothing: libvirt raises QEMU's
  * RLIMIT_MEMLOCK to the hard limit when one is set, else to "unlimited" for <locked/>. */
 static uint64_t memlock_needed(const struct vmsec_profile *p)
@@ -477,6 +556,7 @@ int vmsec__host_evaluate(const struct vmsec__host_facts *f, const struct vmsec_p
     if (!flags)
         flags = VMSEC_AFFECT_LIVE | VMSEC_AFFECT_CONFIG;
     if ((rc = check_sets(f, p, r, &pr)) < 0 || (rc = check_cgroups(f, p, r, &pr)) < 0 ||
+        (rc = check_blkio_weights(f, p, r, &pr)) < 0 ||
         (rc = check_memlock(f, p, flags, r, &pr)) < 0 || (rc = check_hugepages(f, p, r, &pr)) < 0 ||
         (rc = check_ksm(f, p, r)) < 0)
         return rc;
