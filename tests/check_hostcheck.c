@@ -101,6 +101,86 @@ START_TEST(every_problem_in_one_error)
 }
 END_TEST
 
+START_TEST(missing_cpus_name_the_pins_lines)
+{
+    /* The host has CPUs 0-3: the problem names each pin that needs another CPU by line and key. */
+    struct vmsec__host_facts f;
+    vmsec_profile *p = profile("vcpus = 2\nvcpu.0.pin = 1\n\nvcpu.1.pin = 64\nemulator.pin = 3-4\n"
+                               "iothread.1.pin = 2\n");
+    struct vmsec_report *r = vmsec__report_new();
+    const char *m;
+    good_host(&f);
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), VMSEC_EHOST);
+    m = vmsec_error_last();
+    ck_assert_ptr_nonnull(strstr(m, "1 problem"));
+    ck_assert_ptr_nonnull(strstr(m, "host.cpus: CPU(s) 4,64"));
+    ck_assert_ptr_nonnull(strstr(m, "; profile hc:4: vcpu.1.pin = 64"));
+    ck_assert_ptr_nonnull(strstr(m, "; profile hc:5: emulator.pin = 3-4"));
+    ck_assert_ptr_null(strstr(m, "vcpu.0.pin"));
+    ck_assert_ptr_null(strstr(m, "iothread.1.pin"));
+    ck_assert_int_eq(status_of(r, "host.cpus"), VMSEC_STATUS_PROBLEM);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+}
+END_TEST
+
+static void block_dev(struct vmsec__host_facts *f, const char *name, const char *sched)
+{
+    snprintf(f->block[f->n_block].name, sizeof(f->block[0].name), "%s", name);
+    snprintf(f->block[f->n_block].sched, sizeof(f->block[0].sched), "%s", sched);
+    f->n_block++;
+}
+
+START_TEST(blkio_device_weights_need_bfq_or_cfq_on_cgroup_v1)
+{
+    struct vmsec__host_facts f;
+    vmsec_profile *p = profile("blkio.device.1.path = /dev/sda\nblkio.device.1.weight = 500\n"
+                               "blkio.device.2.path = /dev/sdb\nblkio.device.2.read_iops_sec = 100\n");
+    vmsec_profile *other = profile("blkio.device.3.path = /dev/mapper/vg-lv\nblkio.device.3.weight = 200\n");
+    struct vmsec_report *r;
+    const char *m;
+
+    /* A bfq host: the weight can be applied. */
+    good_host(&f);
+    block_dev(&f, "sda", "bfq");
+    block_dev(&f, "sdb", "mq-deadline");
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), 0);
+    ck_assert_int_eq(status_of(r, "blkio.device.1.weight"), VMSEC_STATUS_OK);
+    vmsec_report_free(r);
+    /* mq-deadline: refused up front, naming the line, the setting and the reason. */
+    good_host(&f);
+    block_dev(&f, "sda", "mq-deadline");
+    block_dev(&f, "sdb", "mq-deadline");
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), VMSEC_EHOST);
+    m = vmsec_error_last();
+    ck_assert_ptr_nonnull(strstr(m, "1 problem"));
+    ck_assert_ptr_nonnull(strstr(m, "profile hc:2: blkio.device.1.weight = 500: /dev/sda uses the mq-deadline I/O "
+                                    "scheduler; on cgroup v1 libvirt sets device weights only through bfq or cfq"));
+    ck_assert_int_eq(status_of(r, "blkio.device.1.weight"), VMSEC_STATUS_PROBLEM);
+    vmsec_report_free(r);
+    /* A device /sys/block does not list: judged by the host's devices. */
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, other, 0, r), VMSEC_EHOST);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "no block device of the host uses the bfq or cfq I/O scheduler"));
+    vmsec_report_free(r);
+    block_dev(&f, "sdc", "cfq");
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, other, 0, r), 0);
+    vmsec_report_free(r);
+    /* cgroup v2 (io.weight) is not concerned. */
+    f.n_block = 2;
+    f.cg_version = 2;
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), 0);
+    ck_assert_int_eq(status_of(r, "blkio.device.1.weight"), -1);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+    vmsec_profile_free(other);
+}
+END_TEST
+
 START_TEST(memlock_rules)
 {
     struct vmsec__host_facts f;
@@ -344,6 +424,8 @@ int main(void)
     TCase *tc = tcase_create("hostcheck");
     tcase_add_test(tc, capable_host_passes);
     tcase_add_test(tc, every_problem_in_one_error);
+    tcase_add_test(tc, missing_cpus_name_the_pins_lines);
+    tcase_add_test(tc, blkio_device_weights_need_bfq_or_cfq_on_cgroup_v1);
     tcase_add_test(tc, memlock_rules);
     tcase_add_test(tc, cgroup_v2_shares_range);
     tcase_add_test(tc, hugepage_counts);

@@ -236,6 +236,10 @@ START_TEST(host_facts_fixture)
     ck_assert_uint_eq(f.hp_default, 2048u * 1024);
     ck_assert_uint_eq(f.n_hp, 2);
     ck_assert_int_eq(f.ksm_run, 1);
+    /* the active scheduler of each block device */
+    ck_assert_uint_eq(f.n_block, 2);
+    for (size_t i = 0; i < f.n_block; i++)
+        ck_assert_str_eq(f.block[i].sched, strcmp(f.block[i].name, "vda") == 0 ? "mq-deadline" : "bfq");
 }
 END_TEST
 

@@ -282,8 +282,9 @@ START_TEST(all_errors_are_collected_in_line_order)
                        "vcpu.0.pin = 1\n"
                        "vcpu.0.pin = 2\n";           /* 5 */
     const char *msg = parse_fail(text, strlen(text));
-    /* Value errors stop the cross checks, which would report consequences of bad lines. */
-    ck_assert_str_eq(msg, "profile t.conf:2: cpu.shares: 1 is out of range 2..262144\n"
+    /* Line errors and cross-setting errors together, sorted by line. */
+    ck_assert_str_eq(msg, "profile t.conf:1: memory.locked: locking memory requires memory.hard_limit\n"
+                          "profile t.conf:2: cpu.shares: 1 is out of range 2..262144\n"
                           "profile t.conf:3: unknown key 'bogus'\n"
                           "profile t.conf:5: duplicate key 'vcpu.0.pin' (first set on line 4)");
     text = "numa.mode = strict\nmemory.hard_limit = 1G\nmemory.soft_limit = 2G\nmemory.locked = yes\n"
@@ -292,6 +293,28 @@ START_TEST(all_errors_are_collected_in_line_order)
     ck_assert_str_eq(msg, "profile t.conf:1: numa.mode: requires numa.nodeset\n"
                           "profile t.conf:3: memory.soft_limit: 2G is above memory.hard_limit 1G\n"
                           "profile t.conf:6: vcpu.1.pin: profile declares only vcpus = 1");
+}
+END_TEST
+
+START_TEST(line_and_cross_errors_are_reported_together)
+{
+    /* One bad line and one contradiction among the valid lines: both are reported. */
+    const char *text = "cpu.shares = 1\n"
+                       "numa.mode = strict\n";
+    const char *msg = parse_fail(text, strlen(text));
+    ck_assert_str_eq(msg, "profile t.conf:1: cpu.shares: 1 is out of range 2..262144\n"
+                          "profile t.conf:2: numa.mode: requires numa.nodeset");
+    /* A setting whose value was rejected is not also reported as missing. */
+    text = "memory.locked = yes\nmemory.hard_limit = lots\nnuma.nodeset = 0\nnuma.mode = sometimes\n"
+           "cpu.placement = shared\ncpu.thread_policy = isolate\nblkio.device.1.path = /dev/vda\n"
+           "blkio.device.1.weight = 5\nblkio.device.2.path = dev\nblkio.device.2.weight = 100\n"
+           "memory.soft_limit = 2G\nmemory.swap_hard_limit = 1G\nmemory.hard_limit = 4G\n";
+    msg = parse_fail(text, strlen(text));
+    ck_assert_ptr_null(strstr(msg, "requires"));
+    ck_assert_ptr_null(strstr(msg, "missing"));
+    ck_assert_ptr_null(strstr(msg, "sets nothing"));
+    ck_assert_ptr_null(strstr(msg, "above"));
+    ck_assert_ptr_nonnull(strstr(msg, "profile t.conf:13: duplicate key 'memory.hard_limit' (first set on line 2)"));
 }
 END_TEST
 
@@ -338,6 +361,7 @@ int main(void)
     tcase_add_test(tc, small_example_parses);
     tcase_add_test(tc, every_error_class_has_its_exact_message);
     tcase_add_test(tc, all_errors_are_collected_in_line_order);
+    tcase_add_test(tc, line_and_cross_errors_are_reported_together);
     tcase_add_test(tc, many_errors_are_summarised);
     tcase_add_test(tc, string_source_name_defaults);
     profile_add_text_tests(tc);

@@ -102,6 +102,12 @@ check "vmsec-profile check: a bad profile exits 2" test $rc = 2
 check "... in one line naming the tool once" once "$tmp/err" vmsec-profile
 check "... and f.conf:4 once" test "$(grep -o 'f\.conf' "$tmp/err" | wc -l)" = 1
 check "... which is the library's message after the tool name" grep -qx "vmsec-profile: profile $tmp/f.conf:4: unknown key 'cpu.pinn'" "$tmp/err"
+# A bad line and a contradiction among the valid lines: check reports both.
+printf 'cpu.shares = 1\nnuma.mode = strict\n' > "$tmp/g.conf"
+"$profile" check "$tmp/g.conf" 2>"$tmp/err"; rc=$?
+check "vmsec-profile check: a bad line and a contradiction exit 2" test $rc = 2
+check "... reporting the bad line" grep -qF "g.conf:1: cpu.shares: 1 is out of range 2..262144" "$tmp/err"
+check "... and the contradiction" grep -qF "g.conf:2: numa.mode: requires numa.nodeset" "$tmp/err"
 "$plan" plan -t "$tmp/f.conf" -n 1 web 2>"$tmp/err"; rc=$?
 check "vmsec-plan: a bad topology file exits 2, naming the tool and the file once" \
     sh -c "[ $rc = 2 ] && [ \$(grep -o 'vmsec-plan' '$tmp/err' | wc -l) = 1 ] && [ \$(grep -o 'f\.conf' '$tmp/err' | wc -l) = 1 ]"

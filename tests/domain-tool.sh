@@ -27,6 +27,16 @@ check "host-check reports kernel facts as not checkable (test driver)" grep -q "
 "$tool" apply -c $uri "$data/testdrv.conf" test > "$out/apply" 2>&1
 check "apply exits 0" test $? = 0
 check "apply reports each setting in an aligned table" sh -c "head -1 '$out/apply' | grep -q '^SETTING  *STATUS  *EXPECTED  *ACTUAL  *SOURCE'"
+# A pin to a CPU the host lacks: check passes, host-check and apply name the file, line and key.
+printf 'name = web\nvcpus = 2\n\nvcpu.0.pin = 64\n' > "$out/web.conf"
+"$tool" check "$out/web.conf" > /dev/null 2>&1
+check "a pin to a CPU the host lacks passes check" test $? = 0
+"$tool" host-check -c $uri "$out/web.conf" > /dev/null 2> "$out/pin.err"
+check "... host-check exits 2" test $? = 2
+check "... naming web.conf:4 and the key" grep -qF "web.conf:4: vcpu.0.pin = 64" "$out/pin.err"
+"$tool" apply -c $uri "$out/web.conf" test > /dev/null 2> "$out/pin.err"
+check "... apply exits 2" test $? = 2
+check "... naming web.conf:4 and the key" grep -qF "web.conf:4: vcpu.0.pin = 64" "$out/pin.err"
 "$tool" apply -c $uri "$data/testdrv-sched.conf" test > "$out/fail" 2> "$out/fail.err"
 check "a failing apply exits 2" test $? = 2
 check "its error names the setting and says it rolled back" grep -q "cpu.shares.*rolled back" "$out/fail.err"

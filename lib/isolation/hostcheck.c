@@ -119,6 +119,31 @@ static void gather_hugepages(const char *root, struct vmsec__host_facts *f)
     }
 }
 
+/* The active scheduler of each block device: the bracketed word of queue/scheduler. */
+static void gather_block(const char *root, struct vmsec__host_facts *f)
+{
+    char path[512], buf[256];
+    struct dirent *e;
+    DIR *d;
+    snprintf(path, sizeof(path), "%s/sys/block", root);
+    if (!(d = opendir(path)))
+        return;
+    while ((e = readdir(d)) && f->n_block < VMSEC__BLOCK_DEVS) {
+        const char *open_b, *close_b;
+        struct vmsec__block_dev *b = &f->block[f->n_block];
+        if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof(b->name))
+            continue;
+        snprintf(path, sizeof(path), "%s/sys/block/%s/queue/scheduler", root, e->d_name);
+        if (vmsec__kread(path, buf, sizeof(buf)) < 0 || !(open_b = strchr(buf, '[')) ||
+            !(close_b = strchr(open_b, ']')) || (size_t)(close_b - open_b - 1) >= sizeof(b->sched))
+            continue;
+        snprintf(b->name, sizeof(b->name), "%s", e->d_name);
+        snprintf(b->sched, sizeof(b->sched), "%.*s", (int)(close_b - open_b - 1), open_b + 1);
+        f->n_block++;
+    }
+    closedir(d);
+}
+
 int vmsec__host_facts_local(const char *root, struct vmsec__host_facts *f)
 {
     char path[512], buf[32];
@@ -137,6 +162,7 @@ int vmsec__host_facts_local(const char *root, struct vmsec__host_facts *f)
     f->cg_mask = vmsec__cg_host_controllers(root, &f->cg_version);
     gather_memlock(root, f);
     gather_hugepages(root, f);
+    gather_block(root, f);
     snprintf(path, sizeof(path), "%s/sys/kernel/mm/ksm/run", root);
     if (vmsec__kread(path, buf, sizeof(buf)) == 0)
         f->ksm_run = atoi(buf);
@@ -243,10 +269,47 @@ static void pinned_cpus(const struct vmsec_profile *p, vmsec_cpuset *need)
                 vmsec__cpuset_add(need, c);
 }
 
+/* Appends "; profile <source>:<line>: <key> = <cpus>" to buf if the pin names a CPU in miss, so
+ * the problem leads to the line to fix rather than only to the CPUs. */
+static void locate_pin(const struct vmsec_profile *p, const vmsec_cpuset *cpus, unsigned int line, const char *key,
+                       const vmsec_cpuset *miss, char *buf, size_t size)
+{
+    char t[64], where[32] = "";
+    size_t len = strlen(buf);
+    bool hit = false;
+    for (unsigned c = 0; c < VMSEC_CPUSET_MAX && !hit; c++)
+        hit = vmsec__cpuset_has(cpus, c) && vmsec__cpuset_has(miss, c);
+    if (!hit || len >= size)
+        return;
+    if (vmsec__cpuset_format(cpus, t, sizeof(t)) >= sizeof(t))
+        snprintf(t + sizeof(t) - 4, 4, "..."); /* a long list: the line is what matters */
+    if (line)
+        snprintf(where, sizeof(where), ":%u", line);
+    snprintf(buf + len, size - len, "; profile %s%s: %s = %s", p->source ? p->source : "<api>", where, key, t);
+}
+
+/* Every pin naming a CPU of miss, located in the profile. */
+static void locate_pins(const struct vmsec_profile *p, const vmsec_cpuset *miss, char *buf, size_t size)
+{
+    char key[32];
+    buf[0] = '\0';
+    for (size_t i = 0; i < p->n_vcpu_pins; i++) {
+        snprintf(key, sizeof(key), "vcpu.%u.pin", p->vcpu_pins[i].id);
+        locate_pin(p, &p->vcpu_pins[i].cpus, p->vcpu_pins[i].line, key, miss, buf, size);
+    }
+    if (p->emulator_pin.set)
+        locate_pin(p, &p->emulator_pin.value, p->emulator_pin.line, "emulator.pin", miss, buf, size);
+    for (size_t i = 0; i < p->n_iothread_pins; i++) {
+        snprintf(key, sizeof(key), "iothread.%u.pin", p->iothread_pins[i].id);
+        locate_pin(p, &p->iothread_pins[i].cpus, p->iothread_pins[i].line, key, miss, buf, size);
+    }
+}
+
 static int check_sets(const struct vmsec__host_facts *f, const struct vmsec_profile *p, struct vmsec_report *r,
                       struct problems *pr)
 {
     static _Thread_local char need_t[VMSEC_CPUSET_TEXT_MAX], have_t[VMSEC_CPUSET_TEXT_MAX], miss_t[VMSEC_CPUSET_TEXT_MAX];
+    static _Thread_local char where_t[512];
     vmsec_cpuset need, miss;
     int rc = 0;
 
@@ -263,12 +326,13 @@ static int check_sets(const struct vmsec__host_facts *f, const struct vmsec_prof
                 if (vmsec__cpuset_has(&f->cpus_online, c))
                     vmsec__cpuset_del(&miss, c);
             set_text(&miss, miss_t, sizeof(miss_t));
+            locate_pins(p, &miss, where_t, sizeof(where_t));
             rc = vmsec__cpuset_empty(&miss)
                      ? vmsec__report_add(r, VMSEC_STATUS_OK, "host.cpus", need_t, have_t, "host",
                                          "every pinned CPU is online")
                      : problem(pr, r, "host.cpus", need_t, have_t,
-                               "CPU(s) %s named by the pins do not exist or are offline (online: %s)", miss_t,
-                               have_t);
+                               "CPU(s) %s named by the pins do not exist or are offline (online: %s)%s", miss_t,
+                               have_t, where_t);
         }
     }
     if (rc == 0 && p->numa_nodeset.set) {
@@ -322,6 +386,59 @@ static int check_cgroups(const struct vmsec__host_facts *f, const struct vmsec_p
         else
             rc = problem(pr, r, setting, "present", "absent",
                          "the %s cgroup controller needed for %s is not available", vmsec__cg_names[c], why[c]);
+    }
+    return rc;
+}
+
+static bool weight_sched(const char *sched)
+{
+    return strcmp(sched, "bfq") == 0 || strcmp(sched, "cfq") == 0;
+}
+
+/* The device's scheduler if /sys/block lists it by the path's last component (/dev/sda: sda),
+ * else NULL (a partition, a symlink, or a device past the bound). */
+static const char *device_sched(const struct vmsec__host_facts *f, const char *path)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    for (size_t i = 0; i < f->n_block; i++)
+        if (strcmp(f->block[i].name, base) == 0)
+            return f->block[i].sched;
+    return NULL;
+}
+
+/* On cgroup v1 libvirt 9.0 writes a device weight to blkio.weight_device (cfq) or
+ * blkio.bfq.weight_device and fails when neither exists, which is so when the device's scheduler
+ * is neither: say so before apply. A device /sys/block does not name is judged by the host: a
+ * problem only when no block device uses bfq or cfq. */
+static int check_blkio_weights(const struct vmsec__host_facts *f, const struct vmsec_profile *p,
+                               struct vmsec_report *r, struct problems *pr)
+{
+    bool any = false;
+    int rc = 0;
+    if (*f->unknown_why || f->cg_version != 1 || f->n_block == 0 || !(f->cg_mask & (1u << VMSEC__CG_BLKIO)))
+        return 0;
+    for (size_t i = 0; i < f->n_block; i++)
+        any |= weight_sched(f->block[i].sched);
+    for (size_t i = 0; i < p->n_blkio_devices && rc == 0; i++) {
+        const struct vmsec__blkio_device *dev = &p->blkio_devices[i];
+        const struct vmsec__u64 *w = &dev->field[VMSEC_BLKIO_WEIGHT];
+        const char *sched;
+        char key[48], where[32] = "";
+        if (!w->set || !dev->path)
+            continue;
+        sched = device_sched(f, dev->path);
+        snprintf(key, sizeof(key), "blkio.device.%u.weight", dev->label);
+        if (w->line)
+            snprintf(where, sizeof(where), ":%u", w->line);
+        if (sched ? weight_sched(sched) : any)
+            rc = vmsec__report_add(r, VMSEC_STATUS_OK, key, "bfq or cfq", sched ? sched : "bfq or cfq on the host",
+                                   "kernel /sys/block", "cgroup v1 device weights go through the %s scheduler",
+                                   sched ? sched : "bfq or cfq");
+        else
+            rc = problem(pr, r, key, "bfq or cfq", sched ? sched : "no bfq or cfq",
+                         "profile %s%s: %s = %" PRIu64 ": %s uses the %s I/O scheduler; on cgroup v1 libvirt sets "
+                         "device weights only through bfq or cfq", p->source ? p->source : "<api>", where, key,
+                         w->value, sched ? dev->path : "no block device of the host", sched ? sched : "bfq or cfq");
     }
     return rc;
 }
@@ -439,6 +556,7 @@ int vmsec__host_evaluate(const struct vmsec__host_facts *f, const struct vmsec_p
     if (!flags)
         flags = VMSEC_AFFECT_LIVE | VMSEC_AFFECT_CONFIG;
     if ((rc = check_sets(f, p, r, &pr)) < 0 || (rc = check_cgroups(f, p, r, &pr)) < 0 ||
+        (rc = check_blkio_weights(f, p, r, &pr)) < 0 ||
         (rc = check_memlock(f, p, flags, r, &pr)) < 0 || (rc = check_hugepages(f, p, r, &pr)) < 0 ||
         (rc = check_ksm(f, p, r)) < 0)
         return rc;

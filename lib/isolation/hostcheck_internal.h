@@ -12,6 +12,13 @@
 #include "common/report_internal.h"
 
 #define VMSEC__HP_SIZES 8
+#define VMSEC__BLOCK_DEVS 128
+
+/* One block device of /sys/block and its active I/O scheduler ("mq-deadline", "bfq", "none"). */
+struct vmsec__block_dev {
+    char name[32];
+    char sched[16];
+};
 
 struct vmsec__host_facts {
     /* Why kernel-level facts are unknown ("remote host", "test driver"), or "" when known. */
@@ -35,6 +42,11 @@ struct vmsec__host_facts {
     uint64_t hp_default; /* bytes; 0 if unknown */
 
     int ksm_run; /* -1 if unknown */
+
+    /* /sys/block/<dev>/queue/scheduler (the first VMSEC__BLOCK_DEVS devices; none known when 0):
+     * on cgroup v1, libvirt 9.0 sets per-device weights only through bfq or cfq. */
+    size_t n_block;
+    struct vmsec__block_dev block[VMSEC__BLOCK_DEVS];
 
     uint64_t guest_memory;  /* bytes the domain needs (0: unknown / no domain) */
     bool domain_running;

@@ -8,6 +8,30 @@
 #include "isolation/profile_keys.h"
 #include "common/units.h"
 
+unsigned int vmsec__rejected_line(const struct vmsec__rejected *rj, const char *key)
+{
+    for (unsigned int i = 0; rj && i < rj->n; i++)
+        if (strcmp(rj->e[i].key, key) == 0) /* not-secret: a profile key name */
+            return rj->e[i].line;
+    return 0;
+}
+
+/* Whether a setting the check needs is missing from the text, not merely rejected (its line has
+ * its own error; calling it missing too would be a false contradiction). */
+static bool missing(bool set, const struct vmsec__rejected *rj, const char *key)
+{
+    return !set && vmsec__rejected_line(rj, key) == 0;
+}
+
+/* Whether any rejected key starts with prefix (a device's fields). */
+static bool rejected_prefix(const struct vmsec__rejected *rj, const char *prefix)
+{
+    for (unsigned int i = 0; rj && i < rj->n; i++)
+        if (strncmp(rj->e[i].key, prefix, strlen(prefix)) == 0)
+            return true;
+    return false;
+}
+
 static void fmt_limit(uint64_t v, char *t)
 {
     if (v == VMSEC_PROFILE_UNLIMITED)
@@ -16,7 +40,7 @@ static void fmt_limit(uint64_t v, char *t)
         vmsec__size_format(v, t);
 }
 
-static void check_memory(const struct vmsec_profile *p, struct vmsec__diag *d)
+static void check_memory(const struct vmsec_profile *p, const struct vmsec__rejected *rj, struct vmsec__diag *d)
 {
     const struct vmsec__u64 *hard = &p->memory_limit[VMSEC_MEMORY_HARD_LIMIT];
     const struct vmsec__u64 *soft = &p->memory_limit[VMSEC_MEMORY_SOFT_LIMIT];
@@ -24,10 +48,10 @@ static void check_memory(const struct vmsec_profile *p, struct vmsec__diag *d)
     char a[VMSEC_UNITS_TEXT_MAX], b[VMSEC_UNITS_TEXT_MAX];
 
     if (p->memory_locked.set && p->memory_locked.value) {
-        if (!hard->set)
+        if (missing(hard->set, rj, "memory.hard_limit"))
             vmsec__diag_add(d, p->memory_locked.line, "memory.locked",
                             "locking memory requires memory.hard_limit");
-        else if (hard->value == VMSEC_PROFILE_UNLIMITED)
+        else if (hard->set && hard->value == VMSEC_PROFILE_UNLIMITED)
             vmsec__diag_add(d, p->memory_locked.line, "memory.locked",
                             "locking memory requires a finite memory.hard_limit");
     }
@@ -41,16 +65,16 @@ static void check_memory(const struct vmsec_profile *p, struct vmsec__diag *d)
         fmt_limit(hard->value, b);
         vmsec__diag_add(d, swap->line, "memory.swap_hard_limit", "%s is below memory.hard_limit %s", a, b);
     }
-    if (p->hugepage_nodeset.set && !p->hugepage_size.set)
+    if (p->hugepage_nodeset.set && missing(p->hugepage_size.set, rj, "memory.hugepages.size"))
         vmsec__diag_add(d, p->hugepage_nodeset.line, "memory.hugepages.nodeset", "requires memory.hugepages.size");
 }
 
-static void check_numa(const struct vmsec_profile *p, struct vmsec__diag *d)
+static void check_numa(const struct vmsec_profile *p, const struct vmsec__rejected *rj, struct vmsec__diag *d)
 {
     char t[64];
-    if (p->numa_mode.set && !p->numa_nodeset.set)
+    if (p->numa_mode.set && missing(p->numa_nodeset.set, rj, "numa.nodeset"))
         vmsec__diag_add(d, p->numa_mode.line, "numa.mode", "requires numa.nodeset");
-    if (p->numa_nodeset.set && !p->numa_mode.set)
+    if (p->numa_nodeset.set && missing(p->numa_mode.set, rj, "numa.mode"))
         vmsec__diag_add(d, p->numa_nodeset.line, "numa.nodeset", "requires numa.mode");
     if (p->numa_mode.set && p->numa_nodeset.set && p->numa_mode.value == VMSEC_NUMA_PREFERRED &&
         vmsec__cpuset_count(&p->numa_nodeset.value) != 1) {
@@ -69,20 +93,23 @@ static unsigned int first_line(const struct vmsec__blkio_device *dev)
     return l;
 }
 
-static void check_devices(const struct vmsec_profile *p, struct vmsec__diag *d)
+static void check_devices(const struct vmsec_profile *p, const struct vmsec__rejected *rj, struct vmsec__diag *d)
 {
     for (size_t i = 0; i < p->n_blkio_devices; i++) {
         const struct vmsec__blkio_device *dev = &p->blkio_devices[i];
-        char key[48];
+        char key[48], sub[56];
         bool any = false;
         snprintf(key, sizeof(key), "blkio.device.%u", dev->label);
         for (int f = 0; f < VMSEC__BLKIO_FIELDS; f++)
             any |= dev->field[f].set;
         if (!dev->path) {
-            vmsec__diag_add(d, first_line(dev), key, "missing %s.path", key);
+            snprintf(sub, sizeof(sub), "%s.path", key);
+            if (missing(false, rj, sub))
+                vmsec__diag_add(d, first_line(dev), key, "missing %s", sub);
             continue;
         }
-        if (!any)
+        snprintf(sub, sizeof(sub), "%s.", key);
+        if (!any && !rejected_prefix(rj, sub))
             vmsec__diag_add(d, dev->path_line, key, "sets nothing besides its path");
         for (size_t j = 0; j < i; j++)
             if (p->blkio_devices[j].path && strcmp(p->blkio_devices[j].path, dev->path) == 0) {
@@ -108,10 +135,12 @@ static void check_vcpus(const struct vmsec_profile *p, struct vmsec__diag *d)
 
 /* Placement intent: cpu.placement = dedicated needs vcpus and leaves the pins to the planner;
  * the other intent keys only mean something with it. */
-static void check_intent(const struct vmsec_profile *p, struct vmsec__diag *d)
+static void check_intent(const struct vmsec_profile *p, const struct vmsec__rejected *rj, struct vmsec__diag *d)
 {
     const struct vmsec__u64 *placement = &p->intent[VMSEC__INTENT_PLACEMENT];
     if (!placement->set) {
+        if (!missing(false, rj, "cpu.placement"))
+            return;
         for (int i = 1; i < VMSEC__INTENTS; i++)
             if (p->intent[i].set)
                 vmsec__diag_add(d, p->intent[i].line, vmsec__intent_keys[i], "requires cpu.placement = dedicated");
@@ -119,7 +148,7 @@ static void check_intent(const struct vmsec_profile *p, struct vmsec__diag *d)
             vmsec__diag_add(d, p->host_reserved.line, "host.reserved_cpus", "requires cpu.placement = dedicated");
         return;
     }
-    if (!p->vcpus.set)
+    if (missing(p->vcpus.set, rj, "vcpus"))
         vmsec__diag_add(d, placement->line, "cpu.placement", "requires vcpus (the number of vCPUs to place)");
     if (p->n_vcpu_pins)
         vmsec__diag_add(d, p->vcpu_pins[0].line, NULL,
@@ -130,20 +159,20 @@ static void check_intent(const struct vmsec_profile *p, struct vmsec__diag *d)
                         "contradicts cpu.placement = dedicated (the planner chooses the pins)");
 }
 
-void vmsec__profile_check(const struct vmsec_profile *p, struct vmsec__diag *d)
+void vmsec__profile_check(const struct vmsec_profile *p, const struct vmsec__rejected *rj, struct vmsec__diag *d)
 {
-    check_intent(p, d);
+    check_intent(p, rj, d);
     check_vcpus(p, d);
-    check_memory(p, d);
-    check_numa(p, d);
-    check_devices(p, d);
+    check_memory(p, rj, d);
+    check_numa(p, rj, d);
+    check_devices(p, rj, d);
 }
 
 int vmsec__profile_validate(const struct vmsec_profile *p)
 {
     struct vmsec__diag d;
     vmsec__diag_init(&d, p->source);
-    vmsec__profile_check(p, &d);
+    vmsec__profile_check(p, NULL, &d);
     return d.count ? vmsec__diag_report(&d, VMSEC_EFORMAT) : 0;
 }
 

@@ -93,7 +93,22 @@ int vmsec__pin_put(struct vmsec__pin **pins, size_t *n, unsigned int id, const v
 struct vmsec__blkio_device *vmsec__device_by_label(const struct vmsec_profile *p, unsigned int label);
 struct vmsec__blkio_device *vmsec__device_add(struct vmsec_profile *p, unsigned int label);
 
-/* Cross-setting checks into d. */
-void vmsec__profile_check(const struct vmsec_profile *p, struct vmsec__diag *d);
+/* Keys of a text whose value was rejected: not set in the profile, yet present in the text, so a
+ * second occurrence is still a duplicate and a cross check must not report them as missing.
+ * Bounded; past the bound the text has more errors than one message shows anyway. */
+struct vmsec__rejected {
+    unsigned int n;
+    struct {
+        unsigned int line;
+        char key[VMSEC__KEY_MAX + 1];
+    } e[VMSEC__MAX_ERRORS];
+};
+
+/* Line of the rejected key (0: not rejected); rj may be NULL. */
+unsigned int vmsec__rejected_line(const struct vmsec__rejected *rj, const char *key);
+
+/* Cross-setting checks into d. rj (may be NULL) lists keys of the text whose value was rejected:
+ * a check that needs one of them is skipped rather than reporting a consequence of the bad line. */
+void vmsec__profile_check(const struct vmsec_profile *p, const struct vmsec__rejected *rj, struct vmsec__diag *d);
 
 #endif

@@ -70,25 +70,7 @@ static bool key_chars_ok(const char *k, size_t n)
     return true;
 }
 
-/* Keys whose value was rejected: not set in the profile, yet a second occurrence is still a
- * duplicate. Bounded; past the bound the text has plenty of errors reported already. */
-struct rejected {
-    unsigned int n;
-    struct {
-        unsigned int line;
-        char key[VMSEC__KEY_MAX + 1];
-    } e[16];
-};
-
-static unsigned int rejected_line(const struct rejected *rj, const char *key)
-{
-    for (unsigned int i = 0; i < rj->n; i++)
-        if (strcmp(rj->e[i].key, key) == 0) /* not-secret: a profile key name */
-            return rj->e[i].line;
-    return 0;
-}
-
-static void rejected_add(struct rejected *rj, const char *key, unsigned int line)
+static void rejected_add(struct vmsec__rejected *rj, const char *key, unsigned int line)
 {
     if (rj->n < VMSEC_ARRAY_LEN(rj->e)) {
         rj->e[rj->n].line = line;
@@ -100,7 +82,7 @@ static void rejected_add(struct rejected *rj, const char *key, unsigned int line
 /* State of one parse besides the profile itself. */
 struct parse {
     struct vmsec__diag diag;
-    struct rejected rejected;
+    struct vmsec__rejected rejected;
     /* Line of the first vcpu.N.pin / iothread.N.pin, by N (0: not seen); allocated on first use. */
     unsigned int *pin_seen[2];
 };
@@ -139,7 +121,7 @@ static int parse_pin(struct vmsec_profile *p, struct parse *ps, const struct vms
 static int parse_line(struct vmsec_profile *p, struct parse *ps, const char *l, size_t n, unsigned int line)
 {
     struct vmsec__diag *d = &ps->diag;
-    struct rejected *rj = &ps->rejected;
+    struct vmsec__rejected *rj = &ps->rejected;
     const char *eq, *key, *val;
     size_t klen, vlen;
     struct vmsec__slot s;
@@ -182,7 +164,7 @@ static int parse_line(struct vmsec_profile *p, struct parse *ps, const char *l, 
     }
     if (s.kind == VMSEC__K_VCPU_PIN || s.kind == VMSEC__K_IOTHREAD_PIN)
         return parse_pin(p, ps, &s, val, vlen, line);
-    if (vmsec__slot_is_set(p, &s, &first) || (first = rejected_line(rj, s.key)) != 0) {
+    if (vmsec__slot_is_set(p, &s, &first) || (first = vmsec__rejected_line(rj, s.key)) != 0) {
         vmsec__diag_add(d, line, NULL, "duplicate key '%s' (first set on line %u)", s.key, first);
         return 0;
     }
@@ -227,8 +209,10 @@ static int parse_text(vmsec_profile **out, const char *text, size_t len, const c
     }
     vmsec__pins_sort(p->vcpu_pins, p->n_vcpu_pins);
     vmsec__pins_sort(p->iothread_pins, p->n_iothread_pins);
-    if (r == 0 && ps->diag.count == 0)
-        vmsec__profile_check(p, &ps->diag); /* only on clean lines: a bad value would cause false contradictions */
+    /* Also after line errors, so one run reports every problem; settings whose value was rejected
+     * are passed along so that they do not show up as missing. */
+    if (r == 0)
+        vmsec__profile_check(p, &ps->rejected, &ps->diag);
     if (r == VMSEC_ENOMEM)
         r = vmsec__error(VMSEC_ENOMEM, "profile %s: out of memory", name);
     else if (ps->diag.count)
