@@ -174,6 +174,8 @@ static void channel_to_stdout(vmsec_channel *ch)
     if (!buf)
         die("out of memory");
     while ((rc = vmsec_channel_recv(ch, buf, cap, &len)) != VMSEC_ECLOSED) {
+        /* VMSEC_ETOOBIG: our buffer is too small, the message waits (a peer's message over the
+         * maximum is VMSEC_EPEERTOOBIG and fails the channel, reported below) */
         if (rc == VMSEC_ETOOBIG) {
             uint8_t *bigger = realloc(buf, len);
             if (!bigger)

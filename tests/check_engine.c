@@ -122,7 +122,8 @@ START_TEST(receiver_enforces_its_own_maximum)
     ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), 0);
     ck_assert_uint_eq(len, 1000);
     ck_assert_int_eq(vmsec_engine_state(p.r), VMSEC_STATE_FAILED);
-    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_ETOOBIG);
+    ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_EPEERTOOBIG);
+    ck_assert_uint_eq(len, 0);
     ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "exceeds the maximum of 1000"));
     ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_ESTATE);
     pair_free(&p);

@@ -44,7 +44,11 @@ typedef enum vmsec_error {
     VMSEC_EROLLEDBACK = -23, /**< An apply step failed and every change already made was restored. */
     VMSEC_EPARTIAL = -24,    /**< An apply step failed and restoring the previous state failed too. */
     VMSEC_EDRIFT = -25,      /**< Verification found the enforced state differs from the profile. */
-    VMSEC_EINTERNAL = -26    /**< An internal invariant was violated (a bug; please report it). */
+    VMSEC_EINTERNAL = -26,   /**< An internal invariant was violated (a bug; please report it). */
+    /** The peer sent a message larger than the configured maximum; the channel failed (unlike
+     *  #VMSEC_ETOOBIG, which reports a buffer too small or a local value over a limit).
+     *  Available since VMSEC_1.1. */
+    VMSEC_EPEERTOOBIG = -27
 } vmsec_error;
 
 /**

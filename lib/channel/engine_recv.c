@@ -91,7 +91,7 @@ static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
     if (e->peer_closed)
         return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "transport message after close_notify");
     if (e->msg_len + data_len > e->cfg.max_message)
-        return vmsec__engine_fail(e, 1, VMSEC_ETOOBIG, "peer's message exceeds the maximum of %zu bytes",
+        return vmsec__engine_fail(e, 1, VMSEC_EPEERTOOBIG, "peer's message exceeds the maximum of %zu bytes",
                                   e->cfg.max_message);
     if ((rc = vmsec__engine_msg_reserve(e, e->msg_len + data_len)) < 0)
         return rc;

@@ -41,6 +41,7 @@ static const char *const error_names[] = {
     [-VMSEC_EPARTIAL] = "failed and rollback incomplete",
     [-VMSEC_EDRIFT] = "drift from the profile detected",
     [-VMSEC_EINTERNAL] = "internal error",
+    [-VMSEC_EPEERTOOBIG] = "peer's message exceeds the maximum",
 };
 
 const char *vmsec_strerror(int code)

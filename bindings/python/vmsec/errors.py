@@ -42,6 +42,7 @@ _CODES = {
     -24: ("PartiallyApplied", "An apply step failed and restoring failed too."),
     -25: ("DriftError", "The enforced state differs from the profile."),
     -26: ("InternalError", "An internal invariant was violated."),
+    -27: ("PeerMessageTooLarge", "The peer's message exceeds the maximum; the channel failed."),
 }
 
 _BY_CODE: dict[int, type[Error]] = {}
