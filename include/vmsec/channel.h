@@ -133,8 +133,9 @@ VMSEC_EXPORT int vmsec_channel_config_set_keypair(vmsec_channel_config *cfg, con
 /**
  * @brief Sets the full Noise protocol name, e.g. `Noise_IKpsk2_25519_AESGCM_SHA256`.
  *
- * The DH function must be 25519. Patterns: any one-way or interactive pattern of the Noise
- * specification with optional `pskN` modifiers (XX, IK, KK, NK, IKpsk2, XXpsk3, ...). Ciphers:
+ * The DH function must be 25519. Patterns: any interactive pattern of the Noise specification
+ * with optional `pskN` modifiers (XX, IK, KK, NK, IKpsk2, XXpsk3, ...); the one-way patterns N, K
+ * and X are refused with #VMSEC_EUNSUPPORTED, as a channel carries replies. Ciphers:
  * ChaChaPoly, AESGCM (with the default libsodium AEAD backend, only where the CPU has AES-NI and
  * CLMUL). Hashes: BLAKE2b, SHA256, SHA512.
  * A responder accepts exactly this protocol and refuses any other announcement.
