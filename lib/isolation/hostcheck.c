@@ -274,7 +274,7 @@ static void pinned_cpus(const struct vmsec_profile *p, vmsec_cpuset *need)
 static void locate_pin(const struct vmsec_profile *p, const vmsec_cpuset *cpus, unsigned int line, const char *key,
                        const vmsec_cpuset *miss, char *buf, size_t size)
 {
-    char t[64], where[32] = "";
+    char t[64], where[1024];
     size_t len = strlen(buf);
     bool hit = false;
     for (unsigned c = 0; c < VMSEC_CPUSET_MAX && !hit; c++)
@@ -283,9 +283,7 @@ static void locate_pin(const struct vmsec_profile *p, const vmsec_cpuset *cpus, 
         return;
     if (vmsec__cpuset_format(cpus, t, sizeof(t)) >= sizeof(t))
         snprintf(t + sizeof(t) - 4, 4, "..."); /* a long list: the line is what matters */
-    if (line)
-        snprintf(where, sizeof(where), ":%u", line);
-    snprintf(buf + len, size - len, "; profile %s%s: %s = %s", p->source ? p->source : "<api>", where, key, t);
+    snprintf(buf + len, size - len, "; %s: %s = %s", vmsec__profile_where(p, line, where, sizeof(where)), key, t);
 }
 
 /* Every pin naming a CPU of miss, located in the profile. */
@@ -423,21 +421,19 @@ static int check_blkio_weights(const struct vmsec__host_facts *f, const struct v
         const struct vmsec__blkio_device *dev = &p->blkio_devices[i];
         const struct vmsec__u64 *w = &dev->field[VMSEC_BLKIO_WEIGHT];
         const char *sched;
-        char key[48], where[32] = "";
+        char key[48], where[1024];
         if (!w->set || !dev->path)
             continue;
         sched = device_sched(f, dev->path);
         snprintf(key, sizeof(key), "blkio.device.%u.weight", dev->label);
-        if (w->line)
-            snprintf(where, sizeof(where), ":%u", w->line);
         if (sched ? weight_sched(sched) : any)
             rc = vmsec__report_add(r, VMSEC_STATUS_OK, key, "bfq or cfq", sched ? sched : "bfq or cfq on the host",
                                    "kernel /sys/block", "cgroup v1 device weights go through the %s scheduler",
                                    sched ? sched : "bfq or cfq");
         else
             rc = problem(pr, r, key, "bfq or cfq", sched ? sched : "no bfq or cfq",
-                         "profile %s%s: %s = %" PRIu64 ": %s uses the %s I/O scheduler; on cgroup v1 libvirt sets "
-                         "device weights only through bfq or cfq", p->source ? p->source : "<api>", where, key,
+                         "%s: %s = %" PRIu64 ": %s uses the %s I/O scheduler; on cgroup v1 libvirt sets "
+                         "device weights only through bfq or cfq", vmsec__profile_where(p, w->line, where, sizeof(where)), key,
                          w->value, sched ? dev->path : "no block device of the host", sched ? sched : "bfq or cfq");
     }
     return rc;

@@ -27,23 +27,27 @@ const char *const vmsec__blkio_field_names[VMSEC__BLKIO_FIELDS] = {
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
-static const char *source_of(const struct vmsec_profile *p)
+char *vmsec__profile_where(const struct vmsec_profile *p, unsigned int line, char *buf, size_t size)
 {
-    return p && p->source ? p->source : "<api>";
+    const char *source = p && p->source ? p->source : "<api>";
+    if (line)
+        snprintf(buf, size, "profile %s:%u", source, line);
+    else
+        snprintf(buf, size, "profile %s", source);
+    return buf;
 }
 
 int vmsec__profile_error(int code, const struct vmsec_profile *p, unsigned int line, const char *key,
                          const char *fmt, ...)
 {
     char why[VMSEC__WHY_MAX * 2];
-    char where[32] = "";
+    char where[1024]; /* as long as any error message */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    if (line)
-        snprintf(where, sizeof(where), ":%u", line);
-    return vmsec__error(code, "profile %s%s: %s%s%s", source_of(p), where, key ? key : "", key ? ": " : "", why);
+    return vmsec__error(code, "%s: %s%s%s", vmsec__profile_where(p, line, where, sizeof(where)), key ? key : "",
+                        key ? ": " : "", why);
 }
 
 void vmsec__diag_init(struct vmsec__diag *d, const char *source)

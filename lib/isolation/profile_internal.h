@@ -144,6 +144,10 @@ extern const char *const vmsec__blkio_field_names[VMSEC__BLKIO_FIELDS]; /* "weig
 extern const char *const vmsec__intent_keys[VMSEC__INTENTS];          /* "cpu.placement", ... */
 extern const char *const *const vmsec__intent_values[VMSEC__INTENTS]; /* NULL-terminated value names */
 
+/* Writes "profile <source>:<line>" (no ":<line>" when line is 0) into buf: where a setting of p
+ * stands, for messages that point at the line to fix. Returns buf. */
+char *vmsec__profile_where(const struct vmsec_profile *p, unsigned int line, char *buf, size_t size);
+
 /* Records "profile <source>:<line>: <key>: <reason>" (no ":<line>" when line is 0; no "<key>: "
  * when key is NULL) as the thread's error and returns code. */
 int vmsec__profile_error(int code, const struct vmsec_profile *p, unsigned int line, const char *key,
