@@ -196,22 +196,23 @@ static bool refusal_allowed(vmsec_relay *r, const struct session *s)
     return false;
 }
 
-/* Before any other record about a source, its pending count, so the log stays in order. */
-static void flush_source(vmsec_relay *r, const struct session *s)
+/* Whether a record about this session may be written now: a refusal while its source is within
+ * the limit; any other record always, after the source's pending count (so the log stays in
+ * order). */
+static bool record_allowed(vmsec_relay *r, const struct session *s, bool refusal)
 {
-    struct audit_source *a = source_find(r, s, false);
-    if (a)
+    struct audit_source *a;
+    if (refusal)
+        return refusal_allowed(r, s);
+    if ((a = source_find(r, s, false)))
         write_suppressed(r, a);
+    return true;
 }
 
 void vmsec__relay_audit_event(vmsec_relay *r, const struct session *s, const char *event, const char *reason)
 {
-    if (strcmp(event, "refused") == 0) {
-        if (!refusal_allowed(r, s))
-            return;
-    } else {
-        flush_source(r, s);
-    }
+    if (!record_allowed(r, s, strcmp(event, "refused") == 0))
+        return;
     struct jbuf j;
     vmsec__relay_jbegin(&j, event);
     vmsec__relay_jsession(&j, s);
@@ -222,12 +223,8 @@ void vmsec__relay_audit_event(vmsec_relay *r, const struct session *s, const cha
 
 void vmsec__relay_audit_decision(vmsec_relay *r, const struct session *s, bool allow, const char *rule)
 {
-    if (!allow) {
-        if (!refusal_allowed(r, s))
-            return;
-    } else {
-        flush_source(r, s);
-    }
+    if (!record_allowed(r, s, !allow))
+        return;
     struct jbuf j;
     vmsec__relay_jbegin(&j, "decision");
     vmsec__relay_jsession(&j, s);
