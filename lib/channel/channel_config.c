@@ -204,12 +204,13 @@ int vmsec_channel_config_get_protocol(const vmsec_channel_config *cfg, char *out
 int vmsec_channel_config_add_trusted_peer(vmsec_channel_config *cfg, const uint8_t *key, size_t key_len)
 {
     uint8_t(*t)[VMSEC_KEY_BYTES];
+    const char *why;
     CFG_CHECK("vmsec_channel_config_add_trusted_peer");
     if (!key || key_len != VMSEC_KEY_BYTES)
         return vmsec__error(VMSEC_EINVAL, "trusted peer key must be %d bytes, got %zu", VMSEC_KEY_BYTES,
                             key ? key_len : 0);
-    if (vmsec__pubkey_noncanonical(key))
-        return vmsec__error(VMSEC_EFORMAT, "trusted peer key is not canonical: %s", vmsec__pubkey_noncanonical(key));
+    if ((why = vmsec__pubkey_noncanonical(key)))
+        return vmsec__error(VMSEC_EFORMAT, "trusted peer key is not canonical: %s", why);
     t = realloc(cfg->trusted, (cfg->ntrusted + 1) * VMSEC_KEY_BYTES);
     if (!t)
         return vmsec__error(VMSEC_ENOMEM, "out of memory adding a trusted peer");
@@ -221,6 +222,7 @@ int vmsec_channel_config_add_trusted_peer(vmsec_channel_config *cfg, const uint8
 
 int vmsec_channel_config_set_peer_key(vmsec_channel_config *cfg, const uint8_t *key, size_t key_len)
 {
+    const char *why;
     CFG_CHECK("vmsec_channel_config_set_peer_key");
     if (!key) {
         cfg->has_peer_key = false;
@@ -228,8 +230,8 @@ int vmsec_channel_config_set_peer_key(vmsec_channel_config *cfg, const uint8_t *
     }
     if (key_len != VMSEC_KEY_BYTES)
         return vmsec__error(VMSEC_EINVAL, "peer key must be %d bytes, got %zu", VMSEC_KEY_BYTES, key_len);
-    if (vmsec__pubkey_noncanonical(key))
-        return vmsec__error(VMSEC_EFORMAT, "peer key is not canonical: %s", vmsec__pubkey_noncanonical(key));
+    if ((why = vmsec__pubkey_noncanonical(key)))
+        return vmsec__error(VMSEC_EFORMAT, "peer key is not canonical: %s", why);
     memcpy(cfg->peer_key, key, VMSEC_KEY_BYTES);
     cfg->has_peer_key = true;
     return 0;

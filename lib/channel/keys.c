@@ -434,6 +434,7 @@ int vmsec_pubkey_fingerprint(const uint8_t *pub, char *out, size_t out_len)
     static const char hex[] = "0123456789abcdef";
     uint8_t h[32];
     crypto_generichash_state st;
+    const char *why;
     size_t o = 0;
 
     if (!pub || !out)
@@ -442,9 +443,8 @@ int vmsec_pubkey_fingerprint(const uint8_t *pub, char *out, size_t out_len)
         return vmsec__error(VMSEC_ETOOBIG, "vmsec_pubkey_fingerprint: buffer of %zu bytes is too small (need 20)",
                             out_len);
     /* One key, one fingerprint: a second encoding would get a different one. */
-    if (vmsec__pubkey_noncanonical(pub))
-        return vmsec__error(VMSEC_EFORMAT, "refusing to fingerprint a public key that is not canonical: %s",
-                            vmsec__pubkey_noncanonical(pub));
+    if ((why = vmsec__pubkey_noncanonical(pub)))
+        return vmsec__error(VMSEC_EFORMAT, "refusing to fingerprint a public key that is not canonical: %s", why);
     if (vmsec__ensure_init() < 0)
         return VMSEC_ECRYPTO;
     crypto_generichash_init(&st, NULL, 0, sizeof(h));
