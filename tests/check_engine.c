@@ -380,7 +380,7 @@ static void take(vmsec_engine *from, vmsec_engine *to, uint8_t *copy, size_t *le
 
 START_TEST(wire_format_matches_the_specification)
 {
-    static const uint8_t announce[] = "VMSC\x01\x21Noise_XX_25519_ChaChaPoly_BLAKE2b";
+    static const uint8_t announce[] = "VMSC\x02\x21Noise_XX_25519_ChaChaPoly_BLAKE2b";
     pair p;
     uint8_t b[512];
     size_t len;

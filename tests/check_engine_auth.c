@@ -275,6 +275,58 @@ START_TEST(announcement_refused_or_tampered)
 }
 END_TEST
 
+/* Version 2 never falls back to version 1; version 1 works only when both sides opted in, and its
+ * announcement carries version byte 1 (a peer that rewrites the byte breaks the prologue). */
+START_TEST(protocol_version_is_exact_and_opt_in)
+{
+    const char *proto = "Noise_XX_25519_ChaChaPoly_BLAKE2b";
+    vmsec_channel_config *ci, *cr;
+    const uint8_t *buf;
+    size_t len;
+    pair p;
+    static const uint8_t msg[] = "hello";
+    /* defaults: version 2 on the wire */
+    ci = make_cfg(proto, VMSEC_ROLE_INITIATOR);
+    memset(&p, 0, sizeof(p));
+    ck_assert_int_eq(vmsec_engine_new(&p.i, ci, VMSEC_ROLE_INITIATOR), 0);
+    vmsec_engine_output(p.i, &buf, &len);
+    ck_assert_uint_ge(len, 6);
+    ck_assert_uint_eq(buf[4], VMSEC_CHANNEL_PROTOCOL_VERSION);
+    ck_assert_uint_eq(VMSEC_CHANNEL_PROTOCOL_VERSION, 2);
+    pair_free(&p);
+    ck_assert_int_eq(vmsec_channel_config_set_protocol_version(ci, 0), VMSEC_EUNSUPPORTED);
+    ck_assert_int_eq(vmsec_channel_config_set_protocol_version(ci, 3), VMSEC_EUNSUPPORTED);
+    ck_assert_int_eq(vmsec_channel_config_set_protocol_version(NULL, 1), VMSEC_EINVAL);
+    /* a version 1 initiator is refused by a default responder, naming the opt-in */
+    ck_assert_int_eq(vmsec_channel_config_set_protocol_version(ci, 1), 0);
+    cr = make_cfg(proto, VMSEC_ROLE_RESPONDER);
+    expect_refused(ci, cr, VMSEC_EPROTO, "version 1 initiator, version 2 responder");
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "version 1 needs an explicit opt-in"));
+    /* and a version 2 initiator by a version 1 responder */
+    ci = make_cfg(proto, VMSEC_ROLE_INITIATOR);
+    cr = make_cfg(proto, VMSEC_ROLE_RESPONDER);
+    ck_assert_int_eq(vmsec_channel_config_set_protocol_version(cr, 1), 0);
+    expect_refused(ci, cr, VMSEC_EPROTO, "version 2 initiator, version 1 responder");
+    /* both opted in: version 1 works */
+    ci = make_cfg(proto, VMSEC_ROLE_INITIATOR);
+    cr = make_cfg(proto, VMSEC_ROLE_RESPONDER);
+    ck_assert_int_eq(vmsec_channel_config_set_protocol_version(ci, 1), 0);
+    ck_assert_int_eq(vmsec_channel_config_set_protocol_version(cr, 1), 0);
+    memset(&p, 0, sizeof(p));
+    ck_assert_int_eq(vmsec_engine_new(&p.i, ci, VMSEC_ROLE_INITIATOR), 0);
+    ck_assert_int_eq(vmsec_engine_new(&p.r, cr, VMSEC_ROLE_RESPONDER), 0);
+    vmsec_engine_output(p.i, &buf, &len);
+    ck_assert_uint_eq(buf[4], 1);
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_state(p.i), VMSEC_STATE_OPEN);
+    ck_assert_int_eq(vmsec_engine_state(p.r), VMSEC_STATE_OPEN);
+    roundtrip(&p, true, msg, sizeof(msg));
+    pair_free(&p);
+    vmsec_channel_config_free(ci);
+    vmsec_channel_config_free(cr);
+}
+END_TEST
+
 void engine_add_peer_auth_tests(TCase *tc)
 {
     tcase_add_test(tc, untrusted_or_wrong_keys_are_refused);
@@ -285,4 +337,5 @@ void engine_add_peer_auth_tests(TCase *tc)
     tcase_add_test(tc, psk_mismatch_is_refused);
     tcase_add_test(tc, prologue_mismatch_is_refused);
     tcase_add_test(tc, announcement_refused_or_tampered);
+    tcase_add_test(tc, protocol_version_is_exact_and_opt_in);
 }

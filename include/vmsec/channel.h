@@ -57,6 +57,8 @@ extern "C" {
 #define VMSEC_HANDSHAKE_HASH_MAX 64
 /** @brief Largest application payload carried by one record (one Noise transport message). */
 #define VMSEC_RECORD_PAYLOAD_MAX 65518
+/** @brief Channel protocol version a new configuration speaks (doc/PROTOCOL.md); since 1.1. */
+#define VMSEC_CHANNEL_PROTOCOL_VERSION 2
 /** @brief Size of the PSK given to vmsec_channel_config_set_psk(). */
 #define VMSEC_PSK_BYTES 32
 
@@ -260,6 +262,22 @@ VMSEC_EXPORT int vmsec_channel_config_set_rekey_interval(vmsec_channel_config *c
  * @return 0 or #VMSEC_EINVAL.
  */
 VMSEC_EXPORT int vmsec_channel_config_set_handshake_timeout(vmsec_channel_config *cfg, unsigned int timeout_ms);
+
+/**
+ * @brief Selects the channel protocol version (doc/PROTOCOL.md); since 1.1.
+ *
+ * A new configuration speaks #VMSEC_CHANNEL_PROTOCOL_VERSION. Version 1 is kept only for peers
+ * that cannot be upgraded yet, and only by explicit opt-in on both sides: an initiator announces
+ * exactly its version, and a responder accepts exactly its own, so a version 2 side never falls
+ * back to version 1 (an attacker cannot downgrade it). Version 1 lacks what version 2 adds; in
+ * particular a version 1 responder reports the peer as authenticated before the peer proved
+ * anything in the session (a replayed first handshake message opens it).
+ *
+ * @param cfg The configuration.
+ * @param version 1 or 2.
+ * @return 0, or #VMSEC_EINVAL (a NULL @p cfg) or #VMSEC_EUNSUPPORTED (another version).
+ */
+VMSEC_EXPORT int vmsec_channel_config_set_protocol_version(vmsec_channel_config *cfg, unsigned int version);
 
 /** @} */
 /* ------------------------------------------------------------------------------------------- */

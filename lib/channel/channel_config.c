@@ -66,6 +66,7 @@ int vmsec_channel_config_new(vmsec_channel_config **out)
     cfg->max_message = VMSEC_CHANNEL_DEFAULT_MAX_MESSAGE;
     cfg->rekey_interval = VMSEC_CHANNEL_DEFAULT_REKEY_INTERVAL;
     cfg->handshake_timeout_ms = VMSEC_CHANNEL_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    cfg->version = VMSEC_CHANNEL_PROTOCOL_VERSION;
     *out = cfg;
     return 0;
 }
@@ -305,5 +306,14 @@ int vmsec_channel_config_set_handshake_timeout(vmsec_channel_config *cfg, unsign
 {
     CFG_CHECK("vmsec_channel_config_set_handshake_timeout");
     cfg->handshake_timeout_ms = timeout_ms;
+    return 0;
+}
+
+int vmsec_channel_config_set_protocol_version(vmsec_channel_config *cfg, unsigned int version)
+{
+    CFG_CHECK("vmsec_channel_config_set_protocol_version");
+    if (version != 1 && version != 2)
+        return vmsec__error(VMSEC_EUNSUPPORTED, "channel protocol version %u is not supported (1 or 2)", version);
+    cfg->version = version;
     return 0;
 }

@@ -25,6 +25,7 @@ struct vmsec_channel_config {
     size_t max_message;
     uint64_t rekey_interval;
     unsigned int handshake_timeout_ms;
+    unsigned int version; /* channel protocol version, 1 or 2 (doc/PROTOCOL.md) */
 };
 
 /* Deep copy into zeroed *dst (guarded copies of secrets). Frees partial work on failure. */

@@ -14,7 +14,6 @@
 #include "channel/noise_crypto.h" /* NOISE_AEAD_EVP: which AEAD backend the cipherstates run on */
 
 #define ANNOUNCE_MAGIC "VMSC"
-#define ANNOUNCE_VERSION 1
 #define ANNOUNCE_HDR 6 /* magic(4) version(1) name_len(1) */
 /* Room for one handshake message: they carry no payload in version 1 (the largest, e + encrypted
  * s + tag, is 96 bytes). */
@@ -182,7 +181,7 @@ static size_t build_announcement(const vmsec_engine *e, uint8_t *buf)
 {
     size_t n = strlen(e->cfg.proto.name);
     memcpy(buf, ANNOUNCE_MAGIC, 4);
-    buf[4] = ANNOUNCE_VERSION;
+    buf[4] = (uint8_t)e->cfg.version;
     buf[5] = (uint8_t)n;
     memcpy(buf + ANNOUNCE_HDR, e->cfg.proto.name, n);
     return ANNOUNCE_HDR + n;
@@ -234,9 +233,12 @@ int vmsec__engine_read_announcement(vmsec_engine *e)
                    : 1;
     if (memcmp(p, ANNOUNCE_MAGIC, 4) != 0)
         return vmsec__engine_fail(e, 2, VMSEC_EPROTO, "peer is not a vmsec channel (bad magic)");
-    if (p[4] != ANNOUNCE_VERSION)
-        return vmsec__engine_fail(e, 2, VMSEC_EPROTO, "peer speaks channel protocol version %u, this side speaks %u",
-                                  p[4], ANNOUNCE_VERSION);
+    /* exactly the configured version: a version 2 side never falls back to version 1 */
+    if (p[4] != e->cfg.version)
+        return vmsec__engine_fail(e, 2, VMSEC_EPROTO,
+                                  "peer speaks channel protocol version %u, this side speaks %u%s", p[4],
+                                  e->cfg.version,
+                                  p[4] == 1 ? " (version 1 needs an explicit opt-in on both sides)" : "");
     n = p[5];
     if (n == 0 || n >= NOISE_MAX_NAME)
         return vmsec__engine_fail(e, 2, VMSEC_EPROTO, "announced protocol name length %zu is invalid", n);
@@ -266,8 +268,8 @@ int vmsec__engine_read_handshake(vmsec_engine *e, const uint8_t *frame, size_t l
         return vmsec__engine_fail(e, 2, rc, "handshake message rejected (%s): wrong key, PSK, prologue or tampering",
                                   vmsec_error_last());
     if (plen != 0)
-        return vmsec__engine_fail(e, 2, VMSEC_EPROTO, "handshake payload of %zu bytes where version 1 requires none",
-                                  plen);
+        return vmsec__engine_fail(e, 2, VMSEC_EPROTO, "handshake payload of %zu bytes where version %u requires none",
+                                  plen, e->cfg.version);
     if ((rc = check_peer(e)) < 0)
         return rc;
     if (noise_handshake_complete(e->hs))
