@@ -17,6 +17,11 @@
 #define REC_MORE 0x00
 #define REC_LAST 0x01
 #define REC_CLOSE 0x02
+/* Version 2 only (doc/PROTOCOL.md); in version 1 these are unknown types, a protocol error. */
+#define REC_KEEPALIVE 0x03
+#define REC_CONFIRM 0x04
+#define REC_PACKED 0x05
+#define REC_REKEY 0x06
 #define REC_MIN (1 + NOISE_TAGLEN)
 
 struct vmsec_engine {
