@@ -86,9 +86,9 @@ VMSEC_EXPORT int vmsec_keypair_save(const vmsec_keypair *kp, const char *path, u
 /**
  * @brief Loads a private key file written by vmsec_keypair_save().
  *
- * Refuses files that are not regular files, are readable or writable by group or others
- * (#VMSEC_EPERM), and files that are truncated, too long or not in the documented format
- * (#VMSEC_EFORMAT).
+ * Refuses files that are not regular files, are owned by another user than the effective one
+ * (since 1.1, as ssh does), or are readable or writable by group or others (#VMSEC_EPERM), and
+ * files that are truncated, too long or not in the documented format (#VMSEC_EFORMAT).
  *
  * @param[out] out Receives the keypair; free it with vmsec_keypair_free().
  * @param path The file.
@@ -137,10 +137,15 @@ VMSEC_EXPORT int vmsec_pubkey_from_text(uint8_t *pub, size_t pub_len, const char
  * Empty lines and lines starting with `#` are ignored. The key is parsed by
  * vmsec_pubkey_from_text(), so a non-canonical key is refused; the message names `FILE:LINE`.
  *
+ * Since 1.1 the file is trusted only if nobody else could have written it, as ssh's StrictModes:
+ * it must be owned by the effective user or root and not writable by group or others, and its
+ * folder must be owned by the effective user or root and not writable by group or others unless
+ * sticky (as /tmp). Otherwise #VMSEC_EPERM, naming the fix.
+ *
  * @param[out] pub Receives #VMSEC_KEY_BYTES bytes.
  * @param pub_len Size of @p pub; must be at least #VMSEC_KEY_BYTES.
  * @param path The file.
- * @return 0, #VMSEC_EINVAL, #VMSEC_ENOTFOUND, #VMSEC_EIO or #VMSEC_EFORMAT.
+ * @return 0, #VMSEC_EINVAL, #VMSEC_ENOTFOUND, #VMSEC_EPERM, #VMSEC_EIO or #VMSEC_EFORMAT.
  */
 VMSEC_EXPORT int vmsec_pubkey_load_file(uint8_t *pub, size_t pub_len, const char *path);
 

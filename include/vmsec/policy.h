@@ -44,11 +44,16 @@ typedef struct vmsec_policy vmsec_policy;
  * has no terminating newline is refused as truncated (#VMSEC_EFORMAT), so replace a policy by
  * writing the new file beside it and rename()ing it over the old one.
  *
+ * Since 1.1 the file is trusted only if nobody else could have written it, as ssh's StrictModes:
+ * it must be owned by the effective user or root and not writable by group or others, and its
+ * folder must be owned by the effective user or root and not writable by group or others unless
+ * sticky (as /tmp). Otherwise #VMSEC_EPERM, naming the fix.
+ *
  * @param out  Receives the policy; set to NULL on failure.
  * @param path File to read (at most 16 MiB).
  * @return 0, #VMSEC_EINVAL for NULL arguments, #VMSEC_EIO / #VMSEC_ENOTFOUND if the file cannot be
- *         read, #VMSEC_EFORMAT for a syntax or semantic error, #VMSEC_ETOOBIG for an oversized
- *         file or line, #VMSEC_ENOMEM.
+ *         read, #VMSEC_EPERM if another user could have written it, #VMSEC_EFORMAT for a syntax
+ *         or semantic error, #VMSEC_ETOOBIG for an oversized file or line, #VMSEC_ENOMEM.
  */
 VMSEC_EXPORT int vmsec_policy_load_file(vmsec_policy **out, const char *path);
 

@@ -370,9 +370,15 @@ VMSEC_EXPORT int vmsec_peermap_add(vmsec_peermap *m, const char *domain, const u
  * All or nothing: on error the map is unchanged and the message names `FILE:LINE`. Keys are read
  * with vmsec_pubkey_from_text(), so a non-canonical key is refused (#VMSEC_EFORMAT).
  *
+ * Since 1.1 the file is trusted only if nobody else could have written it, as ssh's StrictModes:
+ * it must be owned by the effective user or root and not writable by group or others, and its
+ * folder must be owned by the effective user or root and not writable by group or others unless
+ * sticky (as /tmp). Otherwise #VMSEC_EPERM, naming the fix.
+ *
  * @param m    The map.
  * @param path The file.
- * @return 0, #VMSEC_EFORMAT, #VMSEC_EEXIST, #VMSEC_ENOTFOUND, #VMSEC_EIO, #VMSEC_EINVAL, #VMSEC_ENOMEM.
+ * @return 0, #VMSEC_EFORMAT, #VMSEC_EEXIST, #VMSEC_ENOTFOUND, #VMSEC_EPERM, #VMSEC_EIO, #VMSEC_EINVAL,
+ *         #VMSEC_ENOMEM.
  */
 VMSEC_EXPORT int vmsec_peermap_load_file(vmsec_peermap *m, const char *path);
 

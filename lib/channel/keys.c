@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "channel/keys_internal.h"
+#include "common/fileperm.h"
 #include "common/internal.h"
 #include "vmsec/keys.h"
 
@@ -285,16 +286,8 @@ int vmsec_keypair_load(vmsec_keypair **out, const char *path)
         rc = vmsec__error_errno(VMSEC_EIO, errno, "cannot stat key file %s", path);
         goto out;
     }
-    if (!S_ISREG(st.st_mode)) {
-        rc = vmsec__error(VMSEC_EPERM, "key file %s is not a regular file", path);
+    if ((rc = vmsec__file_check_secret(&st, path, "key file")) < 0)
         goto out;
-    }
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-        rc = vmsec__error(VMSEC_EPERM,
-                          "key file %s is accessible by group or others (mode %04o); run 'chmod 600 %s'",
-                          path, (unsigned)(st.st_mode & 07777), path);
-        goto out;
-    }
     if ((size_t)st.st_size != KEYFILE_LEN) {
         rc = vmsec__error(VMSEC_EFORMAT, "key file %s is %s: %lld bytes, expected %zu", path,
                           (size_t)st.st_size < KEYFILE_LEN ? "truncated" : "of the wrong size",
@@ -398,8 +391,9 @@ int vmsec_pubkey_load_file(uint8_t *pub, size_t pub_len, const char *path)
 {
     char line[512];
     unsigned lineno = 0;
+    struct stat st;
     FILE *f;
-    int rc;
+    int rc = 0;
 
     if (!pub || !path || pub_len < VMSEC_KEY_BYTES)
         return vmsec__error(VMSEC_EINVAL, "vmsec_pubkey_load_file: NULL argument or buffer under %d bytes",
@@ -409,6 +403,11 @@ int vmsec_pubkey_load_file(uint8_t *pub, size_t pub_len, const char *path)
         int e = errno;
         return vmsec__error_errno(e == ENOENT ? VMSEC_ENOTFOUND : VMSEC_EIO, e, "cannot open public key file %s",
                                   path);
+    }
+    if (fstat(fileno(f), &st) < 0 || (rc = vmsec__file_check_trusted(&st, path, "public key file")) < 0) {
+        rc = rc < 0 ? rc : vmsec__error_errno(VMSEC_EIO, errno, "cannot stat public key file %s", path);
+        fclose(f);
+        return rc;
     }
     while (fgets(line, sizeof(line), f)) {
         const char *p = line;

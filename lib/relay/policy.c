@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fileperm.h"
 #include "common/internal.h"
 #include "relay/policy_internal.h"
 #include "vmsec/policy.h"
@@ -441,6 +442,12 @@ int vmsec_policy_load_file(vmsec_policy **out, const char *path)
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return vmsec__error(VMSEC_EIO, "policy %s: not a regular file", path);
+    }
+    /* the policy decides who reaches whom: refuse one another user could have written */
+    int prc = vmsec__file_check_trusted(&st, path, "policy");
+    if (prc < 0) {
+        close(fd);
+        return prc;
     }
     if ((unsigned long long)st.st_size > POLICY_FILE_MAX) {
         close(fd);

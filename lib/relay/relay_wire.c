@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
+#include "common/fileperm.h"
 #include "common/internal.h"
 #include "relay/policy_internal.h"
 #include "relay/relay_internal.h"
@@ -308,6 +310,14 @@ int vmsec_peermap_load_file(vmsec_peermap *m, const char *path)
     if (!f)
         return vmsec__error_errno(errno == ENOENT ? VMSEC_ENOTFOUND : VMSEC_EIO, errno, "peermap %s: cannot open",
                                   path);
+    /* a peer map grants domain identities: refuse one another user could have written */
+    struct stat st;
+    int prc = fstat(fileno(f), &st) < 0 ? vmsec__error_errno(VMSEC_EIO, errno, "peermap %s: cannot stat", path)
+                                        : vmsec__file_check_trusted(&st, path, "peer map");
+    if (prc < 0) {
+        fclose(f);
+        return prc;
+    }
     size_t n0 = m->n;
     char line[1024];
     unsigned int lineno = 0;
