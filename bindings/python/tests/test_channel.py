@@ -148,6 +148,28 @@ class TestChannel(Peers):
             cfg.close()
         self.assertEqual(seen, [self.server_kp.public_key])
 
+    def test_verify_callback_interrupted_refuses_and_reraises(self):
+        # An exception that is not an Exception subclass must not leave the C return value to
+        # chance (0 would accept the peer): the peer is refused, and the exception reaches the caller.
+        for exc_type in (KeyboardInterrupt, SystemExit):
+            def interrupted(key, exc_type=exc_type):
+                raise exc_type()
+
+            cfg = vmsec.ChannelConfig(self.client_kp, verify=interrupted, handshake_timeout=10)
+            with vmsec.Listener(self.addr) as listener:
+                join = self.serve(listener, lambda ch: ch.recv())
+                with self.assertRaises(exc_type):
+                    vmsec.Channel.connect(self.addr, cfg)
+                with self.assertRaises(vmsec.Error):
+                    join()
+            cfg.close()
+        # nothing is left over for a later, unrelated call
+        with vmsec.Listener(self.addr) as listener:
+            join = self.serve(listener, lambda ch: ch.recv())
+            with vmsec.Channel.connect(self.addr, self.client_cfg) as ch:
+                ch.send(b"after")
+            self.assertEqual(join(), b"after")
+
     def test_truncation_is_not_a_clean_close(self):
         with vmsec.Listener(self.addr) as listener:
             join = self.serve(listener, lambda ch: list(ch))

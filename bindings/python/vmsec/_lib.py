@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import threading
 
 from . import errors
 
@@ -300,7 +301,21 @@ def _load() -> ctypes.CDLL:
 lib = _load()
 
 
+#: An exception a callback could not raise through C (KeyboardInterrupt, SystemExit...), kept per
+#: thread until the C call that ran the callback returns.
+_deferred = threading.local()
+
+
+def defer_exception(exc: BaseException) -> None:
+    """Keeps ``exc`` to be raised when the C call running the current callback returns."""
+    _deferred.exc = exc
+
+
 def _check(result: int, func, args):  # noqa: ANN001 - ctypes errcheck signature
+    exc = getattr(_deferred, "exc", None)
+    if exc is not None:
+        _deferred.exc = None
+        raise exc
     if result < 0:
         message = lib.vmsec_error_last().decode("utf-8", "replace")
         raise errors.from_code(result, message or lib.vmsec_strerror(result).decode())

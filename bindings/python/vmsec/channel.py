@@ -26,7 +26,7 @@ import socket
 from typing import Callable, Iterable, Iterator, Optional, Union
 
 from . import errors
-from ._lib import lib
+from ._lib import defer_exception, lib
 from .keys import KEY_BYTES, Keypair, PublicKey
 
 DEFAULT_PROTOCOL = "Noise_XX_25519_ChaChaPoly_BLAKE2b"
@@ -147,16 +147,22 @@ class ChannelConfig:
 
     def set_verify(self, verify: Optional[VerifyFn]) -> None:
         """Installs a callback deciding on peer keys outside the allowlist (True accepts). An
-        exception raised by the callback refuses the peer (fail closed)."""
+        exception raised by the callback refuses the peer (fail closed); KeyboardInterrupt and
+        SystemExit refuse it too, and are raised again when the call that ran the handshake returns."""
         if verify is None:
             lib.vmsec_channel_config_set_verify(self.handle, None, None)
             self._verify_ref = None
             return
 
         def trampoline(_user, key, key_len):  # noqa: ANN001
+            # Whatever happens in here refuses the peer: an exception escaping a ctypes callback
+            # would leave the C return value to chance, and 0 accepts.
             try:
                 return 0 if verify(PublicKey(ctypes.string_at(key, key_len))) else -1
-            except Exception:  # never let an exception unwind through C; refuse instead
+            except Exception:  # a bug in the callback: refuse
+                return -1
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit: refuse, raise once C returns
+                defer_exception(exc)
                 return -1
 
         ref = _VERIFY_CFUNC(trampoline)
