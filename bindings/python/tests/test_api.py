@@ -57,3 +57,39 @@ class TestPrototypeTable(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestExceptions(unittest.TestCase):
+    """One class per error code, each also the built-in its code means; none takes a built-in's name."""
+
+    def test_every_code_has_its_class_and_builtin(self):
+        import builtins
+        import warnings
+        import vmsec
+        from vmsec import errors
+        expected = {
+            -1: (ValueError,), -2: (MemoryError,), -3: (OSError,), -4: (PermissionError,),
+            -5: (ValueError,), -6: (FileNotFoundError, KeyError), -7: (FileExistsError,),
+            -8: (BlockingIOError,), -11: (TimeoutError,), -13: (ConnectionError,), -14: (ValueError,),
+            -20: (ConnectionRefusedError,), -21: (OSError,),
+        }
+        for code, (name, _doc, _bases) in errors._CODES.items():
+            exc = errors.from_code(code, "message from the library")
+            self.assertIs(type(exc), getattr(vmsec, name))
+            self.assertIsInstance(exc, vmsec.Error)
+            self.assertEqual(exc.code, code)
+            self.assertEqual(str(exc), "message from the library")
+            self.assertFalse(hasattr(builtins, name), f"vmsec.{name} shadows a built-in")
+            self.assertNotEqual(vmsec.strerror(code), "")
+            for base in expected.get(code, ()):
+                self.assertIsInstance(exc, base, f"{name} should be a {base.__name__}")
+        # the built-in names a star import would shadow are not exported
+        self.assertNotIn("IOError", vmsec.__all__ + errors.__all__)
+        self.assertNotIn("PermissionError", vmsec.__all__ + errors.__all__)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.assertIs(vmsec.PermissionError, vmsec.PermissionDenied)
+            self.assertIs(vmsec.IOError, vmsec.SystemCallError)
+        self.assertEqual([w.category for w in caught], [DeprecationWarning, DeprecationWarning])
+        with self.assertRaises(AttributeError):
+            vmsec.NoSuchThing  # noqa: B018

@@ -70,9 +70,10 @@ class TestKeys(unittest.TestCase):
         with vmsec.Keypair.generate() as kp:
             kp.save(self.path)
         os.chmod(self.path, 0o644)
-        with self.assertRaises(vmsec.PermissionError) as cm:
+        with self.assertRaises(vmsec.PermissionDenied) as cm:
             vmsec.Keypair.load(self.path)
         self.assertIn("group or others", str(cm.exception))
+        self.assertIsInstance(cm.exception, PermissionError)  # the built-in
         os.chmod(self.path, 0o600)
         with open(self.path, "r+b") as f:
             f.truncate(20)

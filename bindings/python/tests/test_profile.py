@@ -78,8 +78,9 @@ class TestFiles(unittest.TestCase):
 
     def test_load_missing_file(self):
         path = os.path.join(self.dir.name, "none.conf")
-        with self.assertRaises(vmsec.NotFound) as cm:
+        with self.assertRaises(FileNotFoundError) as cm:  # the built-in, as open() would raise
             vmsec.Profile.load(path)
+        self.assertIsInstance(cm.exception, vmsec.NotFound)
         self.assertIn(path, str(cm.exception))
 
     def test_load_error_names_file_and_line(self):
@@ -193,7 +194,7 @@ class TestBuild(unittest.TestCase):
             p.emulator_pin = "3-1"
         with self.assertRaises(vmsec.FormatError):
             p.cpu_shares = 1
-        with self.assertRaises(vmsec.NotFound):
+        with self.assertRaises(KeyError):  # an unknown key, as a dict would say
             p.set("cpu.pinn", "3")
         with self.assertRaises(vmsec.InvalidArgument):
             p.set_vcpu_pin(vmsec.profile.MAX_CPUS, "1")

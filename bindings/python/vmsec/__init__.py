@@ -11,6 +11,18 @@ from .channel import Channel, ChannelConfig, Engine, Listener
 from . import planner, relay  # noqa: F401 - vmsec.planner, vmsec.relay
 
 
+def __getattr__(name: str):
+    """Earlier names that shadowed built-ins (``vmsec.IOError``, ``vmsec.PermissionError``)."""
+    from . import errors as _errors
+    new = _errors._OLD_NAMES.get(name)
+    if new is None:
+        raise AttributeError(f"module 'vmsec' has no attribute {name!r}")
+    import warnings
+    warnings.warn(f"vmsec.{name} is deprecated (it shadowed a built-in); use vmsec.{new}",
+                  DeprecationWarning, stacklevel=2)
+    return getattr(_errors, new)
+
+
 def version() -> str:
     """The loaded library's version string."""
     return _cdll.vmsec_version_string().decode()
