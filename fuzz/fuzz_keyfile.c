@@ -1,5 +1,6 @@
 /* Fuzz target: vmsec_keypair_load(), the private key file loader, through a real 0600 file in a
- * private scratch directory (the loader's checks on the open file are part of what is tested).
+ * private scratch directory (the loader's checks on the open file are part of what is tested), and
+ * vmsec_keypair_from_text(), its text parser, on the same bytes.
  * Oracles: a well-formed-mode file is either refused with EFORMAT and a message, or accepted, and
  * an accepted key saves back to exactly the input bytes (one key, one file form). */
 #include "config.h"
@@ -61,6 +62,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     write_file(key_path, data, size);
     int rc = vmsec_keypair_load(&kp, key_path);
+    /* the text parser agrees with the file loader, except that a file must end in its newline */
+    vmsec_keypair *kt = NULL;
+    int rt = vmsec_keypair_from_text(&kt, (const char *)data, size);
+    FUZZ_ASSERT(rt == 0 || rt == VMSEC_EFORMAT);
+    FUZZ_ASSERT((rt == 0) == (kt != NULL));
+    if (rc == 0)
+        FUZZ_ASSERT(rt == 0);
+    else if (rt == 0)
+        FUZZ_ASSERT(size > 0 && data[size - 1] != '\n');
+    vmsec_keypair_free(kt);
     if (rc < 0) {
         FUZZ_ASSERT(rc == VMSEC_EFORMAT);
         FUZZ_ASSERT(kp == NULL);

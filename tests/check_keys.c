@@ -230,6 +230,70 @@ START_TEST(load_refuses_truncated_at_every_length)
 }
 END_TEST
 
+/* The key file's text round-trips through memory (for pipes), and a public key given where the
+ * private one belongs is named as such, in a file or in text. */
+START_TEST(private_key_text_round_trip_and_public_key_slip)
+{
+    vmsec_keypair *kp = alice(), *back = NULL;
+    char text[VMSEC_PRIVKEY_TEXT_MAX], small[VMSEC_PRIVKEY_TEXT_MAX - 1], pubtext[VMSEC_PUBKEY_TEXT_MAX];
+    char p2[PATH_MAX + 16], filebuf[128] = {0};
+    uint8_t a[32], b[32];
+    FILE *f;
+    size_t n;
+    ck_assert_int_eq(vmsec_keypair_to_text(kp, text, sizeof(text)), 0);
+    ck_assert_uint_eq(strlen(text), VMSEC_PRIVKEY_TEXT_MAX - 1);
+    ck_assert_int_eq(vmsec_keypair_to_text(kp, small, sizeof(small)), VMSEC_ETOOBIG);
+    ck_assert_int_eq(vmsec_keypair_to_text(NULL, text, sizeof(text)), VMSEC_EINVAL);
+    /* the same bytes as the file vmsec_keypair_save writes */
+    ck_assert_int_eq(vmsec_keypair_save(kp, path, 0), 0);
+    f = fopen(path, "r");
+    n = fread(filebuf, 1, sizeof(filebuf), f);
+    fclose(f);
+    ck_assert_uint_eq(n, strlen(text));
+    ck_assert_mem_eq(filebuf, text, n);
+    /* back, with and without the newline; the same public key */
+    vmsec_keypair_public(kp, a, 32);
+    for (size_t len = strlen(text) - 1; len <= strlen(text); len++) {
+        ck_assert_int_eq(vmsec_keypair_from_text(&back, text, len), 0);
+        vmsec_keypair_public(back, b, 32);
+        ck_assert_mem_eq(a, b, 32);
+        vmsec_keypair_free(back);
+        back = NULL;
+    }
+    /* every shorter text is cut off; a longer one, or one with a changed character, is refused */
+    for (size_t len = 0; len + 1 < strlen(text); len++) {
+        ck_assert_int_eq(vmsec_keypair_from_text(&back, text, len), VMSEC_EFORMAT);
+        ck_assert_ptr_null(back);
+        ck_assert_msg(strstr(vmsec_error_last(), "truncated"), "len %zu: %s", len, vmsec_error_last());
+    }
+    ck_assert_int_eq(vmsec_keypair_from_text(&back, text, sizeof(text)), VMSEC_EFORMAT);
+    text[40] = text[40] == 'A' ? 'B' : 'A';
+    ck_assert_int_eq(vmsec_keypair_from_text(&back, text, strlen(text)), 0);
+    vmsec_keypair_public(back, b, 32);
+    ck_assert_int_ne(memcmp(a, b, 32), 0); /* another valid key: base64 carries no checksum */
+    vmsec_keypair_free(back);
+    back = NULL;
+    text[28] = '*';
+    ck_assert_int_eq(vmsec_keypair_from_text(&back, text, strlen(text)), VMSEC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "malformed"));
+    ck_assert_ptr_null(strstr(vmsec_error_last(), text + 28)); /* the secret is never echoed */
+    ck_assert_int_eq(vmsec_keypair_from_text(NULL, text, 3), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_keypair_from_text(&back, NULL, 3), VMSEC_EINVAL);
+    /* a public key where the private one belongs: said plainly, in text and in a file */
+    ck_assert_int_eq(vmsec_pubkey_to_text(a, pubtext, sizeof(pubtext)), 0);
+    ck_assert_int_eq(vmsec_keypair_from_text(&back, pubtext, strlen(pubtext)), VMSEC_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "holds a public key"));
+    snprintf(p2, sizeof(p2), "%s/k.pub", dir);
+    strcat(pubtext, "\n");
+    vt_write_file(p2, pubtext, strlen(pubtext), 0600);
+    ck_assert_int_eq(vmsec_keypair_load(&back, p2), VMSEC_EFORMAT);
+    ck_assert_ptr_null(back);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "holds a public key"));
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), p2));
+    vmsec_keypair_free(kp);
+}
+END_TEST
+
 START_TEST(load_refuses_wrong_size_or_format)
 {
     vmsec_keypair *back = NULL;
@@ -656,6 +720,7 @@ int main(void)
     tcase_add_test(files, load_refuses_group_or_world_accessible);
     tcase_add_test(files, load_refuses_truncated_at_every_length);
     tcase_add_test(files, load_refuses_wrong_size_or_format);
+    tcase_add_test(files, private_key_text_round_trip_and_public_key_slip);
     tcase_add_test(files, load_refuses_missing_symlink_and_non_regular);
     tcase_add_test(files, error_messages_never_contain_the_secret);
     tcase_add_test(files, pubkey_file);

@@ -96,6 +96,37 @@ VMSEC_EXPORT int vmsec_keypair_save(const vmsec_keypair *kp, const char *path, u
  */
 VMSEC_EXPORT int vmsec_keypair_load(vmsec_keypair **out, const char *path);
 
+/** @brief Buffer size for vmsec_keypair_to_text(): the key file's line, its newline and a NUL. */
+#define VMSEC_PRIVKEY_TEXT_MAX 74
+
+/**
+ * @brief Builds a keypair from the text of a private key file; since 1.1.
+ *
+ * The text is what vmsec_keypair_save() writes and vmsec_keypair_to_text() returns:
+ * `vmsec-private-key-v1 x25519 ` and 44 base64 characters, with or without the final newline.
+ * It serves keys that arrive on a pipe (`vmsec-keygen --pubkey < key`). A public key text
+ * (`x25519:...`) is refused with a message saying so.
+ *
+ * @param[out] out Receives the keypair; free it with vmsec_keypair_free().
+ * @param text The text (not NUL-terminated); the caller should wipe its copy.
+ * @param len Its length in bytes.
+ * @return 0, #VMSEC_EINVAL, #VMSEC_EFORMAT or #VMSEC_ENOMEM.
+ */
+VMSEC_EXPORT int vmsec_keypair_from_text(vmsec_keypair **out, const char *text, size_t len);
+
+/**
+ * @brief Writes the private key in the key file's text form; since 1.1.
+ *
+ * For tools that hand a key to a pipe (`vmsec-keygen -o -`). The text is the secret: write it
+ * only where a key file would go, and wipe the buffer (sodium_memzero()) when done.
+ *
+ * @param kp The keypair.
+ * @param[out] out Receives the line, its newline and a NUL.
+ * @param cap Size of @p out; #VMSEC_PRIVKEY_TEXT_MAX suffices.
+ * @return 0, #VMSEC_EINVAL or #VMSEC_ETOOBIG.
+ */
+VMSEC_EXPORT int vmsec_keypair_to_text(const vmsec_keypair *kp, char *out, size_t cap);
+
 /**
  * @brief Copies the public key.
  * @param kp The keypair.

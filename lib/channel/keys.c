@@ -21,6 +21,7 @@
 #define PUBKEY_PREFIX "x25519:"
 #define B64_KEY_LEN 44 /* base64 (with padding) of 32 bytes */
 #define KEYFILE_LEN (sizeof(KEYFILE_PREFIX) - 1 + B64_KEY_LEN + 1)
+_Static_assert(KEYFILE_LEN + 1 == VMSEC_PRIVKEY_TEXT_MAX, "the key file line, its newline and a NUL");
 #define FINGERPRINT_LABEL "vmsec-fingerprint-v1"
 
 struct vmsec_keypair {
@@ -195,11 +196,7 @@ int vmsec_keypair_save(const vmsec_keypair *kp, const char *path, unsigned int f
     line = sodium_malloc(KEYFILE_LEN + 1);
     if (!line)
         return vmsec__error(VMSEC_ENOMEM, "out of guarded memory");
-    memcpy(line, KEYFILE_PREFIX, sizeof(KEYFILE_PREFIX) - 1);
-    sodium_bin2base64(line + sizeof(KEYFILE_PREFIX) - 1, B64_KEY_LEN + 1, kp->secret, VMSEC_KEY_BYTES,
-                      sodium_base64_VARIANT_ORIGINAL);
-    line[KEYFILE_LEN - 1] = '\n';
-    line[KEYFILE_LEN] = '\0';
+    vmsec_keypair_to_text(kp, line, KEYFILE_LEN + 1);
 
     fd = mkstemp(tmp); /* creates the file 0600 */
     if (fd < 0) {
@@ -257,13 +254,71 @@ static int is_canonical_b64_key(const uint8_t *secret, const char *line)
     return same;
 }
 
+/* Parses the key file's text (buf[0, len), in guarded memory) into a new keypair. where names the
+ * source in messages ("key file PATH", "private key text"). */
+static int keypair_parse(vmsec_keypair **out, const char *buf, size_t len, const char *where)
+{
+    static const char pubprefix[] = "x25519:";
+    vmsec_keypair *kp = NULL;
+    size_t bin_len = 0;
+    const char *end = NULL;
+    int rc;
+    /* The common slip: the public half where the private key belongs. */
+    if (len >= sizeof(pubprefix) - 1 && memcmp(buf, pubprefix, sizeof(pubprefix) - 1) == 0)
+        return vmsec__error(VMSEC_EFORMAT,
+                            "%s holds a public key (x25519:...), not a private key: give the private key, "
+                            "written by vmsec-keygen without the .pub suffix",
+                            where);
+    /* a beginning of a key is reported as cut off, not as something else */
+    if (len < KEYFILE_LEN - 1 &&
+        memcmp(buf, KEYFILE_PREFIX, len < sizeof(KEYFILE_PREFIX) - 1 ? len : sizeof(KEYFILE_PREFIX) - 1) == 0)
+        return vmsec__error(VMSEC_EFORMAT, "%s is truncated: %zu bytes, expected %zu", where, len, KEYFILE_LEN);
+    if (len < sizeof(KEYFILE_PREFIX) - 1 || memcmp(buf, KEYFILE_PREFIX, sizeof(KEYFILE_PREFIX) - 1) != 0)
+        return vmsec__error(VMSEC_EFORMAT, "%s is not a vmsec X25519 private key (bad header)", where);
+    if (len != KEYFILE_LEN && len != KEYFILE_LEN - 1)
+        return vmsec__error(VMSEC_EFORMAT, "%s is of the wrong size: %zu bytes, expected %zu", where, len,
+                            KEYFILE_LEN);
+    if ((rc = keypair_alloc(&kp)) < 0)
+        return rc;
+    if ((len == KEYFILE_LEN && buf[KEYFILE_LEN - 1] != '\n') ||
+        sodium_base642bin(kp->secret, VMSEC_KEY_BYTES, buf + sizeof(KEYFILE_PREFIX) - 1, B64_KEY_LEN, NULL,
+                          &bin_len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        bin_len != VMSEC_KEY_BYTES || end != buf + KEYFILE_LEN - 1 || !is_canonical_b64_key(kp->secret, buf)) {
+        vmsec_keypair_free(kp);
+        return vmsec__error(VMSEC_EFORMAT, "%s has a malformed key (expected %d base64 characters)", where,
+                            B64_KEY_LEN);
+    }
+    if ((rc = keypair_seal(kp)) < 0) {
+        vmsec_keypair_free(kp);
+        return rc;
+    }
+    *out = kp;
+    return 0;
+}
+
+/* Reads the whole of a (small) key file into buf, which holds cap bytes: more than a key file
+ * needs, so that a longer file is seen as such. */
+static int read_small(int fd, char *buf, size_t cap, size_t *len, const char *path)
+{
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + got, cap - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return vmsec__error_errno(VMSEC_EIO, errno, "cannot read key file %s", path);
+        if (n == 0 || (got += (size_t)n) == cap)
+            break;
+    }
+    *len = got;
+    return 0;
+}
+
 int vmsec_keypair_load(vmsec_keypair **out, const char *path)
 {
     struct stat st;
-    vmsec_keypair *kp = NULL;
-    char *buf = NULL;
-    size_t bin_len = 0, got = 0;
-    const char *end = NULL;
+    char *buf = NULL, where[PATH_MAX + 16];
+    size_t len = 0;
     int fd, rc;
 
     if (!out || !path)
@@ -288,55 +343,65 @@ int vmsec_keypair_load(vmsec_keypair **out, const char *path)
     }
     if ((rc = vmsec__file_check_secret(&st, path, "key file")) < 0)
         goto out;
-    if ((size_t)st.st_size != KEYFILE_LEN) {
-        rc = vmsec__error(VMSEC_EFORMAT, "key file %s is %s: %lld bytes, expected %zu", path,
-                          (size_t)st.st_size < KEYFILE_LEN ? "truncated" : "of the wrong size",
+    snprintf(where, sizeof(where), "key file %s", path);
+    if ((size_t)st.st_size > KEYFILE_LEN) {
+        rc = vmsec__error(VMSEC_EFORMAT, "%s is of the wrong size: %lld bytes, expected %zu", where,
                           (long long)st.st_size, KEYFILE_LEN);
         goto out;
     }
-    buf = sodium_malloc(KEYFILE_LEN + 1);
-    if (!buf || (rc = keypair_alloc(&kp)) < 0) {
-        rc = buf ? rc : vmsec__error(VMSEC_ENOMEM, "out of guarded memory");
+    if (!(buf = sodium_malloc(KEYFILE_LEN + 1))) {
+        rc = vmsec__error(VMSEC_ENOMEM, "out of guarded memory");
         goto out;
     }
-    while (got < KEYFILE_LEN) {
-        ssize_t n = read(fd, buf + got, KEYFILE_LEN - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = vmsec__error_errno(VMSEC_EIO, errno, "cannot read key file %s", path);
-            goto out;
-        }
-        if (n == 0) {
-            rc = vmsec__error(VMSEC_EFORMAT, "key file %s is truncated: %zu bytes, expected %zu", path, got,
-                              KEYFILE_LEN);
-            goto out;
-        }
-        got += (size_t)n;
-    }
-    buf[KEYFILE_LEN] = '\0';
-    if (memcmp(buf, KEYFILE_PREFIX, sizeof(KEYFILE_PREFIX) - 1) != 0) {
-        rc = vmsec__error(VMSEC_EFORMAT, "key file %s is not a vmsec X25519 private key (bad header)", path);
+    if ((rc = read_small(fd, buf, KEYFILE_LEN + 1, &len, path)) < 0)
+        goto out;
+    /* the file form always ends in its newline */
+    if (len == KEYFILE_LEN - 1 && memcmp(buf, KEYFILE_PREFIX, sizeof(KEYFILE_PREFIX) - 1) == 0) {
+        rc = vmsec__error(VMSEC_EFORMAT, "%s is truncated: %zu bytes, expected %zu", where, len, KEYFILE_LEN);
         goto out;
     }
-    if (buf[KEYFILE_LEN - 1] != '\n' ||
-        sodium_base642bin(kp->secret, VMSEC_KEY_BYTES, buf + sizeof(KEYFILE_PREFIX) - 1, B64_KEY_LEN, NULL,
-                          &bin_len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        bin_len != VMSEC_KEY_BYTES || end != buf + KEYFILE_LEN - 1 || !is_canonical_b64_key(kp->secret, buf)) {
-        rc = vmsec__error(VMSEC_EFORMAT, "key file %s has a malformed key (expected %d base64 characters)", path,
-                          B64_KEY_LEN);
-        goto out;
-    }
-    if ((rc = keypair_seal(kp)) < 0)
-        goto out;
-    *out = kp;
-    kp = NULL;
-    rc = 0;
+    rc = keypair_parse(out, buf, len, where);
 out:
     close(fd);
     sodium_free(buf);
-    vmsec_keypair_free(kp);
     return rc;
+}
+
+int vmsec_keypair_from_text(vmsec_keypair **out, const char *text, size_t len)
+{
+    char *buf;
+    int rc;
+    if (!out || (!text && len))
+        return vmsec__error(VMSEC_EINVAL, "vmsec_keypair_from_text: NULL argument");
+    *out = NULL;
+    if ((rc = vmsec__ensure_init()) < 0)
+        return rc;
+    if (len > KEYFILE_LEN)
+        return vmsec__error(VMSEC_EFORMAT, "private key text is of the wrong size: %zu bytes, expected %zu", len,
+                            KEYFILE_LEN);
+    /* parse a guarded copy, so that no error path reads past the caller's bytes */
+    if (!(buf = sodium_malloc(KEYFILE_LEN + 1)))
+        return vmsec__error(VMSEC_ENOMEM, "out of guarded memory");
+    if (len)
+        memcpy(buf, text, len);
+    rc = keypair_parse(out, buf, len, "private key text");
+    sodium_free(buf);
+    return rc;
+}
+
+int vmsec_keypair_to_text(const vmsec_keypair *kp, char *out, size_t cap)
+{
+    if (!kp || !out)
+        return vmsec__error(VMSEC_EINVAL, "vmsec_keypair_to_text: NULL argument");
+    if (cap < KEYFILE_LEN + 1)
+        return vmsec__error(VMSEC_ETOOBIG, "vmsec_keypair_to_text: buffer of %zu bytes is too small (need %zu)", cap,
+                            KEYFILE_LEN + 1);
+    memcpy(out, KEYFILE_PREFIX, sizeof(KEYFILE_PREFIX) - 1);
+    sodium_bin2base64(out + sizeof(KEYFILE_PREFIX) - 1, B64_KEY_LEN + 1, kp->secret, VMSEC_KEY_BYTES,
+                      sodium_base64_VARIANT_ORIGINAL);
+    out[KEYFILE_LEN - 1] = '\n';
+    out[KEYFILE_LEN] = '\0';
+    return 0;
 }
 
 int vmsec_pubkey_to_text(const uint8_t *pub, char *out, size_t out_len)

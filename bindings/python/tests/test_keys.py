@@ -63,6 +63,23 @@ class TestKeys(unittest.TestCase):
             self.assertEqual(cm.exception.code, -7)
             kp.save(self.path, overwrite=True)
 
+    def test_private_text_round_trip(self):
+        with vmsec.Keypair.generate() as kp:
+            text = kp.private_text()
+            self.assertTrue(text.startswith(b"vmsec-private-key-v1 x25519 "))
+            kp.save(self.path)
+            with open(self.path, "rb") as f:
+                self.assertEqual(f.read(), text)  # the key file's bytes
+            with vmsec.Keypair.from_text(text) as back:
+                self.assertEqual(back.public_key, kp.public_key)
+            with vmsec.Keypair.from_text(text.decode().rstrip("\n")) as back:
+                self.assertEqual(back.public_key, kp.public_key)
+            with self.assertRaises(vmsec.FormatError) as cm:
+                vmsec.Keypair.from_text(kp.public_key.text)
+            self.assertIn("holds a public key", str(cm.exception))
+            with self.assertRaises(ValueError):  # FormatError is a ValueError too
+                vmsec.Keypair.from_text(text[:40])
+
     def test_load_errors_carry_context(self):
         with self.assertRaises(vmsec.NotFound) as cm:
             vmsec.Keypair.load(self.path)

@@ -54,6 +54,8 @@ PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "vmsec_keypair_from_secret": (STATUS, [c_void_pp, c_char_p, c_size_t]),
     "vmsec_keypair_save": (STATUS, [c_void_p, c_char_p, c_uint]),
     "vmsec_keypair_load": (STATUS, [c_void_pp, c_char_p]),
+    "vmsec_keypair_from_text": (STATUS, [c_void_pp, c_char_p, c_size_t]),
+    "vmsec_keypair_to_text": (STATUS, [c_void_p, c_void_p, c_size_t]),
     "vmsec_keypair_public": (STATUS, [c_void_p, c_char_p, c_size_t]),
     "vmsec_keypair_free": (None, [c_void_p]),
     "vmsec_pubkey_to_text": (STATUS, [c_char_p, c_char_p, c_size_t]),

@@ -11,6 +11,8 @@ KEY_BYTES: int = lib.vmsec_key_bytes()
 _TEXT_MAX: int = lib.vmsec_pubkey_text_max()
 _FP_MAX: int = lib.vmsec_fingerprint_max()
 _OVERWRITE = 0x1
+#: VMSEC_PRIVKEY_TEXT_MAX: the key file line, its newline and a NUL.
+_PRIVKEY_TEXT_MAX = 74
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -116,6 +118,24 @@ class Keypair:
         handle = ctypes.c_void_p()
         lib.vmsec_keypair_load(ctypes.byref(handle), os.fsencode(path))
         return cls(handle)
+
+    @classmethod
+    def from_text(cls, text: Union[str, bytes]) -> "Keypair":
+        """Builds a keypair from a private key file's text (what :meth:`private_text` returns)."""
+        raw = text.encode() if isinstance(text, str) else bytes(text)
+        handle = ctypes.c_void_p()
+        lib.vmsec_keypair_from_text(ctypes.byref(handle), raw, len(raw))
+        return cls(handle)
+
+    def private_text(self) -> bytes:
+        """The private key in the key file's text form: the secret itself, handle with care. It is
+        returned as bytes; the library's scratch buffer is wiped."""
+        buf = ctypes.create_string_buffer(_PRIVKEY_TEXT_MAX)
+        try:
+            lib.vmsec_keypair_to_text(self.handle, buf, _PRIVKEY_TEXT_MAX)
+            return buf.value
+        finally:
+            ctypes.memset(buf, 0, _PRIVKEY_TEXT_MAX)
 
     @property
     def handle(self) -> ctypes.c_void_p:
