@@ -147,7 +147,9 @@ START_TEST(setters_reject_bad_values_and_keep_the_old_one)
     }
     /* generic accessors */
     ck_assert_int_eq(vmsec_profile_set(p, "cpu.sharez", "5"), VMSEC_ENOTFOUND);
-    ck_assert_str_eq(vmsec_error_last(), "profile <api>: unknown key 'cpu.sharez'");
+    ck_assert_str_eq(vmsec_error_last(), "profile <api>: unknown key 'cpu.sharez' (did you mean 'cpu.shares'?)");
+    ck_assert_int_eq(vmsec_profile_set(p, "emulator", "5"), VMSEC_ENOTFOUND); /* too far from any key */
+    ck_assert_str_eq(vmsec_error_last(), "profile <api>: unknown key 'emulator'");
     ck_assert_int_eq(vmsec_profile_get(p, "nope", buf, sizeof(buf)), VMSEC_ENOTFOUND);
     ck_assert_int_eq(vmsec_profile_unset(p, "nope"), VMSEC_ENOTFOUND);
     ck_assert_int_eq(vmsec_profile_set(p, "cpu.shares", " 5"), VMSEC_EFORMAT);

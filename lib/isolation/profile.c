@@ -234,6 +234,102 @@ int vmsec__slot_resolve(struct vmsec__slot *s, const char *key, size_t len, char
     return r;
 }
 
+/* ---- did you mean ------------------------------------------------------------------------ */
+
+/* Edit distance with adjacent transpositions (optimal string alignment), capped: a result above
+ * cap means "too far", which is all the caller needs. */
+static size_t key_distance(const char *a, size_t la, const char *b, size_t lb, size_t cap)
+{
+    size_t d[VMSEC__KEY_MAX + 2][VMSEC__KEY_MAX + 2];
+    if (la > VMSEC__KEY_MAX || lb > VMSEC__KEY_MAX || (la > lb ? la - lb : lb - la) > cap)
+        return cap + 1;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+/* The key as a template: lower case, each run of digits "N" (the first run is kept in num). */
+static size_t key_template(const char *key, size_t len, char *out, char *num, size_t numcap)
+{
+    size_t o = 0;
+    num[0] = '\0';
+    for (size_t i = 0; i < len && o < VMSEC__KEY_MAX;) {
+        if (key[i] >= '0' && key[i] <= '9') {
+            size_t j = i;
+            while (j < len && key[j] >= '0' && key[j] <= '9')
+                j++;
+            if (!num[0] && j - i < numcap) {
+                size_t z = i;
+                while (z + 1 < j && key[z] == '0') /* canonical: "01" is read as 1 */
+                    z++;
+                memcpy(num, key + z, j - z);
+                num[j - z] = '\0';
+            }
+            out[o++] = 'N';
+            i = j;
+        } else {
+            char c = key[i++];
+            out[o++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c; /* keys are lower case */
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+int vmsec__profile_key_suggest(const char *key, size_t len, char *out, size_t cap)
+{
+    char tmpl[VMSEC__KEY_MAX + 1], num[16], cand[VMSEC__KEY_MAX + 1], best[VMSEC__KEY_MAX + 1] = "";
+    size_t tl, limit, best_d;
+    if (len == 0 || len > VMSEC__KEY_MAX)
+        return 0;
+    tl = key_template(key, len, tmpl, num, sizeof(num));
+    limit = tl < 6 ? 1 : tl < 12 ? 2 : 3; /* a few slips, never a different word */
+    best_d = limit + 1;
+    for (size_t i = 0; i < VMSEC_ARRAY_LEN(fixed_keys) + 3 + VMSEC__BLKIO_FIELDS; i++) {
+        size_t d;
+        if (i < VMSEC_ARRAY_LEN(fixed_keys))
+            snprintf(cand, sizeof(cand), "%s", fixed_keys[i].key);
+        else if (i == VMSEC_ARRAY_LEN(fixed_keys))
+            snprintf(cand, sizeof(cand), "vcpu.N.pin");
+        else if (i == VMSEC_ARRAY_LEN(fixed_keys) + 1)
+            snprintf(cand, sizeof(cand), "iothread.N.pin");
+        else if (i == VMSEC_ARRAY_LEN(fixed_keys) + 2)
+            snprintf(cand, sizeof(cand), "blkio.device.N.path");
+        else
+            snprintf(cand, sizeof(cand), "blkio.device.N.%s",
+                     vmsec__blkio_field_names[i - VMSEC_ARRAY_LEN(fixed_keys) - 3]);
+        d = key_distance(tmpl, tl, cand, strlen(cand), limit);
+        if (d < best_d) {
+            best_d = d;
+            memcpy(best, cand, sizeof(best));
+        }
+    }
+    if (!best[0] || cap == 0)
+        return 0;
+    /* back from the template: the user's number where the key has one */
+    {
+        char *n = strchr(best, 'N');
+        if (n && num[0])
+            snprintf(out, cap, "%.*s%s%s", (int)(n - best), best, num, n + 1);
+        else
+            snprintf(out, cap, "%s", best);
+    }
+    return strlen(out) != len || memcmp(out, key, len) != 0; /* never "did you mean" the same */
+}
+
 /* ---- pins and devices -------------------------------------------------------------------- */
 
 static struct vmsec__pin *pin_find(struct vmsec__pin *pins, size_t n, unsigned int id)

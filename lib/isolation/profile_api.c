@@ -99,8 +99,13 @@ static int resolve(const vmsec_profile *p, const char *key, struct vmsec__slot *
     int r = vmsec__slot_resolve(s, key, strlen(key), why, sizeof(why));
     if (r == -2)
         return vmsec__profile_error(VMSEC_ENOTFOUND, p, 0, NULL, "%.64s: %s", key, why);
-    if (r < 0)
+    if (r < 0) {
+        char hint[VMSEC__KEY_MAX + 1];
+        if (vmsec__profile_key_suggest(key, strlen(key), hint, sizeof(hint)))
+            return vmsec__profile_error(VMSEC_ENOTFOUND, p, 0, NULL, "unknown key '%.64s' (did you mean '%s'?)", key,
+                                        hint);
         return vmsec__profile_error(VMSEC_ENOTFOUND, p, 0, NULL, "unknown key '%.64s'", key);
+    }
     return 0;
 }
 

@@ -68,6 +68,9 @@ int vmsec__diag_report(struct vmsec__diag *d, int code);
 /* Resolves a key. Returns 0; -1 for an unknown key; -2 for a known pattern with a bad number
  * (reason in why). */
 int vmsec__slot_resolve(struct vmsec__slot *s, const char *key, size_t len, char *why, size_t whylen);
+/* For an unknown key: the known key it most likely meant (a slip or two away, numbers kept, e.g.
+ * "vcpu.3.pni" -> "vcpu.3.pin"), written to out; 1 when there is one, else 0. */
+int vmsec__profile_key_suggest(const char *key, size_t len, char *out, size_t cap);
 /* Whether the slot is set, and the line it came from. */
 bool vmsec__slot_is_set(const struct vmsec_profile *p, const struct vmsec__slot *s, unsigned int *line);
 /* Parses and stores a value (replacing any previous one). Returns 0, VMSEC_EFORMAT with a reason

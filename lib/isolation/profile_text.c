@@ -155,7 +155,11 @@ static int parse_line(struct vmsec_profile *p, struct parse *ps, const char *l, 
         return 0;
     }
     if (!key_chars_ok(key, klen) || (r = vmsec__slot_resolve(&s, key, klen, why, sizeof(why))) == -1) {
-        vmsec__diag_add(d, line, NULL, "unknown key '%s'", shown(key, klen, q));
+        char hint[VMSEC__KEY_MAX + 1];
+        if (vmsec__profile_key_suggest(key, klen, hint, sizeof(hint)))
+            vmsec__diag_add(d, line, NULL, "unknown key '%s' (did you mean '%s'?)", shown(key, klen, q), hint);
+        else
+            vmsec__diag_add(d, line, NULL, "unknown key '%s'", shown(key, klen, q));
         return 0;
     }
     if (r < 0) {
