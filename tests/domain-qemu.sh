@@ -74,7 +74,7 @@ check "apply --live succeeds" test $? = 0
 check "vCPU 0 thread now runs on CPUs 0-1" test "$(affinity 'CPU 0/TCG')" = 0-1
 check "vCPU 1 thread now runs only on CPU 0" test "$(affinity 'CPU 1/TCG')" = 0
 check "cpu.shares is 512 in the domain cgroup" test "$(shares)" = 512
-"$tool" verify -c $uri "$data/qemu-live.conf" "$dom" > "$work/verify.out" 2>&1
+"$tool" verify -c $uri --wide "$data/qemu-live.conf" "$dom" > "$work/verify.out" 2>&1
 rc=$?
 check "verify exits 0 right after apply" test $rc = 0
 check "verify read thread affinity from /proc" grep -q "vcpu.0.pin .* ok .* kernel /proc/$qemu_pid/task/" "$work/verify.out"
@@ -87,14 +87,14 @@ check "verify --json reports no drift" grep -q '"drift":0' "$work/verify.json"
 
 # ---- drift behind libvirt's back ----------------------------------------------------------------------
 taskset -p -c 0 "$(tid_of 'CPU 0/TCG')" >/dev/null
-"$tool" verify -c $uri "$data/qemu-live.conf" "$dom" > "$work/drift.out" 2> "$work/drift.err"
+"$tool" verify -c $uri --wide "$data/qemu-live.conf" "$dom" > "$work/drift.out" 2> "$work/drift.err"
 rc=$?
 check "verify exits 1 after taskset moved vCPU 0" test $rc = 1
 check "the drifted setting is named with its kernel source" grep -q "vcpu.0.pin .* drift .* 0-1 .* 0 .*kernel /proc/$qemu_pid/task" "$work/drift.out"
 check "stderr names the drift" grep -q "vcpu.0.pin" "$work/drift.err"
 "$tool" apply -c $uri --live "$data/qemu-live.conf" "$dom" >/dev/null 2>&1
 set_emulator_quota 100000
-"$tool" verify -c $uri "$data/qemu-live.conf" "$dom" > "$work/drift2.out" 2>&1
+"$tool" verify -c $uri --wide "$data/qemu-live.conf" "$dom" > "$work/drift2.out" 2>&1
 rc=$?
 check "verify exits 1 after a cgroup file was rewritten" test $rc = 1
 check "the drifted emulator quota is named with its cgroup file" grep -q "cpu.emulator_quota .* drift .* 80000 .* 100000 .*emulator/cpu\.\(cfs_quota_us\|max\)" "$work/drift2.out"
@@ -103,7 +103,7 @@ check "the drifted emulator quota is named with its cgroup file" grep -q "cpu.em
 check "re-applying repairs the drift" test $? = 0
 
 # ---- a later step fails: earlier ones are rolled back ---------------------------------------------------
-"$tool" apply -c $uri --live "$data/qemu-fail.conf" "$dom" > "$work/fail.out" 2> "$work/fail.err"
+"$tool" apply -c $uri --live --wide "$data/qemu-fail.conf" "$dom" > "$work/fail.out" 2> "$work/fail.err"
 rc=$?
 check "apply of a profile whose last step libvirt refuses exits 2" test $rc = 2
 check "the error names the failed setting and libvirt's reason" grep -q "blkio.device(/dev/null).read_bytes_sec failed: .*block device.*rolled back" "$work/fail.err"
@@ -118,7 +118,7 @@ if virsh -q -c $lv_tcp_uri version >/dev/null 2>&1; then
     "$tool" apply -c $lv_tcp_uri --live "$data/qemu-remote.conf" "$dom" > "$work/remote.out" 2>&1
     check "apply over $lv_tcp_uri succeeds" test $? = 0
     check "the remote apply moved vCPU 0 to CPU 0" test "$(affinity 'CPU 0/TCG')" = 0
-    "$tool" verify -c $lv_tcp_uri "$data/qemu-remote.conf" "$dom" > "$work/remote-verify.out" 2>&1
+    "$tool" verify -c $lv_tcp_uri --wide "$data/qemu-remote.conf" "$dom" > "$work/remote-verify.out" 2>&1
     check "verify over TCP exits 0" test $? = 0
     check "a loopback URI still gets kernel checks" grep -q "kernel /proc/$qemu_pid/task" "$work/remote-verify.out"
 else
@@ -165,7 +165,7 @@ if [ $rc = 0 ]; then
     virsh -q -c $uri destroy "$dom" >/dev/null 2>&1
     virsh -q -c $uri start "$dom" >/dev/null 2>&1
     qemu_pid=$(cat /run/libvirt/qemu/$dom.pid)
-    "$tool" verify -c $uri "$data/qemu-locked.conf" "$dom" > "$work/lock-verify.out" 2>&1
+    "$tool" verify -c $uri --wide "$data/qemu-locked.conf" "$dom" > "$work/lock-verify.out" 2>&1
     check "locked memory is enforced (VmLck)" grep -q "memory.locked .* ok .*VmLck" "$work/lock-verify.out"
 else
     diag "this host does not permit memory locking: checking the refusal"

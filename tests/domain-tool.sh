@@ -71,4 +71,52 @@ check "verify of a missing domain exits 2" test $rc = 2
 check "the error names the missing domain" grep -q "no domain named 'no-such-domain'" "$out/nf"
 "$tool" frobnicate 2>/dev/null
 check "an unknown command exits 2" test $? = 2
+# Options before the command, as virsh takes them.
+"$tool" -c $uri verify "$data/testdrv.conf" test > "$out/pre" 2> "$out/pre.err"
+check "options may come before the command (-c URI verify ...)" test $? = 1
+"$tool" verify -c $uri "$data/testdrv.conf" test > "$out/post" 2>/dev/null
+check "... with the same report as after it" cmp -s "$out/pre" "$out/post"
+"$tool" --live verify -c $uri "$data/testdrv.conf" test > /dev/null 2> "$out/live.err"
+check "--live with verify is a usage error naming it" sh -c "[ $? = 2 ] && grep -q -- '--live: only apply takes it' '$out/live.err'"
+check "drift on test:///default explains that its state is per process" grep -q "starts afresh in every process" "$out/pre.err"
+# Tables fit 100 columns; --wide shows the full digest.
+check "verify's table fits 100 columns" sh -c "! awk 'length(\$0) > 100' '$out/pre' | grep -q ."
+check "... shortening the digest" grep -q 'sha256:[0-9a-f]*\.\.\.' "$out/pre"
+"$tool" -c $uri --wide verify "$data/testdrv.conf" test > "$out/wide" 2>/dev/null
+check "--wide shows the whole digest" grep -Eq 'sha256:[0-9a-f]{64}' "$out/wide"
+# --json on every command: one object naming command, profile, digest, and where it applies.
+for cmd in check host-check apply verify; do
+    case $cmd in
+    check) set -- ;;
+    host-check) set -- -c $uri ;;
+    *) set -- -c $uri ;;
+    esac
+    operand=; [ $cmd = apply ] || [ $cmd = verify ] && operand=test
+    "$tool" "$@" --json $cmd "$data/testdrv.conf" $operand > "$out/$cmd.json" 2>/dev/null
+    if command -v "$py" >/dev/null 2>&1; then
+        check "$cmd --json prints one JSON object with command, profile and digest" "$py" -c '
+import json, sys, re
+d = json.loads(open(sys.argv[1], "rb").read().decode("utf-8"))
+assert d["command"] == sys.argv[2], d
+assert d["profile"].endswith("testdrv.conf") and re.match("sha256:[0-9a-f]{64}$", d["digest"]), d
+assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", d["time"]), d
+if sys.argv[2] == "check":
+    assert d["valid"] is True and "uri" not in d
+else:
+    assert d["uri"] == "test:///default" and d["entries"] and "summary" in d, d
+if sys.argv[2] in ("apply", "verify"):
+    assert d["domain"] == "test", d
+if sys.argv[2] == "verify":
+    assert d["drift"] is True, d
+' "$out/$cmd.json" $cmd
+    fi
+done
+"$tool" --json render "$data/render.conf" "$data/render-in.xml" > "$out/render.json"
+if command -v "$py" >/dev/null 2>&1; then
+    check "render --json carries the same XML as render" "$py" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["command"] == "render" and d["xml"] == open(sys.argv[2]).read(), d.keys()
+' "$out/render.json" "$data/render-out.xml"
+fi
 done_testing
