@@ -122,6 +122,7 @@ static int open_or_await_confirm(vmsec_engine *e, bool wrote_last)
                                       e->cfg.proto.pattern);
         if ((rc = vmsec__engine_send_confirm(e)) < 0)
             return rc;
+        e->confirm_sent = true;
         e->out_release = true; /* an idle channel keeps no output buffer */
     } else {
         e->confirm_due = true;

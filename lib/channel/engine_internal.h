@@ -73,6 +73,7 @@ struct vmsec_engine {
     bool peer_listed;  /* the peer's static key is in the trust list (looked up when it was revealed) */
     bool peer_proved;  /* the final trust decision was made */
     bool confirm_due;  /* wrote the last handshake message: the first record must be the confirm record */
+    bool confirm_sent; /* read the last handshake message: the confirm record was queued */
 };
 
 /* A frame starts with its length, big-endian. */
