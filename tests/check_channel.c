@@ -657,6 +657,41 @@ START_TEST(replayed_ik_message_1_never_completes_accept)
 }
 END_TEST
 
+/* XX's initiator is open as soon as it wrote message 3 (message 2 proved the responder); if it then
+ * sends, closes and leaves before the responder's key-confirmation record goes out, the responder
+ * still completes its handshake and reads what was sent. */
+START_TEST(peer_gone_before_our_confirm_record)
+{
+    int sv[2];
+    vmsec_engine *e;
+    vmsec_channel *b;
+    uint8_t buf[512];
+    size_t len, used;
+    ssize_t n;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(vmsec_engine_new(&e, cfg_a, VMSEC_ROLE_INITIATOR), 0);
+    ck_assert_int_eq(vmsec_channel_new(&b, cfg_b, sv[1], VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), 0);
+    ck_assert_int_eq(vmsec_channel_set_nonblocking(b, 1), 0);
+    engine_write(e, sv[0], SIZE_MAX);
+    ck_assert_int_eq(vmsec_channel_handshake(b), VMSEC_EAGAIN); /* message 2 written */
+    n = read(sv[0], buf, sizeof(buf));
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq(vmsec_engine_feed(e, buf, (size_t)n, &used), 0);
+    ck_assert_int_eq(vmsec_engine_state(e), VMSEC_STATE_OPEN);
+    ck_assert_int_eq(vmsec_engine_send(e, (const uint8_t *)"bye", 3), 0);
+    ck_assert_int_eq(vmsec_engine_close(e), 0);
+    engine_write(e, sv[0], SIZE_MAX);
+    close(sv[0]);
+    ck_assert_msg(vmsec_channel_handshake(b) == 0, "%s", vmsec_error_last());
+    ck_assert_int_eq(vmsec_channel_recv(b, buf, sizeof(buf), &len), 0);
+    ck_assert_uint_eq(len, 3);
+    ck_assert_int_eq(memcmp(buf, "bye", 3), 0);
+    ck_assert_int_eq(vmsec_channel_recv(b, buf, sizeof(buf), &len), VMSEC_ECLOSED);
+    vmsec_channel_free(b);
+    vmsec_engine_free(e);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("channel");
@@ -677,6 +712,7 @@ int main(void)
     tcase_add_test(tc, peer_resetting_the_connection_is_truncation);
     tcase_add_test(tc, untrusted_peer_over_socket);
     tcase_add_test(tc, replayed_ik_message_1_never_completes_accept);
+    tcase_add_test(tc, peer_gone_before_our_confirm_record);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }
