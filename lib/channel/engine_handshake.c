@@ -137,6 +137,12 @@ int vmsec__engine_confirmed(vmsec_engine *e)
 {
     int rc;
     e->confirm_due = false;
+    /* an idle channel keeps no buffers: the ones that took the (empty) record go (the frame was
+     * consumed and decrypted; data after it keeps them) */
+    if (e->in && e->in_start == e->in_end)
+        vmsec__engine_free_in(e);
+    if (e->msg_len == 0 && !e->msg_ready)
+        vmsec__engine_free_msg(e);
     if (atomic_load(&e->state) != VMSEC_STATE_HANDSHAKE)
         return 0; /* it had proof from a handshake message and is open already */
     if ((rc = decide_peer(e)) < 0)

@@ -245,6 +245,8 @@ int vmsec_engine_feed(vmsec_engine *e, const uint8_t *data, size_t len, size_t *
     if ((rc = vmsec__engine_failed_guard(e, 1)) < 0 || (len && (rc = in_alloc(e)) < 0))
         return rc;
     while (done < len) {
+        if (!e->in && (rc = in_alloc(e)) < 0) /* released after the key confirmation record */
+            break;
         n = e->in_cap - e->in_end;
         if (n == 0)
             break;
