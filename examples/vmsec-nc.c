@@ -35,6 +35,8 @@ static const char options[] =
     "      --pattern P   Noise pattern (default XX; IK, KK, NK, IKpsk2, XXpsk3, ...)\n"
     "      --suite S     cipher suite (default ChaChaPoly_BLAKE2b; AESGCM_SHA256, ...)\n"
     "      --psk FILE    32-byte pre-shared key: 64 hex digits on one line, or 32 raw bytes\n"
+    "      --protocol-version N  channel protocol version (default 2; 1 only to talk to an old\n"
+    "                    peer: version 1 reports a peer before it proved its key, see PROTOCOL.md)\n"
     "      --timeout MS  connect and handshake timeout (default 10000; 0 = none)\n";
 
 /* Prints one line and exits, from any thread; nothing buffered for stdout can leak since the
@@ -198,6 +200,7 @@ int main(int argc, char **argv)
         { "trust", required_argument, NULL, 't' },   { "any-peer", no_argument, NULL, 'A' },
         { "pattern", required_argument, NULL, 'P' }, { "suite", required_argument, NULL, 'S' },
         { "psk", required_argument, NULL, 'K' },     { "timeout", required_argument, NULL, 'T' },
+        { "protocol-version", required_argument, NULL, 'V' },
         CLI_COMMON_OPTIONS,                          { NULL, 0, NULL, 0 },
     };
     static const char *const address[] = { "ADDRESS" };
@@ -223,6 +226,10 @@ int main(int argc, char **argv)
         case 'P': pattern = optarg; break;
         case 'S': suite = optarg; break;
         case 'K': load_psk(cfg, optarg); break;
+        case 'V':
+            if (vmsec_channel_config_set_protocol_version(cfg, (unsigned int)cli_number(&app, optarg, 255)) < 0)
+                cli_usage_error(&app, "--protocol-version: %s", vmsec_error_last());
+            break;
         case 'T':
             check(vmsec_channel_config_set_handshake_timeout(cfg, (unsigned int)cli_number(&app, optarg, 86400000UL)),
                   "--timeout");

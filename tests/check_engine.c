@@ -1,6 +1,7 @@
 /* Sans-I/O channel engine: two engines wired together in memory (check_engine_pair.c). Every
  * pattern and suite, message sizes, rekeying, close versus truncation, the wire format and input
- * chunking here; tampering in check_engine_attack.c, peer authentication in check_engine_auth.c.
+ * chunking here; tampering in check_engine_attack.c, peer authentication in check_engine_auth.c,
+ * key confirmation (version 2) in check_engine_confirm.c.
  * VMSEC_TEST_QUICK=1 (used under valgrind) limits the exhaustive loops to fewer protocols. */
 #include <sodium.h>
 #include <sys/stat.h>
@@ -396,6 +397,13 @@ START_TEST(wire_format_matches_the_specification)
     take(p.i, p.r, b, &len);
     ck_assert_uint_eq(len, 2 + 64);
     ck_assert_uint_eq(b[1], 0x40);
+    /* version 2: the reader of the last handshake message sends the confirm record first, an empty
+     * record of type 0x04 (2 + 1 + 16 bytes) */
+    ck_assert_int_eq(vmsec_engine_state(p.r), VMSEC_STATE_OPEN);
+    take(p.r, p.i, b, &len);
+    ck_assert_uint_eq(len, 2 + 17);
+    ck_assert_uint_eq(b[0], 0x00);
+    ck_assert_uint_eq(b[1], 0x11);
     ck_assert_int_eq(vmsec_engine_send(p.i, (const uint8_t *)"hi", 2), 0);
     ck_assert_int_eq(vmsec_engine_close(p.i), 0);
     take(p.i, p.r, b, &len);
@@ -577,6 +585,7 @@ int main(void)
     tcase_add_test(tc, eof_after_buffered_messages_delivers_them);
     engine_add_fail_closed_tests(tc);
     engine_add_peer_auth_tests(tc);
+    engine_add_key_confirmation_tests(tc);
     tcase_add_test(tc, nonce_exhaustion_stops_data_before_the_reserved_nonce);
     tcase_add_test(tc, api_misuse_is_refused);
     tcase_add_test(tc, wire_format_matches_the_specification);

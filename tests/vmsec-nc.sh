@@ -63,6 +63,24 @@ check "wrong key / other pattern: both exit non-zero" sh -c "[ $crc -ne 0 ] && [
 check "wrong key: listener names the refused announcement" grep -q "accepts only Noise_XX" "$tmp/l.err"
 check "wrong key: nothing on either stdout" sh -c "[ ! -s '$tmp/l.out' ] && [ ! -s '$tmp/c.out' ]"
 
+# --- --protocol-version: version 1 only by opt-in on both sides, never a fallback ---
+for pair in "1 1 0" "1 2 1" "2 1 1"; do
+    set -- $pair
+    "$nc" -l -k "$tmp/b" -t "$tmp/a.pub" --protocol-version "$1" "unix:$tmp/s" </dev/null >"$tmp/l.out" 2>"$tmp/l.err" &
+    lpid=$!
+    wait_sock "$tmp/s"
+    printf 'v1 data\n' | "$nc" -k "$tmp/a" -t "$tmp/b.pub" --protocol-version "$2" "unix:$tmp/s" >/dev/null 2>"$tmp/c.err"; crc=$?
+    wait $lpid; lrc=$?
+    rm -f "$tmp/s"
+    if [ "$3" = 0 ]; then
+        check "--protocol-version 1 on both sides delivers" sh -c "[ $lrc -eq 0 ] && [ $crc -eq 0 ] && [ \"\$(cat '$tmp/l.out')\" = 'v1 data' ]"
+    else
+        check "--protocol-version $1 listener, $2 client: both fail, nothing delivered" sh -c "[ $lrc -ne 0 ] && [ $crc -ne 0 ] && [ ! -s '$tmp/l.out' ]"
+    fi
+done
+"$nc" --protocol-version 3 "unix:$tmp/s" </dev/null >/dev/null 2>"$tmp/err"; rc=$?
+check "--protocol-version 3 is a usage error naming the option" sh -c "[ $rc = 2 ] && grep -q '^vmsec-nc: --protocol-version: ' '$tmp/err'"
+
 # --- PSK patterns work with matching PSKs and fail with different ones ---
 printf '%064d\n' 7 > "$tmp/psk1"; printf '%064d\n' 8 > "$tmp/psk2"
 for pair in "psk1 psk1 0" "psk1 psk2 1"; do

@@ -16,7 +16,10 @@
  * The wire protocol is specified in doc/PROTOCOL.md. In short: the initiator announces the full
  * Noise protocol name; the announcement is mixed into the prologue; every Noise message carries a
  * 2-byte big-endian length; application messages of up to the configured maximum are split into
- * typed records (data, last data, close_notify); both directions rekey in lockstep.
+ * typed records (data, last data, close_notify); both directions rekey in lockstep. In version 2
+ * the side that read the last handshake message first sends a key-confirmation record, and the
+ * side that wrote it reports nothing about its peer before the peer has proved its static key and
+ * its presence in this session (see @ref VMSEC_STATE_OPEN).
  *
  * **Fail closed.** Any authentication, integrity or protocol failure moves the engine to
  * #VMSEC_STATE_FAILED: keys are wiped, no further plaintext is released and every later call
@@ -81,8 +84,15 @@ typedef enum vmsec_role {
 
 /** @brief Life cycle of an engine or channel. */
 typedef enum vmsec_state {
-    VMSEC_STATE_HANDSHAKE = 1, /**< The handshake is in progress. */
-    VMSEC_STATE_OPEN = 2,      /**< Authenticated; messages flow both ways. */
+    /** The handshake is in progress; in protocol version 2 this includes waiting for the peer's
+     *  key-confirmation record. Nothing about the peer is reported in this state. */
+    VMSEC_STATE_HANDSHAKE = 1,
+    /** Authenticated; messages flow both ways. Protocol version 2: the peer has proved in this
+     *  session that it holds its static key (when the pattern gives it one) and that it is live
+     *  (it used this session's fresh ephemeral keys), and the trust decision accepted it; a
+     *  replayed or forged handshake message never leads here. Version 1 (opt-in) only guarantees
+     *  that for the initiator; its responder may be open for a replayed first message. */
+    VMSEC_STATE_OPEN = 2,
     VMSEC_STATE_CLOSED = 3,    /**< The peer sent close_notify: nothing more will arrive; sending is still allowed until vmsec_engine_close(). */
     VMSEC_STATE_FAILED = 4     /**< Failed closed: keys wiped, every call returns #VMSEC_ESTATE. */
 } vmsec_state;
@@ -97,8 +107,15 @@ typedef struct vmsec_channel_config vmsec_channel_config;
 /**
  * @brief Decides whether a peer's authenticated static public key is acceptable.
  *
- * Called once, as soon as the handshake has proved that the peer holds the key, and before any
- * further handshake message is sent. The key is always canonical (vmsec_pubkey_validate()): a
+ * Called at most once per channel, exactly when the peer has proved in this session that it holds
+ * the key: after a message the peer encrypted under keys mixing both fresh ephemerals and the DH of
+ * its static key with this side's ephemeral, or, for the side that wrote the last handshake message
+ * without such a message, when the peer's key-confirmation record arrives (doc/PROTOCOL.md,
+ * "Key confirmation"). It is never called for a key merely revealed, or for a replayed or forged
+ * handshake message. A key that neither the allowlist, the callback nor any-peer could accept is
+ * refused as soon as it is revealed, without calling the callback, so an unknown peer receives no
+ * further handshake message. Protocol version 1 (opt-in) calls it as soon as the key is revealed,
+ * before it is proved. The key is always canonical (vmsec_pubkey_validate()): a
  * non-canonical one is refused before the callback is called, so a deny-list comparing bytes
  * cannot be passed by a second encoding of a denied key.
  *
@@ -412,8 +429,10 @@ VMSEC_EXPORT int vmsec_engine_state(const vmsec_engine *e);
  * @param e The engine.
  * @param[out] key Receives #VMSEC_KEY_BYTES bytes.
  * @param key_len Size of @p key.
- * @return 0; #VMSEC_ESTATE before the handshake completed; #VMSEC_ENOTFOUND if the pattern gives
- *         the peer no static key; #VMSEC_EINVAL.
+ * @return 0; #VMSEC_ESTATE before #VMSEC_STATE_OPEN (in protocol version 2 not before the peer
+ *         proved its key in this session: a side that wrote the last handshake message may still
+ *         wait for the key-confirmation record) or after a failure; #VMSEC_ENOTFOUND if the
+ *         pattern gives the peer no static key; #VMSEC_EINVAL.
  */
 VMSEC_EXPORT int vmsec_engine_peer_key(const vmsec_engine *e, uint8_t *key, size_t key_len);
 
@@ -423,7 +442,8 @@ VMSEC_EXPORT int vmsec_engine_peer_key(const vmsec_engine *e, uint8_t *key, size
  * @param[out] out Buffer; #VMSEC_HANDSHAKE_HASH_MAX bytes always suffice.
  * @param cap Size of @p out.
  * @param[out] len Receives the hash length (32 or 64).
- * @return 0, #VMSEC_ESTATE before the handshake completed, #VMSEC_ETOOBIG or #VMSEC_EINVAL.
+ * @return 0, #VMSEC_ESTATE before #VMSEC_STATE_OPEN (as vmsec_engine_peer_key()), #VMSEC_ETOOBIG
+ *         or #VMSEC_EINVAL.
  */
 VMSEC_EXPORT int vmsec_engine_handshake_hash(const vmsec_engine *e, uint8_t *out, size_t cap, size_t *len);
 
@@ -482,10 +502,16 @@ VMSEC_EXPORT int vmsec_channel_set_nonblocking(vmsec_channel *ch, int nonblockin
  * Non-blocking mode: returns #VMSEC_EAGAIN until done; poll for vmsec_channel_poll_events() and
  * call again. The timeout counts from the first call in both modes.
  *
+ * Returns 0 only in #VMSEC_STATE_OPEN: in protocol version 2 the peer has then proved its static
+ * key and its presence in this session. The side that wrote the last handshake message waits for
+ * the peer's key-confirmation record (no extra round trip for the other side): a replayed or forged
+ * handshake message ends in #VMSEC_ETIMEDOUT (or a failure as soon as the stream shows one), never
+ * in 0. Whatever was queued with the confirmation record stays buffered for vmsec_channel_recv().
+ *
  * @param ch The channel.
  * @return 0; #VMSEC_EAGAIN; #VMSEC_ETIMEDOUT; #VMSEC_EAUTH (bad MAC, untrusted key, PSK
- *         mismatch); #VMSEC_EPROTO (bad framing or refused announcement); #VMSEC_ETRUNCATED (the
- *         peer went away); #VMSEC_EIO.
+ *         mismatch); #VMSEC_EPROTO (bad framing, refused announcement, a missing or malformed
+ *         key-confirmation record); #VMSEC_ETRUNCATED (the peer went away); #VMSEC_EIO.
  */
 VMSEC_EXPORT int vmsec_channel_handshake(vmsec_channel *ch);
 
@@ -563,7 +589,7 @@ VMSEC_EXPORT int vmsec_channel_fd(const vmsec_channel *ch);
 VMSEC_EXPORT int vmsec_channel_state(const vmsec_channel *ch);
 
 /**
- * @brief Copies the peer's authenticated static public key.
+ * @brief Copies the peer's authenticated static public key (once #VMSEC_STATE_OPEN).
  * @param ch The channel.
  * @param[out] key Receives #VMSEC_KEY_BYTES bytes.
  * @param key_len Size of @p key.
@@ -603,6 +629,12 @@ VMSEC_EXPORT int vmsec_channel_connect(vmsec_channel **out, const vmsec_channel_
 
 /**
  * @brief Accepts one connection on @p listener and runs the handshake as responder.
+ *
+ * Returns 0 only once the initiator has proved its static key and its presence in this session
+ * (protocol version 2; see vmsec_channel_handshake()): in patterns where the responder writes the
+ * last handshake message (IK, KK, NK, IX...), after the initiator's key-confirmation record. A
+ * replayed or forged first message fails with #VMSEC_ETIMEDOUT at the configured handshake timeout.
+ *
  * @param[out] out Receives a blocking channel that owns its descriptor.
  * @param cfg The configuration.
  * @param listener A listener from vmsec_listener_new() (see vmsec/transport.h).

@@ -129,6 +129,14 @@ static int write_some(vmsec_channel *ch, int side)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return VMSEC_EAGAIN;
+            /* Version 2: a peer that was open before us (XX's initiator) may have sent its data and
+             * close_notify and left before our key-confirmation record goes out. It needs nothing
+             * more from us: the handshake is complete, what it sent is still to be read, and a
+             * later send fails as any write to a vanished peer does. */
+            if (side == 2 && (errno == EPIPE || errno == ECONNRESET) && vmsec__engine_confirm_sent(ch->e)) {
+                vmsec_engine_output_consume(ch->e, len);
+                return 0;
+            }
             return vmsec__engine_abort(ch->e, side, VMSEC_EIO, "writing to the peer: %s", strerror(errno));
         }
         vmsec_engine_output_consume(ch->e, (size_t)n);

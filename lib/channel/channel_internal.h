@@ -37,6 +37,10 @@ void vmsec__channel_config_clear(struct vmsec_channel_config *cfg);
 int vmsec__engine_abort(vmsec_engine *e, int side, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* True once close_notify was queued. */
 bool vmsec__engine_send_closed(const vmsec_engine *e);
+/* Version 2: this side read the last handshake message and queued its key-confirmation record,
+ * so what it still has to write when it opens is that record (and nothing the peer waits on if
+ * the peer already left). */
+bool vmsec__engine_confirm_sent(const vmsec_engine *e);
 
 /* A message sealed piece by piece, so that a large one is written while the rest is still being
  * encrypted: vmsec__engine_send_begin admits the whole message (size limit, nonce space), then

@@ -12,6 +12,7 @@
 #include "channel/guarded.h"
 #include "channel/keys_internal.h"
 #include "channel/noise_crypto.h" /* NOISE_AEAD_EVP: which AEAD backend the cipherstates run on */
+#include "channel/noise_pattern.h"
 
 #define ANNOUNCE_MAGIC "VMSC"
 #define ANNOUNCE_HDR 6 /* magic(4) version(1) name_len(1) */
@@ -42,27 +43,46 @@ static bool key_trusted(const vmsec_engine *e, const uint8_t *key)
     return ok;
 }
 
-/* Trust decision, made as soon as the handshake has authenticated the peer's static key. */
+/* The final trust decision: the trust list, else the verify callback, else any-peer. Version 2
+ * makes it only once the peer proved its key and liveness in this session (proof_msg or the confirm
+ * record); version 1 makes it as soon as the key is revealed. */
+static int decide_peer(vmsec_engine *e)
+{
+    char fp[VMSEC_FINGERPRINT_MAX];
+    if (e->peer_proved)
+        return 0;
+    e->peer_proved = true;
+    if (!e->peer_checked)
+        return 0; /* no static key (yet): finish_handshake requires any-peer */
+    if (!e->peer_listed && !(e->cfg.verify && e->cfg.verify(e->cfg.verify_user, e->peer_key, VMSEC_KEY_BYTES) == 0) &&
+        !e->cfg.allow_any) {
+        vmsec_pubkey_fingerprint(e->peer_key, fp, sizeof(fp));
+        return vmsec__engine_fail(e, 2, VMSEC_EAUTH, "peer static key %s is not trusted%s", fp,
+                                  e->cfg.verify ? " (refused by the verify callback)" : "");
+    }
+    e->has_peer_key = true;
+    return 0;
+}
+
+/* Made as soon as the handshake reveals the peer's static key: a key that nothing could accept is
+ * refused at once, so a stranger gets no further handshake message. */
 static int check_peer(vmsec_engine *e)
 {
     const uint8_t *rs;
     const char *why;
-    char fp[VMSEC_FINGERPRINT_MAX];
     if (e->peer_checked || !(rs = noise_handshake_remote_static(e->hs)))
         return 0;
     /* Before the trust list or the verify callback see it: a second encoding of a key would pass
      * a deny-list written for the canonical one (see vmsec__pubkey_noncanonical). */
     if ((why = vmsec__pubkey_noncanonical(rs)))
         return vmsec__engine_fail(e, 2, VMSEC_EAUTH, "peer's static key is not canonical: %s", why);
-    if (!key_trusted(e, rs) && !(e->cfg.verify && e->cfg.verify(e->cfg.verify_user, rs, VMSEC_KEY_BYTES) == 0) &&
-        !e->cfg.allow_any) {
-        vmsec_pubkey_fingerprint(rs, fp, sizeof(fp));
-        return vmsec__engine_fail(e, 2, VMSEC_EAUTH, "peer static key %s is not trusted%s", fp,
-                                  e->cfg.verify ? " (refused by the verify callback)" : "");
-    }
     memcpy(e->peer_key, rs, VMSEC_KEY_BYTES);
-    e->has_peer_key = true;
+    e->peer_listed = key_trusted(e, rs);
     e->peer_checked = true;
+    if (e->cfg.version < 2)
+        return decide_peer(e);
+    if (!e->peer_listed && !e->cfg.verify && !e->cfg.allow_any)
+        return decide_peer(e); /* refuses, with the same message as the final decision */
     return 0;
 }
 
@@ -89,10 +109,54 @@ static void release_handshake_material(vmsec_engine *e)
         e->out_release = true; /* the last handshake message is still to be written */
 }
 
-static int finish_handshake(vmsec_engine *e)
+/* After Split, version 2: the side that read the last handshake message holds proof of the peer
+ * (noise_pattern_proof_msg, checked for every pattern by the tests) and sends the confirm record
+ * before anything else; the side that wrote it requires that record first and, without proof so
+ * far, stays in the handshake state until it authenticates. */
+static int open_or_await_confirm(vmsec_engine *e, bool wrote_last)
 {
     int rc;
-    if (!e->has_peer_key && !e->cfg.allow_any)
+    if (!wrote_last) {
+        if (!e->peer_proved)
+            return vmsec__engine_fail(e, 2, VMSEC_EINTERNAL, "pattern %s: no proof of the peer at the end",
+                                      e->cfg.proto.pattern);
+        if ((rc = vmsec__engine_send_confirm(e)) < 0)
+            return rc;
+        e->confirm_sent = true;
+        e->out_release = true; /* an idle channel keeps no output buffer */
+    } else {
+        e->confirm_due = true;
+        if (!e->peer_proved)
+            return 0;
+    }
+    atomic_store(&e->state, VMSEC_STATE_OPEN);
+    return 0;
+}
+
+int vmsec__engine_confirmed(vmsec_engine *e)
+{
+    int rc;
+    e->confirm_due = false;
+    /* an idle channel keeps no buffers: the ones that took the (empty) record go (the frame was
+     * consumed and decrypted; data after it keeps them) */
+    if (e->in && e->in_start == e->in_end)
+        vmsec__engine_free_in(e);
+    if (e->msg_len == 0 && !e->msg_ready)
+        vmsec__engine_free_msg(e);
+    if (atomic_load(&e->state) != VMSEC_STATE_HANDSHAKE)
+        return 0; /* it had proof from a handshake message and is open already */
+    if ((rc = decide_peer(e)) < 0)
+        return rc;
+    if (e->out_release && e->out_start == e->out_end)
+        vmsec__engine_free_out(e);
+    atomic_store(&e->state, VMSEC_STATE_OPEN);
+    return 0;
+}
+
+static int finish_handshake(vmsec_engine *e, bool wrote_last)
+{
+    int rc;
+    if (!e->peer_checked && !e->cfg.allow_any)
         return vmsec__engine_fail(e, 2, VMSEC_EAUTH,
                                   "pattern %s gives the peer no static key and any-peer was not allowed",
                                   e->cfg.proto.pattern);
@@ -111,7 +175,9 @@ static int finish_handshake(vmsec_engine *e)
     noise_handshake_free(e->hs);
     e->hs = NULL;
     release_handshake_material(e);
-    atomic_store(&e->state, VMSEC_STATE_OPEN);
+    if (e->cfg.version >= 2)
+        return open_or_await_confirm(e, wrote_last);
+    atomic_store(&e->state, VMSEC_STATE_OPEN); /* version 1: before the peer proved anything */
     return 0;
 }
 
@@ -128,8 +194,9 @@ static int write_handshake(vmsec_engine *e)
             return vmsec__engine_fail(e, 2, rc, "writing a handshake message failed: %s", vmsec_error_last());
         vmsec__engine_put_frame_len(e->out + e->out_end, len);
         e->out_end += FRAME_HDR + len;
+        e->hs_msgs++;
         if (noise_handshake_complete(e->hs))
-            return finish_handshake(e);
+            return finish_handshake(e, true);
     }
     return 0;
 }
@@ -207,8 +274,12 @@ static int check_responder(const vmsec_engine *e)
 int vmsec__engine_handshake_begin(vmsec_engine *e)
 {
     uint8_t announce[ANNOUNCE_HDR + NOISE_MAX_NAME];
+    noise_pattern pat;
     size_t alen;
     int rc;
+    if ((rc = noise_pattern_compile(&pat, &e->cfg.proto)) < 0)
+        return rc;
+    e->proof_msg = noise_pattern_proof_msg(&pat, e->role == VMSEC_ROLE_INITIATOR);
     if (e->role != VMSEC_ROLE_INITIATOR)
         return check_responder(e);
     alen = build_announcement(e, announce);
@@ -272,7 +343,11 @@ int vmsec__engine_read_handshake(vmsec_engine *e, const uint8_t *frame, size_t l
                                   plen, e->cfg.version);
     if ((rc = check_peer(e)) < 0)
         return rc;
+    /* version 2: the verify callback runs exactly when the peer has proved its key, never earlier */
+    if (e->cfg.version >= 2 && e->proof_msg >= 0 && e->hs_msgs >= e->proof_msg && (rc = decide_peer(e)) < 0)
+        return rc;
+    e->hs_msgs++;
     if (noise_handshake_complete(e->hs))
-        return finish_handshake(e);
+        return finish_handshake(e, false);
     return write_handshake(e);
 }

@@ -34,8 +34,8 @@ struct vmsec_engine {
     char fail_msg[256];
     noise_handshake *hs;
     bool announced;        /* responder: announcement parsed */
-    bool peer_checked;     /* the peer's static key passed the trust check */
-    bool has_peer_key;
+    bool peer_checked;     /* the peer's static key was seen and passed the check made when it is revealed */
+    bool has_peer_key;     /* the peer's static key passed the final trust decision */
     uint8_t peer_key[VMSEC_KEY_BYTES];
     uint8_t hhash[NOISE_MAX_HASHLEN];
     size_t hhash_len;
@@ -65,6 +65,15 @@ struct vmsec_engine {
     uint8_t *out;
     size_t out_cap, out_start, out_end;
     bool out_release; /* free the output buffer once drained (it held the handshake) */
+    /* Key confirmation (version 2, doc/PROTOCOL.md "Key confirmation"): the final trust decision
+     * (trust list, verify callback) waits until the peer proved its key and liveness, and the side
+     * that wrote the last handshake message goes OPEN only with that proof. */
+    int hs_msgs;       /* handshake messages written or read so far */
+    int proof_msg;     /* the peer's message that proves it (noise_pattern_proof_msg); -1: the confirm record */
+    bool peer_listed;  /* the peer's static key is in the trust list (looked up when it was revealed) */
+    bool peer_proved;  /* the final trust decision was made */
+    bool confirm_due;  /* wrote the last handshake message: the first record must be the confirm record */
+    bool confirm_sent; /* read the last handshake message: the confirm record was queued */
 };
 
 /* A frame starts with its length, big-endian. */
@@ -95,6 +104,8 @@ int vmsec__engine_handshake_begin(vmsec_engine *e);
 int vmsec__engine_read_announcement(vmsec_engine *e);
 /* One handshake message from the peer, then every reply that is ours to write. */
 int vmsec__engine_read_handshake(vmsec_engine *e, const uint8_t *frame, size_t len);
+/* Version 2: the peer's confirm record authenticated; the final trust decision, then OPEN. */
+int vmsec__engine_confirmed(vmsec_engine *e);
 
 /* engine_send.c: the output buffer */
 
@@ -102,6 +113,9 @@ int vmsec__engine_read_handshake(vmsec_engine *e, const uint8_t *frame, size_t l
 int vmsec__engine_out_reserve(vmsec_engine *e, size_t need);
 /* Releases the output buffer; bytes still pending are dropped. */
 void vmsec__engine_free_out(vmsec_engine *e);
+/* Version 2: queues the confirm record, the first transport record of the side that read the last
+ * handshake message. */
+int vmsec__engine_send_confirm(vmsec_engine *e);
 
 /* engine_recv.c: the input buffer and the message being reassembled */
 

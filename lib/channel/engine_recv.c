@@ -83,6 +83,23 @@ int vmsec__engine_msg_reserve(vmsec_engine *e, size_t need)
     return 0;
 }
 
+/* Version 2: the side that wrote the last handshake message takes the confirm record first and
+ * only then (without proof so far) goes OPEN; any other first record, a second confirm record, or
+ * one carrying data is a protocol error. */
+static int read_confirm(vmsec_engine *e, uint8_t type, size_t data_len)
+{
+    int side = atomic_load(&e->state) == VMSEC_STATE_HANDSHAKE ? 2 : 1;
+    if (!e->confirm_due)
+        return vmsec__engine_fail(e, side, VMSEC_EPROTO, "key confirmation record where none may follow");
+    if (type != REC_CONFIRM)
+        return vmsec__engine_fail(e, side, VMSEC_EPROTO,
+                                  "first transport record has type 0x%02x, not the key confirmation", type);
+    if (data_len)
+        return vmsec__engine_fail(e, side, VMSEC_EPROTO, "key confirmation record carries %zu bytes of data",
+                                  data_len);
+    return vmsec__engine_confirmed(e);
+}
+
 static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
 {
     size_t data_len = len - REC_MIN;
@@ -112,6 +129,8 @@ static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
         if ((rc = noise_cipher_rekey(&e->cs[1])) < 0)
             return vmsec__engine_fail(e, 1, rc, "rekey of the receiving key failed");
     }
+    if (e->cfg.version >= 2 && (e->confirm_due || type == REC_CONFIRM))
+        return read_confirm(e, type, data_len);
     switch (type) {
     case REC_MORE:
         if (data_len == 0)
@@ -155,7 +174,8 @@ static int process_input(vmsec_engine *e)
         if (e->msg_ready || avail < FRAME_HDR)
             break;
         flen = (size_t)p[0] << 8 | p[1];
-        if (st != VMSEC_STATE_HANDSHAKE && flen < REC_MIN)
+        /* records follow the handshake messages (version 2: while awaiting the confirm record too) */
+        if (!e->hs && flen < REC_MIN)
             return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "transport message of %zu bytes is shorter than %d", flen,
                                       REC_MIN);
         if (avail < FRAME_HDR + flen) {
@@ -169,8 +189,7 @@ static int process_input(vmsec_engine *e)
             break;
         }
         e->in_start += FRAME_HDR + flen;
-        rc = st == VMSEC_STATE_HANDSHAKE ? vmsec__engine_read_handshake(e, p + FRAME_HDR, flen)
-                                         : read_record(e, p + FRAME_HDR, flen);
+        rc = e->hs ? vmsec__engine_read_handshake(e, p + FRAME_HDR, flen) : read_record(e, p + FRAME_HDR, flen);
         if (rc < 0)
             return rc;
     }
@@ -226,6 +245,8 @@ int vmsec_engine_feed(vmsec_engine *e, const uint8_t *data, size_t len, size_t *
     if ((rc = vmsec__engine_failed_guard(e, 1)) < 0 || (len && (rc = in_alloc(e)) < 0))
         return rc;
     while (done < len) {
+        if (!e->in && (rc = in_alloc(e)) < 0) /* released after the key confirmation record */
+            break;
         n = e->in_cap - e->in_end;
         if (n == 0)
             break;

@@ -182,6 +182,14 @@ int vmsec__engine_send_piece(vmsec_engine *e, const uint8_t *msg, size_t off, si
     return 0;
 }
 
+int vmsec__engine_send_confirm(vmsec_engine *e)
+{
+    int rc;
+    if ((rc = vmsec__engine_out_reserve(e, FRAME_HDR + REC_MIN)) < 0)
+        return vmsec__engine_fail(e, 2, rc, "out of memory for the key confirmation record");
+    return write_record(e, REC_CONFIRM, NULL, 0);
+}
+
 int vmsec_engine_close(vmsec_engine *e)
 {
     int rc;

@@ -28,4 +28,11 @@ typedef struct noise_pattern {
  * noise_protocol_parse. */
 int noise_pattern_compile(noise_pattern *out, const noise_protocol *proto);
 
+/* Key confirmation (doc/PROTOCOL.md, "Key confirmation"): the 0-based index of the first handshake
+ * message, written by the peer of the side named by initiator, whose payload that side authenticates
+ * under keys mixing ee and DH(peer static, own ephemeral) (ee alone when the peer has no static key):
+ * from then on that side holds proof of the peer's key and liveness in this session. -1 when no
+ * handshake message gives it; then only the peer's confirm record does. */
+int noise_pattern_proof_msg(const noise_pattern *p, bool initiator);
+
 #endif

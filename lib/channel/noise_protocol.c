@@ -308,3 +308,27 @@ int noise_pattern_compile(noise_pattern *c, const noise_protocol *proto)
     return 0;
 }
 
+
+/* The peer's static key is proved by a DH with this side's fresh ephemeral: es (initiator e,
+ * responder s) for the initiator, se for the responder; ee binds both ephemerals. A message mixes
+ * every token of its own and earlier messages before its payload is encrypted. */
+int noise_pattern_proof_msg(const noise_pattern *p, bool initiator)
+{
+    unsigned peer = initiator ? 1 : 0, m, t;
+    uint8_t want = initiator ? NOISE_TOK_ES : NOISE_TOK_SE;
+    bool peer_static = p->pre_s[peer], ee = false, dh;
+
+    for (m = peer; m < p->nmsgs; m += 2)
+        for (t = 0; t < p->ntok[m]; t++)
+            peer_static = peer_static || p->tok[m][t] == NOISE_TOK_S;
+    dh = !peer_static;
+    for (m = 0; m < p->nmsgs; m++) {
+        for (t = 0; t < p->ntok[m]; t++) {
+            ee = ee || p->tok[m][t] == NOISE_TOK_EE;
+            dh = dh || p->tok[m][t] == want;
+        }
+        if (m % 2 == peer && ee && dh)
+            return (int)m;
+    }
+    return -1;
+}

@@ -300,6 +300,41 @@ class TestEngine(unittest.TestCase):
         with self.assertRaises(vmsec.StateError):
             self.a.send(b"after close")
 
+    def test_key_confirmation_replayed_message_1_never_opens(self):
+        """Protocol version 2: a replayed IK message 1 makes a responder answer, never open."""
+        def ik(kp, peer, role, version=None):
+            return vmsec.Engine(vmsec.ChannelConfig(kp, trusted_peers=[peer], pattern="IK",
+                                                    protocol_version=version), role)
+        init = ik(self.a_kp, self.b_kp.public_key, "initiator")
+        msg1 = init.data_to_send()
+        for version in (2, 1):
+            fresh = ik(self.b_kp, self.a_kp.public_key, "responder", version)
+            if version == 1:  # version 1 (opt-in) keeps its weakness: the replay opens it
+                v1 = ik(self.a_kp, self.b_kp.public_key, "initiator", 1)
+                fresh.feed(v1.data_to_send())
+                self.assertEqual(fresh.state, "open")
+                v1.free()
+            else:
+                fresh.feed(msg1)
+                self.assertEqual(fresh.state, "handshake")
+                with self.assertRaises(vmsec.StateError):
+                    fresh.peer_key
+                with self.assertRaises(vmsec.StateError):
+                    fresh.handshake_hash
+            fresh.free()
+        init.free()
+
+    def test_protocol_version_is_exact(self):
+        with self.assertRaises(vmsec.Error):
+            vmsec.ChannelConfig(self.a_kp, protocol_version=3)
+        cfg = vmsec.ChannelConfig(self.a_kp, protocol_version=1)
+        self.assertEqual(cfg.protocol_version, 1)
+        self.assertEqual(vmsec.ChannelConfig(self.a_kp).protocol_version, 2)
+        old = vmsec.Engine(cfg, "initiator")
+        with self.assertRaises(vmsec.ProtocolError):
+            self.b.feed(old.data_to_send())
+        old.free()
+
     def test_tampering_fails_closed(self):
         self.pump()
         self.a.send(b"secret")

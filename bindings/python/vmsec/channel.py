@@ -97,7 +97,7 @@ class ChannelConfig:
                  allow_any_peer: bool = False, protocol: Optional[str] = None, pattern: Optional[str] = None,
                  suite: Optional[str] = None, psk: Optional[bytes] = None, prologue: Optional[bytes] = None,
                  max_message: Optional[int] = None, rekey_interval: Optional[int] = None,
-                 handshake_timeout: Optional[float] = None) -> None:
+                 handshake_timeout: Optional[float] = None, protocol_version: Optional[int] = None) -> None:
         self._cfg = ctypes.c_void_p()
         self._verify_ref = None  # keeps the ctypes callback alive as long as the C side may call it
         lib.vmsec_channel_config_new(ctypes.byref(self._cfg))
@@ -129,6 +129,8 @@ class ChannelConfig:
             lib.vmsec_channel_config_set_rekey_interval(self.handle, int(rekey_interval))
         if handshake_timeout is not None:
             lib.vmsec_channel_config_set_handshake_timeout(self.handle, _ms(handshake_timeout))
+        if protocol_version is not None:
+            self.protocol_version = protocol_version
 
     @property
     def handle(self) -> ctypes.c_void_p:
@@ -179,6 +181,18 @@ class ChannelConfig:
     @protocol.setter
     def protocol(self, name: str) -> None:
         lib.vmsec_channel_config_set_protocol(self.handle, name.encode())
+
+    @property
+    def protocol_version(self) -> int:
+        """The channel protocol version (default 2); both sides must use the same one. Version 1
+        (since 1.1 only by this explicit opt-in) reports a peer as authenticated before it proved its
+        key in this session: use it only to talk to an older peer (doc/PROTOCOL.md, appendix)."""
+        return getattr(self, "_protocol_version", 2)
+
+    @protocol_version.setter
+    def protocol_version(self, version: int) -> None:
+        lib.vmsec_channel_config_set_protocol_version(self.handle, int(version))
+        self._protocol_version = int(version)
 
     def close(self) -> None:
         """Wipes and frees the configuration; idempotent. Channels made from it are unaffected."""
@@ -320,7 +334,8 @@ class Engine:
 
     @property
     def peer_key(self) -> PublicKey:
-        """The peer's authenticated static key (after the handshake)."""
+        """The peer's authenticated static key, once open (raises :class:`StateError` before: with
+        protocol version 2 not until the peer proved its key in this session)."""
         return _peer_key(lib.vmsec_engine_peer_key, self.handle)
 
     @property
