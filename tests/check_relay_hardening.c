@@ -178,6 +178,42 @@ START_TEST(refusal_records_are_rate_limited_per_source)
 }
 END_TEST
 
+/* Runs one denied request through a relay whose audit callback is set; returns what the relay
+ * wrote to standard error meanwhile (captured in a file). */
+static size_t stderr_bytes_of_one_refusal(struct rt *t, bool explicit_fd2)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int saved = dup(2), cap, fd;
+    snprintf(path, sizeof(path), "%s", "/tmp/vmsec-stderr-XXXXXX");
+    ck_assert_int_ge(cap = mkstemp(path), 0);
+    ck_assert_int_eq(dup2(cap, 2), 2);
+    rt_start_with(t, "service echo port 5000\n", false);
+    if (explicit_fd2)
+        ck_assert_int_eq(vmsec_relay_set_audit_fd(t->relay, 2), 0);
+    fd = rt_client(t, 7, "a");
+    ck_assert_int_eq(vmsec_relay_request(fd, "vm", "echo", 5000), VMSEC_EDENIED);
+    close(fd);
+    ck_assert_int_eq(rt_audit_count(t, "\"decision\":\"deny\"", NULL), 1); /* the callback had it */
+    rt_stop(t);
+    ck_assert_int_eq(dup2(saved, 2), 2);
+    close(saved);
+    ck_assert_int_eq(fstat(cap, &st), 0);
+    close(cap);
+    unlink(path);
+    return (size_t)st.st_size;
+}
+
+/* An embedded relay that takes its audit records through a callback writes nothing to stderr,
+ * unless it asks for stderr explicitly. */
+START_TEST(audit_callback_replaces_stderr_unless_asked)
+{
+    struct rt t;
+    ck_assert_uint_eq(stderr_bytes_of_one_refusal(&t, false), 0);
+    ck_assert_uint_gt(stderr_bytes_of_one_refusal(&t, true), 0);
+}
+END_TEST
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -187,6 +223,7 @@ int main(void)
     tcase_add_test(tc, unix_listener_is_owner_only_whatever_the_umask);
     tcase_add_test(tc, reload_of_a_truncated_policy_is_refused);
     tcase_add_test(tc, refusal_records_are_rate_limited_per_source);
+    tcase_add_test(tc, audit_callback_replaces_stderr_unless_asked);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

@@ -119,14 +119,17 @@ static inline void *rt_thread(void *arg)
     return NULL;
 }
 
-static inline void rt_start(struct rt *t, const char *policy)
+/* Starts a relay on a unix socket, its audit records collected in t->audit; with no_fd the
+ * descriptor output is switched off explicitly, else left at its default. */
+static inline void rt_start_with(struct rt *t, const char *policy, bool no_fd)
 {
     memset(t, 0, sizeof(*t));
     pthread_mutex_init(&t->lock, NULL);
     vt_tmpdir(t->dir, sizeof(t->dir));
     snprintf(t->sock, sizeof(t->sock), "%s/relay.sock", t->dir);
     ck_assert_int_eq(vmsec_relay_new(&t->relay), 0);
-    ck_assert_int_eq(vmsec_relay_set_audit_fd(t->relay, -1), 0);
+    if (no_fd)
+        ck_assert_int_eq(vmsec_relay_set_audit_fd(t->relay, -1), 0);
     ck_assert_int_eq(vmsec_relay_set_audit_callback(t->relay, rt_audit, t), 0);
     ck_assert_int_eq(vmsec_relay_set_identify(t->relay, rt_identify, t), 0);
     ck_assert_int_eq(vmsec_relay_set_connect(t->relay, rt_connect, t), 0);
@@ -137,6 +140,11 @@ static inline void rt_start(struct rt *t, const char *policy)
     }
     ck_assert_int_eq(vmsec_relay_listen_unix(t->relay, t->sock, "host"), 0);
     ck_assert_int_eq(pthread_create(&t->thread, NULL, rt_thread, t), 0);
+}
+
+static inline void rt_start(struct rt *t, const char *policy)
+{
+    rt_start_with(t, policy, true);
 }
 
 static inline void rt_stop(struct rt *t)

@@ -194,6 +194,10 @@ VMSEC_EXPORT int vmsec_relay_use_libvirt(vmsec_relay *r, const char *uri);
 
 /**
  * @brief Sends audit records (JSON lines) to a descriptor, e.g. 2 for standard error.
+ *
+ * A new relay writes them to standard error until this is called or, since 1.1, until an audit
+ * callback is installed (an embedding that takes the records does not get them on its stderr
+ * too, unless it asks with this function).
  * @param r  The relay.
  * @param fd Descriptor (not closed by the relay), or -1 to stop writing to a descriptor.
  * @return 0 or #VMSEC_EINVAL.
@@ -221,6 +225,9 @@ VMSEC_EXPORT int vmsec_relay_set_audit_syslog(vmsec_relay *r, int enable);
 
 /**
  * @brief Hands every audit record to a callback as well.
+ *
+ * Since 1.1, installing a callback stops the default output to standard error, unless
+ * vmsec_relay_set_audit_fd() chose a descriptor.
  * @param r    The relay.
  * @param fn   The callback, or NULL to remove it.
  * @param user Passed to @p fn.

@@ -240,6 +240,7 @@ int vmsec_relay_set_audit_fd(vmsec_relay *r, int fd)
     if (!r || fd < -1)
         return vmsec__error(VMSEC_EINVAL, "relay: invalid audit descriptor");
     r->audit_fd = fd;
+    r->audit_fd_chosen = true;
     return 0;
 }
 
@@ -280,5 +281,8 @@ int vmsec_relay_set_audit_callback(vmsec_relay *r, vmsec_relay_audit_fn fn, void
         return vmsec__error(VMSEC_EINVAL, "relay: NULL");
     r->audit_cb = fn;
     r->audit_user = user;
+    /* an embedding that takes the records itself does not also want them on its stderr */
+    if (fn && !r->audit_fd_chosen)
+        r->audit_fd = -1;
     return 0;
 }

@@ -108,6 +108,7 @@ struct vmsec_relay {
     const struct relay_dir_ops *dir_ops; /* CID <-> domain directory (libvirt), or NULL */
     void *dir;
     int audit_fd;
+    bool audit_fd_chosen; /* set by vmsec_relay_set_audit_fd(); until then a callback replaces stderr */
     int audit_file_fd;
     char *audit_path;
     bool audit_syslog;
