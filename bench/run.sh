@@ -58,7 +58,7 @@ for prog in bench_aead bench_transport bench_handshake bench_memory bench_relay 
     run "$builddir/bench/$prog" | tee -a "$out"
     # a TCG guest spins on the host's cores: gone before anything else is measured
     [ $prog = bench_profile ] && stop_bench_domain
-    if [ $prog = bench_transport ]; then echo "== bench_transport_libcrypto" >&2; run "$builddir/bench/bench_transport_libcrypto" | tee -a "$out"; fi
+    if [ $prog = bench_transport ]; then echo "== bench_transport_other" >&2; run "$builddir/bench/bench_transport_other" | tee -a "$out"; fi
 done
 echo "== bench_vsock_guest (inside the QEMU test guest)" >&2
 sh "$srcdir/bench/vsock-guest.sh" "$builddir" "$srcdir" | tee -a "$out"

@@ -254,12 +254,48 @@ START_TEST(rekey_matches_spec)
 }
 END_TEST
 
+/* Records just below and above the size where a libcrypto build moves from libsodium to its keyed
+ * context, interleaved on one stream: each opens in the other state whichever library sealed it,
+ * matches libsodium byte for byte, and a forged one of either size fails closed. */
+START_TEST(switch_sizes_interoperate)
+{
+    noise_cipher_id c = _i ? NOISE_CIPHER_AESGCM : NOISE_CIPHER_CHACHAPOLY;
+    static const size_t lens[] = {64, 65, 0, 66, 63, 200, 1, 65, 64, 4096, 16, 64};
+    uint8_t k[NOISE_KEYLEN], ad[32], m[4096], want[4096 + NOISE_TAGLEN], got[4096 + NOISE_TAGLEN], pt[4096];
+    struct keyed tx, rx;
+    if (!cipher_testable(c))
+        return;
+    randombytes_buf(k, sizeof(k));
+    randombytes_buf(ad, sizeof(ad));
+    randombytes_buf(m, sizeof(m));
+    keyed_new(&tx, c, k, 0, false);
+    keyed_new(&rx, c, k, 0, true);
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        size_t len = lens[i];
+        ref_encrypt(c, k, tx.cs->n, ad, sizeof(ad), m, len, want);
+        ck_assert_int_eq(noise_cipher_encrypt(tx.cs, ad, sizeof(ad), m, len, got), 0);
+        ck_assert_msg(memcmp(got, want, len + NOISE_TAGLEN) == 0, "%zu bytes: differs from libsodium", len);
+        if (i % 3 == 2) {
+            got[len] ^= 0x80;
+            ck_assert_int_eq(noise_cipher_decrypt(rx.cs, ad, sizeof(ad), got, len + NOISE_TAGLEN, pt), VMSEC_EAUTH);
+            ck_assert(all_bytes(pt, len, 0));
+            got[len] ^= 0x80;
+        }
+        ck_assert_int_eq(noise_cipher_decrypt(rx.cs, ad, sizeof(ad), got, len + NOISE_TAGLEN, pt), 0);
+        ck_assert(memcmp(pt, m, len) == 0);
+    }
+    ck_assert_uint_eq(rx.cs->n, tx.cs->n);
+    keyed_free(&tx);
+    keyed_free(&rx);
+}
+END_TEST
+
 /* The backend is the one configure chose, it can run what it claims, and only the libcrypto backend
  * keeps a per-cipherstate context, which a wipe frees (leaks show under valgrind and LSan). */
 START_TEST(backend_as_configured)
 {
     noise_protocol proto;
-    uint8_t k[NOISE_KEYLEN] = {1}, ct[NOISE_TAGLEN + 4];
+    uint8_t k[NOISE_KEYLEN] = {1}, ct[NOISE_TAGLEN + 4], big[65] = {0}, big_ct[sizeof(big) + NOISE_TAGLEN];
     struct keyed s;
 #ifdef NOISE_AEAD_EVP
     ck_assert_str_eq(noise_aead_backend(), "libcrypto");
@@ -275,11 +311,13 @@ START_TEST(backend_as_configured)
     keyed_new(&s, NOISE_CIPHER_CHACHAPOLY, k, 0, false);
     ck_assert_ptr_null(s.cs->aead_ctx);
     ck_assert_int_eq(noise_cipher_encrypt(s.cs, NULL, 0, (const uint8_t *)"ping", 4, ct), 0);
+    ck_assert_ptr_null(s.cs->aead_ctx); /* a small record: libsodium, no context in either build */
+    ck_assert_int_eq(noise_cipher_encrypt(s.cs, NULL, 0, big, sizeof(big), big_ct), 0);
 #ifdef NOISE_AEAD_EVP
     ck_assert_ptr_nonnull(s.cs->aead_ctx);
     ck_assert_int_eq(noise_cipher_rekey(s.cs), 0);
     ck_assert_ptr_null(s.cs->aead_ctx); /* dropped with the old key */
-    ck_assert_int_eq(noise_cipher_encrypt(s.cs, NULL, 0, (const uint8_t *)"ping", 4, ct), 0);
+    ck_assert_int_eq(noise_cipher_encrypt(s.cs, NULL, 0, big, sizeof(big), big_ct), 0);
     ck_assert_ptr_nonnull(s.cs->aead_ctx);
 #else
     ck_assert_ptr_null(s.cs->aead_ctx);
@@ -297,6 +335,7 @@ int main(void)
     tcase_add_loop_test(tc, transport_matches_libsodium, 0, 4);
     tcase_add_loop_test(tc, one_state_both_directions, 0, 2);
     tcase_add_loop_test(tc, rekey_matches_spec, 0, 4);
+    tcase_add_loop_test(tc, switch_sizes_interoperate, 0, 2);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);

@@ -155,8 +155,9 @@ VMSEC_EXPORT int vmsec_channel_config_set_keypair(vmsec_channel_config *cfg, con
  * The DH function must be 25519. Patterns: any interactive pattern of the Noise specification
  * with optional `pskN` modifiers (XX, IK, KK, NK, IKpsk2, XXpsk3, ...); the one-way patterns N, K
  * and X are refused with #VMSEC_EUNSUPPORTED, as a channel carries replies. Ciphers:
- * ChaChaPoly, AESGCM (with the default libsodium AEAD backend, only where the CPU has AES-NI and
- * CLMUL). Hashes: BLAKE2b, SHA256, SHA512.
+ * ChaChaPoly, AESGCM (in a library built with the libsodium AEAD backend, only where the CPU has
+ * AES-NI and CLMUL; the default build, which finds OpenSSL 3 at configure time, accepts it on any
+ * CPU). Hashes: BLAKE2b, SHA256, SHA512.
  * A responder accepts exactly this protocol and refuses any other announcement.
  *
  * @param cfg The configuration.

@@ -36,8 +36,8 @@ struct crypto_aead_aes256gcm_state_;
  * gcm: optional AES-GCM state precomputed from k (noise_cipher_precompute), kept in step by rekey;
  * NULL derives it per message (libsodium AEAD backend only).
  * aead_ctx: the libcrypto AEAD backend's keyed context (an EVP_CIPHER_CTX holding k's key schedule),
- * created by the first encrypt/decrypt, dropped by rekey and freed (cleansed) by noise_cipher_wipe;
- * always NULL with libsodium. A cipherstate that has one must not be copied by value, and must be
+ * created by the first encrypt/decrypt of a record over 64 B, dropped by rekey and freed (cleansed)
+ * by noise_cipher_wipe; always NULL with libsodium. A cipherstate that has one must not be copied by value, and must be
  * released with noise_cipher_wipe. */
 typedef struct noise_cipherstate {
     uint8_t k[NOISE_KEYLEN];

@@ -1,5 +1,6 @@
-/* The optional AEAD backend on OpenSSL libcrypto (configure --with-aead=libcrypto): ChaChaPoly and
- * AESGCM through EVP, with the nonces noise_crypto.c builds. Compiled to nothing otherwise.
+/* The AEAD backend on OpenSSL libcrypto (configure --with-aead=libcrypto, the default where OpenSSL 3
+ * is found): ChaChaPoly and AESGCM through EVP, with the nonces noise_crypto.c builds, for transport
+ * records over 64 B (noise_crypto.c says why). Compiled to nothing otherwise.
  *
  * The key itself stays where the caller keeps it (guarded memory). An EVP context holds its key
  * schedule in OpenSSL's heap: EVP_CIPHER_CTX_free cleanses that (the providers free their contexts

@@ -1,5 +1,5 @@
-/* The Noise primitives on libsodium: hashes, HMAC, HKDF, X25519 and the AEAD ciphers (unless the
- * libcrypto backend, noise_aead_evp.c, takes the ciphers). */
+/* The Noise primitives on libsodium: hashes, HMAC, HKDF, X25519 and the AEAD ciphers (the libcrypto
+ * backend, noise_aead_evp.c, takes the transport records over 64 B when built in). */
 #include "config.h"
 
 #include <string.h>
@@ -185,25 +185,46 @@ bool noise_aead_available(noise_cipher_id cipher)
 #endif
 }
 
+#ifdef NOISE_AEAD_EVP
+/* libsodium runs ChaChaPoly everywhere and AESGCM only with AES-NI and PCLMUL. */
+static bool sodium_runs(noise_cipher_id cipher)
+{
+    return cipher == NOISE_CIPHER_CHACHAPOLY || crypto_aead_aes256gcm_is_available();
+}
+
+/* One message through a context keyed for it alone: for what libsodium cannot run here. */
+static int evp_once(noise_cipher_id cipher, const uint8_t *k, const uint8_t nonce[12], const uint8_t *ad,
+                    size_t ad_len, const uint8_t *in, size_t len, uint8_t *out, bool seal)
+{
+    void *ctx;
+    int rc;
+    if (!(ctx = noise_evp_new(cipher, k, &rc))) {
+        if (!seal && out && len > NOISE_TAGLEN)
+            sodium_memzero(out, len - NOISE_TAGLEN);
+        return -1;
+    }
+    rc = seal ? noise_evp_seal(ctx, nonce, ad, ad_len, in, len, out)
+              : noise_evp_open(ctx, nonce, ad, ad_len, in, len, out); /* wipes out on failure */
+    noise_evp_free(ctx);
+    return rc == 0 ? 0 : -1;
+}
+#endif
+
+/* The one-shot functions (handshake payloads, rekey, small transport records) run on libsodium
+ * wherever it has the cipher, in both builds: a libcrypto context costs more to key than these
+ * messages cost to seal. */
 int noise_aead_encrypt(noise_cipher_id cipher, const uint8_t *k, uint64_t n, const uint8_t *ad, size_t ad_len,
                        const uint8_t *plain, size_t len, uint8_t *out)
 {
     uint8_t nonce[12];
-#ifdef NOISE_AEAD_EVP
-    void *ctx;
-    int rc;
-
-    make_nonce(cipher, n, nonce);
-    if (!(ctx = noise_evp_new(cipher, k, &rc)))
-        return -1;
-    rc = noise_evp_seal(ctx, nonce, ad, ad_len, plain, len, out);
-    noise_evp_free(ctx);
-    return rc == 0 ? 0 : -1;
-#else
     unsigned long long clen;
     int rc;
 
     make_nonce(cipher, n, nonce);
+#ifdef NOISE_AEAD_EVP
+    if (!sodium_runs(cipher))
+        return evp_once(cipher, k, nonce, ad, ad_len, plain, len, out, true);
+#endif
     if (!ad)
         ad = empty;
     if (!plain)
@@ -213,36 +234,22 @@ int noise_aead_encrypt(noise_cipher_id cipher, const uint8_t *k, uint64_t n, con
     else
         rc = crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, plain, len, ad, ad_len, NULL, nonce, k);
     return rc == 0 && clen == len + NOISE_TAGLEN ? 0 : -1;
-#endif
 }
 
 int noise_aead_decrypt(noise_cipher_id cipher, const uint8_t *k, uint64_t n, const uint8_t *ad, size_t ad_len,
                        const uint8_t *cipher_text, size_t len, uint8_t *out)
 {
-    uint8_t nonce[12];
-#ifdef NOISE_AEAD_EVP
-    void *ctx;
-    int rc;
-
-    if (len < NOISE_TAGLEN)
-        return -1;
-    make_nonce(cipher, n, nonce);
-    if (!(ctx = noise_evp_new(cipher, k, &rc))) {
-        if (out && len > NOISE_TAGLEN)
-            sodium_memzero(out, len - NOISE_TAGLEN);
-        return -1;
-    }
-    rc = noise_evp_open(ctx, nonce, ad, ad_len, cipher_text, len, out); /* wipes out on failure */
-    noise_evp_free(ctx);
-    return rc == 0 ? 0 : -1;
-#else
-    uint8_t dummy[1];
+    uint8_t nonce[12], dummy[1];
     unsigned long long mlen = 0;
     int rc;
 
     if (len < NOISE_TAGLEN)
         return -1;
     make_nonce(cipher, n, nonce);
+#ifdef NOISE_AEAD_EVP
+    if (!sodium_runs(cipher))
+        return evp_once(cipher, k, nonce, ad, ad_len, cipher_text, len, out, false);
+#endif
     if (!ad)
         ad = empty;
     if (!out)
@@ -254,12 +261,11 @@ int noise_aead_decrypt(noise_cipher_id cipher, const uint8_t *k, uint64_t n, con
                                                        k);
     if (rc != 0 || mlen != len - NOISE_TAGLEN) {
         /* Nothing of an unauthenticated message may escape, whatever the primitive left behind. */
-        if (out && len > NOISE_TAGLEN)
+        if (out != dummy && len > NOISE_TAGLEN)
             sodium_memzero(out, len - NOISE_TAGLEN);
         return -1;
     }
     return 0;
-#endif
 }
 
 int noise_aead_encrypt_gcm(const crypto_aead_aes256gcm_state *st, uint64_t n, const uint8_t *ad, size_t ad_len,
@@ -295,14 +301,42 @@ int noise_aead_decrypt_gcm(const crypto_aead_aes256gcm_state *st, uint64_t n, co
 }
 
 #ifdef NOISE_AEAD_EVP
-/* The cipherstate's keyed context, created on first use (*rc: why there is none). */
-static void *cs_ctx(noise_cipherstate *cs, int *rc)
+/* A record of up to this many plaintext bytes is sealed and opened by libsodium with the key itself:
+ * bench/bench_aead measures libsodium at least as fast as libcrypto's keyed context up to 64 B and
+ * faster for the smallest, and a channel that only ever carries such records (key confirmation,
+ * keep-alives, close_notify) never pays the context's kilobyte of heap. The length is public, and
+ * both libraries compute the same standard AEAD, so either side may use either. */
+#define SODIUM_MAX_PLAIN 64
+
+/* The cipherstate's keyed context for a record of len plaintext bytes, created on first use; NULL
+ * with *rc = 0 when libsodium takes the record; NULL with *rc < 0 when there is no context. */
+static void *cs_ctx(noise_cipherstate *cs, size_t len, int *rc)
 {
+    *rc = 0;
+    if (len <= SODIUM_MAX_PLAIN && sodium_runs(cs->cipher))
+        return NULL;
     if (!cs->aead_ctx)
         cs->aead_ctx = noise_evp_new(cs->cipher, cs->k, rc);
     return cs->aead_ctx;
 }
 #endif
+
+/* libsodium with the cipherstate's key, or its precomputed AES-GCM state when it has one. */
+static int sodium_cs_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len, const uint8_t *plain,
+                             size_t len, uint8_t *out)
+{
+    if (cs->gcm && cs->cipher == NOISE_CIPHER_AESGCM)
+        return noise_aead_encrypt_gcm(cs->gcm, cs->n, ad, ad_len, plain, len, out) < 0 ? VMSEC_ECRYPTO : 0;
+    return noise_aead_encrypt(cs->cipher, cs->k, cs->n, ad, ad_len, plain, len, out) < 0 ? VMSEC_ECRYPTO : 0;
+}
+
+static int sodium_cs_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len, const uint8_t *cipher_text,
+                             size_t len, uint8_t *out)
+{
+    if (cs->gcm && cs->cipher == NOISE_CIPHER_AESGCM)
+        return noise_aead_decrypt_gcm(cs->gcm, cs->n, ad, ad_len, cipher_text, len, out) < 0 ? VMSEC_EAUTH : 0;
+    return noise_aead_decrypt(cs->cipher, cs->k, cs->n, ad, ad_len, cipher_text, len, out) < 0 ? VMSEC_EAUTH : 0;
+}
 
 int noise_aead_cs_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len, const uint8_t *plain,
                           size_t len, uint8_t *out)
@@ -311,14 +345,12 @@ int noise_aead_cs_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_le
     uint8_t nonce[12];
     void *ctx;
     int rc;
-    if (!(ctx = cs_ctx(cs, &rc)))
-        return rc;
+    if (!(ctx = cs_ctx(cs, len, &rc)))
+        return rc < 0 ? rc : sodium_cs_encrypt(cs, ad, ad_len, plain, len, out);
     make_nonce(cs->cipher, cs->n, nonce);
     return noise_evp_seal(ctx, nonce, ad, ad_len, plain, len, out);
 #else
-    if (cs->gcm && cs->cipher == NOISE_CIPHER_AESGCM)
-        return noise_aead_encrypt_gcm(cs->gcm, cs->n, ad, ad_len, plain, len, out) < 0 ? VMSEC_ECRYPTO : 0;
-    return noise_aead_encrypt(cs->cipher, cs->k, cs->n, ad, ad_len, plain, len, out) < 0 ? VMSEC_ECRYPTO : 0;
+    return sodium_cs_encrypt(cs, ad, ad_len, plain, len, out);
 #endif
 }
 
@@ -329,7 +361,9 @@ int noise_aead_cs_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_le
     uint8_t nonce[12];
     void *ctx;
     int rc;
-    if (!(ctx = cs_ctx(cs, &rc))) {
+    if (!(ctx = cs_ctx(cs, len - NOISE_TAGLEN, &rc))) {
+        if (rc == 0)
+            return sodium_cs_decrypt(cs, ad, ad_len, cipher_text, len, out);
         if (out && len > NOISE_TAGLEN)
             sodium_memzero(out, len - NOISE_TAGLEN);
         return rc;
@@ -337,9 +371,7 @@ int noise_aead_cs_decrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_le
     make_nonce(cs->cipher, cs->n, nonce);
     return noise_evp_open(ctx, nonce, ad, ad_len, cipher_text, len, out);
 #else
-    if (cs->gcm && cs->cipher == NOISE_CIPHER_AESGCM)
-        return noise_aead_decrypt_gcm(cs->gcm, cs->n, ad, ad_len, cipher_text, len, out) < 0 ? VMSEC_EAUTH : 0;
-    return noise_aead_decrypt(cs->cipher, cs->k, cs->n, ad, ad_len, cipher_text, len, out) < 0 ? VMSEC_EAUTH : 0;
+    return sodium_cs_decrypt(cs, ad, ad_len, cipher_text, len, out);
 #endif
 }
 

@@ -45,10 +45,12 @@ void noise_hkdf(noise_hash_id id, const uint8_t *ck, const uint8_t *ikm, size_t 
                 uint8_t *out1, uint8_t *out2, uint8_t *out3);
 
 /* ---- AEAD ------------------------------------------------------------------------------------
- * The ciphers run on libsodium, or on OpenSSL libcrypto when built with VMSEC_AEAD_LIBCRYPTO
- * (configure --with-aead=libcrypto): same nonces, same results, same failure behaviour. A build of a
- * subset of the library may opt out with VMSEC_AEAD_SODIUM_ONLY (the static guest test agent, which
- * carries libsodium only). */
+ * The ciphers run on libsodium, or, when built with VMSEC_AEAD_LIBCRYPTO (configure
+ * --with-aead=libcrypto, the default where OpenSSL 3 is found), transport records over 64 B on
+ * OpenSSL libcrypto: same nonces, same results, same failure behaviour. libsodium keeps the
+ * one-shot messages (handshake payloads, rekey) and small records wherever it has the cipher. A
+ * build of a subset of the library may opt out with VMSEC_AEAD_SODIUM_ONLY (the static guest test
+ * agent, which carries libsodium only). */
 #if defined(VMSEC_AEAD_LIBCRYPTO) && !defined(VMSEC_AEAD_SODIUM_ONLY)
 #define NOISE_AEAD_EVP 1
 #endif
@@ -61,7 +63,8 @@ bool noise_aead_available(noise_cipher_id cipher);
 
 /* ENCRYPT / DECRYPT with a cipherstate's key and nonce cs->n (n is not advanced; the caller checked
  * the key, the nonce and the lengths). Uses the precomputed AES-GCM state (cs->gcm) or, with
- * libcrypto, the cipherstate's keyed context (cs->aead_ctx), created on first use. Same buffers as
+ * libcrypto and a record over 64 B, the cipherstate's keyed context (cs->aead_ctx), created by
+ * the first such record. Same buffers as
  * noise_aead_encrypt / noise_aead_decrypt. Returns 0; VMSEC_EAUTH (decrypt: bad tag, out wiped);
  * VMSEC_ENOMEM (no memory for the context); VMSEC_ECRYPTO (the primitive failed, out wiped). */
 int noise_aead_cs_encrypt(noise_cipherstate *cs, const uint8_t *ad, size_t ad_len, const uint8_t *plain,
