@@ -65,6 +65,16 @@ struct vmsec_engine {
     uint8_t *out;
     size_t out_cap, out_start, out_end;
     bool out_release; /* free the output buffer once drained (it held the handshake) */
+    /* Message packing (version 2, REC_PACKED). Sending: an open pack is filled in the output
+     * buffer right after the pending output, at out + out_end: frame header and type byte
+     * reserved, then the entries, then room for the tag; it is sealed in place. pack_len counts
+     * its entry bytes (0: no pack open; an entry is at least its 2-byte length). pack_hold: the
+     * caller said more messages follow, so vmsec_engine_output() leaves the pack open.
+     * Receiving: a decrypted packed record stays at msg + 1; the message handed out is at
+     * msg + 1 + msg_off, and the entries not yet handed out are [pack_next, pack_end). */
+    size_t pack_len;
+    bool pack_hold;
+    size_t msg_off, pack_next, pack_end;
 };
 
 /* A frame starts with its length, big-endian. */
@@ -98,7 +108,8 @@ int vmsec__engine_read_handshake(vmsec_engine *e, const uint8_t *frame, size_t l
 
 /* engine_send.c: the output buffer */
 
-/* Room for need more bytes after the pending output; fails without touching the engine's state. */
+/* Room for need more bytes after the pending output; seals an open pack first (so a record written
+ * next follows it), otherwise fails without touching the engine's state. */
 int vmsec__engine_out_reserve(vmsec_engine *e, size_t need);
 /* Releases the output buffer; bytes still pending are dropped. */
 void vmsec__engine_free_out(vmsec_engine *e);
