@@ -262,7 +262,7 @@ int vmsec_channel_send(vmsec_channel *ch, const uint8_t *msg, size_t len, unsign
     int rc;
     if (!ch || (flags & ~VMSEC_SEND_MORE))
         return vmsec__error(VMSEC_EINVAL, "vmsec_channel_send: %s", ch ? "unknown flags" : "channel is NULL");
-    if ((rc = vmsec_channel_handshake(ch)) < 0)
+    if (!atomic_load(&ch->hs_done) && (rc = vmsec_channel_handshake(ch)) < 0)
         return rc;
     if (ch->nonblock && vmsec_engine_output_pending(ch->e) >= NONBLOCK_BUFFER_LIMIT) {
         if ((rc = write_some(ch, 0)) < 0 && rc != VMSEC_EAGAIN)
@@ -300,7 +300,7 @@ int vmsec_channel_recv(vmsec_channel *ch, uint8_t *buf, size_t cap, size_t *len)
     if (!ch || !len || (!buf && cap))
         return vmsec__error(VMSEC_EINVAL, "vmsec_channel_recv: NULL argument");
     *len = 0;
-    if ((rc = vmsec_channel_handshake(ch)) < 0)
+    if (!atomic_load(&ch->hs_done) && (rc = vmsec_channel_handshake(ch)) < 0)
         return rc;
     for (;;) {
         rc = vmsec_engine_recv(ch->e, buf, cap, len);

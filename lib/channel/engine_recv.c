@@ -346,7 +346,7 @@ int vmsec_engine_recv(vmsec_engine *e, uint8_t *buf, size_t cap, size_t *len)
     if (!e || !len || (!buf && cap))
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_recv: NULL argument");
     *len = 0;
-    if ((rc = vmsec__engine_failed_guard(e, 1)) < 0)
+    if (atomic_load(&e->state) == VMSEC_STATE_FAILED && (rc = vmsec__engine_failed_guard(e, 1)) < 0)
         return rc;
     if (!e->msg_ready) {
         if (e->peer_closed)
