@@ -41,6 +41,30 @@ def guest_ratios(rows):
     return "\n".join(out) if len(out) > 4 else ""
 
 
+def packing_floors(rows):
+    """Issue 15, section 3 (message packing): small messages through vmsec channels against TLS 1.3
+    with the same batching (both flush at the same messages, bench_vmsec.c), per suite, in
+    messages per second; the libcrypto AEAD build's rows too when it ran."""
+    def one(**kw):
+        return next((r for r in rows if all(r.get(k) == v for k, v in kw.items())), None)
+
+    out = ["### Message packing: ratios against the floors", "",
+           "| measurement | vmsec | TLS 1.3 batched | ratio | floor | |", "|---|---:|---:|---:|---:|---|"]
+    for suite, tls in (("chachapoly", "tls-chacha-batch"), ("aesgcm", "tls-aesgcm-batch")):
+        for size, label in ((64, "64 B"), (1024, "1 KiB")):
+            t = one(bench="throughput", contender=tls, size=size)
+            for backend in ("", "-libcrypto"):
+                for h in ("blake2b", "sha256"):
+                    cid = f"vmsec-{suite}-{h}{backend}"
+                    v = one(bench="throughput", contender=cid, size=size)
+                    if not (v and t):
+                        continue
+                    r = v["msgs_per_s"] / t["msgs_per_s"]
+                    out.append(f"| {label} messages/s, {cid} vs {tls} | {v['msgs_per_s']:.0f}/s | "
+                               f"{t['msgs_per_s']:.0f}/s | {r:.2f} | >= 1.00 | {'met' if r >= 1.0 else 'MISSED'} |")
+    return "\n".join(out) if len(out) > 4 else ""
+
+
 def main(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
 
@@ -115,6 +139,9 @@ def main(path):
                    f"{m['heap_per_channel'] / 4096:.2f} | <= 1.00 | {'met' if m['heap_per_channel'] <= 4096 else 'MISSED'} |")
     print("\n".join(out))
     print()
+    packing = packing_floors(rows)
+    if packing:
+        print(packing + "\n")
     guest = guest_ratios(rows)
     if guest:
         print(guest + "\n")
