@@ -313,6 +313,24 @@ class TestEngine(unittest.TestCase):
         self.a.send(b"lone")
         self.assertEqual(self.pump(), [b"lone"])
 
+    def test_version_1_never_packs(self):
+        from vmsec._lib import lib
+        a_cfg = vmsec.ChannelConfig(self.a_kp, trusted_peers=[self.b_kp.public_key])
+        b_cfg = vmsec.ChannelConfig(self.b_kp, trusted_peers=[self.a_kp.public_key])
+        for cfg in (a_cfg, b_cfg):
+            lib.vmsec_channel_config_set_protocol_version(cfg.handle, 1)
+        self.a.free()
+        self.b.free()
+        self.a, self.b = vmsec.Engine(a_cfg, "initiator"), vmsec.Engine(b_cfg, "responder")
+        self.pump()
+        for m in (b"one", b"two", b"three"):
+            self.a.send(m, more=True)
+        self.a.flush()
+        self.assertEqual(self.a.pending_output, 22 + 22 + 24)  # three records, one per message
+        self.assertEqual(self.pump(), [b"one", b"two", b"three"])
+        a_cfg.close()
+        b_cfg.close()
+
     def test_tampering_fails_closed(self):
         self.pump()
         self.a.send(b"secret")
