@@ -5,7 +5,8 @@
  *   raw           no crypto; 4-byte length prefix; same userspace batching as vmsec (ceiling)
  *   tls-*         OpenSSL TLS 1.3, one SSL_write per message (how TLS applications usually send)
  *   tls-*+batch   OpenSSL TLS 1.3 with application-level batching into 16 KiB writes
- *   vmsec-*       vmsec channels (see bench_vmsec.c), batching with an explicit flush
+ *   vmsec-*       vmsec channels (see bench_vmsec.c), VMSEC_SEND_MORE and a flush at the same
+ *                 batch boundaries as tls-*+batch
  * Results: a markdown table on stdout and JSON lines in $VMSEC_BENCH_JSON. */
 #include <errno.h>
 #include <pthread.h>
@@ -19,7 +20,7 @@
 
 /* ---- framing shared by raw and TLS: [u32 big-endian length][payload] ---------------------------- */
 
-#define BATCH 16384
+#define BATCH BENCH_BATCH
 #define RBUF (1u << 18)
 
 struct framed {

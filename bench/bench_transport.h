@@ -7,6 +7,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The batch of "TLS 1.3 ... +batch": small messages (each with a 4-byte length prefix) are
+ * gathered into writes of up to this many bytes. The vmsec contenders flush at the same messages. */
+#define BENCH_BATCH 16384
+
 struct contender {
     const char *name;
     const char *id;

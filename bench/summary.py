@@ -76,6 +76,31 @@ def issue15_floors(rows, one):
     return "\n".join(out)
 
 
+def packing_floors(rows):
+    """Issue 15, section 3 (message packing): small messages through vmsec channels against TLS 1.3
+    with the same batching (both flush at the same messages, bench_vmsec.c), per suite, in
+    messages per second; the other AEAD backend's rows too
+    (bench_transport_other: -libsodium in a default build, -libcrypto in a libsodium-only one)."""
+    def one(**kw):
+        return next((r for r in rows if all(r.get(k) == v for k, v in kw.items())), None)
+
+    out = ["### Message packing: ratios against the floors", "",
+           "| measurement | vmsec | TLS 1.3 batched | ratio | floor | |", "|---|---:|---:|---:|---:|---|"]
+    for suite, tls in (("chachapoly", "tls-chacha-batch"), ("aesgcm", "tls-aesgcm-batch")):
+        for size, label in ((64, "64 B"), (1024, "1 KiB")):
+            t = one(bench="throughput", contender=tls, size=size)
+            for backend in ("", "-libsodium", "-libcrypto"):
+                for h in ("blake2b", "sha256"):
+                    cid = f"vmsec-{suite}-{h}{backend}"
+                    v = one(bench="throughput", contender=cid, size=size)
+                    if not (v and t):
+                        continue
+                    r = v["msgs_per_s"] / t["msgs_per_s"]
+                    out.append(f"| {label} messages/s, {cid} vs {tls} | {v['msgs_per_s']:.0f}/s | "
+                               f"{t['msgs_per_s']:.0f}/s | {r:.2f} | >= 1.00 | {'met' if r >= 1.0 else 'MISSED'} |")
+    return "\n".join(out) if len(out) > 4 else ""
+
+
 def main(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
 
@@ -151,6 +176,9 @@ def main(path):
     print("\n".join(out))
     print()
     print(issue15_floors(rows, one) + "\n")
+    packing = packing_floors(rows)
+    if packing:
+        print(packing + "\n")
     guest = guest_ratios(rows)
     if guest:
         print(guest + "\n")

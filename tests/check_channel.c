@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sodium.h>
 #include <sys/socket.h>
@@ -237,6 +238,124 @@ START_TEST(batching_defers_writes_until_flush)
     }
     vmsec_channel_free(a);
     vmsec_channel_free(b);
+}
+END_TEST
+
+/* A message sent without VMSEC_SEND_MORE reaches the peer without a flush, blocking or not. */
+START_TEST(a_lone_message_is_written_at_once)
+{
+    vmsec_channel *a, *b;
+    uint8_t out[8];
+    size_t len;
+    open_pair(&a, &b);
+    for (int nb = 0; nb < 2; nb++) {
+        struct pollfd p = {.fd = vmsec_channel_fd(b), .events = POLLIN};
+        ck_assert_int_eq(vmsec_channel_set_nonblocking(a, nb), 0);
+        ck_assert_int_eq(vmsec_channel_send(a, (const uint8_t *)"lone", 4, 0), 0);
+        ck_assert(!(vmsec_channel_poll_events(a) & POLLOUT));
+        ck_assert_int_eq(poll(&p, 1, 5000), 1);
+        ck_assert_int_eq(vmsec_channel_recv(b, out, sizeof(out), &len), 0);
+        ck_assert_uint_eq(len, 4);
+        ck_assert_int_eq(memcmp(out, "lone", 4), 0);
+    }
+    vmsec_channel_free(a);
+    vmsec_channel_free(b);
+}
+END_TEST
+
+/* Copies bytes between two sockets both ways, counting those from a to b; while hold is set it
+ * reads nothing from a, as a peer that stopped reading. */
+typedef struct {
+    int a, b;
+    atomic_bool hold;
+    atomic_size_t a_to_b;
+} tap;
+
+static void *tap_run(void *p)
+{
+    tap *t = p;
+    bool open[2] = {true, true};
+    uint8_t buf[16384];
+    while (open[0] || open[1]) {
+        bool hold = atomic_load(&t->hold);
+        struct pollfd f[2] = {{.fd = t->a, .events = open[0] && !hold ? POLLIN : 0},
+                              {.fd = t->b, .events = open[1] ? POLLIN : 0}};
+        poll(f, 2, 10);
+        for (int d = 0; d < 2; d++) {
+            int src = d ? t->b : t->a, dst = d ? t->a : t->b;
+            ssize_t n, w;
+            if (!f[d].events || !f[d].revents)
+                continue;
+            if ((n = read(src, buf, sizeof(buf))) <= 0) {
+                shutdown(dst, SHUT_WR);
+                open[d] = false;
+                continue;
+            }
+            for (ssize_t off = 0; off < n; off += w)
+                if ((w = write(dst, buf + off, (size_t)(n - off))) < 0)
+                    return NULL;
+            if (d == 0)
+                atomic_fetch_add(&t->a_to_b, (size_t)n);
+        }
+    }
+    return NULL;
+}
+
+/* Non-blocking sends while the socket is full are packed: many small messages cost far fewer
+ * bytes than a record each, and each arrives whole, in order, once the peer reads again. */
+START_TEST(nonblocking_sends_pack_while_the_socket_is_full)
+{
+    int s1[2], s2[2], small = 4096;
+    size_t n = 3000 / scale, hs, len;
+    vmsec_channel *a, *b;
+    pthread_t t, h;
+    hs_arg ha;
+    tap tp = {0};
+    uint8_t msg[64], out[64];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s1), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s2), 0);
+    ck_assert_int_eq(setsockopt(s1[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    tp.a = s1[1];
+    tp.b = s2[0];
+    pthread_create(&t, NULL, tap_run, &tp);
+    ck_assert_int_eq(vmsec_channel_new(&a, cfg_a, s1[0], VMSEC_ROLE_INITIATOR, VMSEC_CHANNEL_OWN_FD), 0);
+    ck_assert_int_eq(vmsec_channel_new(&b, cfg_b, s2[1], VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), 0);
+    ha.ch = a;
+    pthread_create(&h, NULL, do_handshake, &ha);
+    ck_assert_int_eq(vmsec_channel_handshake(b), 0);
+    pthread_join(h, NULL);
+    ck_assert_int_eq(ha.rc, 0);
+    hs = atomic_load(&tp.a_to_b);
+    atomic_store(&tp.hold, true);
+    ck_assert_int_eq(vmsec_channel_set_nonblocking(a, 1), 0);
+    for (size_t i = 0; i < n; i++) {
+        memset(msg, (int)(i & 0xff), sizeof(msg));
+        ck_assert_int_eq(vmsec_channel_send(a, msg, sizeof(msg), 0), 0);
+    }
+    ck_assert(vmsec_channel_poll_events(a) & POLLOUT);
+    atomic_store(&tp.hold, false);
+    for (int rc; (rc = vmsec_channel_flush(a)) != 0;) {
+        struct pollfd p = {.fd = vmsec_channel_fd(a), .events = POLLOUT};
+        ck_assert_int_eq(rc, VMSEC_EAGAIN);
+        ck_assert_int_eq(poll(&p, 1, 5000), 1);
+    }
+    ck_assert_int_eq(vmsec_channel_set_nonblocking(a, 0), 0);
+    ck_assert_int_eq(vmsec_channel_close(a), 0);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_eq(vmsec_channel_recv(b, out, sizeof(out), &len), 0);
+        ck_assert_uint_eq(len, sizeof(msg));
+        ck_assert_uint_eq(out[0], i & 0xff);
+        ck_assert_uint_eq(out[63], i & 0xff);
+    }
+    ck_assert_int_eq(vmsec_channel_recv(b, out, sizeof(out), &len), VMSEC_ECLOSED);
+    /* one record per message would be n * (2 + 1 + 64 + 16) bytes; packed, an entry is 66 */
+    ck_assert_msg(atomic_load(&tp.a_to_b) - hs < n * 83 * 9 / 10, "%zu bytes for %zu messages",
+                  atomic_load(&tp.a_to_b) - hs, n);
+    vmsec_channel_free(a);
+    vmsec_channel_free(b);
+    pthread_join(t, NULL);
+    close(s1[1]);
+    close(s2[0]);
 }
 END_TEST
 
@@ -700,6 +819,8 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, blocking_socketpair_both_directions_at_once);
     tcase_add_test(tc, batching_defers_writes_until_flush);
+    tcase_add_test(tc, a_lone_message_is_written_at_once);
+    tcase_add_test(tc, nonblocking_sends_pack_while_the_socket_is_full);
     tcase_add_test(tc, large_messages_stream_in_pieces);
     tcase_add_test(tc, peer_vanishing_during_a_large_send);
     tcase_add_test(tc, nonblocking_socketpair_with_poll);

@@ -367,6 +367,10 @@ VMSEC_EXPORT int vmsec_engine_input_eof(vmsec_engine *e);
 
 /**
  * @brief Exposes the bytes waiting to be sent to the peer (no copy).
+ *
+ * Protocol version 2: small messages queued while output was waiting were packed into one record
+ * (see vmsec_engine_send()); that record is sealed by this call. A pack held open by
+ * vmsec_engine_send_more() is not: it waits for vmsec_engine_flush() or a send without "more".
  * @param e The engine.
  * @param[out] buf Receives a pointer valid until the next call on the sending side.
  * @param[out] len Receives the number of bytes (0 when nothing is pending).
@@ -385,12 +389,23 @@ VMSEC_EXPORT int vmsec_engine_output_consume(vmsec_engine *e, size_t len);
 /**
  * @brief Returns the number of bytes waiting to be sent.
  * @param e The engine.
- * @return Pending output bytes.
+ * @return Pending output bytes, counting an open pack as the record it becomes once sealed (one
+ *         held open by vmsec_engine_send_more() too, though vmsec_engine_output() exposes it only
+ *         after vmsec_engine_flush()).
  */
 VMSEC_EXPORT size_t vmsec_engine_output_pending(const vmsec_engine *e);
 
 /**
  * @brief Encrypts an application message into the output (only once the handshake is complete).
+ *
+ * **Packing** (protocol version 2, doc/PROTOCOL.md): several small messages (up to 8 KiB each)
+ * can share one record, which costs one AEAD operation and one frame instead of one per message;
+ * the receiver still gets them one by one, with their boundaries. A message is packed when more
+ * than one is queued: after vmsec_engine_send_more(), or when output is still waiting to be
+ * written (vmsec_engine_output_pending() is not 0), in which case the pack is sealed by the next
+ * vmsec_engine_output(). A message sent with nothing waiting is sealed as its own record at once:
+ * packing never delays a lone message. Larger messages always go as their own records, after
+ * whatever pack was open. With protocol version 1 every message is sealed as its own records.
  * @param e The engine.
  * @param msg The message (may be NULL when @p len is 0; empty messages are delivered as such).
  * @param len Up to the configured maximum.
@@ -398,6 +413,27 @@ VMSEC_EXPORT size_t vmsec_engine_output_pending(const vmsec_engine *e);
  *         handshake, after vmsec_engine_close() or after a failure; #VMSEC_ENOMEM.
  */
 VMSEC_EXPORT int vmsec_engine_send(vmsec_engine *e, const uint8_t *msg, size_t len);
+
+/**
+ * @brief Like vmsec_engine_send(), saying more messages follow; since 1.1.
+ *
+ * Protocol version 2: a small message joins an open pack that stays open (and out of
+ * vmsec_engine_output()) until a vmsec_engine_send() without "more", vmsec_engine_flush(),
+ * vmsec_engine_close(), a message too large to be packed, or the pack filling one record. With
+ * protocol version 1 this is vmsec_engine_send().
+ * @param e The engine.
+ * @param msg The message (may be NULL when @p len is 0).
+ * @param len Up to the configured maximum.
+ * @return As vmsec_engine_send().
+ */
+VMSEC_EXPORT int vmsec_engine_send_more(vmsec_engine *e, const uint8_t *msg, size_t len);
+
+/**
+ * @brief Seals the messages held by vmsec_engine_send_more() into the output; since 1.1.
+ * @param e The engine.
+ * @return 0 (also when nothing was held); #VMSEC_ESTATE after a failure; #VMSEC_EINVAL.
+ */
+VMSEC_EXPORT int vmsec_engine_flush(vmsec_engine *e);
 
 /**
  * @brief Takes the next complete, authenticated message.
@@ -458,7 +494,7 @@ typedef struct vmsec_channel vmsec_channel;
 
 /** @brief Flag for vmsec_channel_new(): close the descriptor in vmsec_channel_free(). */
 #define VMSEC_CHANNEL_OWN_FD 0x1u
-/** @brief Flag for vmsec_channel_send(): more messages follow; keep this one buffered until a later send without it, vmsec_channel_flush(), or about 64 KiB of records are waiting (then they are written at once). */
+/** @brief Flag for vmsec_channel_send(): more messages follow; keep this one buffered (packed with the following ones into one record, protocol version 2) until a later send without it, vmsec_channel_flush(), vmsec_channel_close(), or about 64 KiB are waiting (then they are written at once). */
 #define VMSEC_SEND_MORE 0x1u
 
 /**
@@ -523,6 +559,13 @@ VMSEC_EXPORT int vmsec_channel_handshake(vmsec_channel *ch);
  * returning (blocking mode) or as far as the socket accepts (non-blocking mode: the rest stays
  * buffered; call vmsec_channel_flush() when the descriptor is writable).
  *
+ * Packing (protocol version 2): small messages (up to 8 KiB) sent with #VMSEC_SEND_MORE are packed
+ * into shared records, sealed by the next send without the flag or vmsec_channel_flush(). In
+ * non-blocking mode, small messages sent while earlier output is still waiting for the socket are
+ * packed too, and the pack is sealed when the socket takes the earlier output (a send or
+ * vmsec_channel_flush()). A message sent alone is written at once, as its own record. The peer
+ * receives every message separately either way.
+ *
  * In blocking mode a message longer than one record (#VMSEC_RECORD_PAYLOAD_MAX) is written record
  * by record while the rest of it is still being encrypted, so a receiving thread decrypts the start
  * of a large message while the sender seals its end. If writing fails part way, the channel fails
@@ -539,7 +582,7 @@ VMSEC_EXPORT int vmsec_channel_handshake(vmsec_channel *ch);
 VMSEC_EXPORT int vmsec_channel_send(vmsec_channel *ch, const uint8_t *msg, size_t len, unsigned int flags);
 
 /**
- * @brief Writes out everything buffered.
+ * @brief Writes out everything buffered, including messages held by #VMSEC_SEND_MORE.
  * @param ch The channel.
  * @return 0 when nothing remains buffered; #VMSEC_EAGAIN (non-blocking); #VMSEC_EIO; #VMSEC_ESTATE.
  */

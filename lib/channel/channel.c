@@ -113,14 +113,19 @@ static int wait_fd(vmsec_channel *ch, short events, int64_t deadline)
     }
 }
 
-/* Writes pending output once (as much as the socket takes). 0 = all written, VMSEC_EAGAIN, or failure. */
+/* Writes pending output once (as much as the socket takes). 0 = all written, VMSEC_EAGAIN, or failure.
+ * The records already sealed go first: while the socket takes none of them, small messages keep
+ * joining the engine's open pack, which vmsec_engine_output() seals once they are written. */
 static int write_some(vmsec_channel *ch, int side)
 {
     const uint8_t *buf;
     size_t len;
     ssize_t n;
-    vmsec_engine_output(ch->e, &buf, &len);
-    while (len) {
+    int rc;
+    vmsec__engine_output_sealed(ch->e, &buf, &len);
+    for (;;) {
+        if (!len && ((rc = vmsec_engine_output(ch->e, &buf, &len)) < 0 || !len))
+            return rc;
         n = send(ch->fd, buf, len, MSG_NOSIGNAL);
         if (n < 0 && errno == ENOTSOCK)
             n = write(ch->fd, buf, len);
@@ -140,9 +145,8 @@ static int write_some(vmsec_channel *ch, int side)
             return vmsec__engine_abort(ch->e, side, VMSEC_EIO, "writing to the peer: %s", strerror(errno));
         }
         vmsec_engine_output_consume(ch->e, (size_t)n);
-        vmsec_engine_output(ch->e, &buf, &len);
+        vmsec__engine_output_sealed(ch->e, &buf, &len);
     }
-    return 0;
 }
 
 /* Writes everything pending; in blocking mode waits until done (until deadline, if non-zero). */
@@ -266,7 +270,7 @@ int vmsec_channel_send(vmsec_channel *ch, const uint8_t *msg, size_t len, unsign
     int rc;
     if (!ch || (flags & ~VMSEC_SEND_MORE))
         return vmsec__error(VMSEC_EINVAL, "vmsec_channel_send: %s", ch ? "unknown flags" : "channel is NULL");
-    if ((rc = vmsec_channel_handshake(ch)) < 0)
+    if (!atomic_load(&ch->hs_done) && (rc = vmsec_channel_handshake(ch)) < 0)
         return rc;
     if (ch->nonblock && vmsec_engine_output_pending(ch->e) >= NONBLOCK_BUFFER_LIMIT) {
         if ((rc = write_some(ch, 0)) < 0 && rc != VMSEC_EAGAIN)
@@ -276,6 +280,8 @@ int vmsec_channel_send(vmsec_channel *ch, const uint8_t *msg, size_t len, unsign
     }
     if (!ch->nonblock && len > VMSEC_RECORD_PAYLOAD_MAX)
         rc = send_pieces(ch, msg, len);
+    else if (flags & VMSEC_SEND_MORE)
+        rc = vmsec_engine_send_more(ch->e, msg, len);
     else
         rc = vmsec_engine_send(ch->e, msg, len);
     if (rc < 0)
@@ -291,7 +297,7 @@ int vmsec_channel_flush(vmsec_channel *ch)
     int rc;
     if (!ch)
         return vmsec__error(VMSEC_EINVAL, "vmsec_channel_flush: channel is NULL");
-    if ((rc = vmsec_channel_handshake(ch)) < 0)
+    if ((rc = vmsec_channel_handshake(ch)) < 0 || (rc = vmsec_engine_flush(ch->e)) < 0)
         return rc;
     return write_all(ch, 0, 0);
 }
@@ -302,7 +308,7 @@ int vmsec_channel_recv(vmsec_channel *ch, uint8_t *buf, size_t cap, size_t *len)
     if (!ch || !len || (!buf && cap))
         return vmsec__error(VMSEC_EINVAL, "vmsec_channel_recv: NULL argument");
     *len = 0;
-    if ((rc = vmsec_channel_handshake(ch)) < 0)
+    if (!atomic_load(&ch->hs_done) && (rc = vmsec_channel_handshake(ch)) < 0)
         return rc;
     for (;;) {
         rc = vmsec_engine_recv(ch->e, buf, cap, len);

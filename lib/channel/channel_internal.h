@@ -51,7 +51,15 @@ bool vmsec__engine_confirm_sent(const vmsec_engine *e);
 int vmsec__engine_send_begin(vmsec_engine *e, size_t len);
 int vmsec__engine_send_piece(vmsec_engine *e, const uint8_t *msg, size_t off, size_t len, size_t total);
 
+/* The output already sealed, without sealing an open pack (vmsec_engine_output() would): a
+ * non-blocking channel writes this first, and while the socket is full small messages keep
+ * joining the pack. */
+void vmsec__engine_output_sealed(vmsec_engine *e, const uint8_t **buf, size_t *len);
+
 /* Test-only hook (never exported): positions both cipherstates' nonces, to reach nonce exhaustion. */
 void vmsec__engine_test_set_nonces(vmsec_engine *e, uint64_t send_n, uint64_t recv_n);
+/* Test-only hook (never exported): seals one record of any type and data under the sending key,
+ * to forge what a faulty or hostile peer holding the keys would send. */
+int vmsec__engine_test_seal(vmsec_engine *e, uint8_t type, const uint8_t *data, size_t len);
 
 #endif

@@ -50,6 +50,7 @@ int vmsec__engine_fail(vmsec_engine *e, int side, int code, const char *fmt, ...
             sodium_memzero(e->msg, e->msg_cap + 1);
         e->msg_len = 0;
         e->msg_ready = false;
+        e->msg_off = e->pack_next = e->pack_end = 0;
     }
     if (side != 1)
         vmsec__engine_wipe_key(e, 0);

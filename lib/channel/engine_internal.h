@@ -74,6 +74,16 @@ struct vmsec_engine {
     bool peer_proved;  /* the final trust decision was made */
     bool confirm_due;  /* wrote the last handshake message: the first record must be the confirm record */
     bool confirm_sent; /* read the last handshake message: the confirm record was queued */
+    /* Message packing (version 2, REC_PACKED). Sending: an open pack is filled in the output
+     * buffer right after the pending output, at out + out_end: frame header and type byte
+     * reserved, then the entries, then room for the tag; it is sealed in place. pack_len counts
+     * its entry bytes (0: no pack open; an entry is at least its 2-byte length). pack_hold: the
+     * caller said more messages follow, so vmsec_engine_output() leaves the pack open.
+     * Receiving: a decrypted packed record stays at msg + 1; the message handed out is at
+     * msg + 1 + msg_off, and the entries not yet handed out are [pack_next, pack_end). */
+    size_t pack_len;
+    bool pack_hold;
+    size_t msg_off, pack_next, pack_end;
 };
 
 /* A frame starts with its length, big-endian. */
@@ -109,7 +119,8 @@ int vmsec__engine_confirmed(vmsec_engine *e);
 
 /* engine_send.c: the output buffer */
 
-/* Room for need more bytes after the pending output; fails without touching the engine's state. */
+/* Room for need more bytes after the pending output; seals an open pack first (so a record written
+ * next follows it), otherwise fails without touching the engine's state. */
 int vmsec__engine_out_reserve(vmsec_engine *e, size_t need);
 /* Releases the output buffer; bytes still pending are dropped. */
 void vmsec__engine_free_out(vmsec_engine *e);

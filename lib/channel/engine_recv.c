@@ -100,6 +100,56 @@ static int read_confirm(vmsec_engine *e, uint8_t type, size_t data_len)
     return vmsec__engine_confirmed(e);
 }
 
+/* The length of the packed entry at data + off (bounds checked by the caller). */
+static size_t entry_len(const uint8_t *data, size_t off)
+{
+    return (size_t)data[off] << 8 | data[off + 1];
+}
+
+/* A packed record (version 2) decrypted at msg + 1: every entry is checked before the first is
+ * handed out, so nothing of a malformed record reaches the application. */
+static int read_packed(vmsec_engine *e, size_t data_len)
+{
+    const uint8_t *data = e->msg + 1;
+    size_t off = 0, n;
+    if (e->msg_len != 0)
+        return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "packed record inside a fragmented message");
+    if (data_len == 0)
+        return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "empty packed record");
+    while (off < data_len) {
+        if (data_len - off < 2)
+            return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "packed record: %zu stray bytes after its last entry",
+                                      data_len - off);
+        n = entry_len(data, off);
+        if (n > data_len - off - 2)
+            return vmsec__engine_fail(e, 1, VMSEC_EPROTO,
+                                      "packed record: entry of %zu bytes at offset %zu runs past its end (%zu bytes)",
+                                      n, off, data_len);
+        if (n > e->cfg.max_message)
+            return vmsec__engine_fail(e, 1, VMSEC_EPEERTOOBIG,
+                                      "packed record: peer's message of %zu bytes exceeds the maximum of %zu bytes", n,
+                                      e->cfg.max_message);
+        off += 2 + n;
+    }
+    e->pack_next = 0;
+    e->pack_end = data_len;
+    return 1;
+}
+
+/* Hands out the next entry of the packed record being read; 0 when none is left. */
+static int next_entry(vmsec_engine *e)
+{
+    if (e->pack_next >= e->pack_end) {
+        e->msg_off = e->pack_next = e->pack_end = 0;
+        return 0;
+    }
+    e->msg_len = entry_len(e->msg + 1, e->pack_next);
+    e->msg_off = e->pack_next + 2;
+    e->pack_next = e->msg_off + e->msg_len;
+    e->msg_ready = true;
+    return 1;
+}
+
 static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
 {
     size_t data_len = len - REC_MIN;
@@ -107,7 +157,9 @@ static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
     int rc;
     if (e->peer_closed)
         return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "transport message after close_notify");
-    if (e->msg_len + data_len > e->cfg.max_message)
+    /* In version 2 a record that starts a message may be a packed one, whose entries are checked
+     * one by one once it is decrypted; msg_reserve gives at least one record's worth of room. */
+    if (e->msg_len + data_len > e->cfg.max_message && (e->cfg.version < 2 || e->msg_len != 0))
         return vmsec__engine_fail(e, 1, VMSEC_EPEERTOOBIG, "peer's message exceeds the maximum of %zu bytes",
                                   e->cfg.max_message);
     if ((rc = vmsec__engine_msg_reserve(e, e->msg_len + data_len)) < 0)
@@ -131,6 +183,9 @@ static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
     }
     if (e->cfg.version >= 2 && (e->confirm_due || type == REC_CONFIRM))
         return read_confirm(e, type, data_len);
+    if (type != REC_PACKED && e->msg_len + data_len > e->cfg.max_message)
+        return vmsec__engine_fail(e, 1, VMSEC_EPEERTOOBIG, "peer's message exceeds the maximum of %zu bytes",
+                                  e->cfg.max_message);
     switch (type) {
     case REC_MORE:
         if (data_len == 0)
@@ -148,9 +203,17 @@ static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
         e->peer_closed = true;
         atomic_store(&e->state, VMSEC_STATE_CLOSED);
         return 0;
+    case REC_PACKED:
+        if (e->cfg.version < 2)
+            break;
+        if ((rc = read_packed(e, data_len)) < 0)
+            return rc;
+        next_entry(e);
+        return 0;
     default:
-        return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "unknown record type 0x%02x", type);
+        break;
     }
+    return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "unknown record type 0x%02x", type);
 }
 
 /* Processes every complete frame in the input, stopping at a complete message not yet taken. */
@@ -304,7 +367,7 @@ int vmsec_engine_recv(vmsec_engine *e, uint8_t *buf, size_t cap, size_t *len)
     if (!e || !len || (!buf && cap))
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_recv: NULL argument");
     *len = 0;
-    if ((rc = vmsec__engine_failed_guard(e, 1)) < 0)
+    if (atomic_load(&e->state) == VMSEC_STATE_FAILED && (rc = vmsec__engine_failed_guard(e, 1)) < 0)
         return rc;
     if (!e->msg_ready) {
         if (e->peer_closed)
@@ -315,9 +378,11 @@ int vmsec_engine_recv(vmsec_engine *e, uint8_t *buf, size_t cap, size_t *len)
     if (cap < e->msg_len)
         return vmsec__error(VMSEC_ETOOBIG, "message of %zu bytes does not fit a %zu-byte buffer", e->msg_len, cap);
     if (e->msg_len)
-        memcpy(buf, e->msg + 1, e->msg_len);
+        memcpy(buf, e->msg + 1 + e->msg_off, e->msg_len);
     e->msg_len = 0;
     e->msg_ready = false;
+    if (next_entry(e))
+        return 0; /* the rest of a packed record: no new input is read before it is taken */
     if (process_input(e) < 0 || (e->input_eof && !e->msg_ready && eof_verdict(e) < 0))
         atomic_store(&e->fail_reported, false); /* this message was authentic; the next call reports the failure */
     return 0;

@@ -93,6 +93,19 @@ class TestChannel(Peers):
         self.assertIsNone(cid)
         self.assertFalse(os.path.exists(self.addr[5:]), "listener removes its socket file")
 
+    def test_batched_sends_keep_every_message(self):
+        msgs = [bytes([i % 251]) * (i * 37 % 3000) for i in range(500)]
+        with vmsec.Listener(self.addr) as listener:
+            join = self.serve(listener, lambda ch: list(ch))
+            with vmsec.Channel.connect(self.addr, self.client_cfg) as ch:
+                for i, m in enumerate(msgs):
+                    ch.send(m, more=True)
+                    if i % 100 == 99:
+                        ch.flush()
+                ch.flush()
+                ch.shutdown()
+            self.assertEqual(join(), msgs)
+
     def test_large_message_grows_the_buffer(self):
         big = os.urandom(3 << 20)
         with vmsec.Listener(self.addr) as listener:
@@ -334,6 +347,45 @@ class TestEngine(unittest.TestCase):
         with self.assertRaises(vmsec.ProtocolError):
             self.b.feed(old.data_to_send())
         old.free()
+    def test_more_packs_messages_until_flush(self):
+        self.pump()
+        msgs = [b"", b"a", b"bc" * 50, b"x" * 9000, b"d"]
+        for m in msgs:
+            self.a.send(m, more=True)
+        # the small ones after the 9000-byte message (which goes alone) are held until the flush
+        self.assertGreater(self.a.pending_output, 0)
+        sealed = self.a.data_to_send()
+        self.assertGreater(len(sealed), 9000)
+        self.assertEqual(self.a.data_to_send(), b"")
+        self.a.flush()
+        held = self.a.data_to_send()
+        self.assertEqual(len(held), 2 + 1 + 2 + 1 + 16)  # one record holding one entry
+        inbox = []
+        for data in (sealed, held):
+            self.assertEqual(self.b.feed(data), len(data))
+            inbox.extend(self.b.messages())
+        self.assertEqual(inbox, msgs)
+        # a lone message is its own record at once, no flush needed
+        self.a.send(b"lone")
+        self.assertEqual(self.pump(), [b"lone"])
+
+    def test_version_1_never_packs(self):
+        from vmsec._lib import lib
+        a_cfg = vmsec.ChannelConfig(self.a_kp, trusted_peers=[self.b_kp.public_key])
+        b_cfg = vmsec.ChannelConfig(self.b_kp, trusted_peers=[self.a_kp.public_key])
+        for cfg in (a_cfg, b_cfg):
+            lib.vmsec_channel_config_set_protocol_version(cfg.handle, 1)
+        self.a.free()
+        self.b.free()
+        self.a, self.b = vmsec.Engine(a_cfg, "initiator"), vmsec.Engine(b_cfg, "responder")
+        self.pump()
+        for m in (b"one", b"two", b"three"):
+            self.a.send(m, more=True)
+        self.a.flush()
+        self.assertEqual(self.a.pending_output, 22 + 22 + 24)  # three records, one per message
+        self.assertEqual(self.pump(), [b"one", b"two", b"three"])
+        a_cfg.close()
+        b_cfg.close()
 
     def test_tampering_fails_closed(self):
         self.pump()

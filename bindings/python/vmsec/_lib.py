@@ -230,6 +230,8 @@ PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "vmsec_engine_output_consume": (STATUS, [c_void_p, c_size_t]),
     "vmsec_engine_output_pending": (c_size_t, [c_void_p]),
     "vmsec_engine_send": (STATUS, [c_void_p, c_char_p, c_size_t]),
+    "vmsec_engine_send_more": (STATUS, [c_void_p, c_char_p, c_size_t]),
+    "vmsec_engine_flush": (STATUS, [c_void_p]),
     "vmsec_engine_recv": (STATUS, [c_void_p, c_char_p, c_size_t, c_size_t_p]),
     "vmsec_engine_close": (STATUS, [c_void_p]),
     "vmsec_engine_state": (STATUS, [c_void_p]),

@@ -299,10 +299,20 @@ class Engine:
         lib.vmsec_engine_output_consume(self.handle, count)
         return data
 
-    def send(self, message: bytes) -> None:
-        """Encrypts a message into the output (after the handshake)."""
+    def send(self, message: bytes, more: bool = False) -> None:
+        """Encrypts a message into the output (after the handshake). With ``more=True`` a small
+        message is packed with the following ones into one record, held back from
+        :meth:`data_to_send` until a send without ``more`` or :meth:`flush` (protocol version 2;
+        the peer still receives each message on its own)."""
         message = bytes(message)
-        lib.vmsec_engine_send(self.handle, message, len(message))
+        if more:
+            lib.vmsec_engine_send_more(self.handle, message, len(message))
+        else:
+            lib.vmsec_engine_send(self.handle, message, len(message))
+
+    def flush(self) -> None:
+        """Seals the messages held by ``send(..., more=True)`` into the output."""
+        lib.vmsec_engine_flush(self.handle)
 
     def recv(self) -> Optional[bytes]:
         """The next complete message, or None when none is complete yet. Raises
@@ -426,13 +436,15 @@ class Channel:
         lib.vmsec_channel_handshake(self.handle)
 
     def send(self, message: bytes, more: bool = False) -> None:
-        """Sends one message. With ``more=True`` it may stay buffered until a later send or
-        :meth:`flush` (fewer system calls for bursts)."""
+        """Sends one message. With ``more=True`` it stays buffered until a later send without it,
+        :meth:`flush` or about 64 KiB are waiting; small messages sent so share records (protocol
+        version 2), which makes bursts of small messages much cheaper. The peer still receives
+        each message on its own."""
         message = bytes(message)
         lib.vmsec_channel_send(self.handle, message, len(message), _SEND_MORE if more else 0)
 
     def flush(self) -> None:
-        """Writes out everything buffered."""
+        """Writes out everything buffered, including messages sent with ``more=True``."""
         lib.vmsec_channel_flush(self.handle)
 
     def recv(self) -> bytes:
