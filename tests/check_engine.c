@@ -584,6 +584,7 @@ int main(void)
     engine_add_random_edits_test(tc);
     tcase_add_test(tc, message_sealed_in_pieces_matches_whole_sealing);
     tcase_add_test(tc, reconnects_share_the_configuration_ss_cache);
+    engine_add_liveness_tests(tc);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

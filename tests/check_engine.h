@@ -38,5 +38,6 @@ void roundtrip(pair *p, bool from_i, const uint8_t *msg, size_t len);
 void engine_add_fail_closed_tests(TCase *tc);
 void engine_add_random_edits_test(TCase *tc);
 void engine_add_peer_auth_tests(TCase *tc);
+void engine_add_liveness_tests(TCase *tc);
 
 #endif

@@ -26,6 +26,8 @@ struct vmsec_channel_config {
     uint64_t rekey_interval;
     unsigned int handshake_timeout_ms;
     unsigned int version; /* channel protocol version, 1 or 2 (doc/PROTOCOL.md) */
+    /* liveness (version 2): keep-alive interval, dead-peer timeout, time-based rekey; 0 = off */
+    unsigned int keepalive_ms, dead_after_ms, rekey_time_s;
 };
 
 /* Deep copy into zeroed *dst (guarded copies of secrets). Frees partial work on failure. */
@@ -46,6 +48,13 @@ bool vmsec__engine_send_closed(const vmsec_engine *e);
  * until the last piece is sealed. */
 int vmsec__engine_send_begin(vmsec_engine *e, size_t len);
 int vmsec__engine_send_piece(vmsec_engine *e, const uint8_t *msg, size_t off, size_t len, size_t total);
+
+/* The timers of engine_live.c, split by side for a channel's two threads. vmsec__engine_tick_recv
+ * stamps received records and runs only the dead-peer check, failing `side` (0 or 1) with
+ * VMSEC_EPEERDEAD. vmsec__engine_next_deadline is vmsec_engine_next_deadline, without the
+ * keep-alive and rekey times unless send_side (a thread that cannot send them ignores them). */
+int vmsec__engine_tick_recv(vmsec_engine *e, uint64_t now, int side);
+int vmsec__engine_next_deadline(const vmsec_engine *e, bool send_side, uint64_t *deadline_ms);
 
 /* Test-only hook (never exported): positions both cipherstates' nonces, to reach nonce exhaustion. */
 void vmsec__engine_test_set_nonces(vmsec_engine *e, uint64_t send_n, uint64_t recv_n);

@@ -65,6 +65,16 @@ struct vmsec_engine {
     uint8_t *out;
     size_t out_cap, out_start, out_end;
     bool out_release; /* free the output buffer once drained (it held the handshake) */
+    /* Liveness (keep-alives, dead-peer timeout, time-based rekey; engine_live.c). Times are the
+     * caller's monotonic milliseconds, known only from vmsec_engine_tick(); records are stamped
+     * with the time of the next tick. The sending side owns sent_activity and writes last_sent and
+     * last_rekey; the receiving side only raises recv_activity. The others are atomic because the
+     * receiving thread of a channel reads them to schedule its wake-ups. */
+    bool sent_activity;          /* a record was sealed since the last tick */
+    atomic_bool recv_activity;   /* a record was authenticated since the last tick */
+    atomic_bool send_timers_on;  /* last_sent and last_rekey were started by a tick */
+    atomic_bool recv_timer_on;   /* last_recv was started by a tick */
+    _Atomic uint64_t last_sent, last_rekey, last_recv;
 };
 
 /* A frame starts with its length, big-endian. */
@@ -97,6 +107,9 @@ int vmsec__engine_read_announcement(vmsec_engine *e);
 int vmsec__engine_read_handshake(vmsec_engine *e, const uint8_t *frame, size_t len);
 
 /* engine_send.c: the output buffer */
+
+/* Seals an empty control record (keep-alive, or rekey: the sending key is rekeyed after it). */
+int vmsec__engine_send_control(vmsec_engine *e, uint8_t type);
 
 /* Room for need more bytes after the pending output; fails without touching the engine's state. */
 int vmsec__engine_out_reserve(vmsec_engine *e, size_t need);

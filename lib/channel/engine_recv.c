@@ -83,6 +83,19 @@ int vmsec__engine_msg_reserve(vmsec_engine *e, size_t need)
     return 0;
 }
 
+/* Version 2 keep-alive and rekey records: empty, allowed anywhere after the handshake, also between
+ * the records of one message (the message being assembled is untouched). */
+static int read_control(vmsec_engine *e, uint8_t type, size_t data_len)
+{
+    int rc;
+    if (data_len != 0)
+        return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "%s record carries data",
+                                  type == REC_REKEY ? "rekey" : "keep-alive");
+    if (type == REC_REKEY && (rc = noise_cipher_rekey(&e->cs[1])) < 0)
+        return vmsec__engine_fail(e, 1, rc, "rekey of the receiving key failed");
+    return 0;
+}
+
 static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
 {
     size_t data_len = len - REC_MIN;
@@ -107,6 +120,8 @@ static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
             (unsigned long long)e->cs[1].n);
     type = *dst;
     *dst = saved;
+    /* any authentic record proves the peer alive (relaxed: only a flag for the next tick) */
+    atomic_store_explicit(&e->recv_activity, true, memory_order_relaxed);
     if (e->cfg.rekey_interval && ++e->recvd_since_rekey == e->cfg.rekey_interval) {
         e->recvd_since_rekey = 0;
         if ((rc = noise_cipher_rekey(&e->cs[1])) < 0)
@@ -129,9 +144,15 @@ static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
         e->peer_closed = true;
         atomic_store(&e->state, VMSEC_STATE_CLOSED);
         return 0;
+    case REC_KEEPALIVE:
+    case REC_REKEY:
+        if (e->cfg.version >= 2)
+            return read_control(e, type, data_len);
+        break;
     default:
-        return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "unknown record type 0x%02x", type);
+        break;
     }
+    return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "unknown record type 0x%02x", type);
 }
 
 /* Processes every complete frame in the input, stopping at a complete message not yet taken. */
