@@ -30,7 +30,12 @@
  * handshake is complete, one thread may send (vmsec_engine_send(), output functions,
  * vmsec_channel_send(), vmsec_channel_flush(), vmsec_channel_close()) while another thread receives
  * (input functions, vmsec_engine_recv(), vmsec_channel_recv()) on the same object. A failure seen by
- * either thread fails the channel for both.
+ * either thread fails the channel for both. vmsec_engine_tick() belongs to the sending side.
+ * With keep-alives or a rekey time (vmsec_channel_config_set_keepalive()) a blocking channel's
+ * sending calls hold a lock on the sending side, and a receiving thread waiting in
+ * vmsec_channel_recv() takes it when free to write a due keep-alive (without blocking: a peer that
+ * stopped reading cannot stall the receiver) and runs the dead-peer check itself; a sending thread
+ * blocked in a write runs the timers of its side. vmsec_channel_tick() is a call on both sides.
  */
 #ifndef VMSEC_CHANNEL_H
 #define VMSEC_CHANNEL_H
@@ -620,7 +625,9 @@ VMSEC_EXPORT int vmsec_channel_flush(vmsec_channel *ch);
  * @return 0; #VMSEC_EAGAIN (non-blocking); #VMSEC_ETOOBIG (@p cap too small; message kept, size
  *         in @p len); #VMSEC_ECLOSED (peer closed cleanly); #VMSEC_ETRUNCATED (stream ended, or the
  *         connection was reset, without close_notify); #VMSEC_EAUTH / #VMSEC_EPROTO (tampering;
- *         channel failed); #VMSEC_ESTATE; #VMSEC_EIO.
+ *         channel failed); #VMSEC_EPEERDEAD (with vmsec_channel_config_set_keepalive(): nothing
+ *         arrived within the dead-peer timeout; a blocking call wakes up for it and meanwhile sends
+ *         the keep-alives that are due); #VMSEC_ESTATE; #VMSEC_EIO.
  */
 VMSEC_EXPORT int vmsec_channel_recv(vmsec_channel *ch, uint8_t *buf, size_t cap, size_t *len);
 
@@ -640,6 +647,43 @@ VMSEC_EXPORT int vmsec_channel_close(vmsec_channel *ch);
  * @return A mask of POLLIN and POLLOUT (POLLOUT while output is buffered).
  */
 VMSEC_EXPORT short vmsec_channel_poll_events(const vmsec_channel *ch);
+
+/**
+ * @brief Gives the poll(2) timeout until the channel's next timer; since 1.1.
+ *
+ * For event loops on a non-blocking channel: poll for vmsec_channel_poll_events() with this
+ * timeout, then call vmsec_channel_tick() (and receive or flush as the events say):
+ *
+ * @code
+ * struct pollfd p = {.fd = vmsec_channel_fd(ch), .events = vmsec_channel_poll_events(ch)};
+ * poll(&p, 1, vmsec_channel_next_timeout_ms(ch));
+ * if ((rc = vmsec_channel_tick(ch)) < 0) ... // VMSEC_EPEERDEAD, ...
+ * @endcode
+ *
+ * The timers are the handshake timeout until the handshake is complete, then keep-alives, the
+ * dead-peer timeout and the rekey time (vmsec_channel_config_set_keepalive(),
+ * vmsec_channel_config_set_rekey_time()). A blocking channel runs them itself.
+ *
+ * @param ch The channel.
+ * @return Milliseconds until the next timer (0 when one is due), or -1 when none is armed (or
+ *         @p ch is NULL).
+ */
+VMSEC_EXPORT int vmsec_channel_next_timeout_ms(const vmsec_channel *ch);
+
+/**
+ * @brief Runs the channel's timers on CLOCK_MONOTONIC; since 1.1.
+ *
+ * Before the handshake is complete, continues it as vmsec_channel_handshake() does (which fails it
+ * once its timeout passed). Afterwards, fails the channel with #VMSEC_EPEERDEAD when the peer sent
+ * nothing within the dead-peer timeout, and writes a keep-alive or rekey record when one is due
+ * (what the socket does not take stays buffered: poll for POLLOUT and call vmsec_channel_flush()).
+ * Calling it early or often does no harm. A call on both sides (see Threads above).
+ *
+ * @param ch The channel.
+ * @return 0; #VMSEC_EPEERDEAD; any error of vmsec_channel_handshake(); #VMSEC_ESTATE; #VMSEC_EIO;
+ *         #VMSEC_EINVAL.
+ */
+VMSEC_EXPORT int vmsec_channel_tick(vmsec_channel *ch);
 
 /**
  * @brief Returns the descriptor.

@@ -55,6 +55,8 @@ int vmsec__engine_send_piece(vmsec_engine *e, const uint8_t *msg, size_t off, si
  * keep-alive and rekey times unless send_side (a thread that cannot send them ignores them). */
 int vmsec__engine_tick_recv(vmsec_engine *e, uint64_t now, int side);
 int vmsec__engine_next_deadline(const vmsec_engine *e, bool send_side, uint64_t *deadline_ms);
+/* Sending side: stamps the records sealed since the last tick as sent at `now`. */
+void vmsec__engine_stamp_sent(vmsec_engine *e, uint64_t now);
 
 /* Test-only hook (never exported): positions both cipherstates' nonces, to reach nonce exhaustion. */
 void vmsec__engine_test_set_nonces(vmsec_engine *e, uint64_t send_n, uint64_t recv_n);

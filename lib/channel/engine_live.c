@@ -86,6 +86,14 @@ static int tick_send(vmsec_engine *e, uint64_t now)
     return 0;
 }
 
+void vmsec__engine_stamp_sent(vmsec_engine *e, uint64_t now)
+{
+    if (e->sent_activity && atomic_load(&e->send_timers_on) && !e->send_closed) {
+        atomic_store(&e->last_sent, now);
+        e->sent_activity = false;
+    }
+}
+
 int vmsec_engine_tick(vmsec_engine *e, uint64_t now_ms)
 {
     int rc;
