@@ -9,6 +9,8 @@
 #include <sodium.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <vmsec.h>
 
@@ -522,6 +524,99 @@ START_TEST(peer_closing_socket_after_messages_is_truncation_not_close)
 }
 END_TEST
 
+/* A bare engine as the peer of channel b over fd, driven by hand through the handshake. */
+static vmsec_engine *hand_peer(vmsec_channel *b, int fd)
+{
+    vmsec_engine *e;
+    pthread_t t;
+    hs_arg hb = {.ch = b};
+    pthread_create(&t, NULL, do_handshake, &hb);
+    ck_assert_int_eq(vmsec_engine_new(&e, cfg_a, VMSEC_ROLE_INITIATOR), 0);
+    while (vmsec_engine_state(e) == VMSEC_STATE_HANDSHAKE) {
+        uint8_t *in;
+        size_t cap;
+        ssize_t n;
+        engine_write(e, fd, SIZE_MAX);
+        ck_assert_int_eq(vmsec_engine_input_space(e, &in, &cap), 0);
+        n = read(fd, in, cap);
+        ck_assert_int_gt(n, 0);
+        ck_assert_int_eq(vmsec_engine_input_commit(e, (size_t)n), 0);
+    }
+    engine_write(e, fd, SIZE_MAX);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(hb.rc, 0);
+    return e;
+}
+
+static void *write_stray_byte_later(void *p)
+{
+    int fd = *(int *)p;
+    usleep(200 * 1000); /* the receiver has taken close_notify by now and waits for the end */
+    ck_assert_int_eq(write(fd, "", 1), 1);
+    shutdown(fd, SHUT_WR);
+    return NULL;
+}
+
+/* A byte after close_notify is a protocol error also when it comes in a later write: the receiver
+ * reads on to the end of the stream instead of stopping at close_notify. */
+START_TEST(byte_after_close_notify_in_a_later_write_is_a_protocol_error)
+{
+    int sv[2];
+    vmsec_engine *e;
+    vmsec_channel *b;
+    pthread_t t;
+    uint8_t buf[16];
+    size_t len;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(vmsec_channel_new(&b, cfg_b, sv[1], VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), 0);
+    e = hand_peer(b, sv[0]);
+    ck_assert_int_eq(vmsec_engine_send(e, (const uint8_t *)"hi", 2), 0);
+    ck_assert_int_eq(vmsec_engine_close(e), 0);
+    engine_write(e, sv[0], SIZE_MAX);
+    pthread_create(&t, NULL, write_stray_byte_later, &sv[0]);
+    ck_assert_int_eq(vmsec_channel_recv(b, buf, sizeof(buf), &len), 0);
+    ck_assert_uint_eq(len, 2);
+    ck_assert_int_eq(vmsec_channel_recv(b, buf, sizeof(buf), &len), VMSEC_EPROTO);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "stray bytes after close_notify"));
+    ck_assert_int_eq(vmsec_channel_state(b), VMSEC_STATE_FAILED);
+    pthread_join(t, NULL);
+    vmsec_engine_free(e);
+    vmsec_channel_free(b);
+    close(sv[0]);
+}
+END_TEST
+
+/* A peer that sends close_notify and then keeps the connection open without ending it does not
+ * hang the receiver: after the handshake timeout the close is reported clean, and only once. */
+START_TEST(peer_holding_the_stream_open_after_close_notify_is_waited_for_boundedly)
+{
+    int sv[2];
+    vmsec_engine *e;
+    vmsec_channel *b;
+    uint8_t buf[16];
+    size_t len;
+    struct timespec t0, t1;
+    long ms;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    vmsec_channel_config_set_handshake_timeout(cfg_b, 300);
+    ck_assert_int_eq(vmsec_channel_new(&b, cfg_b, sv[1], VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), 0);
+    e = hand_peer(b, sv[0]);
+    ck_assert_int_eq(vmsec_engine_close(e), 0);
+    engine_write(e, sv[0], SIZE_MAX);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(vmsec_channel_recv(b, buf, sizeof(buf), &len), VMSEC_ECLOSED);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    ck_assert_int_ge(ms, 250);
+    ck_assert_int_le(ms, 300 + 5000);
+    ck_assert_int_eq(vmsec_channel_recv(b, buf, sizeof(buf), &len), VMSEC_ECLOSED); /* no second wait */
+    ck_assert_int_eq(vmsec_channel_state(b), VMSEC_STATE_CLOSED);
+    vmsec_engine_free(e);
+    vmsec_channel_free(b);
+    close(sv[0]);
+}
+END_TEST
+
 START_TEST(untrusted_peer_over_socket)
 {
     int sv[2];
@@ -572,6 +667,8 @@ int main(void)
     tcase_add_test(tc, peer_closing_socket_after_messages_is_truncation_not_close);
     tcase_add_test(tc, peer_resetting_the_connection_is_truncation);
     tcase_add_test(tc, untrusted_peer_over_socket);
+    tcase_add_test(tc, byte_after_close_notify_in_a_later_write_is_a_protocol_error);
+    tcase_add_test(tc, peer_holding_the_stream_open_after_close_notify_is_waited_for_boundedly);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

@@ -119,6 +119,9 @@ if command -v python3 >/dev/null 2>&1; then
         check "cut after $off bytes: reported as truncation, not a clean close" grep -Eq "without close_notify|during the handshake" "$tmp/l.err"
         check "cut after $off bytes: stdout holds only an authentic prefix" is_prefix
     done
+    relay stray 0
+    check "stray byte written after close_notify: listener exits non-zero" sh -c "[ $rrc -eq 0 ] && [ $lrc -ne 0 ]"
+    check "stray byte after close_notify: reported as a protocol error" grep -q "stray bytes after close_notify" "$tmp/l.err"
     relay pass 0
     check "relay passing bytes unchanged: clean transfer" sh -c "[ $rrc -eq 0 ] && [ $lrc -eq 0 ] && cmp -s '$tmp/l.out' '$tmp/in.bin'"
 else

@@ -623,9 +623,12 @@ VMSEC_EXPORT int vmsec_channel_flush(vmsec_channel *ch);
  * @param cap Size of @p buf; pass 0 to learn the size of the next message.
  * @param[out] len Receives the message size.
  * @return 0; #VMSEC_EAGAIN (non-blocking); #VMSEC_ETOOBIG (@p cap too small; message kept, size
- *         in @p len); #VMSEC_ECLOSED (peer closed cleanly); #VMSEC_ETRUNCATED (stream ended, or the
- *         connection was reset, without close_notify); #VMSEC_EAUTH / #VMSEC_EPROTO (tampering;
- *         channel failed); #VMSEC_EPEERDEAD (with vmsec_channel_config_set_keepalive(): nothing
+ *         in @p len); #VMSEC_ECLOSED (peer closed cleanly: a blocking channel first reads on to the
+ *         end of the stream, which must follow close_notify with nothing in between, waiting for
+ *         it at most the handshake timeout, or its default when that is 0; a non-blocking one
+ *         checks what has arrived, at every call until the end); #VMSEC_ETRUNCATED (stream ended,
+ *         or the connection was reset, without close_notify); #VMSEC_EAUTH / #VMSEC_EPROTO
+ *         (tampering, or bytes after close_notify; channel failed); #VMSEC_EPEERDEAD (with vmsec_channel_config_set_keepalive(): nothing
  *         arrived within the dead-peer timeout; a blocking call wakes up for it and meanwhile sends
  *         the keep-alives that are due); #VMSEC_ESTATE; #VMSEC_EIO.
  */

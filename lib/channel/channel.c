@@ -426,6 +426,31 @@ static int read_live(vmsec_channel *ch)
     return vmsec__engine_tick_recv(ch->e, (uint64_t)now_ms(), 1);
 }
 
+/* After the peer's close_notify the stream must end: a byte after it is a protocol error even when
+ * it comes in a later write, so a blocking channel reads on until the end of the stream. A peer
+ * using this library ends its stream right after close_notify (vmsec_channel_close() shuts the
+ * write side down), so the wait is normally short; a peer that keeps the connection open without
+ * sending is waited for at most the handshake timeout (its default when that is 0), and the close
+ * is then reported clean. A non-blocking channel checks what has arrived, at every call until the
+ * end comes. Returns VMSEC_ECLOSED, or the failure found. */
+static int wait_for_end(vmsec_channel *ch)
+{
+    unsigned int grace = ch->timeout_ms ? ch->timeout_ms : VMSEC_CHANNEL_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    int64_t deadline = now_ms() + grace;
+    int rc = 0;
+    while (!vmsec__engine_input_ended(ch->e)) {
+        if (!ch->nonblock && (rc = wait_fd(ch, POLLIN, deadline)) < 0)
+            break;
+        if ((rc = read_some(ch, 1)) < 0)
+            break;
+    }
+    if (!ch->nonblock || vmsec__engine_input_ended(ch->e))
+        ch->close_waited = true;
+    if (rc < 0 && rc != VMSEC_ETIMEDOUT && rc != VMSEC_EAGAIN)
+        return rc;
+    return vmsec_engine_recv(ch->e, NULL, 0, &(size_t){0}); /* VMSEC_ECLOSED, naming the role */
+}
+
 int vmsec_channel_recv(vmsec_channel *ch, uint8_t *buf, size_t cap, size_t *len)
 {
     int rc;
@@ -436,6 +461,8 @@ int vmsec_channel_recv(vmsec_channel *ch, uint8_t *buf, size_t cap, size_t *len)
         return rc;
     for (;;) {
         rc = vmsec_engine_recv(ch->e, buf, cap, len);
+        if (rc == VMSEC_ECLOSED && !ch->close_waited)
+            rc = wait_for_end(ch);
         if (rc != VMSEC_EAGAIN)
             return rc;
         if ((rc = ch->live ? read_live(ch) : read_some(ch, 1)) < 0)

@@ -39,6 +39,8 @@ void vmsec__channel_config_clear(struct vmsec_channel_config *cfg);
 int vmsec__engine_abort(vmsec_engine *e, int side, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* True once close_notify was queued. */
 bool vmsec__engine_send_closed(const vmsec_engine *e);
+/* True once the transport reported the end of the stream (vmsec_engine_input_eof). */
+bool vmsec__engine_input_ended(const vmsec_engine *e);
 
 /* A message sealed piece by piece, so that a large one is written while the rest is still being
  * encrypted: vmsec__engine_send_begin admits the whole message (size limit, nonce space), then

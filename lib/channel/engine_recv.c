@@ -173,6 +173,10 @@ static int process_input(vmsec_engine *e)
                 break;
             continue;
         }
+        /* close_notify is the last thing on the stream: whatever follows it, a whole frame or one
+         * byte, in this read or a later one, is a protocol error at once */
+        if (e->peer_closed && avail)
+            return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "%zu stray bytes after close_notify", avail);
         if (e->msg_ready || avail < FRAME_HDR)
             break;
         flen = (size_t)p[0] << 8 | p[1];
