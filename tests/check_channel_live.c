@@ -313,6 +313,46 @@ START_TEST(nonblocking_poll_loop_runs_on_the_next_timeout)
 }
 END_TEST
 
+static void *send_later(void *p)
+{
+    call_arg *a = p;
+    sleep_ms(a->rc);
+    a->rc = vmsec_channel_send(a->ch, (const uint8_t *)"two", 3, 0);
+    return NULL;
+}
+
+/* The application, not the peer, was busy: keep-alives waiting unread in the socket for longer
+ * than the timeout are read and count, instead of the peer being declared dead. */
+START_TEST(keepalives_left_unread_by_a_busy_receiver_still_count)
+{
+    vmsec_channel *a, *b;
+    call_arg rb = {0}, sa = {0};
+    pthread_t tb, ts;
+    uint8_t buf[16];
+    size_t len;
+    ck_assert_int_eq(vmsec_channel_config_set_keepalive(cfg_a, 0, DEAD_MS), 0); /* a only listens */
+    ck_assert_int_eq(vmsec_channel_config_set_keepalive(cfg_b, KA_MS, 0), 0);  /* b only talks */
+    open_pair(&a, &b, cfg_a, cfg_b);
+    rb.ch = b;
+    pthread_create(&tb, NULL, do_recv, &rb); /* b's receiving thread sends its keep-alives */
+    ck_assert_int_eq(vmsec_channel_send(b, (const uint8_t *)"one", 3, 0), 0);
+    ck_assert_int_eq(vmsec_channel_recv(a, buf, sizeof(buf), &len), 0); /* a's timers start */
+    sleep_ms(3 * DEAD_MS);
+    sa.ch = b;
+    sa.rc = DEAD_MS;
+    pthread_create(&ts, NULL, send_later, &sa);
+    ck_assert_msg(vmsec_channel_recv(a, buf, sizeof(buf), &len) == 0, "%s", vmsec_error_last());
+    ck_assert_mem_eq(buf, "two", 3);
+    pthread_join(ts, NULL);
+    ck_assert_int_eq(sa.rc, 0);
+    ck_assert_int_eq(vmsec_channel_close(a), 0);
+    pthread_join(tb, NULL);
+    ck_assert_int_eq(rb.rc, VMSEC_ECLOSED);
+    vmsec_channel_free(a);
+    vmsec_channel_free(b);
+}
+END_TEST
+
 /* Version 1, or no timer configured: nothing armed, blocking calls behave as before. */
 START_TEST(no_timers_without_configuration_or_in_version_1)
 {
@@ -350,6 +390,7 @@ int main(void)
     tcase_add_test(tc, silent_peer_is_found_dead_at_the_timeout);
     tcase_add_test(tc, sender_blocked_by_a_peer_that_stopped_reading_is_told);
     tcase_add_test(tc, nonblocking_poll_loop_runs_on_the_next_timeout);
+    tcase_add_test(tc, keepalives_left_unread_by_a_busy_receiver_still_count);
     tcase_add_test(tc, no_timers_without_configuration_or_in_version_1);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);

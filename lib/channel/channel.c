@@ -165,15 +165,25 @@ static int64_t wait_deadline(uint64_t d, int armed)
     return d > (uint64_t)INT64_MAX ? INT64_MAX : d ? (int64_t)d : 1;
 }
 
-/* The sending side's timers, with send_lock held: stamps what was sent, queues what is due and
- * fails a dead channel (the sending side only; the receiving thread sees the failure). */
+/* The sending side's timers, with send_lock held: stamps what was sent and queues what is due. */
 static int send_timers(vmsec_channel *ch)
 {
-    return vmsec_engine_tick(ch->e, (uint64_t)now_ms());
+    return vmsec__engine_tick_send(ch->e, (uint64_t)now_ms());
 }
 
-/* Waits until the descriptor is writable, waking at the sending side's deadlines to run its timers
- * (send_lock held): a sender blocked by a peer that stopped reading learns it is dead. */
+/* The dead-peer check, failing `side`. Skipped while bytes wait in the socket: records the caller
+ * has not read yet (it was busy, not the peer) may well be keep-alives; they are stamped when read. */
+static int dead_check(vmsec_channel *ch, int side)
+{
+    struct pollfd p = {.fd = ch->fd, .events = POLLIN};
+    if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
+        return 0;
+    return vmsec__engine_tick_recv(ch->e, (uint64_t)now_ms(), side);
+}
+
+/* Waits until the descriptor is writable, waking at the deadlines to run the sending side's timers
+ * and the dead-peer check (send_lock held): a sender blocked by a peer that stopped reading learns
+ * it is dead. */
 static int wait_writable(vmsec_channel *ch, int64_t deadline)
 {
     for (;;) {
@@ -182,6 +192,8 @@ static int wait_writable(vmsec_channel *ch, int64_t deadline)
         int64_t until = wait_deadline(d, armed);
         if (vmsec_engine_state(ch->e) == VMSEC_STATE_FAILED) /* by the receiving thread: say why */
             return send_timers(ch);
+        if ((rc = dead_check(ch, 0)) < 0) /* also without a receiving thread */
+            return rc;
         if (!until || (deadline && deadline < until))
             return wait_fd(ch, POLLOUT, deadline);
         if ((rc = wait_fd(ch, POLLOUT, until)) != VMSEC_ETIMEDOUT)
@@ -374,7 +386,7 @@ static int recv_timers(vmsec_channel *ch, int64_t *until, short *events)
     int rc, armed;
     if (vmsec_engine_state(ch->e) == VMSEC_STATE_FAILED) /* by the sending thread: say why */
         return vmsec_engine_recv(ch->e, NULL, 0, &(size_t){0});
-    if ((rc = vmsec__engine_tick_recv(ch->e, (uint64_t)now, 1)) < 0)
+    if ((rc = dead_check(ch, 1)) < 0)
         return rc;
     if (pthread_mutex_trylock(&ch->send_lock) == 0) {
         rc = send_timers(ch);
@@ -415,15 +427,13 @@ static int wait_readable(vmsec_channel *ch)
     }
 }
 
-/* Reads once into a live channel's engine, and stamps what arrived for the dead-peer timer. */
+/* Reads once into a live channel's engine (the records read are stamped by the next check). */
 static int read_live(vmsec_channel *ch)
 {
     int rc;
     if (!ch->nonblock && (rc = wait_readable(ch)) < 0)
         return rc;
-    if ((rc = read_some(ch, 1)) < 0)
-        return rc;
-    return vmsec__engine_tick_recv(ch->e, (uint64_t)now_ms(), 1);
+    return read_some(ch, 1);
 }
 
 /* After the peer's close_notify the stream must end: a byte after it is a protocol error even when
@@ -519,7 +529,7 @@ int vmsec_channel_tick(vmsec_channel *ch)
     }
     if (!ch->live)
         return 0;
-    if ((rc = vmsec__engine_tick_recv(ch->e, (uint64_t)now_ms(), 1)) < 0)
+    if ((rc = dead_check(ch, 1)) < 0)
         return rc;
     pthread_mutex_lock(&ch->send_lock);
     if ((rc = send_timers(ch)) == 0 && vmsec_engine_output_pending(ch->e) &&

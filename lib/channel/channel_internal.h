@@ -53,9 +53,11 @@ int vmsec__engine_send_piece(vmsec_engine *e, const uint8_t *msg, size_t off, si
 
 /* The timers of engine_live.c, split by side for a channel's two threads. vmsec__engine_tick_recv
  * stamps received records and runs only the dead-peer check, failing `side` (0 or 1) with
- * VMSEC_EPEERDEAD. vmsec__engine_next_deadline is vmsec_engine_next_deadline, without the
+ * VMSEC_EPEERDEAD; vmsec__engine_tick_send runs only the sending side's timers (keep-alive,
+ * rekey), as vmsec_engine_tick does after the dead-peer check. vmsec__engine_next_deadline is vmsec_engine_next_deadline, without the
  * keep-alive and rekey times unless send_side (a thread that cannot send them ignores them). */
 int vmsec__engine_tick_recv(vmsec_engine *e, uint64_t now, int side);
+int vmsec__engine_tick_send(vmsec_engine *e, uint64_t now);
 int vmsec__engine_next_deadline(const vmsec_engine *e, bool send_side, uint64_t *deadline_ms);
 /* Sending side: stamps the records sealed since the last tick as sent at `now`. */
 void vmsec__engine_stamp_sent(vmsec_engine *e, uint64_t now);

@@ -94,18 +94,24 @@ void vmsec__engine_stamp_sent(vmsec_engine *e, uint64_t now)
     }
 }
 
+int vmsec__engine_tick_send(vmsec_engine *e, uint64_t now)
+{
+    int rc;
+    if ((rc = vmsec__engine_failed_guard(e, 0)) < 0)
+        return rc;
+    if (!send_timers_apply(e, atomic_load(&e->state)))
+        return 0;
+    return tick_send(e, now);
+}
+
 int vmsec_engine_tick(vmsec_engine *e, uint64_t now_ms)
 {
     int rc;
     if (!e)
         return vmsec__error(VMSEC_EINVAL, "vmsec_engine_tick: engine is NULL");
-    if ((rc = vmsec__engine_failed_guard(e, 0)) < 0)
+    if ((rc = vmsec__engine_failed_guard(e, 0)) < 0 || (rc = vmsec__engine_tick_recv(e, now_ms, 0)) < 0)
         return rc;
-    if ((rc = vmsec__engine_tick_recv(e, now_ms, 0)) < 0)
-        return rc;
-    if (!send_timers_apply(e, atomic_load(&e->state)))
-        return 0;
-    return tick_send(e, now_ms);
+    return vmsec__engine_tick_send(e, now_ms);
 }
 
 int vmsec__engine_next_deadline(const vmsec_engine *e, bool send_side, uint64_t *deadline_ms)
