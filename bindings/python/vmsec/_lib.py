@@ -216,6 +216,7 @@ PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "vmsec_channel_config_set_max_message": (STATUS, [c_void_p, c_size_t]),
     "vmsec_channel_config_set_rekey_interval": (STATUS, [c_void_p, c_uint64]),
     "vmsec_channel_config_set_handshake_timeout": (STATUS, [c_void_p, c_uint]),
+    "vmsec_channel_config_set_protocol_version": (STATUS, [c_void_p, c_uint]),
     "vmsec_channel_config_set_keepalive": (STATUS, [c_void_p, c_uint, c_uint]),
     "vmsec_channel_config_set_rekey_time": (STATUS, [c_void_p, c_uint]),
     "vmsec_engine_new": (STATUS, [c_void_pp, c_void_p, c_int]),
