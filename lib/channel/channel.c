@@ -188,17 +188,20 @@ static int wait_writable(vmsec_channel *ch, int64_t deadline)
 {
     for (;;) {
         uint64_t d;
-        int armed = vmsec__engine_next_deadline(ch->e, true, &d), rc;
-        int64_t until = wait_deadline(d, armed);
+        int64_t until;
+        int rc, armed;
         if (vmsec_engine_state(ch->e) == VMSEC_STATE_FAILED) /* by the receiving thread: say why */
             return send_timers(ch);
-        if ((rc = dead_check(ch, 0)) < 0) /* also without a receiving thread */
+        /* the dead-peer check also without a receiving thread */
+        if ((rc = dead_check(ch, 0)) < 0 || (rc = send_timers(ch)) < 0)
             return rc;
+        armed = vmsec__engine_next_deadline(ch->e, true, &d);
+        until = wait_deadline(d, armed);
+        if (until && until <= now_ms()) /* a dead-peer check put off while bytes wait unread */
+            until = now_ms() + ch->retry_ms;
         if (!until || (deadline && deadline < until))
             return wait_fd(ch, POLLOUT, deadline);
         if ((rc = wait_fd(ch, POLLOUT, until)) != VMSEC_ETIMEDOUT)
-            return rc;
-        if ((rc = send_timers(ch)) < 0)
             return rc;
     }
 }
