@@ -4,7 +4,9 @@
  *   vmsec-nc -l [options] ADDRESS    accept one connection on ADDRESS
  *
  * Copies stdin into the channel and the channel to stdout. Only authenticated messages ever reach
- * stdout. Exits 0 after both sides closed cleanly; otherwise prints one line to stderr and exits 1. */
+ * stdout. Exits 0 after both sides closed cleanly; otherwise prints one line to stderr and exits 1.
+ * With --keepalive, the receiving thread (blocked in vmsec_channel_recv) sends the keep-alives and
+ * ends the program when the peer is silent for three intervals (a paused or vanished VM). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -37,7 +39,9 @@ static const char options[] =
     "      --psk FILE    32-byte pre-shared key: 64 hex digits on one line, or 32 raw bytes\n"
     "      --protocol-version N  channel protocol version (default 2; 1 only to talk to an old\n"
     "                    peer: version 1 reports a peer before it proved its key, see PROTOCOL.md)\n"
-    "      --timeout MS  connect and handshake timeout (default 10000; 0 = none)\n";
+    "      --timeout MS  connect and handshake timeout (default 10000; 0 = none)\n"
+    "      --keepalive MS  keep-alive every MS ms when idle; the peer is dead after 3 x MS ms\n"
+    "                    without a record (default 0 = off; the peer should use it too)\n";
 
 /* Prints one line and exits, from any thread; nothing buffered for stdout can leak since the
  * channel's data is written with write(2). */
@@ -201,6 +205,7 @@ int main(int argc, char **argv)
         { "pattern", required_argument, NULL, 'P' }, { "suite", required_argument, NULL, 'S' },
         { "psk", required_argument, NULL, 'K' },     { "timeout", required_argument, NULL, 'T' },
         { "protocol-version", required_argument, NULL, 'V' },
+        { "keepalive", required_argument, NULL, 'a' },
         CLI_COMMON_OPTIONS,                          { NULL, 0, NULL, 0 },
     };
     static const char *const address[] = { "ADDRESS" };
@@ -208,6 +213,7 @@ int main(int argc, char **argv)
     vmsec_keypair *kp = NULL;
     vmsec_channel *ch = NULL;
     const char *keyfile = NULL, *pattern = NULL, *suite = NULL;
+    unsigned int keepalive_ms = 0;
     bool listen_mode = false;
     pthread_t t;
     int c;
@@ -234,6 +240,9 @@ int main(int argc, char **argv)
             check(vmsec_channel_config_set_handshake_timeout(cfg, (unsigned int)cli_number(&app, optarg, 86400000UL)),
                   "--timeout");
             break;
+        case 'a':
+            keepalive_ms = (unsigned int)cli_number(&app, optarg, VMSEC_CHANNEL_KEEPALIVE_MAX_MS / 3);
+            break;
         }
     }
     cli_operands(&app, argc, argv, address, 1);
@@ -242,6 +251,9 @@ int main(int argc, char **argv)
         cli_usage_error(&app, "--pattern: %s", vmsec_error_last());
     if (suite && vmsec_channel_config_set_suite(cfg, suite) < 0)
         cli_usage_error(&app, "--suite: %s", vmsec_error_last());
+    /* three intervals: one late keep-alive (a busy or briefly descheduled peer) is no false alarm */
+    if (vmsec_channel_config_set_keepalive(cfg, keepalive_ms, 3 * keepalive_ms) < 0)
+        cli_usage_error(&app, "--keepalive: %s", vmsec_error_last());
     if (keyfile) {
         if (vmsec_keypair_load(&kp, keyfile) < 0)
             die_option("-k", keyfile);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <vmsec.h>
 
@@ -303,15 +304,37 @@ static void *tap_run(void *p)
 
 /* Non-blocking sends while the socket is full are packed: many small messages cost far fewer
  * bytes than a record each, and each arrives whole, in order, once the peer reads again. */
+/* Receives n 64-byte messages numbered by their first and last byte, then the clean close. */
+typedef struct {
+    vmsec_channel *ch;
+    size_t n;
+} recv_arg;
+
+static void *recv_numbered(void *p)
+{
+    recv_arg *r = p;
+    uint8_t out[64];
+    size_t len;
+    for (size_t i = 0; i < r->n; i++) {
+        ck_assert_int_eq(vmsec_channel_recv(r->ch, out, sizeof(out), &len), 0);
+        ck_assert_uint_eq(len, sizeof(out));
+        ck_assert_uint_eq(out[0], i & 0xff);
+        ck_assert_uint_eq(out[63], i & 0xff);
+    }
+    ck_assert_int_eq(vmsec_channel_recv(r->ch, out, sizeof(out), &len), VMSEC_ECLOSED);
+    return NULL;
+}
+
 START_TEST(nonblocking_sends_pack_while_the_socket_is_full)
 {
     int s1[2], s2[2], small = 4096;
-    size_t n = 3000 / scale, hs, len;
+    size_t n = 3000 / scale, hs;
     vmsec_channel *a, *b;
-    pthread_t t, h;
+    pthread_t t, h, r;
     hs_arg ha;
+    recv_arg ra;
     tap tp = {0};
-    uint8_t msg[64], out[64];
+    uint8_t msg[64];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s1), 0);
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s2), 0);
     ck_assert_int_eq(setsockopt(s1[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
@@ -333,6 +356,10 @@ START_TEST(nonblocking_sends_pack_while_the_socket_is_full)
         ck_assert_int_eq(vmsec_channel_send(a, msg, sizeof(msg), 0), 0);
     }
     ck_assert(vmsec_channel_poll_events(a) & POLLOUT);
+    /* the peer reads again: what was queued drains (all of it may not fit the socket buffers) */
+    ra.ch = b;
+    ra.n = n;
+    pthread_create(&r, NULL, recv_numbered, &ra);
     atomic_store(&tp.hold, false);
     for (int rc; (rc = vmsec_channel_flush(a)) != 0;) {
         struct pollfd p = {.fd = vmsec_channel_fd(a), .events = POLLOUT};
@@ -341,13 +368,7 @@ START_TEST(nonblocking_sends_pack_while_the_socket_is_full)
     }
     ck_assert_int_eq(vmsec_channel_set_nonblocking(a, 0), 0);
     ck_assert_int_eq(vmsec_channel_close(a), 0);
-    for (size_t i = 0; i < n; i++) {
-        ck_assert_int_eq(vmsec_channel_recv(b, out, sizeof(out), &len), 0);
-        ck_assert_uint_eq(len, sizeof(msg));
-        ck_assert_uint_eq(out[0], i & 0xff);
-        ck_assert_uint_eq(out[63], i & 0xff);
-    }
-    ck_assert_int_eq(vmsec_channel_recv(b, out, sizeof(out), &len), VMSEC_ECLOSED);
+    pthread_join(r, NULL);
     /* one record per message would be n * (2 + 1 + 64 + 16) bytes; packed, an entry is 66 */
     ck_assert_msg(atomic_load(&tp.a_to_b) - hs < n * 83 * 9 / 10, "%zu bytes for %zu messages",
                   atomic_load(&tp.a_to_b) - hs, n);
@@ -644,6 +665,99 @@ START_TEST(peer_closing_socket_after_messages_is_truncation_not_close)
 }
 END_TEST
 
+/* A bare engine as the peer of channel b over fd, driven by hand through the handshake. */
+static vmsec_engine *hand_peer(vmsec_channel *b, int fd)
+{
+    vmsec_engine *e;
+    pthread_t t;
+    hs_arg hb = {.ch = b};
+    pthread_create(&t, NULL, do_handshake, &hb);
+    ck_assert_int_eq(vmsec_engine_new(&e, cfg_a, VMSEC_ROLE_INITIATOR), 0);
+    while (vmsec_engine_state(e) == VMSEC_STATE_HANDSHAKE) {
+        uint8_t *in;
+        size_t cap;
+        ssize_t n;
+        engine_write(e, fd, SIZE_MAX);
+        ck_assert_int_eq(vmsec_engine_input_space(e, &in, &cap), 0);
+        n = read(fd, in, cap);
+        ck_assert_int_gt(n, 0);
+        ck_assert_int_eq(vmsec_engine_input_commit(e, (size_t)n), 0);
+    }
+    engine_write(e, fd, SIZE_MAX);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(hb.rc, 0);
+    return e;
+}
+
+static void *write_stray_byte_later(void *p)
+{
+    int fd = *(int *)p;
+    usleep(200 * 1000); /* the receiver has taken close_notify by now and waits for the end */
+    ck_assert_int_eq(write(fd, "", 1), 1);
+    shutdown(fd, SHUT_WR);
+    return NULL;
+}
+
+/* A byte after close_notify is a protocol error also when it comes in a later write: the receiver
+ * reads on to the end of the stream instead of stopping at close_notify. */
+START_TEST(byte_after_close_notify_in_a_later_write_is_a_protocol_error)
+{
+    int sv[2];
+    vmsec_engine *e;
+    vmsec_channel *b;
+    pthread_t t;
+    uint8_t buf[16];
+    size_t len;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(vmsec_channel_new(&b, cfg_b, sv[1], VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), 0);
+    e = hand_peer(b, sv[0]);
+    ck_assert_int_eq(vmsec_engine_send(e, (const uint8_t *)"hi", 2), 0);
+    ck_assert_int_eq(vmsec_engine_close(e), 0);
+    engine_write(e, sv[0], SIZE_MAX);
+    pthread_create(&t, NULL, write_stray_byte_later, &sv[0]);
+    ck_assert_int_eq(vmsec_channel_recv(b, buf, sizeof(buf), &len), 0);
+    ck_assert_uint_eq(len, 2);
+    ck_assert_int_eq(vmsec_channel_recv(b, buf, sizeof(buf), &len), VMSEC_EPROTO);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "stray bytes after close_notify"));
+    ck_assert_int_eq(vmsec_channel_state(b), VMSEC_STATE_FAILED);
+    pthread_join(t, NULL);
+    vmsec_engine_free(e);
+    vmsec_channel_free(b);
+    close(sv[0]);
+}
+END_TEST
+
+/* A peer that sends close_notify and then keeps the connection open without ending it does not
+ * hang the receiver: after the handshake timeout the close is reported clean, and only once. */
+START_TEST(peer_holding_the_stream_open_after_close_notify_is_waited_for_boundedly)
+{
+    int sv[2];
+    vmsec_engine *e;
+    vmsec_channel *b;
+    uint8_t buf[16];
+    size_t len;
+    struct timespec t0, t1;
+    long ms;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    vmsec_channel_config_set_handshake_timeout(cfg_b, 300);
+    ck_assert_int_eq(vmsec_channel_new(&b, cfg_b, sv[1], VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), 0);
+    e = hand_peer(b, sv[0]);
+    ck_assert_int_eq(vmsec_engine_close(e), 0);
+    engine_write(e, sv[0], SIZE_MAX);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ck_assert_int_eq(vmsec_channel_recv(b, buf, sizeof(buf), &len), VMSEC_ECLOSED);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    ck_assert_int_ge(ms, 250);
+    ck_assert_int_le(ms, 300 + 5000);
+    ck_assert_int_eq(vmsec_channel_recv(b, buf, sizeof(buf), &len), VMSEC_ECLOSED); /* no second wait */
+    ck_assert_int_eq(vmsec_channel_state(b), VMSEC_STATE_CLOSED);
+    vmsec_engine_free(e);
+    vmsec_channel_free(b);
+    close(sv[0]);
+}
+END_TEST
+
 START_TEST(untrusted_peer_over_socket)
 {
     int sv[2];
@@ -834,6 +948,8 @@ int main(void)
     tcase_add_test(tc, untrusted_peer_over_socket);
     tcase_add_test(tc, replayed_ik_message_1_never_completes_accept);
     tcase_add_test(tc, peer_gone_before_our_confirm_record);
+    tcase_add_test(tc, byte_after_close_notify_in_a_later_write_is_a_protocol_error);
+    tcase_add_test(tc, peer_holding_the_stream_open_after_close_notify_is_waited_for_boundedly);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

@@ -205,6 +205,30 @@ START_TEST(close_notify_is_a_clean_close_and_half_close_works)
 }
 END_TEST
 
+/* After close_notify nothing may follow: a stray byte or frame arriving in a later feed fails the
+ * receiving side at once, not only when it comes in the same read or at the end of the stream. */
+START_TEST(input_after_close_notify_is_a_protocol_error)
+{
+    static const uint8_t frame[2 + 17] = {0x00, 0x11};
+    pair p;
+    uint8_t out[16];
+    size_t len, used;
+    for (int whole_frame = 0; whole_frame < 2; whole_frame++) {
+        pair_open(&p, VMSEC_CHANNEL_DEFAULT_PROTOCOL);
+        pump(&p);
+        ck_assert_int_eq(vmsec_engine_close(p.i), 0);
+        pump(&p);
+        ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_ECLOSED);
+        ck_assert_int_eq(vmsec_engine_feed(p.r, frame, whole_frame ? sizeof(frame) : 1, &used), VMSEC_EPROTO);
+        ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "stray bytes after close_notify"));
+        ck_assert_int_eq(vmsec_engine_state(p.r), VMSEC_STATE_FAILED);
+        ck_assert_int_eq(vmsec_engine_recv(p.r, out, sizeof(out), &len), VMSEC_ESTATE);
+        ck_assert_int_eq(vmsec_engine_input_eof(p.r), VMSEC_ESTATE);
+        pair_free(&p);
+    }
+}
+END_TEST
+
 START_TEST(eof_without_close_notify_is_truncation)
 {
     pair p;
@@ -581,6 +605,7 @@ int main(void)
     tcase_add_test(tc, rekey_in_lockstep);
     tcase_add_test(tc, rekey_mismatch_is_detected);
     tcase_add_test(tc, close_notify_is_a_clean_close_and_half_close_works);
+    tcase_add_test(tc, input_after_close_notify_is_a_protocol_error);
     tcase_add_test(tc, eof_without_close_notify_is_truncation);
     tcase_add_test(tc, eof_after_buffered_messages_delivers_them);
     engine_add_fail_closed_tests(tc);
@@ -594,6 +619,7 @@ int main(void)
     tcase_add_test(tc, message_sealed_in_pieces_matches_whole_sealing);
     tcase_add_test(tc, reconnects_share_the_configuration_ss_cache);
     engine_add_pack_tests(tc);
+    engine_add_liveness_tests(tc);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

@@ -40,5 +40,6 @@ void engine_add_random_edits_test(TCase *tc);
 void engine_add_peer_auth_tests(TCase *tc);
 void engine_add_key_confirmation_tests(TCase *tc);
 void engine_add_pack_tests(TCase *tc);
+void engine_add_liveness_tests(TCase *tc);
 
 #endif

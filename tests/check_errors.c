@@ -9,7 +9,7 @@
 
 START_TEST(strerror_names_every_code)
 {
-    for (int code = VMSEC_EINVAL; code >= VMSEC_EPEERTOOBIG; code--) {
+    for (int code = VMSEC_EINVAL; code >= VMSEC_EPEERDEAD; code--) {
         const char *s = vmsec_strerror(code);
         ck_assert_ptr_nonnull(s);
         ck_assert_msg(strcmp(s, "unknown error") != 0, "code %d has no description", code);
@@ -22,7 +22,7 @@ END_TEST
 START_TEST(strerror_unknown_codes)
 {
     ck_assert_str_eq(vmsec_strerror(1), "unknown error");
-    ck_assert_str_eq(vmsec_strerror(VMSEC_EPEERTOOBIG - 1), "unknown error");
+    ck_assert_str_eq(vmsec_strerror(VMSEC_EPEERDEAD - 1), "unknown error");
     ck_assert_str_eq(vmsec_strerror(-100000), "unknown error");
     ck_assert_str_eq(vmsec_strerror((int)0x80000000u), "unknown error");
 }
@@ -41,6 +41,7 @@ START_TEST(codes_are_pinned)
     ck_assert_int_eq(VMSEC_EDRIFT, -25);
     ck_assert_int_eq(VMSEC_EINTERNAL, -26);
     ck_assert_int_eq(VMSEC_EPEERTOOBIG, -27);
+    ck_assert_int_eq(VMSEC_EPEERDEAD, -28);
 }
 END_TEST
 

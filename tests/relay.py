@@ -5,11 +5,14 @@ usage: relay.py LISTEN_PATH TARGET_PATH MODE OFFSET
   MODE flip: XOR byte OFFSET (0-based) of the client-to-server stream with 0x01
   MODE cut:  close both connections once OFFSET bytes went from client to server
   MODE pass: forward unchanged
+  MODE stray: forward unchanged; after the client's end (so after its close_notify), write one
+              stray byte to the server in a separate, later write
 """
 import os
 import socket
 import sys
 import threading
+import time
 
 
 def main():
@@ -31,7 +34,18 @@ def main():
             except OSError:
                 break
             if not data:
-                break
+                if mode == "stray":
+                    time.sleep(0.3)  # the server has read close_notify by now: a later read gets the byte
+                    try:
+                        server.sendall(b"\x00")
+                    except OSError:
+                        pass
+                # the client's half-close, passed on: the server may still send (its close_notify)
+                try:
+                    server.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                return
             if mode == "cut" and seen + len(data) >= offset:
                 server.sendall(data[: offset - seen])
                 break
@@ -44,10 +58,7 @@ def main():
                 server.sendall(data)
             except OSError:  # the server gave up (e.g. on tampered data)
                 break
-        else:
-            server.shutdown(socket.SHUT_WR)  # the client's half-close, passed on
-            return
-        for s in (server, client):  # cut: both connections vanish
+        for s in (server, client):  # cut, or the server gave up: both connections vanish
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:

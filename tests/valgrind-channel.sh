@@ -1,6 +1,7 @@
 #!/bin/sh
-# The fail-closed engine suite (tampering at every offset, truncation, replay, wrong keys) under
-# valgrind memcheck: no invalid access, no use of uninitialised memory, no definite leak.
+# The fail-closed engine suite (tampering at every offset, truncation, replay, wrong keys) and the
+# channel suites (threads, keep-alive timers in real time) under valgrind memcheck: no invalid
+# access, no use of uninitialised memory, no definite leak.
 # VMSEC_TEST_QUICK=1 trims the exhaustive loops to two protocols to keep the run short.
 . "$top_srcdir/tests/tap.sh"
 if ! command -v valgrind >/dev/null 2>&1; then
@@ -8,7 +9,7 @@ if ! command -v valgrind >/dev/null 2>&1; then
     done_testing
 fi
 log=$(mktemp); trap 'rm -f "$log"' EXIT
-for t in check_engine check_channel; do
+for t in check_engine check_channel check_channel_live; do
     CK_FORK=no VMSEC_TEST_QUICK=1 "$top_builddir/libtool" --mode=execute valgrind -q --error-exitcode=99 \
         --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
         "$top_builddir/tests/$t" >"$log" 2>&1

@@ -33,7 +33,12 @@
  * handshake is complete, one thread may send (vmsec_engine_send(), output functions,
  * vmsec_channel_send(), vmsec_channel_flush(), vmsec_channel_close()) while another thread receives
  * (input functions, vmsec_engine_recv(), vmsec_channel_recv()) on the same object. A failure seen by
- * either thread fails the channel for both.
+ * either thread fails the channel for both. vmsec_engine_tick() belongs to the sending side.
+ * With keep-alives or a rekey time (vmsec_channel_config_set_keepalive()) a blocking channel's
+ * sending calls hold a lock on the sending side, and a receiving thread waiting in
+ * vmsec_channel_recv() takes it when free to write a due keep-alive (without blocking: a peer that
+ * stopped reading cannot stall the receiver) and runs the dead-peer check itself; a sending thread
+ * blocked in a write runs the timers of its side. vmsec_channel_tick() is a call on both sides.
  */
 #ifndef VMSEC_CHANNEL_H
 #define VMSEC_CHANNEL_H
@@ -62,6 +67,12 @@ extern "C" {
 #define VMSEC_RECORD_PAYLOAD_MAX 65518
 /** @brief Channel protocol version a new configuration speaks (doc/PROTOCOL.md); since 1.1. */
 #define VMSEC_CHANNEL_PROTOCOL_VERSION 2
+/** @brief Smallest non-zero keep-alive interval or dead-peer timeout, in milliseconds; since 1.1. */
+#define VMSEC_CHANNEL_KEEPALIVE_MIN_MS 10u
+/** @brief Largest keep-alive interval or dead-peer timeout (one day), in milliseconds; since 1.1. */
+#define VMSEC_CHANNEL_KEEPALIVE_MAX_MS 86400000u
+/** @brief Largest time between two time-based rekeys (one day), in seconds; since 1.1. */
+#define VMSEC_CHANNEL_REKEY_TIME_MAX 86400u
 /** @brief Size of the PSK given to vmsec_channel_config_set_psk(). */
 #define VMSEC_PSK_BYTES 32
 
@@ -297,6 +308,53 @@ VMSEC_EXPORT int vmsec_channel_config_set_handshake_timeout(vmsec_channel_config
  */
 VMSEC_EXPORT int vmsec_channel_config_set_protocol_version(vmsec_channel_config *cfg, unsigned int version);
 
+/**
+ * @brief Enables keep-alives and the dead-peer timeout (protocol version 2); since 1.1.
+ *
+ * Off by default. Once the handshake is complete, a side that has sent no record for
+ * @p interval_ms sends a keep-alive record (empty, authenticated, otherwise ignored by the
+ * receiver), and a side that has received no record of any kind for @p dead_after_ms fails the
+ * channel with #VMSEC_EPEERDEAD: a paused or vanished peer VM is noticed without application
+ * traffic. Each side's timeout relies on the peer's keep-alives, so both sides normally use the
+ * same values (a peer that sends nothing for longer than our timeout is dead to us).
+ *
+ * The engine reads no clock: a @ref vmsec_engine acts on these timers only in vmsec_engine_tick().
+ * A @ref vmsec_channel reads CLOCK_MONOTONIC itself: a blocking vmsec_channel_recv() wakes up to
+ * send keep-alives and fails with #VMSEC_EPEERDEAD; a non-blocking user polls with
+ * vmsec_channel_next_timeout_ms() and calls vmsec_channel_tick(). With protocol version 1 the
+ * setting has no effect (version 1 has no keep-alive record).
+ *
+ * @param cfg The configuration.
+ * @param interval_ms Keep-alive interval: 0 (send none) or #VMSEC_CHANNEL_KEEPALIVE_MIN_MS to
+ *        #VMSEC_CHANNEL_KEEPALIVE_MAX_MS.
+ * @param dead_after_ms Dead-peer timeout: 0 (never) or in the same range, and at least twice
+ *        @p interval_ms when both are set (one late keep-alive is no false alarm).
+ * @return 0 or #VMSEC_EINVAL.
+ */
+VMSEC_EXPORT int vmsec_channel_config_set_keepalive(vmsec_channel_config *cfg, unsigned int interval_ms,
+                                                    unsigned int dead_after_ms);
+
+/**
+ * @brief Rekeys the sending key every @p seconds as well (protocol version 2); since 1.1.
+ *
+ * Off by default. When the time is due a side sends a rekey record and then replaces its sending
+ * key with Noise's Rekey() (doc/PROTOCOL.md, section 6); the peer replaces its receiving key when
+ * it authenticates the record. This is in addition to the counter of
+ * vmsec_channel_config_set_rekey_interval(), and needs no agreement: each side times its own
+ * sending direction. WireGuard rekeys after 120 seconds, a sensible value.
+ *
+ * Rekey() gives key erasure: a key stolen from memory later does not decrypt traffic sent before
+ * the rekey. It does not give post-compromise security: whoever holds the current key can compute
+ * every later one, as Rekey() mixes in no fresh secret. Only a new handshake (a new channel)
+ * recovers from a compromised key. The default is off because the counter already bounds how much
+ * traffic one key protects, and because the engine learns the time only from vmsec_engine_tick().
+ *
+ * @param cfg The configuration.
+ * @param seconds 0 (off) to #VMSEC_CHANNEL_REKEY_TIME_MAX.
+ * @return 0 or #VMSEC_EINVAL.
+ */
+VMSEC_EXPORT int vmsec_channel_config_set_rekey_time(vmsec_channel_config *cfg, unsigned int seconds);
+
 /** @} */
 /* ------------------------------------------------------------------------------------------- */
 /** @name Sans-I/O engine */
@@ -484,6 +542,46 @@ VMSEC_EXPORT int vmsec_engine_peer_key(const vmsec_engine *e, uint8_t *key, size
  */
 VMSEC_EXPORT int vmsec_engine_handshake_hash(const vmsec_engine *e, uint8_t *out, size_t cap, size_t *len);
 
+/**
+ * @brief Runs the engine's timers at monotonic time @p now_ms; since 1.1.
+ *
+ * The engine never reads a clock: the caller passes the time, in milliseconds of any monotonic
+ * clock (CLOCK_MONOTONIC), never going back, and the same clock in every call on one engine. The
+ * timers (vmsec_channel_config_set_keepalive(), vmsec_channel_config_set_rekey_time()) start at
+ * the first tick after the handshake; from then on the engine stamps the records it sends and
+ * receives with the time of the next tick. So call it at vmsec_engine_next_deadline(), and, for
+ * exact timing, right after sending or feeding; a tick at any other time does no harm.
+ *
+ * When due, it queues a rekey record (rekeying the sending key) and a keep-alive record: send the
+ * output as usual. When nothing arrived for the dead-peer timeout, it fails the engine with
+ * #VMSEC_EPEERDEAD. It does nothing during the handshake, after vmsec_engine_close() (for
+ * keep-alives and rekeys) or after the peer's close_notify (for the dead-peer timeout), nor with
+ * protocol version 1.
+ *
+ * It is a call on the sending side (see Threads in vmsec/channel.h); its dead-peer check only
+ * reads what the receiving side recorded.
+ *
+ * @param e The engine.
+ * @param now_ms The current monotonic time in milliseconds.
+ * @return 0; #VMSEC_EPEERDEAD (the engine failed); #VMSEC_ESTATE after an earlier failure;
+ *         #VMSEC_ENOMEM; #VMSEC_EINVAL.
+ */
+VMSEC_EXPORT int vmsec_engine_tick(vmsec_engine *e, uint64_t now_ms);
+
+/**
+ * @brief Gives the time at which vmsec_engine_tick() has work to do; since 1.1.
+ *
+ * For event loops: wait at most until @p *deadline_ms (in the clock of vmsec_engine_tick()), then
+ * tick. The value can be early (activity since the last tick is stamped only by the next one):
+ * ticking early is harmless. 0 means "tick now" (the timers have not started yet).
+ *
+ * @param e The engine.
+ * @param[out] deadline_ms Receives the deadline, or UINT64_MAX when no timer is armed.
+ * @return 1 when a timer is armed, 0 when none is (no keep-alive, dead-peer timeout or rekey time
+ *         configured, protocol version 1, handshake not complete, closed or failed); #VMSEC_EINVAL.
+ */
+VMSEC_EXPORT int vmsec_engine_next_deadline(const vmsec_engine *e, uint64_t *deadline_ms);
+
 /** @} */
 /* ------------------------------------------------------------------------------------------- */
 /** @name Channel over a stream descriptor */
@@ -595,9 +693,14 @@ VMSEC_EXPORT int vmsec_channel_flush(vmsec_channel *ch);
  * @param cap Size of @p buf; pass 0 to learn the size of the next message.
  * @param[out] len Receives the message size.
  * @return 0; #VMSEC_EAGAIN (non-blocking); #VMSEC_ETOOBIG (@p cap too small; message kept, size
- *         in @p len); #VMSEC_ECLOSED (peer closed cleanly); #VMSEC_ETRUNCATED (stream ended, or the
- *         connection was reset, without close_notify); #VMSEC_EAUTH / #VMSEC_EPROTO (tampering;
- *         channel failed); #VMSEC_ESTATE; #VMSEC_EIO.
+ *         in @p len); #VMSEC_ECLOSED (peer closed cleanly: a blocking channel first reads on to the
+ *         end of the stream, which must follow close_notify with nothing in between, waiting for
+ *         it at most the handshake timeout, or its default when that is 0; a non-blocking one
+ *         checks what has arrived, at every call until the end); #VMSEC_ETRUNCATED (stream ended,
+ *         or the connection was reset, without close_notify); #VMSEC_EAUTH / #VMSEC_EPROTO
+ *         (tampering, or bytes after close_notify; channel failed); #VMSEC_EPEERDEAD (with vmsec_channel_config_set_keepalive(): nothing
+ *         arrived within the dead-peer timeout; a blocking call wakes up for it and meanwhile sends
+ *         the keep-alives that are due); #VMSEC_ESTATE; #VMSEC_EIO.
  */
 VMSEC_EXPORT int vmsec_channel_recv(vmsec_channel *ch, uint8_t *buf, size_t cap, size_t *len);
 
@@ -617,6 +720,43 @@ VMSEC_EXPORT int vmsec_channel_close(vmsec_channel *ch);
  * @return A mask of POLLIN and POLLOUT (POLLOUT while output is buffered).
  */
 VMSEC_EXPORT short vmsec_channel_poll_events(const vmsec_channel *ch);
+
+/**
+ * @brief Gives the poll(2) timeout until the channel's next timer; since 1.1.
+ *
+ * For event loops on a non-blocking channel: poll for vmsec_channel_poll_events() with this
+ * timeout, then call vmsec_channel_tick() (and receive or flush as the events say):
+ *
+ * @code
+ * struct pollfd p = {.fd = vmsec_channel_fd(ch), .events = vmsec_channel_poll_events(ch)};
+ * poll(&p, 1, vmsec_channel_next_timeout_ms(ch));
+ * if ((rc = vmsec_channel_tick(ch)) < 0) ... // VMSEC_EPEERDEAD, ...
+ * @endcode
+ *
+ * The timers are the handshake timeout until the handshake is complete, then keep-alives, the
+ * dead-peer timeout and the rekey time (vmsec_channel_config_set_keepalive(),
+ * vmsec_channel_config_set_rekey_time()). A blocking channel runs them itself.
+ *
+ * @param ch The channel.
+ * @return Milliseconds until the next timer (0 when one is due), or -1 when none is armed (or
+ *         @p ch is NULL).
+ */
+VMSEC_EXPORT int vmsec_channel_next_timeout_ms(const vmsec_channel *ch);
+
+/**
+ * @brief Runs the channel's timers on CLOCK_MONOTONIC; since 1.1.
+ *
+ * Before the handshake is complete, continues it as vmsec_channel_handshake() does (which fails it
+ * once its timeout passed). Afterwards, fails the channel with #VMSEC_EPEERDEAD when the peer sent
+ * nothing within the dead-peer timeout, and writes a keep-alive or rekey record when one is due
+ * (what the socket does not take stays buffered: poll for POLLOUT and call vmsec_channel_flush()).
+ * Calling it early or often does no harm. A call on both sides (see Threads above).
+ *
+ * @param ch The channel.
+ * @return 0; #VMSEC_EPEERDEAD; any error of vmsec_channel_handshake(); #VMSEC_ESTATE; #VMSEC_EIO;
+ *         #VMSEC_EINVAL.
+ */
+VMSEC_EXPORT int vmsec_channel_tick(vmsec_channel *ch);
 
 /**
  * @brief Returns the descriptor.

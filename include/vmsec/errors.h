@@ -48,7 +48,10 @@ typedef enum vmsec_error {
     /** The peer sent a message larger than the configured maximum; the channel failed (unlike
      *  #VMSEC_ETOOBIG, which reports a buffer too small or a local value over a limit).
      *  Available since VMSEC_1.1. */
-    VMSEC_EPEERTOOBIG = -27
+    VMSEC_EPEERTOOBIG = -27,
+    /** The peer sent nothing (not even a keep-alive) within the channel's dead-peer timeout
+     *  (vmsec_channel_config_set_keepalive()); the channel failed. Available since VMSEC_1.1. */
+    VMSEC_EPEERDEAD = -28
 } vmsec_error;
 
 /**

@@ -38,6 +38,13 @@ struct vmsec_channel {
     int64_t deadline; /* handshake deadline in ms, 0 = not started */
     atomic_bool hs_done; /* handshake complete and its last message written */
     pthread_mutex_t hs_lock;
+    /* Liveness (version 2 keep-alives, dead-peer timeout, rekey time): the engine's timers on
+     * CLOCK_MONOTONIC. When live, every call on the sending side holds send_lock, so that a
+     * blocked receiving thread may take it to write a keep-alive (see recv_timers). */
+    bool live;
+    unsigned int retry_ms; /* how soon a receiving thread that found send_lock taken looks again */
+    pthread_mutex_t send_lock;
+    bool close_waited; /* after close_notify, the wait for the end of the stream is over */
 };
 
 static int64_t now_ms(void)
@@ -65,6 +72,9 @@ int vmsec_channel_new(vmsec_channel **out, const vmsec_channel_config *cfg, int 
         return rc;
     }
     pthread_mutex_init(&ch->hs_lock, NULL);
+    pthread_mutex_init(&ch->send_lock, NULL);
+    ch->live = cfg->version >= 2 && (cfg->keepalive_ms || cfg->dead_after_ms || cfg->rekey_time_s);
+    ch->retry_ms = cfg->keepalive_ms ? cfg->keepalive_ms : 1000;
     ch->fd = fd;
     ch->own_fd = flags & VMSEC_CHANNEL_OWN_FD;
     ch->nonblock = fl & O_NONBLOCK;
@@ -81,6 +91,7 @@ void vmsec_channel_free(vmsec_channel *ch)
     if (ch->own_fd)
         close(ch->fd);
     pthread_mutex_destroy(&ch->hs_lock);
+    pthread_mutex_destroy(&ch->send_lock);
     free(ch);
 }
 
@@ -113,10 +124,11 @@ static int wait_fd(vmsec_channel *ch, short events, int64_t deadline)
     }
 }
 
-/* Writes pending output once (as much as the socket takes). 0 = all written, VMSEC_EAGAIN, or failure.
- * The records already sealed go first: while the socket takes none of them, small messages keep
- * joining the engine's open pack, which vmsec_engine_output() seals once they are written. */
-static int write_some(vmsec_channel *ch, int side)
+/* Writes pending output once (as much as the socket takes). 0 = all written, VMSEC_EAGAIN, or
+ * failure. flags: MSG_DONTWAIT to try without blocking even on a blocking descriptor. The records
+ * already sealed go first: while the socket takes none of them, small messages keep joining the
+ * engine's open pack, which vmsec_engine_output() seals once they are written. */
+static int write_some_flags(vmsec_channel *ch, int side, int flags)
 {
     const uint8_t *buf;
     size_t len;
@@ -126,7 +138,7 @@ static int write_some(vmsec_channel *ch, int side)
     for (;;) {
         if (!len && ((rc = vmsec_engine_output(ch->e, &buf, &len)) < 0 || !len))
             return rc;
-        n = send(ch->fd, buf, len, MSG_NOSIGNAL);
+        n = send(ch->fd, buf, len, MSG_NOSIGNAL | flags);
         if (n < 0 && errno == ENOTSOCK)
             n = write(ch->fd, buf, len);
         if (n < 0) {
@@ -149,14 +161,72 @@ static int write_some(vmsec_channel *ch, int side)
     }
 }
 
+static int write_some(vmsec_channel *ch, int side)
+{
+    return write_some_flags(ch, side, 0);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Timers (live channels only) */
+
+/* An engine deadline as a wait_fd() deadline: 0 = none; a deadline already due stays non-zero. */
+static int64_t wait_deadline(uint64_t d, int armed)
+{
+    if (!armed)
+        return 0;
+    return d > (uint64_t)INT64_MAX ? INT64_MAX : d ? (int64_t)d : 1;
+}
+
+/* The sending side's timers, with send_lock held: stamps what was sent and queues what is due. */
+static int send_timers(vmsec_channel *ch)
+{
+    return vmsec__engine_tick_send(ch->e, (uint64_t)now_ms());
+}
+
+/* The dead-peer check, failing `side`. Skipped while bytes wait in the socket: records the caller
+ * has not read yet (it was busy, not the peer) may well be keep-alives; they are stamped when read. */
+static int dead_check(vmsec_channel *ch, int side)
+{
+    struct pollfd p = {.fd = ch->fd, .events = POLLIN};
+    if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
+        return 0;
+    return vmsec__engine_tick_recv(ch->e, (uint64_t)now_ms(), side);
+}
+
+/* Waits until the descriptor is writable, waking at the deadlines to run the sending side's timers
+ * and the dead-peer check (send_lock held): a sender blocked by a peer that stopped reading learns
+ * it is dead. */
+static int wait_writable(vmsec_channel *ch, int64_t deadline)
+{
+    for (;;) {
+        uint64_t d;
+        int64_t until;
+        int rc, armed;
+        if (vmsec_engine_state(ch->e) == VMSEC_STATE_FAILED) /* by the receiving thread: say why */
+            return send_timers(ch);
+        /* the dead-peer check also without a receiving thread */
+        if ((rc = dead_check(ch, 0)) < 0 || (rc = send_timers(ch)) < 0)
+            return rc;
+        armed = vmsec__engine_next_deadline(ch->e, true, &d);
+        until = wait_deadline(d, armed);
+        if (until && until <= now_ms()) /* a dead-peer check put off while bytes wait unread */
+            until = now_ms() + ch->retry_ms;
+        if (!until || (deadline && deadline < until))
+            return wait_fd(ch, POLLOUT, deadline);
+        if ((rc = wait_fd(ch, POLLOUT, until)) != VMSEC_ETIMEDOUT)
+            return rc;
+    }
+}
+
 /* Writes everything pending; in blocking mode waits until done (until deadline, if non-zero). */
 static int write_all(vmsec_channel *ch, int side, int64_t deadline)
 {
-    int rc;
-    while ((rc = write_some(ch, side)) == VMSEC_EAGAIN) {
+    /* live: never block inside send(), so that the wait below runs the timers */
+    int rc, flags = ch->live && side == 0 ? MSG_DONTWAIT : 0;
+    while ((rc = write_some_flags(ch, side, flags)) == VMSEC_EAGAIN) {
         if (ch->nonblock)
             return VMSEC_EAGAIN;
-        if ((rc = wait_fd(ch, POLLOUT, deadline)) < 0)
+        if ((rc = ch->live && side == 0 ? wait_writable(ch, deadline) : wait_fd(ch, POLLOUT, deadline)) < 0)
             return rc;
     }
     return rc;
@@ -265,13 +335,9 @@ static int send_pieces(vmsec_channel *ch, const uint8_t *msg, size_t len)
     return 0;
 }
 
-int vmsec_channel_send(vmsec_channel *ch, const uint8_t *msg, size_t len, unsigned int flags)
+static int send_message(vmsec_channel *ch, const uint8_t *msg, size_t len, unsigned int flags)
 {
     int rc;
-    if (!ch || (flags & ~VMSEC_SEND_MORE))
-        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_send: %s", ch ? "unknown flags" : "channel is NULL");
-    if (!atomic_load(&ch->hs_done) && (rc = vmsec_channel_handshake(ch)) < 0)
-        return rc;
     if (ch->nonblock && vmsec_engine_output_pending(ch->e) >= NONBLOCK_BUFFER_LIMIT) {
         if ((rc = write_some(ch, 0)) < 0 && rc != VMSEC_EAGAIN)
             return rc;
@@ -292,6 +358,25 @@ int vmsec_channel_send(vmsec_channel *ch, const uint8_t *msg, size_t len, unsign
     return rc == VMSEC_EAGAIN ? 0 : rc; /* accepted; the caller flushes when writable */
 }
 
+int vmsec_channel_send(vmsec_channel *ch, const uint8_t *msg, size_t len, unsigned int flags)
+{
+    int rc;
+    if (!ch || (flags & ~VMSEC_SEND_MORE))
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_send: %s", ch ? "unknown flags" : "channel is NULL");
+    if (!atomic_load(&ch->hs_done) && (rc = vmsec_channel_handshake(ch)) < 0)
+        return rc;
+    if (!ch->live)
+        return send_message(ch, msg, len, flags);
+    /* timers first: nothing is sent to a dead peer, and a due keep-alive or rekey goes out with
+     * the message; the message itself is stamped as sent once sealed */
+    pthread_mutex_lock(&ch->send_lock);
+    if ((rc = send_timers(ch)) == 0)
+        rc = send_message(ch, msg, len, flags);
+    vmsec__engine_stamp_sent(ch->e, (uint64_t)now_ms());
+    pthread_mutex_unlock(&ch->send_lock);
+    return rc;
+}
+
 int vmsec_channel_flush(vmsec_channel *ch)
 {
     int rc;
@@ -299,7 +384,98 @@ int vmsec_channel_flush(vmsec_channel *ch)
         return vmsec__error(VMSEC_EINVAL, "vmsec_channel_flush: channel is NULL");
     if ((rc = vmsec_channel_handshake(ch)) < 0 || (rc = vmsec_engine_flush(ch->e)) < 0)
         return rc;
-    return write_all(ch, 0, 0);
+    if (!ch->live)
+        return write_all(ch, 0, 0);
+    pthread_mutex_lock(&ch->send_lock);
+    rc = write_all(ch, 0, 0);
+    pthread_mutex_unlock(&ch->send_lock);
+    return rc;
+}
+
+/* The receiving thread's timers: it runs the dead-peer check itself, and the sending side's timers
+ * too when no sending call holds send_lock (a call that does runs them itself). A keep-alive is
+ * written without blocking, so a peer that stopped reading never blocks the receiving thread; what
+ * the socket does not take stays queued and *events asks for POLLOUT. *until: when to come back. */
+static int recv_timers(vmsec_channel *ch, int64_t *until, short *events)
+{
+    int64_t now = now_ms();
+    uint64_t d;
+    int rc, armed;
+    if (vmsec_engine_state(ch->e) == VMSEC_STATE_FAILED) /* by the sending thread: say why */
+        return vmsec_engine_recv(ch->e, NULL, 0, &(size_t){0});
+    if ((rc = dead_check(ch, 1)) < 0)
+        return rc;
+    if (pthread_mutex_trylock(&ch->send_lock) == 0) {
+        rc = send_timers(ch);
+        if (rc == 0 && vmsec_engine_output_pending(ch->e) &&
+            (rc = write_some_flags(ch, 0, MSG_DONTWAIT)) == VMSEC_EAGAIN) {
+            rc = 0;
+            *events |= POLLOUT;
+        }
+        armed = vmsec__engine_next_deadline(ch->e, true, &d);
+        pthread_mutex_unlock(&ch->send_lock);
+        if (rc < 0)
+            return rc;
+        *until = wait_deadline(d, armed);
+        return 0;
+    }
+    armed = vmsec__engine_next_deadline(ch->e, false, &d);
+    *until = wait_deadline(d, armed);
+    if (!*until || *until > now + ch->retry_ms)
+        *until = now + ch->retry_ms;
+    return 0;
+}
+
+/* Blocking, live: waits until the descriptor is readable, running the timers at their deadlines. */
+static int wait_readable(vmsec_channel *ch)
+{
+    for (;;) {
+        struct pollfd p = {.fd = ch->fd, .events = POLLIN};
+        int64_t until = 0, left;
+        int rc, r;
+        if ((rc = recv_timers(ch, &until, &p.events)) < 0)
+            return rc;
+        left = until ? until - now_ms() : -1;
+        r = poll(&p, 1, left < 0 ? (until ? 0 : -1) : left > INT_MAX ? INT_MAX : (int)left);
+        if (r < 0 && errno != EINTR)
+            return vmsec__error_errno(VMSEC_EIO, errno, "poll on channel descriptor %d", ch->fd);
+        if (r > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
+            return 0;
+    }
+}
+
+/* Reads once into a live channel's engine (the records read are stamped by the next check). */
+static int read_live(vmsec_channel *ch)
+{
+    int rc;
+    if (!ch->nonblock && (rc = wait_readable(ch)) < 0)
+        return rc;
+    return read_some(ch, 1);
+}
+
+/* After the peer's close_notify the stream must end: a byte after it is a protocol error even when
+ * it comes in a later write, so a blocking channel reads on until the end of the stream. A peer
+ * using this library ends its stream right after close_notify (vmsec_channel_close() shuts the
+ * write side down), so the wait is normally short; a peer that keeps the connection open without
+ * sending is waited for at most the handshake timeout (its default when that is 0), and the close
+ * is then reported clean. A non-blocking channel checks what has arrived, at every call until the
+ * end comes. Returns VMSEC_ECLOSED, or the failure found. */
+static int wait_for_end(vmsec_channel *ch)
+{
+    unsigned int grace = ch->timeout_ms ? ch->timeout_ms : VMSEC_CHANNEL_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    int64_t deadline = now_ms() + grace;
+    int rc = 0;
+    while (!vmsec__engine_input_ended(ch->e)) {
+        if (!ch->nonblock && (rc = wait_fd(ch, POLLIN, deadline)) < 0)
+            break;
+        if ((rc = read_some(ch, 1)) < 0)
+            break;
+    }
+    if (!ch->nonblock || vmsec__engine_input_ended(ch->e))
+        ch->close_waited = true;
+    if (rc < 0 && rc != VMSEC_ETIMEDOUT && rc != VMSEC_EAGAIN)
+        return rc;
+    return vmsec_engine_recv(ch->e, NULL, 0, &(size_t){0}); /* VMSEC_ECLOSED, naming the role */
 }
 
 int vmsec_channel_recv(vmsec_channel *ch, uint8_t *buf, size_t cap, size_t *len)
@@ -312,9 +488,11 @@ int vmsec_channel_recv(vmsec_channel *ch, uint8_t *buf, size_t cap, size_t *len)
         return rc;
     for (;;) {
         rc = vmsec_engine_recv(ch->e, buf, cap, len);
+        if (rc == VMSEC_ECLOSED && !ch->close_waited)
+            rc = wait_for_end(ch);
         if (rc != VMSEC_EAGAIN)
             return rc;
-        if ((rc = read_some(ch, 1)) < 0)
+        if ((rc = ch->live ? read_live(ch) : read_some(ch, 1)) < 0)
             return rc;
     }
 }
@@ -326,13 +504,56 @@ int vmsec_channel_close(vmsec_channel *ch)
         return vmsec__error(VMSEC_EINVAL, "vmsec_channel_close: channel is NULL");
     if ((rc = vmsec_channel_handshake(ch)) < 0)
         return rc;
-    if ((rc = vmsec_engine_close(ch->e)) < 0 || (rc = write_all(ch, 0, 0)) < 0)
+    if (ch->live)
+        pthread_mutex_lock(&ch->send_lock);
+    if ((rc = vmsec_engine_close(ch->e)) == 0)
+        rc = write_all(ch, 0, 0);
+    if (ch->live)
+        pthread_mutex_unlock(&ch->send_lock);
+    if (rc < 0)
         return rc;
     if (!ch->shut_wr) {
         shutdown(ch->fd, SHUT_WR);
         ch->shut_wr = true;
     }
     return 0;
+}
+
+int vmsec_channel_next_timeout_ms(const vmsec_channel *ch)
+{
+    int64_t until = 0, now;
+    uint64_t d;
+    if (!ch)
+        return -1;
+    if (!atomic_load(&ch->hs_done))
+        until = ch->deadline != INT64_MAX ? ch->deadline : 0; /* 0 also before the handshake starts */
+    else if (ch->live && vmsec__engine_next_deadline(ch->e, true, &d) > 0)
+        until = wait_deadline(d, 1);
+    if (!until)
+        return -1;
+    now = now_ms();
+    return until <= now ? 0 : until - now > INT_MAX ? INT_MAX : (int)(until - now);
+}
+
+int vmsec_channel_tick(vmsec_channel *ch)
+{
+    int rc;
+    if (!ch)
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_tick: channel is NULL");
+    if (!atomic_load(&ch->hs_done)) {
+        rc = vmsec_channel_handshake(ch);
+        return rc == VMSEC_EAGAIN ? 0 : rc;
+    }
+    if (!ch->live)
+        return 0;
+    if ((rc = dead_check(ch, 1)) < 0)
+        return rc;
+    pthread_mutex_lock(&ch->send_lock);
+    if ((rc = send_timers(ch)) == 0 && vmsec_engine_output_pending(ch->e) &&
+        (rc = write_some_flags(ch, 0, MSG_DONTWAIT)) == VMSEC_EAGAIN)
+        rc = 0; /* the rest goes out with vmsec_channel_flush() once writable (POLLOUT) */
+    pthread_mutex_unlock(&ch->send_lock);
+    return rc;
 }
 
 short vmsec_channel_poll_events(const vmsec_channel *ch)

@@ -309,6 +309,37 @@ int vmsec_channel_config_set_handshake_timeout(vmsec_channel_config *cfg, unsign
     return 0;
 }
 
+static bool keepalive_range_ok(unsigned int ms)
+{
+    return ms == 0 || (ms >= VMSEC_CHANNEL_KEEPALIVE_MIN_MS && ms <= VMSEC_CHANNEL_KEEPALIVE_MAX_MS);
+}
+
+int vmsec_channel_config_set_keepalive(vmsec_channel_config *cfg, unsigned int interval_ms, unsigned int dead_after_ms)
+{
+    CFG_CHECK("vmsec_channel_config_set_keepalive");
+    if (!keepalive_range_ok(interval_ms) || !keepalive_range_ok(dead_after_ms))
+        return vmsec__error(VMSEC_EINVAL, "keep-alive interval %u ms / dead-peer timeout %u ms: each is 0 (off) or %u..%u ms",
+                            interval_ms, dead_after_ms, VMSEC_CHANNEL_KEEPALIVE_MIN_MS, VMSEC_CHANNEL_KEEPALIVE_MAX_MS);
+    /* a keep-alive sent a little late (the caller's tick came late, the peer was busy) must not
+     * make the other side declare us dead: the timeout spans at least two intervals */
+    if (interval_ms && dead_after_ms && dead_after_ms / 2 < interval_ms)
+        return vmsec__error(VMSEC_EINVAL, "dead-peer timeout %u ms must be at least twice the keep-alive interval %u ms",
+                            dead_after_ms, interval_ms);
+    cfg->keepalive_ms = interval_ms;
+    cfg->dead_after_ms = dead_after_ms;
+    return 0;
+}
+
+int vmsec_channel_config_set_rekey_time(vmsec_channel_config *cfg, unsigned int seconds)
+{
+    CFG_CHECK("vmsec_channel_config_set_rekey_time");
+    if (seconds > VMSEC_CHANNEL_REKEY_TIME_MAX)
+        return vmsec__error(VMSEC_EINVAL, "rekey time %u s exceeds the maximum of %u s", seconds,
+                            VMSEC_CHANNEL_REKEY_TIME_MAX);
+    cfg->rekey_time_s = seconds;
+    return 0;
+}
+
 int vmsec_channel_config_set_protocol_version(vmsec_channel_config *cfg, unsigned int version)
 {
     CFG_CHECK("vmsec_channel_config_set_protocol_version");

@@ -26,6 +26,8 @@ struct vmsec_channel_config {
     uint64_t rekey_interval;
     unsigned int handshake_timeout_ms;
     unsigned int version; /* channel protocol version, 1 or 2 (doc/PROTOCOL.md) */
+    /* liveness (version 2): keep-alive interval, dead-peer timeout, time-based rekey; 0 = off */
+    unsigned int keepalive_ms, dead_after_ms, rekey_time_s;
 };
 
 /* Deep copy into zeroed *dst (guarded copies of secrets). Frees partial work on failure. */
@@ -41,6 +43,8 @@ bool vmsec__engine_send_closed(const vmsec_engine *e);
  * so what it still has to write when it opens is that record (and nothing the peer waits on if
  * the peer already left). */
 bool vmsec__engine_confirm_sent(const vmsec_engine *e);
+/* True once the transport reported the end of the stream (vmsec_engine_input_eof). */
+bool vmsec__engine_input_ended(const vmsec_engine *e);
 
 /* A message sealed piece by piece, so that a large one is written while the rest is still being
  * encrypted: vmsec__engine_send_begin admits the whole message (size limit, nonce space), then
@@ -55,6 +59,16 @@ int vmsec__engine_send_piece(vmsec_engine *e, const uint8_t *msg, size_t off, si
  * non-blocking channel writes this first, and while the socket is full small messages keep
  * joining the pack. */
 void vmsec__engine_output_sealed(vmsec_engine *e, const uint8_t **buf, size_t *len);
+/* The timers of engine_live.c, split by side for a channel's two threads. vmsec__engine_tick_recv
+ * stamps received records and runs only the dead-peer check, failing `side` (0 or 1) with
+ * VMSEC_EPEERDEAD; vmsec__engine_tick_send runs only the sending side's timers (keep-alive,
+ * rekey), as vmsec_engine_tick does after the dead-peer check. vmsec__engine_next_deadline is vmsec_engine_next_deadline, without the
+ * keep-alive and rekey times unless send_side (a thread that cannot send them ignores them). */
+int vmsec__engine_tick_recv(vmsec_engine *e, uint64_t now, int side);
+int vmsec__engine_tick_send(vmsec_engine *e, uint64_t now);
+int vmsec__engine_next_deadline(const vmsec_engine *e, bool send_side, uint64_t *deadline_ms);
+/* Sending side: stamps the records sealed since the last tick as sent at `now`. */
+void vmsec__engine_stamp_sent(vmsec_engine *e, uint64_t now);
 
 /* Test-only hook (never exported): positions both cipherstates' nonces, to reach nonce exhaustion. */
 void vmsec__engine_test_set_nonces(vmsec_engine *e, uint64_t send_n, uint64_t recv_n);

@@ -206,6 +206,11 @@ bool vmsec__engine_confirm_sent(const vmsec_engine *e)
     return e->confirm_sent;
 }
 
+bool vmsec__engine_input_ended(const vmsec_engine *e)
+{
+    return e->input_eof;
+}
+
 void vmsec__engine_test_set_nonces(vmsec_engine *e, uint64_t send_n, uint64_t recv_n)
 {
     e->cs[0].n = send_n;

@@ -84,6 +84,16 @@ struct vmsec_engine {
     size_t pack_len;
     bool pack_hold;
     size_t msg_off, pack_next, pack_end;
+    /* Liveness (keep-alives, dead-peer timeout, time-based rekey; engine_live.c). Times are the
+     * caller's monotonic milliseconds, known only from vmsec_engine_tick(); records are stamped
+     * with the time of the next tick. The sending side owns sent_activity and writes last_sent and
+     * last_rekey; the receiving side only raises recv_activity. The others are atomic because the
+     * receiving thread of a channel reads them to schedule its wake-ups. */
+    bool sent_activity;          /* a record was sealed since the last tick */
+    atomic_bool recv_activity;   /* a record was authenticated since the last tick */
+    atomic_bool send_timers_on;  /* last_sent and last_rekey were started by a tick */
+    atomic_bool recv_timer_on;   /* last_recv was started by a tick */
+    _Atomic uint64_t last_sent, last_rekey, last_recv;
 };
 
 /* A frame starts with its length, big-endian. */
@@ -118,6 +128,9 @@ int vmsec__engine_read_handshake(vmsec_engine *e, const uint8_t *frame, size_t l
 int vmsec__engine_confirmed(vmsec_engine *e);
 
 /* engine_send.c: the output buffer */
+
+/* Seals an empty control record (keep-alive, or rekey: the sending key is rekeyed after it). */
+int vmsec__engine_send_control(vmsec_engine *e, uint8_t type);
 
 /* Room for need more bytes after the pending output; seals an open pack first (so a record written
  * next follows it), otherwise fails without touching the engine's state. */

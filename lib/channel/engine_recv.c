@@ -150,6 +150,19 @@ static int next_entry(vmsec_engine *e)
     return 1;
 }
 
+/* Version 2 keep-alive and rekey records: empty, allowed anywhere after the handshake, also between
+ * the records of one message (the message being assembled is untouched). */
+static int read_control(vmsec_engine *e, uint8_t type, size_t data_len)
+{
+    int rc;
+    if (data_len != 0)
+        return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "%s record carries data",
+                                  type == REC_REKEY ? "rekey" : "keep-alive");
+    if (type == REC_REKEY && (rc = noise_cipher_rekey(&e->cs[1])) < 0)
+        return vmsec__engine_fail(e, 1, rc, "rekey of the receiving key failed");
+    return 0;
+}
+
 static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
 {
     size_t data_len = len - REC_MIN;
@@ -176,6 +189,8 @@ static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
             (unsigned long long)e->cs[1].n);
     type = *dst;
     *dst = saved;
+    /* any authentic record proves the peer alive (relaxed: only a flag for the next tick) */
+    atomic_store_explicit(&e->recv_activity, true, memory_order_relaxed);
     if (e->cfg.rekey_interval && ++e->recvd_since_rekey == e->cfg.rekey_interval) {
         e->recvd_since_rekey = 0;
         if ((rc = noise_cipher_rekey(&e->cs[1])) < 0)
@@ -210,6 +225,11 @@ static int read_record(vmsec_engine *e, const uint8_t *frame, size_t len)
             return rc;
         next_entry(e);
         return 0;
+    case REC_KEEPALIVE:
+    case REC_REKEY:
+        if (e->cfg.version >= 2)
+            return read_control(e, type, data_len);
+        break;
     default:
         break;
     }
@@ -234,6 +254,10 @@ static int process_input(vmsec_engine *e)
                 break;
             continue;
         }
+        /* close_notify is the last thing on the stream: whatever follows it, a whole frame or one
+         * byte, in this read or a later one, is a protocol error at once */
+        if (e->peer_closed && avail)
+            return vmsec__engine_fail(e, 1, VMSEC_EPROTO, "%zu stray bytes after close_notify", avail);
         if (e->msg_ready || avail < FRAME_HDR)
             break;
         flen = (size_t)p[0] << 8 | p[1];

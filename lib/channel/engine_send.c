@@ -134,6 +134,7 @@ static int seal_record(vmsec_engine *e, uint8_t type, size_t len)
     if ((rc = noise_cipher_encrypt(&e->cs[0], NULL, 0, p + 2, 1 + len, p + 2)) < 0)
         return vmsec__engine_fail(e, 0, rc, "encryption failed: %s", vmsec_error_last());
     e->out_end += FRAME_HDR + 1 + len + NOISE_TAGLEN;
+    e->sent_activity = true;
     if (e->cfg.rekey_interval && ++e->sent_since_rekey == e->cfg.rekey_interval) {
         e->sent_since_rekey = 0;
         if ((rc = noise_cipher_rekey(&e->cs[0])) < 0)
@@ -321,6 +322,20 @@ int vmsec__engine_send_confirm(vmsec_engine *e)
     if ((rc = vmsec__engine_out_reserve(e, FRAME_HDR + REC_MIN)) < 0)
         return vmsec__engine_fail(e, 2, rc, "out of memory for the key confirmation record");
     return write_record(e, REC_CONFIRM, NULL, 0);
+}
+
+int vmsec__engine_send_control(vmsec_engine *e, uint8_t type)
+{
+    int rc;
+    /* like data: the nonces from NONCE_LAST_DATA on stay free for close_notify */
+    if (e->cs[0].n > NONCE_LAST_DATA)
+        return 0;
+    if ((rc = vmsec__engine_out_reserve(e, FRAME_HDR + REC_MIN)) < 0 || (rc = write_record(e, type, NULL, 0)) < 0)
+        return rc;
+    /* after the counter's rekey, if this record was due for one: the receiver does the same */
+    if (type == REC_REKEY && (rc = noise_cipher_rekey(&e->cs[0])) < 0)
+        return vmsec__engine_fail(e, 0, rc, "rekey of the sending key failed");
+    return 0;
 }
 
 int vmsec_engine_close(vmsec_engine *e)

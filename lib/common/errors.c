@@ -42,6 +42,7 @@ static const char *const error_names[] = {
     [-VMSEC_EDRIFT] = "drift from the profile detected",
     [-VMSEC_EINTERNAL] = "internal error",
     [-VMSEC_EPEERTOOBIG] = "peer's message exceeds the maximum",
+    [-VMSEC_EPEERDEAD] = "peer sent nothing within the dead-peer timeout",
 };
 
 const char *vmsec_strerror(int code)

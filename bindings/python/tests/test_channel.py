@@ -431,6 +431,118 @@ class TestEngine(unittest.TestCase):
                 self.b.feed_eof()
 
 
+class TestLiveness(unittest.TestCase):
+    """Keep-alives, the dead-peer timeout and the rekey time: engines on a fake clock, channels on
+    a socketpair in real time (short intervals, generous bounds)."""
+
+    def setUp(self):
+        self.a_kp, self.b_kp = vmsec.Keypair.generate(), vmsec.Keypair.generate()
+
+    def tearDown(self):
+        self.a_kp.close()
+        self.b_kp.close()
+
+    def config(self, kp, peer, **kw):
+        return vmsec.ChannelConfig(kp, trusted_peers=[peer.public_key], **kw)
+
+    def test_settings_are_validated(self):
+        with self.assertRaises(vmsec.InvalidArgument):
+            self.config(self.a_kp, self.b_kp, keepalive=0.1, dead_after=0.15)
+        with self.assertRaises(vmsec.InvalidArgument):
+            self.config(self.a_kp, self.b_kp, rekey_time=86401)
+        self.config(self.a_kp, self.b_kp, keepalive=0.1, dead_after=0.2, rekey_time=120).close()
+        self.config(self.a_kp, self.b_kp, dead_after=5).close()
+
+    def test_engine_timers_on_a_fake_clock(self):
+        a = vmsec.Engine(self.config(self.a_kp, self.b_kp, keepalive=0.1, rekey_time=1), "initiator")
+        b = vmsec.Engine(self.config(self.b_kp, self.a_kp, dead_after=0.3), "responder")
+        try:
+            self.assertIsNone(a.next_deadline)
+            for _ in range(4):
+                for src, dst in ((a, b), (b, a)):
+                    data = src.data_to_send()
+                    if data:
+                        dst.feed(data)
+            self.assertEqual((a.state, b.state), ("open", "open"))
+            self.assertEqual(a.next_deadline, 0)
+            a.tick(1000)
+            b.tick(1000)
+            self.assertEqual(a.next_deadline, 1100)
+            self.assertEqual(b.next_deadline, 1300)
+            a.tick(1100)
+            b.feed(a.data_to_send())  # a keep-alive: no message, but b's timer restarts
+            self.assertIsNone(b.recv())
+            b.tick(1200)
+            self.assertEqual(b.next_deadline, 1500)
+            a.tick(2000)  # the rekey record (it counts as sent: no keep-alive with it)
+            b.feed(a.data_to_send())
+            a.send(b"after the rekey")
+            b.feed(a.data_to_send())
+            self.assertEqual(b.recv(), b"after the rekey")
+            b.tick(2000)
+            with self.assertRaises(vmsec.PeerDead):
+                b.tick(2300)
+            self.assertEqual(b.state, "failed")
+        finally:
+            a.free()
+            b.free()
+
+    def pair(self, cfg_a, cfg_b):
+        import socket
+        left, right = socket.socketpair()
+        a = vch.Channel.from_socket(left, cfg_a, "initiator", handshake=False)
+        b = vch.Channel.from_socket(right, cfg_b, "responder", handshake=False)
+        left.close()
+        right.close()
+        t = threading.Thread(target=b.handshake)
+        t.start()
+        a.handshake()
+        t.join(20)
+        return a, b
+
+    def test_silent_peer_is_dead_and_keepalives_keep_a_peer_alive(self):
+        cfg_a = self.config(self.a_kp, self.b_kp, keepalive=0.05, dead_after=0.5)
+        cfg_b = self.config(self.b_kp, self.a_kp, keepalive=0.05, dead_after=0.5)
+        a, b = self.pair(cfg_a, cfg_b)
+        box = {}
+
+        def receive():
+            try:
+                box["msg"] = b.recv()
+            except vmsec.Error as exc:
+                box["error"] = exc
+        t = threading.Thread(target=receive)
+        t.start()
+        with a, b:
+            # b's receiving thread keeps a informed while a waits idle for three timeouts
+            start = time.monotonic()
+            with self.assertRaises(vmsec.WouldBlock):
+                a.nonblocking = True
+                while time.monotonic() - start < 1.7:
+                    timeout = a.next_timeout
+                    self.assertIsNotNone(timeout)
+                    select.select([a], [], [], timeout)
+                    a.tick()
+                    a.recv()  # WouldBlock: keep-alives are no messages
+            while True:
+                try:
+                    a.recv()
+                except vmsec.WouldBlock:
+                    break
+            a.nonblocking = False
+            a.send(b"still here")
+            t.join(10)
+            self.assertEqual(box, {"msg": b"still here"})
+            # now b receives nothing and sends nothing: a finds it dead
+            start = time.monotonic()
+            with self.assertRaises(vmsec.PeerDead):
+                a.recv()
+            self.assertGreater(time.monotonic() - start, 0.3)
+            self.assertLess(time.monotonic() - start, 5)
+        for cfg in (cfg_a, cfg_b):
+            cfg.close()
+
+
 class TestWithCTool(Peers):
     """A Python peer against the C program vmsec-nc from the build tree."""
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import os
 import socket
+import time
 from typing import Callable, Iterable, Iterator, Optional, Union
 
 from . import errors
@@ -97,7 +98,9 @@ class ChannelConfig:
                  allow_any_peer: bool = False, protocol: Optional[str] = None, pattern: Optional[str] = None,
                  suite: Optional[str] = None, psk: Optional[bytes] = None, prologue: Optional[bytes] = None,
                  max_message: Optional[int] = None, rekey_interval: Optional[int] = None,
-                 handshake_timeout: Optional[float] = None, protocol_version: Optional[int] = None) -> None:
+                 handshake_timeout: Optional[float] = None, protocol_version: Optional[int] = None,
+                 keepalive: Optional[float] = None, dead_after: Optional[float] = None,
+                 rekey_time: Optional[int] = None) -> None:
         self._cfg = ctypes.c_void_p()
         self._verify_ref = None  # keeps the ctypes callback alive as long as the C side may call it
         lib.vmsec_channel_config_new(ctypes.byref(self._cfg))
@@ -131,6 +134,16 @@ class ChannelConfig:
             lib.vmsec_channel_config_set_handshake_timeout(self.handle, _ms(handshake_timeout))
         if protocol_version is not None:
             self.protocol_version = protocol_version
+        if keepalive is not None or dead_after is not None:
+            self.set_keepalive(keepalive, dead_after)
+        if rekey_time is not None:
+            lib.vmsec_channel_config_set_rekey_time(self.handle, int(rekey_time))
+
+    def set_keepalive(self, interval: Optional[float], dead_after: Optional[float] = None) -> None:
+        """Keep-alives every ``interval`` seconds without sending, and :class:`vmsec.PeerDead`
+        after ``dead_after`` seconds without receiving (protocol version 2; None = off for each;
+        ``dead_after`` is at least twice ``interval`` when both are set)."""
+        lib.vmsec_channel_config_set_keepalive(self.handle, _ms(interval), _ms(dead_after))
 
     @property
     def handle(self) -> ctypes.c_void_p:
@@ -353,6 +366,21 @@ class Engine:
         """The Noise handshake hash (channel binding), 32 or 64 bytes."""
         return _handshake_hash(lib.vmsec_engine_handshake_hash, self.handle)
 
+    def tick(self, now_ms: Optional[int] = None) -> None:
+        """Runs the timers (keep-alives, dead-peer timeout, rekey time) at monotonic time
+        ``now_ms`` (default: ``time.monotonic()``); send :meth:`data_to_send` afterwards. Raises
+        :class:`vmsec.PeerDead` when the peer sent nothing within the dead-peer timeout."""
+        if now_ms is None:
+            now_ms = time.monotonic_ns() // 1_000_000
+        lib.vmsec_engine_tick(self.handle, int(now_ms))
+
+    @property
+    def next_deadline(self) -> Optional[int]:
+        """When :meth:`tick` has work to do, in the milliseconds of its clock (0: now), or None
+        when no timer is armed."""
+        d = ctypes.c_uint64()
+        return d.value if lib.vmsec_engine_next_deadline(self.handle, ctypes.byref(d)) else None
+
     def free(self) -> None:
         """Wipes and frees the engine; idempotent."""
         if getattr(self, "_e", None):
@@ -513,6 +541,18 @@ class Channel:
     def poll_events(self) -> int:
         """The ``select.POLLIN``/``POLLOUT`` mask to wait for before calling again."""
         return lib.vmsec_channel_poll_events(self.handle)
+
+    @property
+    def next_timeout(self) -> Optional[float]:
+        """Seconds until the next timer (handshake timeout, keep-alive, dead-peer timeout, rekey
+        time), for a selector's timeout; None when none is armed. Call :meth:`tick` when it passes."""
+        ms = lib.vmsec_channel_next_timeout_ms(self.handle)
+        return None if ms < 0 else ms / 1000
+
+    def tick(self) -> None:
+        """Runs the timers (non-blocking channels; blocking ones run them in :meth:`recv`).
+        Raises :class:`vmsec.PeerDead` when the peer sent nothing within the dead-peer timeout."""
+        lib.vmsec_channel_tick(self.handle)
 
     @property
     def state(self) -> str:

@@ -47,6 +47,8 @@ _CODES = {
     -25: ("DriftError", "The enforced state differs from the profile.", ()),
     -26: ("InternalError", "An internal invariant was violated.", ()),
     -27: ("PeerMessageTooLarge", "The peer's message exceeds the maximum; the channel failed.", ()),
+    -28: ("PeerDead", "The peer sent nothing within the dead-peer timeout; the channel failed.",
+          (TimeoutError,)),
 }
 
 #: Names of earlier releases that shadowed built-ins, kept as aliases (not exported by ``*``).
