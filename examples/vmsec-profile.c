@@ -77,6 +77,7 @@ static int fail(const char *what)
 #define TABLE_WIDTH 100
 #define CELL_MAX 20 /* longer values are shortened unless --wide (a digest is 71 characters) */
 #define DETAIL_MIN 20
+#define DETAIL_INDENT 4 /* a detail printed under its row */
 
 static const char *const headings[] = { "SETTING", "STATUS", "EXPECTED", "ACTUAL", "SOURCE", "DETAIL" };
 
@@ -140,10 +141,12 @@ static void put_detail(const char *v, size_t indent, size_t width)
 }
 
 /* An aligned table of the report, within TABLE_WIDTH columns unless wide: long values are
- * shortened with "..." and the detail wraps under itself. */
+ * shortened with "..." and the detail wraps, in its column or, when that would be too narrow, on
+ * lines of its own under the row. */
 static void print_table(const vmsec_report *r, bool wide)
 {
     size_t n = vmsec_report_count(r), w[6], indent = 0, detail_width;
+    bool below;
     if (n == 0)
         return;
     for (int f = 0; f < 6; f++) {
@@ -154,15 +157,20 @@ static void print_table(const vmsec_report *r, bool wide)
     }
     for (int f = 0; f < 5; f++)
         indent += w[f] + 2;
-    detail_width = wide || indent + DETAIL_MIN > TABLE_WIDTH ? 0 : TABLE_WIDTH - indent;
+    /* the detail wraps in its column, or, when the column would be too narrow, under the row */
+    below = !wide && indent + DETAIL_MIN > TABLE_WIDTH;
+    detail_width = wide ? 0 : below ? TABLE_WIDTH - DETAIL_INDENT : TABLE_WIDTH - indent;
     for (int f = 0; f < 5; f++)
         put_cell(headings[f], w[f], false, false, false);
     printf("%s\n", headings[5]);
     for (size_t i = 0; i < n; i++) {
         const char *detail = cell(r, i, 5);
+        bool last = !*detail || below; /* no trailing blanks */
         for (int f = 0; f < 5; f++)
-            put_cell(cell(r, i, f), w[f], shortens(f, wide), f == 4 && !*detail, f == 4); /* no trailing blanks */
-        put_detail(detail, indent, detail_width);
+            put_cell(cell(r, i, f), w[f], shortens(f, wide), f == 4 && last, f == 4);
+        if (below && *detail)
+            printf("\n%*s", DETAIL_INDENT, "");
+        put_detail(detail, below ? DETAIL_INDENT : indent, detail_width);
     }
 }
 
