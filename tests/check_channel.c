@@ -302,8 +302,6 @@ static void *tap_run(void *p)
     return NULL;
 }
 
-/* Non-blocking sends while the socket is full are packed: many small messages cost far fewer
- * bytes than a record each, and each arrives whole, in order, once the peer reads again. */
 /* Receives n 64-byte messages numbered by their first and last byte, then the clean close. */
 typedef struct {
     vmsec_channel *ch;
@@ -325,6 +323,8 @@ static void *recv_numbered(void *p)
     return NULL;
 }
 
+/* Non-blocking sends while the socket is full are packed: many small messages cost far fewer
+ * bytes than a record each, and each arrives whole, in order, once the peer reads again. */
 START_TEST(nonblocking_sends_pack_while_the_socket_is_full)
 {
     int s1[2], s2[2], small = 4096;
