@@ -163,16 +163,10 @@ static int write_all(int fd, const char *buf, size_t len)
 static void fsync_parent_dir(const char *path)
 {
     char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    size_t len = slash ? (size_t)(slash - path) : 1;
-    if (len >= sizeof(dir))
+    int fd;
+    if (vmsec__parent_dir(path, dir, sizeof(dir)) < 0)
         return;
-    if (slash)
-        memcpy(dir, path, len ? len : 1);
-    else
-        dir[0] = '.';
-    dir[len ? len : 1] = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd); /* best effort: some file systems refuse fsync on directories */
         close(fd);

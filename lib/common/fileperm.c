@@ -35,20 +35,15 @@ int vmsec__file_check_secret(const struct stat *st, const char *path, const char
     return 0;
 }
 
-/* The folder holding path: "." for a bare name. */
-static void parent_of(const char *path, char *dir, size_t cap)
+int vmsec__parent_dir(const char *path, char *dir, size_t cap)
 {
     const char *slash = strrchr(path, '/');
-    size_t n;
-    if (!slash) {
-        snprintf(dir, cap, ".");
-        return;
-    }
-    n = slash == path ? 1 : (size_t)(slash - path);
+    size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
     if (n >= cap)
-        n = cap - 1;
-    memcpy(dir, path, n);
+        return -1;
+    memcpy(dir, slash ? path : ".", n);
     dir[n] = '\0';
+    return 0;
 }
 
 int vmsec__file_check_trusted(const struct stat *st, const char *path, const char *what)
@@ -64,7 +59,8 @@ int vmsec__file_check_trusted(const struct stat *st, const char *path, const cha
     if (st->st_mode & (S_IWGRP | S_IWOTH))
         return vmsec__error(VMSEC_EPERM, "%s %s is writable by group or others (mode %04o); run 'chmod go-w %s'",
                             what, path, (unsigned)(st->st_mode & 07777), path);
-    parent_of(path, dir, sizeof(dir));
+    if (vmsec__parent_dir(path, dir, sizeof(dir)) < 0)
+        return vmsec__error(VMSEC_EIO, "%s %s: its folder's name is too long to examine", what, path);
     if (stat(dir, &ds) < 0)
         return vmsec__error_errno(VMSEC_EIO, errno, "%s %s: cannot examine its folder %s", what, path, dir);
     if (ds.st_uid != me && ds.st_uid != 0)

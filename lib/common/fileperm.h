@@ -3,7 +3,12 @@
 #ifndef VMSEC_FILEPERM_H
 #define VMSEC_FILEPERM_H
 
+#include <stddef.h>
 #include <sys/stat.h>
+
+/* The folder holding path ("." for a bare name, "/" for a file at the root) into dir of cap
+ * bytes. Returns 0, or -1 when it does not fit. */
+int vmsec__parent_dir(const char *path, char *dir, size_t cap);
 
 /* A file holding a secret: a regular file owned by the effective user, with no access for group or
  * others. what names the file in messages ("key file"). Returns 0 or VMSEC_EPERM, naming the
