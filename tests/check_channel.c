@@ -17,6 +17,7 @@
 
 #include <vmsec.h>
 
+#include "channel_pair.h"
 #include "testutil.h"
 
 static vmsec_keypair *ka, *kb;
@@ -25,29 +26,15 @@ static size_t scale = 1; /* VMSEC_TEST_QUICK=1 (valgrind) moves a tenth of the d
 
 static void setup(void)
 {
-    uint8_t pa[32], pb[32];
-    signal(SIGPIPE, SIG_IGN);
     scale = getenv("VMSEC_TEST_QUICK") && !strcmp(getenv("VMSEC_TEST_QUICK"), "1") ? 10 : 1;
-    ck_assert_int_eq(vmsec_keypair_generate(&ka), 0);
-    ck_assert_int_eq(vmsec_keypair_generate(&kb), 0);
-    vmsec_keypair_public(ka, pa, 32);
-    vmsec_keypair_public(kb, pb, 32);
-    ck_assert_int_eq(vmsec_channel_config_new(&cfg_a), 0);
-    ck_assert_int_eq(vmsec_channel_config_new(&cfg_b), 0);
-    vmsec_channel_config_set_keypair(cfg_a, ka);
-    vmsec_channel_config_set_keypair(cfg_b, kb);
-    vmsec_channel_config_add_trusted_peer(cfg_a, pb, 32);
-    vmsec_channel_config_add_trusted_peer(cfg_b, pa, 32);
+    vt_channel_pair_new(&ka, &kb, &cfg_a, &cfg_b);
     vmsec_channel_config_set_handshake_timeout(cfg_a, 5000);
     vmsec_channel_config_set_handshake_timeout(cfg_b, 5000);
 }
 
 static void teardown(void)
 {
-    vmsec_channel_config_free(cfg_a);
-    vmsec_channel_config_free(cfg_b);
-    vmsec_keypair_free(ka);
-    vmsec_keypair_free(kb);
+    vt_channel_pair_free(ka, kb, cfg_a, cfg_b);
 }
 
 typedef struct {
