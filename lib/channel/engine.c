@@ -21,6 +21,10 @@ void vmsec__engine_wipe_key(vmsec_engine *e, int side)
         sodium_memzero(&e->gcm[side], sizeof(e->gcm[side]));
 }
 
+#define ENGINE_FAIL_MSG_MAX 256
+/* never written: a pointer to it marks a failure whose message could not be allocated */
+static char engine_fail_no_memory[] = "channel failed (out of memory for its message)";
+
 const char *vmsec__engine_role_name(const vmsec_engine *e)
 {
     return e->role == VMSEC_ROLE_INITIATOR ? "initiator" : "responder";
@@ -29,7 +33,7 @@ const char *vmsec__engine_role_name(const vmsec_engine *e)
 int vmsec__engine_fail(vmsec_engine *e, int side, int code, const char *fmt, ...)
 {
     va_list ap;
-    char msg[sizeof(e->fail_msg)];
+    char msg[ENGINE_FAIL_MSG_MAX];
     bool first = false;
     int n;
     n = snprintf(msg, sizeof(msg), "channel %s: ", vmsec__engine_role_name(e));
@@ -39,7 +43,8 @@ int vmsec__engine_fail(vmsec_engine *e, int side, int code, const char *fmt, ...
     /* the first failure (of either thread) is the one later calls repeat; fail_msg is written once,
      * before the state says FAILED, and only read after it does */
     if (atomic_compare_exchange_strong(&e->failing, &first, true)) {
-        memcpy(e->fail_msg, msg, sizeof(msg));
+        char *copy = strdup(msg);
+        e->fail_msg = copy ? copy : engine_fail_no_memory;
         e->fail_code = code;
         atomic_store(&e->fail_reported, true);
         atomic_store(&e->state, VMSEC_STATE_FAILED);
@@ -135,6 +140,8 @@ void vmsec_engine_free(vmsec_engine *e)
     vmsec__engine_free_in(e);
     vmsec__engine_free_out(e);
     vmsec__channel_config_clear(&e->cfg);
+    if (e->fail_msg != engine_fail_no_memory)
+        free(e->fail_msg);
     sodium_memzero(e, sizeof(*e));
     free(e);
 }

@@ -31,7 +31,9 @@ struct vmsec_engine {
     int fail_code;
     atomic_bool fail_reported; /* some call already returned fail_code */
     atomic_bool failing;       /* vmsec__engine_fail() has claimed fail_msg */
-    char fail_msg[256];
+    /* Allocated by the failure that claims it (an idle channel carries no message buffer);
+     * points to a static text when that allocation fails. */
+    char *fail_msg;
     noise_handshake *hs;
     bool announced;        /* responder: announcement parsed */
     bool peer_checked;     /* the peer's static key was seen and passed the check made when it is revealed */
