@@ -334,6 +334,12 @@ VMSEC_EXPORT int vmsec_relay_request(int fd, const char *target, const char *ser
  * Reads exactly the header, so the descriptor can then be handed to a vmsec channel (the target
  * is the Noise responder).
  *
+ * Since 1.1 it first checks that the peer could be the relay, and refuses (#VMSEC_EPERM, nothing
+ * read) a header any other process could have sent: over vsock the peer must have connected from
+ * a reserved port (<= 1023), as the relay does; over a unix socket it must run as root or as this
+ * process's user; over any other socket family the header is never believed. doc/RELAY.md, "Who
+ * may send an origin header".
+ *
  * @param fd          Accepted stream socket from the relay.
  * @param timeout_ms  Deadline.
  * @param domain      Receives the caller's domain name (NUL-terminated).
@@ -341,8 +347,9 @@ VMSEC_EXPORT int vmsec_relay_request(int fd, const char *target, const char *ser
  * @param cid         Receives the caller's CID (may be NULL).
  * @param service     Receives the requested service (may be NULL).
  * @param service_cap Size of @p service; #VMSEC_POLICY_SERVICE_MAX + 1 always suffices.
- * @return 0, #VMSEC_EPROTO (malformed header), #VMSEC_ETOOBIG (buffer too small),
- *         #VMSEC_ETIMEDOUT, #VMSEC_ECLOSED (connection closed first), #VMSEC_EIO, #VMSEC_EINVAL.
+ * @return 0, #VMSEC_EPERM (the peer cannot be the relay), #VMSEC_EPROTO (malformed header),
+ *         #VMSEC_ETOOBIG (buffer too small), #VMSEC_ETIMEDOUT, #VMSEC_ECLOSED (connection closed
+ *         first), #VMSEC_EIO, #VMSEC_EINVAL (also: @p fd is not a socket).
  */
 VMSEC_EXPORT int vmsec_relay_origin_read(int fd, int timeout_ms, char *domain, size_t domain_cap, uint32_t *cid,
                                          char *service, size_t service_cap);

@@ -30,6 +30,12 @@ size_t vmsec__relay_encode_request(uint8_t *out, const char *target, const char 
 void vmsec__relay_encode_reply(uint8_t out[RELAY_REPLY_LEN], int status);
 size_t vmsec__relay_encode_origin(uint8_t *out, const char *source, uint32_t cid, const char *service);
 
+/* Who may vouch for an origin (relay_origin.c). The relay connects to a target's vsock port from a
+ * reserved port (<= 1023); VMSEC_EPERM when it may not bind one, VMSEC_EADDRINUSE when all are
+ * taken. The check refuses an origin header from a peer that could not be the relay. */
+int vmsec__relay_vsock_connect_reserved(uint32_t cid, uint32_t port, int *fd);
+int vmsec__relay_origin_peer_check(int fd);
+
 /* CID <-> domain directory. The relay reaches it only through these operations, so the relay
  * core builds without libvirt (e.g. for guest test programs); relay_libvirt.c provides the
  * libvirt implementation behind vmsec_relay_use_libvirt(). */

@@ -153,17 +153,7 @@ static int connect_target(vmsec_relay *r, const char *domain, uint32_t port, int
     int rc = r->dir_ops->by_name(r->dir, domain, &cid, NULL, true);
     if (rc < 0)
         return rc;
-    int s = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        return vmsec__error_errno(VMSEC_EIO, errno, "relay: vsock socket");
-    struct sockaddr_vm svm = {.svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port};
-    if (connect(s, (struct sockaddr *)&svm, sizeof(svm)) < 0 && errno != EINPROGRESS) {
-        int e = errno;
-        close(s);
-        return vmsec__error_errno(VMSEC_ECONNREFUSED, e, "relay: connect to %s (cid %u port %u)", domain, cid, port);
-    }
-    *fd = s;
-    return 0;
+    return vmsec__relay_vsock_connect_reserved(cid, port, fd);
 }
 
 /* --- the session state machine ------------------------------------------------------------------ */
@@ -206,9 +196,13 @@ static void decide(vmsec_relay *r, struct session *s)
         session_refuse(r, s, VMSEC_RELAY_BUSY, "refused", "source-limit");
         return;
     }
-    int fd = -1;
-    if (connect_target(r, s->target, port, &fd) < 0 || fd < 0) {
-        session_refuse(r, s, VMSEC_RELAY_UNAVAILABLE, "unavailable", "connect-failed");
+    int fd = -1, crc = connect_target(r, s->target, port, &fd);
+    if (crc < 0 || fd < 0) {
+        /* the relay's own shortcomings are named apart from the target's absence */
+        const char *why = crc == VMSEC_EPERM        ? "relay-not-privileged"
+                          : crc == VMSEC_EADDRINUSE ? "reserved-ports-exhausted"
+                                                    : "connect-failed";
+        session_refuse(r, s, VMSEC_RELAY_UNAVAILABLE, "unavailable", why);
         return;
     }
     s->tgt.fd = fd;

@@ -211,9 +211,12 @@ int vmsec_relay_origin_read(int fd, int timeout_ms, char *domain, size_t domain_
 {
     if (fd < 0 || timeout_ms < 0 || !domain || !domain_cap || (service && !service_cap))
         return vmsec__error(VMSEC_EINVAL, "relay origin: invalid argument");
+    int rc = vmsec__relay_origin_peer_check(fd);
+    if (rc < 0)
+        return rc;
     int64_t deadline = now_ms() + timeout_ms;
     uint8_t h[RELAY_ORIGIN_MAX];
-    int rc = read_exact(fd, h, RELAY_ORIGIN_FIXED, deadline, "relay's origin header");
+    rc = read_exact(fd, h, RELAY_ORIGIN_FIXED, deadline, "relay's origin header");
     if (rc < 0)
         return rc;
     size_t dlen = h[6], slen = h[7];

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <vmsec.h>
 
@@ -21,7 +22,7 @@
 #include "gvsock.h"
 #include "relay/relay_internal.h"
 
-enum { PORT_RELAY = 7300, PORT_ECHO = 7301, PORT_NOBODY = 7302 };
+enum { PORT_RELAY = 7300, PORT_ECHO = 7301, PORT_NOBODY = 7302, PORT_FORGED = 7303, PORT_UNPRIVILEGED = 7304 };
 #define MSG_LEN (1024 * 1024)
 #define TIMEOUT_MS 60000
 
@@ -151,6 +152,48 @@ static void *relay_thread(void *arg)
     return NULL;
 }
 
+/* A relay running as an ordinary user cannot bind a reserved port, so it cannot connect to a
+ * target from where targets believe origin headers: it says so instead of connecting from an
+ * ordinary port. The relay runs in a child as user 65534; the child's exit status says whether
+ * its audit named the reason, after the caller here got UNAVAILABLE. */
+static void unprivileged_relay_says_why(vmsec_relay *r)
+{
+    int go[2];
+    if (pipe(go) < 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(go[1]);
+        pthread_t rt;
+        if (setgid(65534) != 0 || setuid(65534) != 0 || vmsec_relay_listen_vsock(r, PORT_UNPRIVILEGED) != 0)
+            _exit(2);
+        pthread_create(&rt, NULL, relay_thread, r);
+        char b;
+        (void)!read(go[0], &b, 1); /* the caller is done */
+        vmsec_relay_interrupt(r);
+        pthread_join(rt, NULL);
+        _exit(audit_has("\"reason\":\"relay-not-privileged\"", "\"service\":\"echo\"") ? 0 : 1);
+    }
+    close(go[0]);
+    int rc = -1, fd = -1, status = -1;
+    for (int i = 0; pid > 0 && i < 100 && fd < 0; i++) { /* until the child listens */
+        fd = gv_connect(VMADDR_CID_LOCAL, PORT_UNPRIVILEGED);
+        if (fd < 0)
+            usleep(50 * 1000);
+    }
+    if (fd >= 0) {
+        rc = vmsec_relay_request(fd, "guest", "echo", TIMEOUT_MS);
+        close(fd);
+    }
+    gt_ok(rc == VMSEC_ECONNREFUSED, "relay: a relay without privilege answers UNAVAILABLE (%s)",
+          rc ? vmsec_error_last() : "accepted");
+    close(go[1]);
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    gt_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "relay: its audit names the reason, relay-not-privileged (child status %d)", status);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -213,6 +256,30 @@ int main(void)
     gt_ok(audit_has("\"event\":\"decision\"", "\"source\":\"guest\",\"source_cid\":1,\"target\":\"guest\","
                                               "\"service\":\"echo\",\"decision\":\"allow\""),
           "relay: audit record names the kernel-reported source CID");
+
+    /* Any other process can reach the target too, but only from an ordinary port: a well-formed
+     * origin header it sends is refused, where the relay's (from a reserved port) was read. */
+    int flfd = gv_listen(PORT_FORGED, 1), ffd = gv_connect(VMADDR_CID_LOCAL, PORT_FORGED);
+    int afd = flfd >= 0 && ffd >= 0 ? gv_accept(flfd, NULL) : -1;
+    uint8_t forged[RELAY_ORIGIN_MAX];
+    size_t flen = vmsec__relay_encode_origin(forged, "admin", 7, "echo");
+    int frc = afd >= 0 && write(ffd, forged, flen) == (ssize_t)flen
+                  ? vmsec_relay_origin_read(afd, TIMEOUT_MS, t.domain, sizeof(t.domain), &t.cid, t.service,
+                                            sizeof(t.service))
+                  : -1;
+    gt_ok(frc == VMSEC_EPERM, "relay: an origin header sent from an unreserved vsock port is refused (%s)",
+          frc ? vmsec_error_last() : "read");
+    if (afd >= 0)
+        close(afd);
+    if (ffd >= 0)
+        close(ffd);
+    if (flfd >= 0)
+        close(flfd);
+
+    vmsec_relay_interrupt(r);
+    pthread_join(rt, NULL);
+    unprivileged_relay_says_why(r);
+    pthread_create(&rt, NULL, relay_thread, r);
 
     /* Denied by default, and allowed but nobody listening. */
     fd = gv_connect(VMADDR_CID_LOCAL, PORT_RELAY);
