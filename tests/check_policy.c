@@ -95,6 +95,42 @@ START_TEST(groups_and_tags)
 }
 END_TEST
 
+/* The host side ("host", "host:NAME") is matched only by selectors that spell "host" out, so a
+ * rule written for guests ('*', a wildcard, a tag, a group of those) never admits it. */
+START_TEST(host_side_is_matched_only_by_name)
+{
+    vmsec_policy *p = load("allow a from * to *\n"
+                           "allow b from h* to *\n"
+                           "allow c from tag:ops to *\n"
+                           "allow d from @admins to *\n"
+                           "group admins = web-1 host:backup\n"
+                           "allow e from host to *\n"
+                           "allow f from host:* to *\n"
+                           "allow g from host* to *\n"
+                           "allow h from ho?t to *\n");
+    const char *ops[] = {"ops", NULL};
+    const char *hosts[] = {"host", "host:backup", "host:x"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *h = hosts[i];
+        ck_assert_int_eq(check(p, "a", h, "db-1", NULL), VMSEC_EDENIED);
+        ck_assert_int_eq(check(p, "b", h, "db-1", NULL), VMSEC_EDENIED);
+        ck_assert_int_eq(vmsec_policy_check(p, "c", h, ops, "db-1", NULL, NULL), VMSEC_EDENIED);
+        ck_assert_int_eq(check(p, "d", h, "db-1", NULL), strcmp(h, "host:backup") == 0 ? 0 : VMSEC_EDENIED);
+        ck_assert_int_eq(check(p, "e", h, "db-1", NULL), strcmp(h, "host") == 0 ? 0 : VMSEC_EDENIED);
+        ck_assert_int_eq(check(p, "f", h, "db-1", NULL), strcmp(h, "host") == 0 ? VMSEC_EDENIED : 0);
+        ck_assert_int_eq(check(p, "g", h, "db-1", NULL), 0);
+        ck_assert_int_eq(check(p, "h", h, "db-1", NULL), VMSEC_EDENIED);
+    }
+    /* The same rules still match domains, including names that merely begin with "host". */
+    ck_assert_int_eq(check(p, "a", "web-1", "db-1", NULL), 0);
+    ck_assert_int_eq(check(p, "b", "hostname-1", "db-1", NULL), 0);
+    ck_assert_int_eq(check(p, "a", "hosts", "db-1", NULL), 0);
+    ck_assert_int_eq(vmsec_policy_check(p, "c", "web-2", ops, "db-1", NULL, NULL), 0);
+    ck_assert_int_eq(check(p, "h", "hoxt", "db-1", NULL), 0);
+    vmsec_policy_free(p);
+}
+END_TEST
+
 START_TEST(syntax_errors_name_file_and_line)
 {
     const char *t;
@@ -320,6 +356,7 @@ int main(void)
     tcase_add_test(tc, first_match_wins_and_default_deny);
     tcase_add_test(tc, empty_and_null_policy_deny_everything);
     tcase_add_test(tc, groups_and_tags);
+    tcase_add_test(tc, host_side_is_matched_only_by_name);
     tcase_add_test(tc, syntax_errors_name_file_and_line);
     tcase_add_test(tc, hostile_bytes);
     tcase_add_test(tc, deep_wildcards_stay_linear);

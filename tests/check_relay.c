@@ -692,7 +692,7 @@ START_TEST(unix_listener_identity_and_audit_file)
     snprintf(audit, sizeof(audit), "%s/audit.jsonl", dir);
     vmsec_relay *r;
     vmsec_policy *p;
-    const char *text = "allow echo from host to vm1\n";
+    const char *text = "allow echo from host to vm1\nallow echo from host to host:x\n";
     ck_assert_int_eq(vmsec_relay_new(&r), 0);
     ck_assert_int_eq(vmsec_policy_load_string(&p, text, strlen(text), "p"), 0);
     ck_assert_int_eq(vmsec_relay_set_policy(r, p), 0);
@@ -700,6 +700,10 @@ START_TEST(unix_listener_identity_and_audit_file)
     ck_assert_int_eq(vmsec_relay_set_audit_file(r, audit), 0);
     ck_assert_int_eq(vmsec_relay_listen_unix(r, sock, "host"), 0);
     ck_assert_int_eq(vmsec_relay_listen_unix(r, sock, "bad name"), VMSEC_EINVAL);
+    /* unix callers are the host side: a name a domain could have is refused */
+    ck_assert_int_eq(vmsec_relay_listen_unix(r, sock, "web-1"), VMSEC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "'host' or 'host:web-1'"));
+    ck_assert_int_eq(vmsec_relay_listen_unix(r, sock, "hostile"), VMSEC_EINVAL);
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un sun;
     rt_sun(&sun, "%s", sock);
@@ -715,6 +719,17 @@ START_TEST(unix_listener_identity_and_audit_file)
     ck_assert_uint_eq(rt_read_all(s, rep, 8), 8);
     ck_assert_uint_eq(rep[6], VMSEC_RELAY_DENIED);
     close(s);
+    /* The host side is never a target, whatever a rule says. */
+    s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_eq(connect(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    memcpy(req, "VMSR\x01\x01\x06\x04" "host:xecho", 18);
+    rt_write_all(s, req, 18);
+    pfd.fd = s;
+    while (poll(&pfd, 1, 0) == 0)
+        ck_assert_int_eq(vmsec_relay_dispatch(r, 100), 0);
+    ck_assert_uint_eq(rt_read_all(s, rep, 8), 8);
+    ck_assert_uint_eq(rep[6], VMSEC_RELAY_DENIED);
+    close(s);
     vmsec_relay_free(r);
     ck_assert_int_ne(access(sock, F_OK), 0); /* the socket file is removed */
     FILE *f = fopen(audit, "r");
@@ -722,6 +737,11 @@ START_TEST(unix_listener_identity_and_audit_file)
     ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
     ck_assert_ptr_nonnull(strstr(line, "\"source\":\"host\",\"source_cid\":2,\"target\":\"vm2\",\"service\":\"echo\""));
     ck_assert_ptr_nonnull(strstr(line, "\"decision\":\"deny\",\"rule\":\"p:default\"}"));
+    ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+    ck_assert_ptr_nonnull(strstr(line, "\"event\":\"refused\""));
+    ck_assert_ptr_nonnull(strstr(line, "\"target\":\"host:x\""));
+    ck_assert_ptr_nonnull(strstr(line, "\"reason\":\"reserved-name\""));
+    ck_assert_ptr_null(fgets(line, sizeof(line), f)); /* and no allow decision */
     fclose(f);
     vt_rmtree(dir);
 }

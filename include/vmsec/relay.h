@@ -247,14 +247,16 @@ VMSEC_EXPORT int vmsec_relay_listen_vsock(vmsec_relay *r, uint32_t port);
  * @brief Listens on a unix stream socket for local (host) services.
  *
  * Unless an identify callback is installed, callers on this socket are identified as @p domain
- * with CID #VMSEC_RELAY_HOST_CID. The socket file is created with mode 0600 whatever the umask,
+ * with CID #VMSEC_RELAY_HOST_CID. Since 1.1 @p domain must be in the host side's namespace,
+ * `host` or `host:NAME`, which no domain can take (a guest whose domain is named so is refused,
+ * and policy wildcards and tags do not match it: doc/policy-format.md, "The host side"). The socket file is created with mode 0600 whatever the umask,
  * so only the relay's user (and root) may connect; grant others access through the directory
  * or by running them as that user (doc/RELAY.md).
  *
  * @param r      The relay.
  * @param path   Socket path; an existing socket file is replaced.
- * @param domain Identity given to callers, e.g. "host".
- * @return 0, #VMSEC_EINVAL, #VMSEC_ETOOBIG (path too long), #VMSEC_EADDRINUSE or #VMSEC_EIO.
+ * @param domain Identity given to callers: "host" or "host:NAME".
+ * @return 0, #VMSEC_EINVAL (also: @p domain outside the host side's namespace), #VMSEC_ETOOBIG (path too long), #VMSEC_EADDRINUSE or #VMSEC_EIO.
  */
 VMSEC_EXPORT int vmsec_relay_listen_unix(vmsec_relay *r, const char *path, const char *domain);
 

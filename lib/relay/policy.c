@@ -81,6 +81,11 @@ bool vmsec__policy_valid_name(const char *s, size_t max)
 
 /* Wildcard match with '*' and '?' in O(len(p) * len(s)) worst case: on a mismatch only the most
  * recent '*' is retried, so hostile patterns like "*a*a*a*...b" cannot explode. */
+bool vmsec__policy_host_name(const char *name)
+{
+    return strncmp(name, "host", 4) == 0 && (name[4] == '\0' || name[4] == ':');
+}
+
 bool vmsec__policy_glob(const char *p, const char *s)
 {
     const char *star = NULL, *resume = NULL;
@@ -494,18 +499,22 @@ static bool has_tag(const char *const *tags, const char *tag)
     return false;
 }
 
+/* A name of the host side is matched only by a selector that spells "host" out: its exact name,
+ * or a wildcard beginning with "host". '*', other wildcards and tags match domains only, so no
+ * rule written for guests reaches the host side by accident. */
 static bool selector_match(const vmsec_policy *p, const struct selector *sel, const char *name,
                            const char *const *tags)
 {
+    bool host = vmsec__policy_host_name(name);
     switch (sel->kind) {
     case SEL_ANY:
-        return true;
+        return !host;
     case SEL_NAME:
         return strcmp(sel->text, name) == 0;
     case SEL_GLOB:
-        return vmsec__policy_glob(sel->text, name);
+        return (!host || strncmp(sel->text, "host", 4) == 0) && vmsec__policy_glob(sel->text, name);
     case SEL_TAG:
-        return has_tag(tags, sel->text);
+        return !host && has_tag(tags, sel->text);
     case SEL_GROUP: {
         const struct group *g = &p->groups[sel->group];
         for (size_t i = 0; i < g->n; i++)

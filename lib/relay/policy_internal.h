@@ -9,6 +9,9 @@
 bool vmsec__policy_name_char(unsigned char c);
 /* True for a non-empty name of at most max bytes made of vmsec__policy_name_char() characters. */
 bool vmsec__policy_valid_name(const char *s, size_t max);
+/* The host side's namespace: "host" and "host:NAME" name the relay's unix-socket callers, never a
+ * domain (doc/policy-format.md, "The host side"). */
+bool vmsec__policy_host_name(const char *name);
 /* Shell-style match of '*' and '?' in linear-times-linear worst case. */
 bool vmsec__policy_glob(const char *pattern, const char *s);
 

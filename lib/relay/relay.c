@@ -263,6 +263,11 @@ int vmsec_relay_listen_unix(vmsec_relay *r, const char *path, const char *domain
         return vmsec__error(VMSEC_EINVAL, "relay: NULL argument");
     if (!vmsec__policy_valid_name(domain, VMSEC_POLICY_NAME_MAX))
         return vmsec__error(VMSEC_EINVAL, "relay: invalid identity '%.64s' for unix callers", domain);
+    if (!vmsec__policy_host_name(domain))
+        return vmsec__error(VMSEC_EINVAL,
+                            "relay: the identity '%.64s' of unix callers is not in the host side's namespace: "
+                            "use 'host' or 'host:%.64s', names no domain can take",
+                            domain, domain);
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sun.sun_path))
         return vmsec__error(VMSEC_ETOOBIG, "relay: unix socket path too long: %s", path);

@@ -140,7 +140,11 @@ static int identify(vmsec_relay *r, struct listener *l, int fd, uint32_t *cid, c
     if (getpeername(fd, (struct sockaddr *)&svm, &sl) < 0 || svm.svm_family != AF_VSOCK)
         return VMSEC_EIO;
     *cid = svm.svm_cid;
-    return r->dir_ops->by_cid(r->dir, svm.svm_cid, domain, cap, NULL);
+    int rc = r->dir_ops->by_cid(r->dir, svm.svm_cid, domain, cap, NULL);
+    /* a domain named in the host side's namespace would pass for the host */
+    if (rc == 0 && vmsec__policy_host_name(domain))
+        return VMSEC_EPERM;
+    return rc;
 }
 
 static int connect_target(vmsec_relay *r, const char *domain, uint32_t port, int *fd)
@@ -161,6 +165,11 @@ static int connect_target(vmsec_relay *r, const char *domain, uint32_t port, int
 static void decide(vmsec_relay *r, struct session *s)
 {
     const char *const *stags = NULL, *const *ttags = NULL;
+    if (vmsec__policy_host_name(s->target)) { /* the host side is a caller, never a target */
+        vmsec__relay_audit_event(r, s, "refused", "reserved-name");
+        session_refuse(r, s, VMSEC_RELAY_DENIED, NULL, NULL);
+        return;
+    }
     if (r->dir_ops && !r->identify) {
         uint32_t cid;
         /* Target first: it may refresh the directory, which would invalidate earlier tags. */
@@ -326,7 +335,7 @@ void vmsec__relay_session_open(vmsec_relay *r, struct listener *l, int fd)
     const char *why = NULL;
     int status = VMSEC_RELAY_BUSY;
     if (rc < 0 || !vmsec__policy_valid_name(domain, VMSEC_POLICY_NAME_MAX)) {
-        why = "unknown-source";
+        why = rc == VMSEC_EPERM ? "reserved-name" : "unknown-source";
         status = VMSEC_RELAY_DENIED;
         snprintf(s->domain, sizeof(s->domain), "%s", "?");
     } else {

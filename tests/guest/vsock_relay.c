@@ -27,13 +27,15 @@ enum { PORT_RELAY = 7300, PORT_ECHO = 7301, PORT_NOBODY = 7302, PORT_FORGED = 73
 #define TIMEOUT_MS 60000
 
 static const char *const no_tags[] = {NULL};
+/* The name the directory gives CID 1; changed only while the relay thread is stopped. */
+static const char *guest_name = "guest";
 
 static int dir_by_cid(void *d, uint32_t cid, char *name, size_t cap, const char *const **tags)
 {
     (void)d;
     if (cid != VMADDR_CID_LOCAL)
         return VMSEC_ENOTFOUND;
-    snprintf(name, cap, "guest");
+    snprintf(name, cap, "%s", guest_name);
     if (tags)
         *tags = no_tags;
     return 0;
@@ -279,6 +281,20 @@ int main(void)
     vmsec_relay_interrupt(r);
     pthread_join(rt, NULL);
     unprivileged_relay_says_why(r);
+
+    /* A domain named in the host side's namespace would pass for the host: it is refused. */
+    guest_name = "host";
+    pthread_create(&rt, NULL, relay_thread, r);
+    fd = gv_connect(VMADDR_CID_LOCAL, PORT_RELAY);
+    rc = fd >= 0 ? vmsec_relay_request(fd, "guest", "echo", TIMEOUT_MS) : -1;
+    gt_ok(rc == VMSEC_EDENIED, "relay: a domain named 'host' is not taken for the host side");
+    if (fd >= 0)
+        close(fd);
+    gt_ok(audit_has("\"event\":\"refused\"", "\"reason\":\"reserved-name\""),
+          "relay: the refusal is audited as reserved-name");
+    vmsec_relay_interrupt(r);
+    pthread_join(rt, NULL);
+    guest_name = "guest";
     pthread_create(&rt, NULL, relay_thread, r);
 
     /* Denied by default, and allowed but nobody listening. */

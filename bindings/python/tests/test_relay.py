@@ -12,7 +12,7 @@ import vmsec
 from vmsec import relay
 
 POLICY = """service echo port 7
-group web = web-*
+group web = web-* host:web-1
 allow echo from @web to db-1
 deny echo from web-2 to *
 """
@@ -58,7 +58,8 @@ class TestPeerMap(unittest.TestCase):
 
 
 class TestRelay(unittest.TestCase):
-    """web-1 reaches the echo service of db-1 through the relay; db-1 is a Python vmsec listener."""
+    """host:web-1, a host-side caller on the relay's unix socket, reaches the echo service of db-1
+    through the relay; db-1 is a Python vmsec listener."""
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="vmsec-relay-")
@@ -69,7 +70,7 @@ class TestRelay(unittest.TestCase):
         self.relay.set_policy(relay.Policy.parse(POLICY))
         self.relay.set_audit(self.audit.append, fd=-1)
         self.relay.set_connect(self.connect_target)
-        self.relay.listen_unix(self.relay_path, "web-1")
+        self.relay.listen_unix(self.relay_path, "host:web-1")
         self.thread = threading.Thread(target=self.relay.run)
         self.thread.start()
 
@@ -116,12 +117,12 @@ class TestRelay(unittest.TestCase):
             t.join(10)
             self.assertNotIn("error", box)
         self.assertEqual(replies, [b"yaler eht hguorht"])
-        self.assertEqual(box["origin"], ("web-1", 2, "echo"))
+        self.assertEqual(box["origin"], ("host:web-1", 2, "echo"))
         self.assertEqual(self.relay.stat("accepted"), 1)
         records = [json.loads(line) for line in self.audit]
         decision = records[0]
         self.assertEqual((decision["event"], decision["decision"], decision["rule"]), ("decision", "allow", "policy:3"))
-        self.assertEqual((decision["source"], decision["target"], decision["service"]), ("web-1", "db-1", "echo"))
+        self.assertEqual((decision["source"], decision["target"], decision["service"]), ("host:web-1", "db-1", "echo"))
         self.assertIn("open", [r["event"] for r in records])
 
     def test_denied_and_unavailable(self):

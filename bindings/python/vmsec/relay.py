@@ -291,7 +291,8 @@ class Relay:
         lib.vmsec_relay_listen_vsock(self.handle, int(port))
 
     def listen_unix(self, path: PathLike, domain: str = "host") -> None:
-        """Listens on a unix socket whose callers are identified as ``domain``."""
+        """Listens on a unix socket whose callers are identified as ``domain``: ``"host"`` or
+        ``"host:NAME"``, the host side's names, which no domain can take."""
         lib.vmsec_relay_listen_unix(self.handle, os.fsencode(path), domain.encode())
 
     def run(self) -> None:
