@@ -61,26 +61,32 @@ END_TEST
 START_TEST(directory_maps_cids_names_and_tags)
 {
     struct relay_directory *d;
-    char name[256];
-    const char *const *tags;
-    uint32_t cid;
-    ck_assert_msg(vmsec__relay_dir_open(&d, uri) == 0, "%s", vmsec_error_last());
-    ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 5, name, sizeof(name), &tags), 0);
-    ck_assert_str_eq(name, "web-1");
-    ck_assert_str_eq(tags[0], "frontend");
-    ck_assert_ptr_null(tags[1]);
-    ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 6, name, sizeof(name), NULL), 0);
-    ck_assert_str_eq(name, "db-1");
-    ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 99, name, sizeof(name), NULL), VMSEC_ENOTFOUND);
+    struct relay_ident id;
+    ck_assert_msg(vmsec__relay_dir_open(&d, uri, 0) == 0, "%s", vmsec_error_last());
+    ck_assert(vmsec__relay_dir_ready(d));
+    ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 5, &id), 0);
+    ck_assert_str_eq(id.name, "web-1");
+    ck_assert_uint_eq(strlen(id.uuid), 36);
+    ck_assert_str_eq(id.tags[0], "frontend");
+    ck_assert_ptr_null(id.tags[1]);
+    ck_assert_int_eq(vmsec__relay_dir_check(d, &id), 0);
+    relay_ident_clear(&id);
+    ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 6, &id), 0);
+    ck_assert_str_eq(id.name, "db-1");
+    relay_ident_clear(&id);
+    ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 99, &id), VMSEC_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "CID 99"));
-    ck_assert_int_eq(vmsec__relay_dir_by_name(d, "db-1", &cid, &tags, true), 0);
-    ck_assert_uint_eq(cid, 6);
-    ck_assert_ptr_null(tags[0]);
-    ck_assert_int_eq(vmsec__relay_dir_by_name(d, "novsock", &cid, NULL, true), VMSEC_ENOTFOUND);
-    ck_assert_int_eq(vmsec__relay_dir_by_name(d, "nosuch", &cid, NULL, false), VMSEC_ENOTFOUND);
-    ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 5, name, 3, NULL), VMSEC_ETOOBIG);
+    ck_assert_int_eq(vmsec__relay_dir_by_name(d, "db-1", &id), 0);
+    ck_assert_uint_eq(id.cid, 6);
+    ck_assert_ptr_null(id.tags[0]);
+    /* An identity the directory never gave (another UUID on the same CID) does not check. */
+    id.uuid[0] = id.uuid[0] == '0' ? '1' : '0';
+    ck_assert_int_eq(vmsec__relay_dir_check(d, &id), VMSEC_ESTATE);
+    relay_ident_clear(&id);
+    ck_assert_int_eq(vmsec__relay_dir_by_name(d, "novsock", &id), VMSEC_ENOTFOUND);
+    ck_assert_int_eq(vmsec__relay_dir_by_name(d, "nosuch", &id), VMSEC_ENOTFOUND);
     vmsec__relay_dir_free(d);
-    ck_assert_int_eq(vmsec__relay_dir_open(&d, "test:///nonexistent/file.xml"), VMSEC_ELIBVIRT);
+    ck_assert_int_eq(vmsec__relay_dir_open(&d, "test:///nonexistent/file.xml", 0), VMSEC_ELIBVIRT);
 }
 END_TEST
 

@@ -201,6 +201,11 @@ void vmsec__relay_set_directory(vmsec_relay *r, const struct relay_dir_ops *ops,
     r->connect = NULL;
 }
 
+void vmsec__relay_set_peer_cid(vmsec_relay *r, relay_peer_cid_fn fn)
+{
+    r->peer_cid = fn;
+}
+
 static int add_listener(vmsec_relay *r, int fd, bool vsock, const char *path, const char *domain)
 {
     struct listener *l = calloc(1, sizeof(*l));
