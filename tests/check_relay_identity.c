@@ -133,8 +133,8 @@ static struct relay_directory *relay_start(struct rt *t, const char *policy, uns
     ck_assert_int_eq(vmsec_policy_load_string(&p, policy, strlen(policy), "id.conf"), 0);
     ck_assert_int_eq(vmsec_relay_set_policy(t->relay, p), 0);
     ck_assert_msg(vmsec__relay_dir_open(&d, lv_uri, 0) == 0, "%s", vmsec_error_last());
-    vmsec__relay_dir_set_resync(d, resync_ms);
     vmsec__relay_use_directory(t->relay, d);
+    ck_assert_int_eq(vmsec_relay_set_directory_resync(t->relay, resync_ms), 0);
     vmsec__relay_set_peer_cid(t->relay, peer_cid);
     ck_assert_int_eq(vmsec_relay_set_limit(t->relay, VMSEC_RELAY_LIMIT_CONNECT_TIMEOUT_MS, 300), 0);
     ck_assert_int_eq(vmsec_relay_listen_unix(t->relay, t->sock, "host"), 0);

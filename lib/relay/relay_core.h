@@ -111,6 +111,7 @@ struct vmsec_relay {
     void *connect_user;
     const struct relay_dir_ops *dir_ops; /* CID <-> domain directory (libvirt), or NULL */
     void *dir;
+    unsigned int dir_resync_ms; /* vmsec_relay_set_directory_resync(), 0: the directory's default */
     relay_peer_cid_fn peer_cid; /* tests: unix callers identified by this CID (vmsec__relay_set_peer_cid) */
     int audit_fd;
     bool audit_fd_chosen; /* set by vmsec_relay_set_audit_fd(); until then a callback replaces stderr */

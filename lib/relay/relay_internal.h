@@ -59,6 +59,8 @@ struct relay_dir_ops {
     int (*by_name)(void *dir, const char *name, struct relay_ident *out);
     /* 0 if the domain of id still runs with the same UUID, name, CID and generation. */
     int (*check)(void *dir, const struct relay_ident *id);
+    /* Optional: the full resync interval (vmsec_relay_set_directory_resync). */
+    void (*set_resync)(void *dir, unsigned int ms);
     void (*free)(void *dir);
 };
 struct vmsec_relay;
@@ -75,6 +77,8 @@ void vmsec__relay_set_peer_cid(struct vmsec_relay *r, relay_peer_cid_fn fn);
 struct relay_directory;
 #define RELAY_DIR_NO_EVENTS 1u /* tests: register no event callback (events "lost") */
 #define RELAY_DIR_RESYNC_MS 5000u /* default resync interval; lookups fail closed after twice it */
+#define RELAY_DIR_RESYNC_MIN_MS 100u
+#define RELAY_DIR_RESYNC_MAX_MS 3600000u
 int vmsec__relay_dir_open(struct relay_directory **out, const char *uri, unsigned int flags);
 void vmsec__relay_dir_free(struct relay_directory *d);
 int vmsec__relay_dir_by_cid(struct relay_directory *d, uint32_t cid, struct relay_ident *out);

@@ -30,7 +30,6 @@
 
 #define RELAY_META_NS "https://vmsec.dev/xmlns/relay/1"
 #define MAX_TAGS 64
-#define RESYNC_MIN_MS 100
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 5000
 #define TOMB_MAX 64
@@ -537,7 +536,7 @@ void vmsec__relay_dir_free(struct relay_directory *d)
 void vmsec__relay_dir_set_resync(struct relay_directory *d, unsigned int ms)
 {
     pthread_mutex_lock(&d->lock);
-    d->resync_ms = ms < RESYNC_MIN_MS ? RESYNC_MIN_MS : ms;
+    d->resync_ms = ms < RELAY_DIR_RESYNC_MIN_MS ? RELAY_DIR_RESYNC_MIN_MS : ms;
     pthread_cond_signal(&d->cond);
     pthread_mutex_unlock(&d->lock);
 }
@@ -655,13 +654,18 @@ static int ops_check(void *d, const struct relay_ident *id)
     return vmsec__relay_dir_check(d, id);
 }
 
+static void ops_set_resync(void *d, unsigned int ms)
+{
+    vmsec__relay_dir_set_resync(d, ms);
+}
+
 static void ops_free(void *d)
 {
     vmsec__relay_dir_free(d);
 }
 
 static const struct relay_dir_ops libvirt_ops = {
-    .by_cid = ops_by_cid, .by_name = ops_by_name, .check = ops_check, .free = ops_free};
+    .by_cid = ops_by_cid, .by_name = ops_by_name, .check = ops_check, .set_resync = ops_set_resync, .free = ops_free};
 
 void vmsec__relay_use_directory(vmsec_relay *r, struct relay_directory *d)
 {
