@@ -19,6 +19,8 @@ check "--check names FILE:LINE and the reason" grep -q "bad.conf:2: unknown keyw
 check "the shipped example policy is valid" sh -c "'$relayd' -p '$top_srcdir/examples/relay-policy.conf' --check >/dev/null"
 "$relayd" --bogus >/dev/null 2>&1; rc=$?
 check "bad usage exits 2" test "$rc" = 2
+"$relayd" -p "$tmp/good.conf" -V -l test:///default -q --resync 50 2>"$tmp/err"; rc=$?
+check "--resync outside 100..3600000 ms is refused" sh -c "test $rc = 1 && grep -q 'resync interval 50 ms outside 100..3600000' '$tmp/err'"
 
 if ! command -v python3 >/dev/null 2>&1; then
     skip_or_fail "python3 is needed to speak the relay protocol from a shell test"
@@ -46,7 +48,7 @@ PY
 }
 
 cp "$tmp/good.conf" "$tmp/policy.conf"
-"$relayd" -p "$tmp/policy.conf" -V -u "$tmp/relay.sock=host" -l test:///default -q -a "$tmp/audit.jsonl" \
+"$relayd" -p "$tmp/policy.conf" -V -u "$tmp/relay.sock=host" -l test:///default --resync 1000 -q -a "$tmp/audit.jsonl" \
     2>"$tmp/stderr" &
 pid=$!
 i=0
