@@ -70,10 +70,10 @@ START_TEST(directory_maps_cids_names_and_tags)
     ck_assert_str_eq(id.tags[0], "frontend");
     ck_assert_ptr_null(id.tags[1]);
     ck_assert_int_eq(vmsec__relay_dir_check(d, &id), 0);
-    relay_ident_clear(&id);
+    vmsec__relay_ident_clear(&id);
     ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 6, &id), 0);
     ck_assert_str_eq(id.name, "db-1");
-    relay_ident_clear(&id);
+    vmsec__relay_ident_clear(&id);
     ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 99, &id), VMSEC_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "CID 99"));
     ck_assert_int_eq(vmsec__relay_dir_by_name(d, "db-1", &id), 0);
@@ -82,7 +82,7 @@ START_TEST(directory_maps_cids_names_and_tags)
     /* An identity the directory never gave (another UUID on the same CID) does not check. */
     id.uuid[0] = id.uuid[0] == '0' ? '1' : '0';
     ck_assert_int_eq(vmsec__relay_dir_check(d, &id), VMSEC_ESTATE);
-    relay_ident_clear(&id);
+    vmsec__relay_ident_clear(&id);
     ck_assert_int_eq(vmsec__relay_dir_by_name(d, "novsock", &id), VMSEC_ENOTFOUND);
     ck_assert_int_eq(vmsec__relay_dir_by_name(d, "nosuch", &id), VMSEC_ENOTFOUND);
     vmsec__relay_dir_free(d);

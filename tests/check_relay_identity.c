@@ -188,7 +188,7 @@ static int dir_name(struct relay_directory *d, uint32_t cid, char name[256], cha
     snprintf(name, 256, "%s", rc == 0 ? id.name : "");
     if (uuid)
         snprintf(uuid, RELAY_UUID_LEN, "%s", rc == 0 ? id.uuid : "");
-    relay_ident_clear(&id);
+    vmsec__relay_ident_clear(&id);
     return rc;
 }
 
@@ -199,7 +199,7 @@ static bool dir_has_tag(struct relay_directory *d, uint32_t cid, const char *tag
     if (vmsec__relay_dir_by_cid(d, cid, &id) == 0)
         for (size_t i = 0; id.tags[i]; i++)
             found = found || strcmp(id.tags[i], tag) == 0;
-    relay_ident_clear(&id);
+    vmsec__relay_ident_clear(&id);
     return found;
 }
 

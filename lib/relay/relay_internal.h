@@ -39,10 +39,10 @@ struct relay_ident {
     char uuid[RELAY_UUID_LEN]; /* "" when the directory has no UUIDs (test directories) */
     uint32_t cid;
     uint64_t gen;  /* changes whenever the entry's name, CID or tags change */
-    char **tags;   /* NULL-terminated; one allocation owned by the ident (relay_ident_clear) */
+    char **tags;   /* NULL-terminated; one allocation owned by the ident (vmsec__relay_ident_clear) */
 };
 
-static inline void relay_ident_clear(struct relay_ident *id)
+static inline void vmsec__relay_ident_clear(struct relay_ident *id)
 {
     free(id->tags);
     id->tags = NULL;
@@ -59,7 +59,8 @@ struct relay_dir_ops {
     int (*by_name)(void *dir, const char *name, struct relay_ident *out);
     /* 0 if the domain of id still runs with the same UUID, name, CID and generation. */
     int (*check)(void *dir, const struct relay_ident *id);
-    /* Optional: the full resync interval (vmsec_relay_set_directory_resync). */
+    /* Optional: the full resync interval (vmsec_relay_set_directory_resync); may be called from any
+     * thread while the loop runs. */
     void (*set_resync)(void *dir, unsigned int ms);
     void (*free)(void *dir);
 };

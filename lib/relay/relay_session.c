@@ -94,8 +94,8 @@ void vmsec__relay_reap(vmsec_relay *r)
         r->zombies = s->next;
         free(s->c2t.data);
         free(s->t2c.data);
-        relay_ident_clear(&s->sid);
-        relay_ident_clear(&s->tid);
+        vmsec__relay_ident_clear(&s->sid);
+        vmsec__relay_ident_clear(&s->tid);
         free(s);
     }
 }
@@ -153,7 +153,7 @@ static int identify(vmsec_relay *r, struct listener *l, struct session *s, char 
     if (rc < 0)
         return rc;
     s->have_sid = true;
-    relay_ident_clear(&s->sid); /* tags are read again when the request is decided */
+    vmsec__relay_ident_clear(&s->sid); /* tags are read again when the request is decided */
     snprintf(domain, cap, "%s", s->sid.name);
     return 0;
 }
@@ -187,10 +187,10 @@ static bool source_current(vmsec_relay *r, struct session *s)
     if (!s->have_sid)
         return true;
     if (r->dir_ops->by_cid(r->dir, s->cid, &now) < 0 || strcmp(now.uuid, s->sid.uuid) != 0) {
-        relay_ident_clear(&now);
+        vmsec__relay_ident_clear(&now);
         return false;
     }
-    relay_ident_clear(&s->sid);
+    vmsec__relay_ident_clear(&s->sid);
     s->sid = now;
     return true;
 }
@@ -405,7 +405,7 @@ void vmsec__relay_session_open(vmsec_relay *r, struct listener *l, int fd)
         close(fd);
         if (s->src)
             source_put(r, s->src);
-        relay_ident_clear(&s->sid);
+        vmsec__relay_ident_clear(&s->sid);
         free(s);
         return;
     }
