@@ -283,7 +283,7 @@ START_TEST(tag_revoked_on_a_running_domain_through_events)
 END_TEST
 
 /* With no event at all, the periodic resync still bounds how long a revoked tag or a reused CID
- * is believed: here 500 ms. */
+ * is believed: here 500 ms, plus the time a sync takes (the margin allows for a loaded host). */
 START_TEST(lost_events_are_bounded_by_the_resync)
 {
     virConnectPtr c = lv_open();
@@ -298,7 +298,7 @@ START_TEST(lost_events_are_bounded_by_the_resync)
     int64_t t0 = now_ms();
     while (dir_has_tag(d, 7, "admin") && now_ms() - t0 < 3000)
         sleep_ms(10);
-    ck_assert_int_lt(now_ms() - t0, 1500);
+    ck_assert_int_lt(now_ms() - t0, 2000);
     ck_assert(!dir_has_tag(d, 7, "admin"));
 
     dom_destroy(c, "rid-alice");
@@ -306,7 +306,7 @@ START_TEST(lost_events_are_bounded_by_the_resync)
     t0 = now_ms();
     while ((dir_name(d, 7, name, uuid) != 0 || strcmp(uuid, mallory) != 0) && now_ms() - t0 < 3000)
         sleep_ms(10);
-    ck_assert_int_lt(now_ms() - t0, 1500);
+    ck_assert_int_lt(now_ms() - t0, 2000);
     ck_assert_str_eq(name, "rid-mallory");
     vmsec__relay_dir_free(d);
     lv_clean(c);
