@@ -180,13 +180,14 @@ static int connect_target(vmsec_relay *r, struct session *s, uint32_t port, int 
 }
 
 /* Reads the source's current entry (fresh tags) for the decision; false if the CID no longer
- * belongs to the domain identified when the caller connected. */
+ * belongs to the domain (UUID and name) identified when the caller connected. */
 static bool source_current(vmsec_relay *r, struct session *s)
 {
     struct relay_ident now = {.tags = NULL};
     if (!s->have_sid)
         return true;
-    if (r->dir_ops->by_cid(r->dir, s->cid, &now) < 0 || strcmp(now.uuid, s->sid.uuid) != 0) {
+    if (r->dir_ops->by_cid(r->dir, s->cid, &now) < 0 || strcmp(now.uuid, s->sid.uuid) != 0 ||
+        strcmp(now.name, s->domain) != 0) {
         vmsec__relay_ident_clear(&now);
         return false;
     }
