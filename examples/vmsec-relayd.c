@@ -43,6 +43,7 @@ static const char options[] =
     "  -u, --unix PATH[=NAME]     also listen on a unix socket; callers are NAME: host (default)\n"
     "                             or host:SOMETHING, names no domain can take\n"
     "  -l, --libvirt URI          libvirt URI for CID lookups (default: libvirt's default)\n"
+    "      --resync MS            resync the domain directory with libvirt this often (default 5000)\n"
     "  -a, --audit-file FILE      append audit JSON lines to FILE\n"
     "  -s, --audit-syslog         send audit lines to syslog (LOG_AUTHPRIV)\n"
     "  -q, --quiet                do not write audit lines to standard error\n"
@@ -76,10 +77,11 @@ int main(int argc, char **argv)
         {"connect-timeout", required_argument, NULL, 1000 + VMSEC_RELAY_LIMIT_CONNECT_TIMEOUT_MS},
         {"idle-timeout", required_argument, NULL, 1000 + VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS},
         {"drain-timeout", required_argument, NULL, 'd'},
+        {"resync", required_argument, NULL, 'r'},
         CLI_COMMON_OPTIONS,
         {NULL, 0, NULL, 0}};
     const char *policy = NULL, *unix_arg = NULL, *uri = NULL, *audit_file = NULL;
-    unsigned int port = VMSEC_RELAY_DEFAULT_PORT, limits[16] = {0}, set[16] = {0}, drain_ms = 5000;
+    unsigned int port = VMSEC_RELAY_DEFAULT_PORT, limits[16] = {0}, set[16] = {0}, drain_ms = 5000, resync_ms = 0;
     int check = 0, vsock = 1, use_syslog = 0, quiet = 0, opt;
 
     cli_init(&app, "vmsec-relayd", synopses, options,
@@ -92,6 +94,7 @@ int main(int argc, char **argv)
         case 'v': port = (unsigned int)cli_number(&app, optarg, UINT_MAX); break;
         case 'V': vsock = 0; break;
         case 'd': drain_ms = (unsigned int)cli_number(&app, optarg, INT_MAX); break;
+        case 'r': resync_ms = (unsigned int)cli_number(&app, optarg, UINT_MAX); break;
         case 'u': unix_arg = optarg; break;
         case 'l': uri = optarg; break;
         case 'a': audit_file = optarg; break;
@@ -133,6 +136,8 @@ int main(int argc, char **argv)
      * a later SIGHUP with a fixed file brings it into service. */
     if (vmsec_relay_load_policy(g_relay, policy) < 0)
         cli_message(&app, "%s", vmsec_error_last());
+    if (resync_ms && vmsec_relay_set_directory_resync(g_relay, resync_ms) < 0)
+        return fail("--resync");
     if (vmsec_relay_use_libvirt(g_relay, uri) < 0)
         return fail("libvirt");
     if (vsock && vmsec_relay_listen_vsock(g_relay, port) < 0)

@@ -197,6 +197,44 @@ START_TEST(unavailable_targets_and_services)
 }
 END_TEST
 
+/* Connects like rt_connect, except that targets named "ghost-*" do not exist; counts calls. */
+static atomic_int ghost_calls;
+static int ghost_connect(void *user, const char *domain, uint32_t port, int *fd)
+{
+    atomic_fetch_add(&ghost_calls, 1);
+    if (strncmp(domain, "ghost-", 6) == 0)
+        return VMSEC_ENOTFOUND;
+    return rt_connect(user, domain, port, fd);
+}
+
+/* An allowed request for a domain that does not exist is "no-such-target", not a failed
+ * connection; a denied one is denied before anyone looks the target up. */
+START_TEST(missing_target_is_no_such_target_after_the_policy)
+{
+    struct rt t;
+    rt_start(&t, policy_text);
+    ck_assert_int_eq(vmsec_relay_set_connect(t.relay, ghost_connect, &t), 0);
+    int fd = rt_client(&t, 7, "a");
+    ck_assert_int_eq(vmsec_relay_request(fd, "ghost-1", "nowhere", 5000), VMSEC_ECONNREFUSED);
+    close(fd);
+    ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"unavailable\"", "\"target\":\"ghost-1\"",
+                                    "\"reason\":\"no-such-target\"", NULL), 1);
+    fd = rt_client(&t, 7, "a");
+    ck_assert_int_eq(vmsec_relay_request(fd, "target-9", "nowhere", 5000), VMSEC_ECONNREFUSED);
+    close(fd);
+    ck_assert_int_eq(rt_audit_count(&t, "\"target\":\"target-9\"", "\"reason\":\"connect-failed\"", NULL), 1);
+    ck_assert_int_eq(atomic_load(&ghost_calls), 2);
+    /* Denied: the same answer for a missing target as for any other, and no lookup. */
+    fd = rt_client(&t, 7, "a");
+    ck_assert_int_eq(vmsec_relay_request(fd, "ghost-2", "echo", 5000), VMSEC_EDENIED);
+    close(fd);
+    ck_assert_int_eq(atomic_load(&ghost_calls), 2);
+    ck_assert_int_eq(rt_audit_count(&t, "\"target\":\"ghost-2\"", "\"decision\":\"deny\"", NULL), 1);
+    ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"unavailable\"", "\"target\":\"ghost-2\"", NULL), 0);
+    rt_stop(&t);
+}
+END_TEST
+
 static int raw_reply(int fd)
 {
     uint8_t rep[8];
@@ -793,6 +831,10 @@ START_TEST(limit_and_argument_validation)
     ck_assert_int_eq(vmsec_relay_set_limit(r, VMSEC_RELAY_LIMIT_SESSIONS, 0), VMSEC_EINVAL);
     ck_assert_int_eq(vmsec_relay_set_limit(r, VMSEC_RELAY_LIMIT_BUFFER, 100), VMSEC_EINVAL);
     ck_assert_int_eq(vmsec_relay_set_limit(r, VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS, 0), 0);
+    ck_assert_int_eq(vmsec_relay_set_directory_resync(r, 99), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_relay_set_directory_resync(r, 3600001), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_relay_set_directory_resync(NULL, 1000), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_relay_set_directory_resync(r, 100), 0); /* kept for a later directory */
     ck_assert_int_eq(vmsec_relay_listen_unix(r, "/nonexistent-dir/x.sock", "host"), VMSEC_EIO);
     ck_assert_int_ge(vmsec_relay_fd(r), 0);
     uint64_t v;
@@ -813,6 +855,7 @@ int main(void)
     tcase_add_test(tc, allowed_pair_forwards_bytes_both_ways);
     tcase_add_test(tc, denied_pairs_are_refused_and_audited);
     tcase_add_test(tc, unavailable_targets_and_services);
+    tcase_add_test(tc, missing_target_is_no_such_target_after_the_policy);
     tcase_add_test(tc, malformed_requests);
     tcase_add_test(tc, origin_header_validation);
     tcase_add_test(tc, slow_target_does_not_stall_other_pairs);

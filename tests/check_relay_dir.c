@@ -61,26 +61,32 @@ END_TEST
 START_TEST(directory_maps_cids_names_and_tags)
 {
     struct relay_directory *d;
-    char name[256];
-    const char *const *tags;
-    uint32_t cid;
-    ck_assert_msg(vmsec__relay_dir_open(&d, uri) == 0, "%s", vmsec_error_last());
-    ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 5, name, sizeof(name), &tags), 0);
-    ck_assert_str_eq(name, "web-1");
-    ck_assert_str_eq(tags[0], "frontend");
-    ck_assert_ptr_null(tags[1]);
-    ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 6, name, sizeof(name), NULL), 0);
-    ck_assert_str_eq(name, "db-1");
-    ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 99, name, sizeof(name), NULL), VMSEC_ENOTFOUND);
+    struct relay_ident id;
+    ck_assert_msg(vmsec__relay_dir_open(&d, uri, 0) == 0, "%s", vmsec_error_last());
+    ck_assert(vmsec__relay_dir_ready(d));
+    ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 5, &id), 0);
+    ck_assert_str_eq(id.name, "web-1");
+    ck_assert_uint_eq(strlen(id.uuid), 36);
+    ck_assert_str_eq(id.tags[0], "frontend");
+    ck_assert_ptr_null(id.tags[1]);
+    ck_assert_int_eq(vmsec__relay_dir_check(d, &id), 0);
+    vmsec__relay_ident_clear(&id);
+    ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 6, &id), 0);
+    ck_assert_str_eq(id.name, "db-1");
+    vmsec__relay_ident_clear(&id);
+    ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 99, &id), VMSEC_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "CID 99"));
-    ck_assert_int_eq(vmsec__relay_dir_by_name(d, "db-1", &cid, &tags, true), 0);
-    ck_assert_uint_eq(cid, 6);
-    ck_assert_ptr_null(tags[0]);
-    ck_assert_int_eq(vmsec__relay_dir_by_name(d, "novsock", &cid, NULL, true), VMSEC_ENOTFOUND);
-    ck_assert_int_eq(vmsec__relay_dir_by_name(d, "nosuch", &cid, NULL, false), VMSEC_ENOTFOUND);
-    ck_assert_int_eq(vmsec__relay_dir_by_cid(d, 5, name, 3, NULL), VMSEC_ETOOBIG);
+    ck_assert_int_eq(vmsec__relay_dir_by_name(d, "db-1", &id), 0);
+    ck_assert_uint_eq(id.cid, 6);
+    ck_assert_ptr_null(id.tags[0]);
+    /* An identity the directory never gave (another UUID on the same CID) does not check. */
+    id.uuid[0] = id.uuid[0] == '0' ? '1' : '0';
+    ck_assert_int_eq(vmsec__relay_dir_check(d, &id), VMSEC_ESTATE);
+    vmsec__relay_ident_clear(&id);
+    ck_assert_int_eq(vmsec__relay_dir_by_name(d, "novsock", &id), VMSEC_ENOTFOUND);
+    ck_assert_int_eq(vmsec__relay_dir_by_name(d, "nosuch", &id), VMSEC_ENOTFOUND);
     vmsec__relay_dir_free(d);
-    ck_assert_int_eq(vmsec__relay_dir_open(&d, "test:///nonexistent/file.xml"), VMSEC_ELIBVIRT);
+    ck_assert_int_eq(vmsec__relay_dir_open(&d, "test:///nonexistent/file.xml", 0), VMSEC_ELIBVIRT);
 }
 END_TEST
 
@@ -148,6 +154,46 @@ START_TEST(relay_uses_libvirt_tags_in_decisions)
 }
 END_TEST
 
+/* Allowed requests learn whether the target runs: a missing domain is "no-such-target", a running
+ * one (unreachable here: the test driver runs no guest) is tried, and its UUID audited. */
+START_TEST(relay_reports_no_such_target_and_uuids)
+{
+    char dir[PATH_MAX], sock[PATH_MAX + 16];
+    vt_tmpdir(dir, sizeof(dir));
+    snprintf(sock, sizeof(sock), "%s/r.sock", dir);
+    const char *text = "service echo port 5000\nallow echo from host to *\n";
+    vmsec_relay *r;
+    vmsec_policy *p;
+    audit_len = 0;
+    ck_assert_int_eq(vmsec_relay_new(&r), 0);
+    ck_assert_int_eq(vmsec_relay_set_audit_fd(r, -1), 0);
+    ck_assert_int_eq(vmsec_relay_set_audit_callback(r, on_audit, NULL), 0);
+    ck_assert_int_eq(vmsec_policy_load_string(&p, text, strlen(text), "all.conf"), 0);
+    ck_assert_int_eq(vmsec_relay_set_policy(r, p), 0);
+    ck_assert_int_eq(vmsec_relay_set_directory_resync(r, 60000), 0);
+    ck_assert_int_eq(vmsec_relay_use_libvirt(r, uri), 0);
+    ck_assert_int_eq(vmsec_relay_set_directory_resync(r, 30000), 0);
+    ck_assert_int_eq(vmsec_relay_set_limit(r, VMSEC_RELAY_LIMIT_CONNECT_TIMEOUT_MS, 300), 0);
+    ck_assert_int_eq(vmsec_relay_listen_unix(r, sock, "host"), 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, run_thread, r), 0);
+    ck_assert_int_eq(ask(sock, "nosuch"), VMSEC_ECONNREFUSED);
+    ck_assert_int_eq(ask(sock, "novsock"), VMSEC_ECONNREFUSED);
+    ck_assert_int_eq(ask(sock, "db-1"), VMSEC_ECONNREFUSED);
+    ck_assert_int_eq(vmsec_relay_interrupt(r), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    vmsec_relay_free(r);
+    audit[audit_len] = '\0';
+    ck_assert_ptr_nonnull(strstr(audit, "\"target\":\"nosuch\",\"service\":\"echo\",\"reason\":\"no-such-target\"}"));
+    ck_assert_ptr_nonnull(strstr(audit, "\"target\":\"novsock\",\"service\":\"echo\",\"reason\":\"no-such-target\"}"));
+    const char *db = strstr(audit, "\"event\":\"unavailable\",\"session\":3");
+    ck_assert_ptr_nonnull(db);
+    ck_assert_ptr_null(strstr(audit, "no-such-target\",\"target_uuid"));
+    ck_assert_msg(strstr(db, "\"reason\":\"connect-") && strstr(db, "\"target_uuid\":\""), "%s", db);
+    vt_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -158,6 +204,7 @@ int main(void)
     tcase_add_test(tc, parse_domain_xml);
     tcase_add_test(tc, directory_maps_cids_names_and_tags);
     tcase_add_test(tc, relay_uses_libvirt_tags_in_decisions);
+    tcase_add_test(tc, relay_reports_no_such_target_and_uuids);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

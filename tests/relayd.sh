@@ -19,6 +19,8 @@ check "--check names FILE:LINE and the reason" grep -q "bad.conf:2: unknown keyw
 check "the shipped example policy is valid" sh -c "'$relayd' -p '$top_srcdir/examples/relay-policy.conf' --check >/dev/null"
 "$relayd" --bogus >/dev/null 2>&1; rc=$?
 check "bad usage exits 2" test "$rc" = 2
+"$relayd" -p "$tmp/good.conf" -V -l test:///default -q --resync 50 2>"$tmp/err"; rc=$?
+check "--resync outside 100..3600000 ms is refused" sh -c "test $rc = 1 && grep -q 'resync interval 50 ms outside 100..3600000' '$tmp/err'"
 
 if ! command -v python3 >/dev/null 2>&1; then
     skip_or_fail "python3 is needed to speak the relay protocol from a shell test"
@@ -46,7 +48,7 @@ PY
 }
 
 cp "$tmp/good.conf" "$tmp/policy.conf"
-"$relayd" -p "$tmp/policy.conf" -V -u "$tmp/relay.sock=host" -l test:///default -q -a "$tmp/audit.jsonl" \
+"$relayd" -p "$tmp/policy.conf" -V -u "$tmp/relay.sock=host" -l test:///default --resync 1000 -q -a "$tmp/audit.jsonl" \
     2>"$tmp/stderr" &
 pid=$!
 i=0
@@ -57,6 +59,8 @@ check "an allowed request for a domain without vsock is UNAVAILABLE (2)" test "$
 check "a request no rule allows is DENIED (1)" test "$(ask vm2 echo)" = 1
 check "audit: allow decision with rule file:line" grep -q '"event":"decision".*"source":"host","source_cid":2,"target":"vm1","service":"echo","decision":"allow","rule":"[^"]*policy.conf:2"' "$tmp/audit.jsonl"
 check "audit: default deny" grep -q '"target":"vm2".*"decision":"deny","rule":"[^"]*policy.conf:default"' "$tmp/audit.jsonl"
+check "audit: an allowed request for a domain that does not exist is no-such-target" \
+    grep -q '"event":"unavailable".*"target":"vm1".*"reason":"no-such-target"' "$tmp/audit.jsonl"
 
 cp "$tmp/bad.conf" "$tmp/policy.conf"
 kill -HUP "$pid"
@@ -71,6 +75,24 @@ kill -HUP "$pid"
 i=0
 while [ "$(grep -c '"status":"loaded"' "$tmp/audit.jsonl")" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 check "a fixed policy is picked up on SIGHUP" test "$(ask vm1 echo)" = 2
+
+# A reload that catches the file half-written (cut inside its last line) refuses it and fails
+# closed; the complete file renamed into place (the way to write it) restores service.
+loaded() { grep -c '"event":"policy"' "$tmp/audit.jsonl"; }
+reload() {
+    n=$(loaded)
+    kill -HUP "$pid"
+    i=0
+    while [ "$(loaded)" -le "$n" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+}
+printf 'service echo port 5000\nallow echo from host to vm' > "$tmp/policy.conf"
+reload
+check "reload of a truncated policy is refused (no terminating newline)" \
+    sh -c "tail -n 1 '$tmp/audit.jsonl' | grep -q '\"status\":\"invalid\".*no terminating newline.*deny-all'"
+check "after a truncated reload everything is denied" test "$(ask vm1 echo)" = 1
+cp "$tmp/good.conf" "$tmp/policy.conf.new" && mv "$tmp/policy.conf.new" "$tmp/policy.conf"
+reload
+check "the complete policy renamed into place is picked up on SIGHUP" test "$(ask vm1 echo)" = 2
 
 kill -TERM "$pid"
 wait "$pid"; rc=$?

@@ -159,6 +159,19 @@ VMSEC_EXPORT int vmsec_relay_load_policy(vmsec_relay *r, const char *path);
 VMSEC_EXPORT int vmsec_relay_set_limit(vmsec_relay *r, int which, unsigned int value);
 
 /**
+ * @brief Sets how often the libvirt directory resynchronises in full; since 1.1.
+ *
+ * Events keep the directory current as they arrive; the resync bounds how long a change whose
+ * event was lost can go unseen. Lookups fail closed (callers and targets unknown) when the last
+ * sync is older than twice the interval, e.g. while libvirtd does not answer.
+ *
+ * @param r  The relay. Applies to the directory of vmsec_relay_use_libvirt(), set before or after.
+ * @param ms Interval in milliseconds, 100 to 3600000; the default is 5000.
+ * @return 0 or #VMSEC_EINVAL. Thread-safe.
+ */
+VMSEC_EXPORT int vmsec_relay_set_directory_resync(vmsec_relay *r, unsigned int ms);
+
+/**
  * @brief Installs the caller-identification callback (replacing libvirt's, if any).
  * @param r    The relay.
  * @param fn   The callback, or NULL to refuse every caller.
@@ -182,9 +195,19 @@ VMSEC_EXPORT int vmsec_relay_set_connect(vmsec_relay *r, vmsec_relay_connect_fn 
  * Callers on vsock listeners are identified by their peer CID, mapped to the running domain whose
  * XML has a vsock device with that CID (XPath `/domain/devices/vsock/cid/\@address`); unix-socket
  * callers by the name given to vmsec_relay_listen_unix(). Targets are reached at (their CID, the
- * service port). The CID map is cached and refreshed on a miss (at most once per second). Domain
- * metadata tags (doc/RELAY.md)
- * feed `tag:NAME` policy selectors.
+ * service port). Domain metadata tags (doc/RELAY.md) feed `tag:NAME` policy selectors.
+ *
+ * Identity is keyed by domain UUID and kept by a thread of the library, never by the relay's
+ * loop: libvirt's lifecycle, metadata-change and device events update it, a full resync runs at
+ * least every vmsec_relay_set_directory_resync() interval (default 5 s), and the connection is
+ * reopened after libvirtd restarts. Until the first sync after a (re)connection, or when the last
+ * sync is older than twice the interval, every caller and target is unknown (fail closed). Before
+ * forwarding, the relay checks both ends are still the same domains (UUID, CID and tags).
+ *
+ * Events need a libvirt event loop: if the application registered one (virEventRegisterImpl() or
+ * virEventRegisterDefaultImpl()) before this call, it must keep running it; otherwise the library
+ * registers libvirt's default implementation (once per process, as libvirt allows) and runs it
+ * on a thread of its own while any relay uses libvirt.
  *
  * @param r   The relay.
  * @param uri libvirt connection URI (NULL: libvirt's default), e.g. `qemu:///system`.

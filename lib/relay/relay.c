@@ -191,14 +191,34 @@ int vmsec_relay_set_connect(vmsec_relay *r, vmsec_relay_connect_fn fn, void *use
     return 0;
 }
 
+int vmsec_relay_set_directory_resync(vmsec_relay *r, unsigned int ms)
+{
+    if (!r || ms < RELAY_DIR_RESYNC_MIN_MS || ms > RELAY_DIR_RESYNC_MAX_MS)
+        return vmsec__error(VMSEC_EINVAL, "relay: directory resync interval %u ms outside %u..%u", ms,
+                            RELAY_DIR_RESYNC_MIN_MS, RELAY_DIR_RESYNC_MAX_MS);
+    __atomic_store_n(&r->dir_resync_ms, ms, __ATOMIC_RELAXED);
+    /* The directory is set up before the loop runs and replaced only by the same thread. */
+    if (r->dir_ops && r->dir_ops->set_resync)
+        r->dir_ops->set_resync(r->dir, ms);
+    return 0;
+}
+
 void vmsec__relay_set_directory(vmsec_relay *r, const struct relay_dir_ops *ops, void *dir)
 {
     if (r->dir_ops)
         r->dir_ops->free(r->dir);
     r->dir_ops = ops;
     r->dir = dir;
+    unsigned int resync = __atomic_load_n(&r->dir_resync_ms, __ATOMIC_RELAXED);
+    if (resync && ops->set_resync)
+        ops->set_resync(dir, resync);
     r->identify = NULL;
     r->connect = NULL;
+}
+
+void vmsec__relay_set_peer_cid(vmsec_relay *r, relay_peer_cid_fn fn)
+{
+    r->peer_cid = fn;
 }
 
 static int add_listener(vmsec_relay *r, int fd, bool vsock, const char *path, const char *domain)

@@ -121,6 +121,14 @@ void vmsec__relay_jsession(struct jbuf *j, const struct session *s)
     }
 }
 
+void vmsec__relay_juuids(struct jbuf *j, const struct session *s)
+{
+    if (s->have_sid)
+        vmsec__relay_jstr(j, "source_uuid", s->sid.uuid);
+    if (s->have_tid)
+        vmsec__relay_jstr(j, "target_uuid", s->tid.uuid);
+}
+
 /* --- refusal rate limit -------------------------------------------------------------------------
  * One flooding caller must not be able to fill the audit log (or disk) with refusals: per source
  * (domain and CID), at most RELAY_AUDIT_REFUSALS refusal records are written per interval; the
@@ -218,6 +226,7 @@ void vmsec__relay_audit_event(vmsec_relay *r, const struct session *s, const cha
     vmsec__relay_jsession(&j, s);
     if (reason)
         vmsec__relay_jstr(&j, "reason", reason);
+    vmsec__relay_juuids(&j, s);
     vmsec__relay_jemit(r, &j);
 }
 
@@ -230,6 +239,7 @@ void vmsec__relay_audit_decision(vmsec_relay *r, const struct session *s, bool a
     vmsec__relay_jsession(&j, s);
     vmsec__relay_jstr(&j, "decision", allow ? "allow" : "deny");
     vmsec__relay_jstr(&j, "rule", rule);
+    vmsec__relay_juuids(&j, s);
     vmsec__relay_jemit(r, &j);
 }
 

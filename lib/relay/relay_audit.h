@@ -22,6 +22,8 @@ void vmsec__relay_jstr(struct jbuf *j, const char *key, const char *val);
 void vmsec__relay_jnum(struct jbuf *j, const char *key, uint64_t v);
 /* The session's identity: id, source, and target and service once the request named them. */
 void vmsec__relay_jsession(struct jbuf *j, const struct session *s);
+/* The UUIDs the directory gave for the session's source and target, when it gave any. */
+void vmsec__relay_juuids(struct jbuf *j, const struct session *s);
 /* Closes the record and writes it to every configured sink. */
 void vmsec__relay_jemit(vmsec_relay *r, struct jbuf *j);
 

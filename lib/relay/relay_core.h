@@ -58,6 +58,10 @@ struct session {
     struct source *src;
     uint32_t cid;
     char domain[VMSEC_POLICY_NAME_MAX + 1];
+    /* Who the directory said the source and the target are (UUID, CID, generation), checked
+     * again right before forwarding; have_* false for unix callers and injected callbacks. */
+    struct relay_ident sid, tid;
+    bool have_sid, have_tid;
     char target[VMSEC_POLICY_NAME_MAX + 1];
     char service[VMSEC_POLICY_SERVICE_MAX + 1];
     uint8_t req[RELAY_REQ_MAX];
@@ -107,6 +111,8 @@ struct vmsec_relay {
     void *connect_user;
     const struct relay_dir_ops *dir_ops; /* CID <-> domain directory (libvirt), or NULL */
     void *dir;
+    unsigned int dir_resync_ms; /* vmsec_relay_set_directory_resync(), 0: the directory's default */
+    relay_peer_cid_fn peer_cid; /* tests: unix callers identified by this CID (vmsec__relay_set_peer_cid) */
     int audit_fd;
     bool audit_fd_chosen; /* set by vmsec_relay_set_audit_fd(); until then a callback replaces stderr */
     int audit_file_fd;

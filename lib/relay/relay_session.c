@@ -64,6 +64,7 @@ void vmsec__relay_session_kill(vmsec_relay *r, struct session *s, const char *re
         vmsec__relay_jnum(&j, "bytes_to_target", s->bytes_c2t);
         vmsec__relay_jnum(&j, "bytes_to_source", s->bytes_t2c);
         vmsec__relay_jstr(&j, "reason", reason);
+        vmsec__relay_juuids(&j, s);
         vmsec__relay_jemit(r, &j);
     } else {
         s->src->pending--;
@@ -93,6 +94,8 @@ void vmsec__relay_reap(vmsec_relay *r)
         r->zombies = s->next;
         free(s->c2t.data);
         free(s->t2c.data);
+        vmsec__relay_ident_clear(&s->sid);
+        vmsec__relay_ident_clear(&s->tid);
         free(s);
     }
 }
@@ -124,60 +127,96 @@ static void session_refuse(vmsec_relay *r, struct session *s, int status, const 
 
 /* --- identification and connection -------------------------------------------------------------- */
 
-static int identify(vmsec_relay *r, struct listener *l, int fd, uint32_t *cid, char *domain, size_t cap)
+/* The caller's CID and domain. A directory identity is remembered by UUID (s->sid), so that a
+ * later domain on the same CID is never taken for this one. */
+static int identify(vmsec_relay *r, struct listener *l, struct session *s, char *domain, size_t cap)
 {
     if (r->identify)
-        return r->identify(r->identify_user, fd, cid, domain, cap);
-    if (!l->vsock) {
-        *cid = VMSEC_RELAY_HOST_CID;
+        return r->identify(r->identify_user, s->cli.fd, &s->cid, domain, cap);
+    if (!l->vsock && !r->peer_cid) {
+        s->cid = VMSEC_RELAY_HOST_CID;
         snprintf(domain, cap, "%s", l->domain);
         return 0;
     }
     if (!r->dir_ops)
         return VMSEC_ENOTFOUND;
-    struct sockaddr_vm svm;
-    socklen_t sl = sizeof(svm);
-    if (getpeername(fd, (struct sockaddr *)&svm, &sl) < 0 || svm.svm_family != AF_VSOCK)
+    if (l->vsock) {
+        struct sockaddr_vm svm;
+        socklen_t sl = sizeof(svm);
+        if (getpeername(s->cli.fd, (struct sockaddr *)&svm, &sl) < 0 || svm.svm_family != AF_VSOCK)
+            return VMSEC_EIO;
+        s->cid = svm.svm_cid;
+    } else if (r->peer_cid(s->cli.fd, &s->cid) < 0) {
         return VMSEC_EIO;
-    *cid = svm.svm_cid;
-    int rc = r->dir_ops->by_cid(r->dir, svm.svm_cid, domain, cap, NULL);
-    /* a domain named in the host side's namespace would pass for the host */
-    if (rc == 0 && vmsec__policy_host_name(domain))
-        return VMSEC_EPERM;
-    return rc;
-}
-
-static int connect_target(vmsec_relay *r, const char *domain, uint32_t port, int *fd)
-{
-    if (r->connect)
-        return r->connect(r->connect_user, domain, port, fd);
-    if (!r->dir_ops)
-        return VMSEC_ENOTFOUND;
-    uint32_t cid;
-    int rc = r->dir_ops->by_name(r->dir, domain, &cid, NULL, true);
+    }
+    int rc = r->dir_ops->by_cid(r->dir, s->cid, &s->sid);
     if (rc < 0)
         return rc;
-    return vmsec__relay_vsock_connect_reserved(cid, port, fd);
+    s->have_sid = true;
+    vmsec__relay_ident_clear(&s->sid); /* tags are read again when the request is decided */
+    /* a domain named in the host side's namespace would pass for the host */
+    if (vmsec__policy_host_name(s->sid.name))
+        return VMSEC_EPERM;
+    snprintf(domain, cap, "%s", s->sid.name);
+    return 0;
+}
+
+/* Connects to the target: through the connect callback, or to the CID the directory gave. */
+static int connect_target(vmsec_relay *r, struct session *s, uint32_t port, int *fd)
+{
+    if (r->connect)
+        return r->connect(r->connect_user, s->target, port, fd);
+    if (!s->have_tid)
+        return VMSEC_ENOTFOUND;
+    return vmsec__relay_vsock_connect_reserved(s->tid.cid, port, fd);
+}
+
+/* Reads the source's current entry (fresh tags) for the decision; false if the CID no longer
+ * belongs to the domain (UUID and name) identified when the caller connected. */
+static bool source_current(vmsec_relay *r, struct session *s)
+{
+    struct relay_ident now = {.tags = NULL};
+    if (!s->have_sid)
+        return true;
+    if (r->dir_ops->by_cid(r->dir, s->cid, &now) < 0 || strcmp(now.uuid, s->sid.uuid) != 0 ||
+        strcmp(now.name, s->domain) != 0) {
+        vmsec__relay_ident_clear(&now);
+        return false;
+    }
+    vmsec__relay_ident_clear(&s->sid);
+    s->sid = now;
+    return true;
+}
+
+/* Right before forwarding: both ends are still the domains the decision was made about. */
+static const char *identity_changed(vmsec_relay *r, struct session *s)
+{
+    if (s->have_sid && r->dir_ops->check(r->dir, &s->sid) < 0)
+        return "source-changed";
+    if (s->have_tid && r->dir_ops->check(r->dir, &s->tid) < 0)
+        return "target-changed";
+    return NULL;
 }
 
 /* --- the session state machine ------------------------------------------------------------------ */
 
+/* The policy decides on names and tags from the directory's table (memory, never libvirt, the
+ * same work whether the target exists or not); only an allowed request learns whether the target
+ * runs. */
 static void decide(vmsec_relay *r, struct session *s)
 {
-    const char *const *stags = NULL, *const *ttags = NULL;
     if (vmsec__policy_host_name(s->target)) { /* the host side is a caller, never a target */
-        vmsec__relay_audit_event(r, s, "refused", "reserved-name");
-        session_refuse(r, s, VMSEC_RELAY_DENIED, NULL, NULL);
+        session_refuse(r, s, VMSEC_RELAY_DENIED, "refused", "reserved-name");
         return;
     }
-    if (r->dir_ops && !r->identify) {
-        uint32_t cid;
-        /* Target first: it may refresh the directory, which would invalidate earlier tags. */
-        if (r->dir_ops->by_name(r->dir, s->target, &cid, &ttags, true) < 0)
-            ttags = NULL;
-        if (r->dir_ops->by_name(r->dir, s->domain, &cid, &stags, false) < 0)
-            stags = NULL;
+    if (!source_current(r, s)) {
+        session_refuse(r, s, VMSEC_RELAY_DENIED, "refused", "source-changed");
+        return;
     }
+    if (r->dir_ops && !r->connect)
+        s->have_tid = r->dir_ops->by_name(r->dir, s->target, &s->tid) == 0;
+    const char *const *stags = s->have_sid ? (const char *const *)s->sid.tags : NULL;
+    const char *const *ttags = s->have_tid ? (const char *const *)s->tid.tags : NULL;
     unsigned int line = 0;
     uint32_t port = 0;
     char rule[600];
@@ -205,11 +244,13 @@ static void decide(vmsec_relay *r, struct session *s)
         session_refuse(r, s, VMSEC_RELAY_BUSY, "refused", "source-limit");
         return;
     }
-    int fd = -1, crc = connect_target(r, s->target, port, &fd);
-    if (crc < 0 || fd < 0) {
+    int fd = -1;
+    rc = connect_target(r, s, port, &fd);
+    if (rc < 0 || fd < 0) {
         /* the relay's own shortcomings are named apart from the target's absence */
-        const char *why = crc == VMSEC_EPERM        ? "relay-not-privileged"
-                          : crc == VMSEC_EADDRINUSE ? "reserved-ports-exhausted"
+        const char *why = rc == VMSEC_ENOTFOUND     ? "no-such-target"
+                          : rc == VMSEC_EPERM       ? "relay-not-privileged"
+                          : rc == VMSEC_EADDRINUSE  ? "reserved-ports-exhausted"
                                                     : "connect-failed";
         session_refuse(r, s, VMSEC_RELAY_UNAVAILABLE, "unavailable", why);
         return;
@@ -264,6 +305,14 @@ static void on_connected(vmsec_relay *r, struct session *s)
         return;
     if (err) {
         session_refuse(r, s, VMSEC_RELAY_UNAVAILABLE, "unavailable", "connect-failed");
+        return;
+    }
+    const char *changed = identity_changed(r, s);
+    if (changed) {
+        if (strcmp(changed, "source-changed") == 0)
+            session_refuse(r, s, VMSEC_RELAY_DENIED, "refused", changed);
+        else
+            session_refuse(r, s, VMSEC_RELAY_UNAVAILABLE, "unavailable", changed);
         return;
     }
     s->cap = LIM(r, VMSEC_RELAY_LIMIT_BUFFER);
@@ -331,7 +380,7 @@ void vmsec__relay_session_open(vmsec_relay *r, struct listener *l, int fd)
     s->cli = (struct endpoint){.kind = EP_CLIENT, .fd = fd, .owner = s};
     s->tgt = (struct endpoint){.kind = EP_TARGET, .fd = -1, .owner = s};
     char domain[VMSEC_POLICY_NAME_MAX + 1] = "";
-    int rc = identify(r, l, fd, &s->cid, domain, sizeof(domain));
+    int rc = identify(r, l, s, domain, sizeof(domain));
     const char *why = NULL;
     int status = VMSEC_RELAY_BUSY;
     if (rc < 0 || !vmsec__policy_valid_name(domain, VMSEC_POLICY_NAME_MAX)) {
@@ -357,6 +406,7 @@ void vmsec__relay_session_open(vmsec_relay *r, struct listener *l, int fd)
         close(fd);
         if (s->src)
             source_put(r, s->src);
+        vmsec__relay_ident_clear(&s->sid);
         free(s);
         return;
     }

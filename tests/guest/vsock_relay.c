@@ -26,31 +26,39 @@ enum { PORT_RELAY = 7300, PORT_ECHO = 7301, PORT_NOBODY = 7302, PORT_FORGED = 73
 #define MSG_LEN (1024 * 1024)
 #define TIMEOUT_MS 60000
 
-static const char *const no_tags[] = {NULL};
 /* The name the directory gives CID 1; changed only while the relay thread is stopped. */
 static const char *guest_name = "guest";
 
-static int dir_by_cid(void *d, uint32_t cid, char *name, size_t cap, const char *const **tags)
+/* The one domain, with no tags, as the libvirt directory would copy it out. */
+static int dir_fill(struct relay_ident *out)
 {
-    (void)d;
-    if (cid != VMADDR_CID_LOCAL)
-        return VMSEC_ENOTFOUND;
-    snprintf(name, cap, "%s", guest_name);
-    if (tags)
-        *tags = no_tags;
-    return 0;
+    memset(out, 0, sizeof(*out));
+    snprintf(out->name, sizeof(out->name), "%s", guest_name);
+    snprintf(out->uuid, sizeof(out->uuid), "00000000-0000-0000-0000-000000000001");
+    out->cid = VMADDR_CID_LOCAL;
+    out->gen = 1;
+    out->tags = calloc(1, sizeof(*out->tags));
+    return out->tags ? 0 : VMSEC_ENOMEM;
 }
 
-static int dir_by_name(void *d, const char *name, uint32_t *cid, const char *const **tags, bool may_refresh)
+static int dir_by_cid(void *d, uint32_t cid, struct relay_ident *out)
 {
     (void)d;
-    (void)may_refresh;
-    if (strcmp(name, "guest") != 0)
-        return VMSEC_ENOTFOUND;
-    *cid = VMADDR_CID_LOCAL;
-    if (tags)
-        *tags = no_tags;
-    return 0;
+    out->tags = NULL;
+    return cid == VMADDR_CID_LOCAL ? dir_fill(out) : VMSEC_ENOTFOUND;
+}
+
+static int dir_by_name(void *d, const char *name, struct relay_ident *out)
+{
+    (void)d;
+    out->tags = NULL;
+    return strcmp(name, guest_name) == 0 ? dir_fill(out) : VMSEC_ENOTFOUND;
+}
+
+static int dir_check(void *d, const struct relay_ident *id)
+{
+    (void)d;
+    return id->cid == VMADDR_CID_LOCAL && id->gen == 1 ? 0 : VMSEC_ESTATE;
 }
 
 static void dir_free(void *d)
@@ -58,7 +66,8 @@ static void dir_free(void *d)
     (void)d;
 }
 
-static const struct relay_dir_ops fixed_dir = {.by_cid = dir_by_cid, .by_name = dir_by_name, .free = dir_free};
+static const struct relay_dir_ops fixed_dir = {
+    .by_cid = dir_by_cid, .by_name = dir_by_name, .check = dir_check, .free = dir_free};
 
 static pthread_mutex_t audit_lock = PTHREAD_MUTEX_INITIALIZER;
 static char audit[16384];

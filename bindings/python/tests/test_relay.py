@@ -136,6 +136,11 @@ class TestRelay(unittest.TestCase):
         with self.assertRaises(ValueError):
             self.relay.stat("nonsense")
 
+    def test_directory_resync_bounds(self):
+        self.relay.set_directory_resync(1000)
+        with self.assertRaises(vmsec.InvalidArgument):
+            self.relay.set_directory_resync(50)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -86,6 +86,7 @@ PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "vmsec_relay_set_identify": (STATUS, [c_void_p, c_void_p, c_void_p]),
     "vmsec_relay_set_connect": (STATUS, [c_void_p, c_void_p, c_void_p]),
     "vmsec_relay_use_libvirt": (STATUS, [c_void_p, c_char_p]),
+    "vmsec_relay_set_directory_resync": (STATUS, [c_void_p, c_uint]),
     "vmsec_relay_set_audit_fd": (STATUS, [c_void_p, c_int]),
     "vmsec_relay_set_audit_file": (STATUS, [c_void_p, c_char_p]),
     "vmsec_relay_set_audit_syslog": (STATUS, [c_void_p, c_int]),

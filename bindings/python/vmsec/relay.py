@@ -232,6 +232,11 @@ class Relay:
         """Identifies callers by vsock CID and reaches targets through libvirt at ``uri``."""
         lib.vmsec_relay_use_libvirt(self.handle, None if uri is None else uri.encode())
 
+    def set_directory_resync(self, ms: int) -> None:
+        """Rebuilds the libvirt directory at least every ``ms`` milliseconds (100 to 3600000,
+        default 5000): the bound on how long a change whose event was lost goes unseen."""
+        lib.vmsec_relay_set_directory_resync(self.handle, int(ms))
+
     def set_identify(self, fn: Callable[[int], Optional[Tuple[str, int]]]) -> None:
         """``fn(fd) -> (domain, cid)`` names the caller of an accepted connection; None or an
         exception refuses it."""
