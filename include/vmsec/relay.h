@@ -307,6 +307,40 @@ VMSEC_EXPORT int vmsec_relay_dispatch(vmsec_relay *r, int timeout_ms);
 VMSEC_EXPORT int vmsec_relay_fd(const vmsec_relay *r);
 
 /**
+ * @brief Milliseconds until the relay's next deadline (a request, connect or idle timeout), for
+ *        callers that embed it in their own loop.
+ *
+ * Wait on vmsec_relay_fd() at most this long, then call vmsec_relay_dispatch() with a timeout of
+ * 0, so timeouts fire on time even when no descriptor becomes ready. Available since VMSEC_1.1.
+ *
+ * @param r The relay.
+ * @return Milliseconds until the next deadline (0 when one is due), or -1 when nothing is
+ *         scheduled (or @p r is NULL).
+ */
+VMSEC_EXPORT int vmsec_relay_next_timeout_ms(const vmsec_relay *r);
+
+/**
+ * @brief What the relay is doing now, as one JSON document.
+ *
+ * The counters of vmsec_relay_stat(), the policy in force (its name and rule count, or
+ * `"effect":"deny-all"`), each source domain's forwarding and pending sessions, and each session
+ * (id, state, source and its CID, target, service, bytes each way, age), the first 1000 of them
+ * (`sessions_not_listed` counts the rest). doc/RELAY.md, "Status", lists the fields.
+ *
+ * The sessions belong to the relay's loop: call this from the thread that runs the relay
+ * (between vmsec_relay_dispatch() calls), or while it does not run. Available since VMSEC_1.1.
+ *
+ * @param r   The relay.
+ * @param out Receives a NUL-terminated document; free it with vmsec_relay_snapshot_free().
+ * @return 0, #VMSEC_EINVAL or #VMSEC_ENOMEM.
+ */
+VMSEC_EXPORT int vmsec_relay_snapshot_json(vmsec_relay *r, char **out);
+
+/** @brief Frees a document from vmsec_relay_snapshot_json(). Accepts NULL. Since VMSEC_1.1.
+ *  @param json The document. */
+VMSEC_EXPORT void vmsec_relay_snapshot_free(char *json);
+
+/**
  * @brief Stops accepting and lets established sessions finish (graceful shutdown).
  *
  * Closes every listener at once (removing unix socket files), then keeps forwarding until no

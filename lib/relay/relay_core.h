@@ -69,6 +69,7 @@ struct session {
     struct pipebuf c2t, t2c;
     size_t cap; /* size of each pipebuf, fixed when forwarding starts */
     uint64_t bytes_c2t, bytes_t2c;
+    int64_t started; /* when the caller connected (vmsec__relay_now_ms) */
     int64_t deadline; /* request/connect deadline, or idle deadline (0: none) */
     struct session *prev, *next;
 };

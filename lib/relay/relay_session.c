@@ -377,6 +377,7 @@ void vmsec__relay_session_open(vmsec_relay *r, struct listener *l, int fd)
         return;
     }
     s->id = ++r->next_id;
+    s->started = vmsec__relay_now_ms();
     s->cli = (struct endpoint){.kind = EP_CLIENT, .fd = fd, .owner = s};
     s->tgt = (struct endpoint){.kind = EP_TARGET, .fd = -1, .owner = s};
     char domain[VMSEC_POLICY_NAME_MAX + 1] = "";

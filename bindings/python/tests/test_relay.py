@@ -142,5 +142,38 @@ class TestRelay(unittest.TestCase):
             self.relay.set_directory_resync(50)
 
 
+class TestRelayInOwnLoop(unittest.TestCase):
+    """A relay driven from the test's own loop: fileno(), next_timeout(), dispatch(), snapshot()."""
+
+    def test_snapshot_and_deadlines(self):
+        d = tempfile.mkdtemp(prefix="vmsec-relay-")
+        path = os.path.join(d, "relay.sock")
+        try:
+            with relay.Relay() as r:
+                r.set_policy(relay.Policy.parse(POLICY, name="own.conf"))
+                r.set_audit(lambda line: None, fd=-1)
+                r.listen_unix(path, "host:web-1")
+                self.assertIsNone(r.next_timeout())
+                snap = r.snapshot()
+                self.assertEqual((snap["sessions"], snap["policy"]["name"], snap["policy"]["rules"]),
+                                 ([], "own.conf", 2))
+                with socket.socket(socket.AF_UNIX) as caller:
+                    caller.connect(path)
+                    for _ in range(50):  # until the relay has accepted the caller
+                        r.dispatch(0.1)
+                        if r.snapshot()["sessions"]:
+                            break
+                    s = r.snapshot()
+                    self.assertEqual([(x["state"], x["source"], x["source_cid"]) for x in s["sessions"]],
+                                     [("request", "host:web-1", 2)])
+                    self.assertEqual(s["sessions_pending"], 1)
+                    # The caller's request deadline (5 s by default) is what the loop waits for.
+                    t = r.next_timeout()
+                    self.assertIsNotNone(t)
+                    self.assertLessEqual(t, 5.0)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -13,6 +13,7 @@ Noise initiator) or :func:`read_origin` (target, Noise responder)::
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import socket
 from typing import Callable, Iterable, NamedTuple, Optional, Tuple, Union
@@ -311,6 +312,22 @@ class Relay:
     def fileno(self) -> int:
         """A descriptor that becomes readable when :meth:`dispatch` has work."""
         return lib.vmsec_relay_fd(self.handle)
+
+    def next_timeout(self) -> Optional[float]:
+        """Seconds until the relay's next deadline (0 when one is due), or None when nothing is
+        scheduled: how long an outer loop may wait on :meth:`fileno` before :meth:`dispatch`."""
+        ms = lib.vmsec_relay_next_timeout_ms(self.handle)
+        return None if ms < 0 else ms / 1000.0
+
+    def snapshot(self) -> dict:
+        """What the relay is doing now: counters, policy, sources and sessions (doc/RELAY.md,
+        "Status"). Call it from the thread that runs the relay, or while it does not run."""
+        out = ctypes.c_void_p()
+        lib.vmsec_relay_snapshot_json(self.handle, ctypes.byref(out))
+        try:
+            return json.loads(ctypes.string_at(out).decode("utf-8"))
+        finally:
+            lib.vmsec_relay_snapshot_free(out)
 
     def interrupt(self) -> None:
         """Makes :meth:`run` return soon; thread-safe."""
