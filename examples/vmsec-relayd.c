@@ -7,7 +7,9 @@
  * between caller and target. SIGHUP reloads the policy (an invalid policy denies everything until
  * fixed) and reopens the audit file; SIGTERM and SIGINT stop accepting, let sessions finish for
  * the drain timeout, and exit. See doc/RELAY.md. */
+#include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include <vmsec.h>
 
 #include "common/cli.h"
+#include "vmsec-relayd-status.h"
 
 static vmsec_relay *g_relay;
 static volatile sig_atomic_t g_reload, g_stop;
@@ -31,7 +34,8 @@ static void on_signal(int sig)
     vmsec_relay_interrupt(g_relay);
 }
 
-static const cli_synopsis synopses[] = { { NULL, "-p POLICY [options]" }, { NULL, NULL } };
+static const cli_synopsis synopses[] = {
+    { NULL, "-p POLICY [options]" }, { NULL, "--status [--status-socket PATH] [--json]" }, { NULL, NULL } };
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -54,7 +58,11 @@ static const char options[] =
     "      --request-timeout MS   time for a caller's request (default 5000)\n"
     "      --connect-timeout MS   time for a target to accept (default 5000)\n"
     "      --idle-timeout MS      close sessions idle this long (default: never)\n"
-    "      --drain-timeout MS     on SIGTERM, let sessions finish this long (default 5000)\n";
+    "      --drain-timeout MS     on SIGTERM, let sessions finish this long (default 5000)\n"
+    "      --status-socket PATH   answer status requests on this unix socket (mode 0600)\n"
+    "      --status               print the running relay's sessions and counters, and exit\n"
+    "                             (from --status-socket PATH, default " RELAYD_STATUS_DEFAULT ")\n"
+    "      --json                 with --status: print the status document as JSON\n";
 
 static int fail(const char *what)
 {
@@ -78,9 +86,13 @@ int main(int argc, char **argv)
         {"idle-timeout", required_argument, NULL, 1000 + VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS},
         {"drain-timeout", required_argument, NULL, 'd'},
         {"resync", required_argument, NULL, 'r'},
+        {"status-socket", required_argument, NULL, 'S'},
+        {"status", no_argument, NULL, 'T'},
+        {"json", no_argument, NULL, 'J'},
         CLI_COMMON_OPTIONS,
         {NULL, 0, NULL, 0}};
-    const char *policy = NULL, *unix_arg = NULL, *uri = NULL, *audit_file = NULL;
+    const char *policy = NULL, *unix_arg = NULL, *uri = NULL, *audit_file = NULL, *status_path = NULL;
+    bool status = false, json = false;
     unsigned int port = VMSEC_RELAY_DEFAULT_PORT, limits[16] = {0}, set[16] = {0}, drain_ms = 5000, resync_ms = 0;
     int check = 0, vsock = 1, use_syslog = 0, quiet = 0, opt;
 
@@ -100,11 +112,20 @@ int main(int argc, char **argv)
         case 'a': audit_file = optarg; break;
         case 's': use_syslog = 1; break;
         case 'q': quiet = 1; break;
+        case 'S': status_path = optarg; break;
+        case 'T': status = true; break;
+        case 'J': json = true; break;
         default: /* the limits, 1000 + VMSEC_RELAY_LIMIT_* */
             limits[opt - 1000] = (unsigned int)cli_number(&app, optarg, UINT_MAX);
             set[opt - 1000] = 1;
             break;
         }
+    }
+    if (json && !status)
+        cli_usage_error(&app, "--json goes with --status");
+    if (status) {
+        cli_operands(&app, argc, argv, NULL, 0);
+        return relayd_status_client(status_path ? status_path : RELAYD_STATUS_DEFAULT, json);
     }
     if (!policy)
         cli_usage_error(&app, "missing option -p POLICY");
@@ -149,6 +170,11 @@ int main(int argc, char **argv)
         if (vmsec_relay_listen_unix(g_relay, path, eq ? eq + 1 : "host") < 0)
             return fail("unix listener");
     }
+    int status_fd = -1;
+    if (status_path && (status_fd = relayd_status_listen(status_path)) < 0) {
+        cli_message(&app, "status socket %s: %s", status_path, strerror(errno));
+        return CLI_EXIT_FAILURE;
+    }
 
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
@@ -160,10 +186,18 @@ int main(int argc, char **argv)
 
     int rc = 0;
     while (!g_stop) {
-        if (vmsec_relay_run(g_relay) < 0) {
+        /* The relay's events, its deadlines and the status socket, in this one thread. */
+        struct pollfd p[2] = {{.fd = vmsec_relay_fd(g_relay), .events = POLLIN}, {.fd = status_fd, .events = POLLIN}};
+        if (poll(p, 2, vmsec_relay_next_timeout_ms(g_relay)) < 0 && errno != EINTR) {
+            rc = fail("poll");
+            break;
+        }
+        if (vmsec_relay_dispatch(g_relay, 0) < 0) {
             rc = fail("event loop");
             break;
         }
+        if (p[1].revents & POLLIN)
+            relayd_status_serve(g_relay, status_fd);
         if (g_reload) {
             g_reload = 0;
             if (vmsec_relay_load_policy(g_relay, policy) < 0)
@@ -173,6 +207,10 @@ int main(int argc, char **argv)
         }
     }
     /* Stop accepting; give established sessions a moment to finish (a second signal cuts it). */
+    if (status_fd >= 0) {
+        close(status_fd);
+        unlink(status_path);
+    }
     if (rc == 0 && vmsec_relay_shutdown(g_relay, (int)drain_ms) < 0)
         rc = fail("shutdown");
     vmsec_relay_free(g_relay);

@@ -49,7 +49,7 @@ PY
 
 cp "$tmp/good.conf" "$tmp/policy.conf"
 "$relayd" -p "$tmp/policy.conf" -V -u "$tmp/relay.sock=host" -l test:///default --resync 1000 -q -a "$tmp/audit.jsonl" \
-    2>"$tmp/stderr" &
+    --status-socket "$tmp/status.sock" 2>"$tmp/stderr" &
 pid=$!
 i=0
 while [ ! -S "$tmp/relay.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -94,10 +94,41 @@ cp "$tmp/good.conf" "$tmp/policy.conf.new" && mv "$tmp/policy.conf.new" "$tmp/po
 reload
 check "the complete policy renamed into place is picked up on SIGHUP" test "$(ask vm1 echo)" = 2
 
+# --status: the running relay's counters, policy and sessions, from its status socket. A caller
+# that connected and sent nothing yet is a pending session.
+check "the status socket is the relay's user's only (mode 0600)" test "$(stat -c %a "$tmp/status.sock")" = 600
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); time.sleep(3)' "$tmp/relay.sock" &
+holder=$!
+i=0
+until "$relayd" --status --status-socket "$tmp/status.sock" --json > "$tmp/status.json" 2>"$tmp/status.err" &&
+    grep -q '"state":"request"' "$tmp/status.json" || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+check "--status --json lists the pending caller, the policy and the counters" python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d['policy']['name'].endswith('policy.conf') and d['policy']['rules'] == 1, d['policy']
+assert d['denied'] >= 2 and d['refused'] >= 3 and d['sessions_pending'] == 1, d
+s = d['sessions']
+assert len(s) == 1 and s[0]['source'] == 'host' and s[0]['source_cid'] == 2 and s[0]['state'] == 'request', s
+assert d['sources'] == [{'source': 'host', 'forwarding': 0, 'pending': 1}], d['sources']
+" "$tmp/status.json"
+"$relayd" --status --status-socket "$tmp/status.sock" > "$tmp/status.txt" 2>&1
+check "--status prints a table: policy, counters and a row per session" \
+    sh -c "grep -q '^policy: .*policy.conf' '$tmp/status.txt' && grep -q '^totals: .* denied' '$tmp/status.txt' &&
+           grep -q '^ *SESSION  STATE' '$tmp/status.txt' && grep -Eq '^ +[0-9]+  request +host ' '$tmp/status.txt'"
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+"$relayd" --status --status-socket "$tmp/nothing.sock" > "$tmp/status-none.out" 2>&1
+check "--status without a relay exits 1 and says where it looked" \
+    sh -c "test $? = 1 && grep -q 'cannot reach the status socket .*nothing.sock.*--status-socket' '$tmp/status-none.out'"
+"$relayd" --json -p "$tmp/policy.conf" > /dev/null 2>&1
+check "--json without --status is a usage error (2)" test $? = 2
+
 kill -TERM "$pid"
 wait "$pid"; rc=$?
 pid=
 check "SIGTERM stops the daemon with status 0" test "$rc" = 0
+check "the status socket file is removed" test ! -e "$tmp/status.sock"
 check "the unix socket file is removed" test ! -e "$tmp/relay.sock"
 check "shutdown is audited" grep -q '"event":"shutdown","sessions_cut":0' "$tmp/audit.jsonl"
 check "every audit line is a JSON object" python3 -c "
