@@ -34,6 +34,9 @@ check "the relay's systemd unit is installed" test -s "$unit"
 check "the unit runs the installed vmsec-relayd" grep -q "^ExecStart=$prefix/bin/vmsec-relayd " "$unit"
 check "the unit names the configured policy path" grep -q " -p $prefix/etc/vmsec/relay.conf " "$unit"
 check "no @variable@ is left in the unit" sh -c "! grep -q '@[a-z]*@' '$unit'"
+check "the unit keeps the capability the reserved vsock source port needs" grep -qx "CapabilityBoundingSet=CAP_NET_BIND_SERVICE" "$unit"
+check "the unit's status socket is in its runtime directory" \
+    sh -c "grep -qx 'RuntimeDirectory=vmsec-relayd' '$unit' && grep -q '^ExecStart=.* --status-socket /run/vmsec-relayd/status' '$unit'"
 check "bash completion is installed for vmsec-nc" test -s "$root/share/bash-completion/completions/vmsec-nc"
 "$MAKE" -s -C "$top_builddir" uninstall DESTDIR="$dest" >"$dest/uninstall.log" 2>&1
 left=$(find "$dest" -type f ! -name "*.log" ! -name consumer.c)
