@@ -91,6 +91,26 @@ class TestNoSecretInRepr(unittest.TestCase):
         a.free()
         self.assertIn("freed", repr(a))
 
+    def test_async_channel(self):
+        import asyncio
+        from vmsec import aio
+        cfg = vmsec.ChannelConfig(self.kp, trusted_peers=[self.peer.public_key])
+        peer_cfg = vmsec.ChannelConfig(self.peer, trusted_peers=[self.kp.public_key])
+
+        async def main():
+            left, right = socket.socketpair()
+            with left, right:
+                server = asyncio.ensure_future(aio.AsyncChannel.from_socket(right, peer_cfg, "responder"))
+                ch = await aio.AsyncChannel.from_socket(left, cfg, "initiator")
+                other = await server
+                texts = [self.assertClean(ch), self.assertClean(other)]
+                await ch.close()
+                await other.close()
+                return texts
+        texts = asyncio.run(main())
+        self.assertIn(self.peer.public_key.fingerprint, texts[0])
+        self.assertIn(self.kp.public_key.fingerprint, texts[1])
+
     def test_other_objects(self):
         policy = relay.Policy.parse("allow postgres from web-1 to db-1\n", name="relay.policy")
         text = self.assertClean(policy)
