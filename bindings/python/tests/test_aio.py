@@ -139,7 +139,10 @@ class TestRefusals(AioPeers):
             with self.assertRaises(vmsec.Error) as cm:
                 ch = await aio.connect(server.address, self.client_cfg, timeout=10)
                 await ch.recv()
-            self.assertIsInstance(cm.exception, (vmsec.Truncated, vmsec.AuthenticationError, vmsec.ProtocolError))
+            # XX: our handshake completes before the server judges our key; it then closes
+            # without the key confirmation, and the channel says what that means
+            self.assertIsInstance(cm.exception, (vmsec.Truncated, vmsec.SystemCallError))
+            self.assertIn("the peer refused our key", str(cm.exception))
             for _ in range(100):
                 if self.errors:
                     break
