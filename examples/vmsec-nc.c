@@ -41,7 +41,9 @@ static const char options[] =
     "                    peer: version 1 reports a peer before it proved its key, see PROTOCOL.md)\n"
     "      --timeout MS  connect and handshake timeout (default 10000; 0 = none)\n"
     "      --keepalive MS  keep-alive every MS ms when idle; the peer is dead after 3 x MS ms\n"
-    "                    without a record (default 0 = off; the peer should use it too)\n";
+    "                    without a record (default 0 = off; the peer should use it too)\n"
+    "  -v, --verbose     say on stderr where we listen and whom we talk to (the peer's key\n"
+    "                    fingerprint)\n";
 
 /* Prints one line and exits, from any thread; nothing buffered for stdout can leak since the
  * channel's data is written with write(2). */
@@ -119,10 +121,14 @@ static void load_psk(vmsec_channel_config *cfg, const char *path)
 static void add_trust(vmsec_channel_config *cfg, const char *peer)
 {
     uint8_t key[VMSEC_KEY_BYTES];
-    int rc = strncmp(peer, "x25519:", 7) == 0 ? vmsec_pubkey_from_text(key, sizeof(key), peer)
-                                               : vmsec_pubkey_load_file(key, sizeof(key), peer);
-    if (rc < 0)
+    if (strncmp(peer, "x25519:", 7) == 0) {
+        /* a key written on the command line that is no key is a usage error; a file that cannot
+         * be read is not */
+        if (vmsec_pubkey_from_text(key, sizeof(key), peer) < 0)
+            cli_usage_error(&app, "-t %s: %s", peer, vmsec_error_last());
+    } else if (vmsec_pubkey_load_file(key, sizeof(key), peer) < 0) {
         die_option("-t", peer);
+    }
     check(vmsec_channel_config_add_trusted_peer(cfg, key, sizeof(key)), "-t");
 }
 
@@ -157,6 +163,27 @@ static void *stdin_to_channel(void *arg)
         snprintf(send_error, sizeof(send_error), "close: %s", vmsec_error_last());
     free(buf);
     return NULL;
+}
+
+/* -v: the peer's proven key, as its fingerprint (what vmsec_pubkey_fingerprint() and the other
+ * tools print) and its text form, so it can be compared with a .pub file or pasted into -t. */
+static void say_peer(vmsec_channel *ch, const char *what, const char *where)
+{
+    uint8_t key[VMSEC_KEY_BYTES];
+    char fp[VMSEC_FINGERPRINT_MAX], text[VMSEC_PUBKEY_TEXT_MAX];
+    if (vmsec_channel_peer_key(ch, key, sizeof(key)) < 0 || vmsec_pubkey_fingerprint(key, fp, sizeof(fp)) < 0 ||
+        vmsec_pubkey_to_text(key, text, sizeof(text)) < 0)
+        die("peer key: %s", vmsec_error_last());
+    cli_message(&app, "%s %s, peer key fingerprint %s (%s)", what, where, fp, text);
+}
+
+/* An accepted unix socket's peer is usually unnamed ("unix:"): name the listening address. */
+static void describe_peer(char *out, size_t len, const char *peer, const char *address)
+{
+    if (strcmp(peer, "unix:") == 0)
+        snprintf(out, len, "a client on %s", address);
+    else
+        snprintf(out, len, "%s", peer);
 }
 
 static void write_all(const uint8_t *p, size_t len)
@@ -205,7 +232,7 @@ int main(int argc, char **argv)
         { "pattern", required_argument, NULL, 'P' }, { "suite", required_argument, NULL, 'S' },
         { "psk", required_argument, NULL, 'K' },     { "timeout", required_argument, NULL, 'T' },
         { "protocol-version", required_argument, NULL, 'V' },
-        { "keepalive", required_argument, NULL, 'a' },
+        { "keepalive", required_argument, NULL, 'a' }, { "verbose", no_argument, NULL, 'v' },
         CLI_COMMON_OPTIONS,                          { NULL, 0, NULL, 0 },
     };
     static const char *const address[] = { "ADDRESS" };
@@ -214,7 +241,7 @@ int main(int argc, char **argv)
     vmsec_channel *ch = NULL;
     const char *keyfile = NULL, *pattern = NULL, *suite = NULL;
     unsigned int keepalive_ms = 0;
-    bool listen_mode = false;
+    bool listen_mode = false, verbose = false;
     pthread_t t;
     int c;
 
@@ -223,9 +250,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     check(vmsec_init(), "init");
     check(vmsec_channel_config_new(&cfg), "configuration");
-    while ((c = cli_getopt(&app, argc, argv, "lk:t:h", opts)) != -1) {
+    while ((c = cli_getopt(&app, argc, argv, "lk:t:vh", opts)) != -1) {
         switch (c) {
         case 'l': listen_mode = true; break;
+        case 'v': verbose = true; break;
         case 'k': keyfile = optarg; break;
         case 't': add_trust(cfg, optarg); break;
         case 'A': check(vmsec_channel_config_set_allow_any_peer(cfg, 1), "--any-peer"); break;
@@ -246,6 +274,8 @@ int main(int argc, char **argv)
         }
     }
     cli_operands(&app, argc, argv, address, 1);
+    if (vmsec_address_validate(argv[optind]) < 0)
+        cli_usage_error(&app, "%s", vmsec_error_last());
     /* A value the library refuses is a usage error too; the library's message says why. */
     if (pattern && vmsec_channel_config_set_pattern(cfg, pattern) < 0)
         cli_usage_error(&app, "--pattern: %s", vmsec_error_last());
@@ -265,18 +295,27 @@ int main(int argc, char **argv)
 
     if (listen_mode) {
         vmsec_listener *l;
-        char peer[VMSEC_ADDRESS_MAX];
+        char peer[VMSEC_ADDRESS_MAX], bound[VMSEC_ADDRESS_MAX], who[2 * VMSEC_ADDRESS_MAX + 16];
         int fd;
         if (vmsec_listener_new(&l, argv[optind]) < 0)
             die("%s", vmsec_error_last()); /* it says "listen on ADDRESS: ..." */
+        if (vmsec_listener_address(l, bound, sizeof(bound)) < 0)
+            snprintf(bound, sizeof(bound), "%s", argv[optind]);
+        if (verbose)
+            cli_message(&app, "listening on %s", bound); /* with the port picked for tcp:HOST:0 */
         if (vmsec_listener_accept(l, &fd, peer, sizeof(peer), NULL) < 0)
-            die("accept: %s", vmsec_error_last());
+            die("accept on %s: %s", bound, vmsec_error_last());
         vmsec_listener_free(l); /* one connection only; a unix socket file goes away now */
+        describe_peer(who, sizeof(who), peer, bound);
         check(vmsec_channel_new(&ch, cfg, fd, VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), "channel");
         if (vmsec_channel_handshake(ch) < 0)
-            die("handshake with %s: %s", peer, vmsec_error_last());
+            die("handshake with %s: %s", who, vmsec_error_last());
+        if (verbose)
+            say_peer(ch, "accepted", who);
     } else if (vmsec_channel_connect(&ch, cfg, argv[optind]) < 0) {
         die("%s", vmsec_error_last()); /* it says "connect to ADDRESS: ..." */
+    } else if (verbose) {
+        say_peer(ch, "connected to", argv[optind]);
     }
     vmsec_channel_config_free(cfg);
 

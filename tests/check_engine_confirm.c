@@ -489,6 +489,32 @@ START_TEST(version_1_has_no_key_confirmation)
 }
 END_TEST
 
+/* XX's initiator is open after message 2 and waits for the confirm record: a responder that refuses
+ * its key just closes. The end of the stream then says so, not "possible truncation attack"; once
+ * the confirm record came, an end without close_notify is the truncation it always was. */
+START_TEST(end_before_confirm_says_the_peer_refused)
+{
+    pair p;
+    pair_open(&p, "Noise_XX_25519_ChaChaPoly_BLAKE2b");
+    ck_assert_int_eq(deliver(p.i, p.r, NULL), 0);
+    ck_assert_int_eq(deliver(p.r, p.i, NULL), 0);
+    ck_assert_int_eq(vmsec_engine_state(p.i), VMSEC_STATE_OPEN); /* message 3 never reaches the responder */
+    ck_assert_int_eq(vmsec_engine_input_eof(p.i), VMSEC_ETRUNCATED);
+    ck_assert_msg(strstr(vmsec_error_last(), "without close_notify before the peer confirmed the handshake: the "
+                                             "peer refused our key (or closed during the handshake)"),
+                  "%s", vmsec_error_last());
+    pair_free(&p);
+    pair_open(&p, "Noise_XX_25519_ChaChaPoly_BLAKE2b");
+    pump(&p);
+    ck_assert_int_eq(vmsec_engine_state(p.i), VMSEC_STATE_OPEN);
+    ck_assert_int_eq(vmsec_engine_state(p.r), VMSEC_STATE_OPEN);
+    ck_assert_int_eq(vmsec_engine_input_eof(p.i), VMSEC_ETRUNCATED);
+    ck_assert_msg(strstr(vmsec_error_last(), "possible truncation attack") && !strstr(vmsec_error_last(), "refused"),
+                  "%s", vmsec_error_last());
+    pair_free(&p);
+}
+END_TEST
+
 void engine_add_key_confirmation_tests(TCase *tc)
 {
     tcase_add_test(tc, proof_rule_holds_for_every_pattern_and_psk_placement);
@@ -499,4 +525,5 @@ void engine_add_key_confirmation_tests(TCase *tc)
     tcase_add_test(tc, confirm_missing_duplicated_altered_or_replaced_fails);
     tcase_add_test(tc, confirm_and_data_in_one_write);
     tcase_add_test(tc, version_1_has_no_key_confirmation);
+    tcase_add_test(tc, end_before_confirm_says_the_peer_refused);
 }

@@ -61,6 +61,62 @@ check "untrusted: client exits non-zero" [ $crc -ne 0 ]
 check "untrusted: listener says why in one line" sh -c "one_line() { [ \$(wc -l < \"\$1\") -eq 1 ]; }; one_line '$tmp/l.err' && grep -q 'not trusted' '$tmp/l.err'"
 check "untrusted: client reports one line" one_line "$tmp/c.err"
 check "untrusted: nothing on either stdout" sh -c "[ ! -s '$tmp/l.out' ] && [ ! -s '$tmp/c.out' ]"
+check "untrusted: the refused client says its key was refused" grep -q "the peer refused our key (or closed during the handshake)" "$tmp/c.err"
+check "untrusted: the refused client does not suspect an attack" sh -c "! grep -q 'truncation attack' '$tmp/c.err'"
+check "untrusted: the listener names the unix socket, not 'unix::'" \
+    sh -c "grep -q 'handshake with a client on unix:$tmp/s: ' '$tmp/l.err' && ! grep -q 'unix::' '$tmp/l.err'"
+
+# --- -v: where we listen and the peer's proven key, on both sides ---
+"$nc" -v -l -k "$tmp/b" -t "$tmp/a.pub" "unix:$tmp/s" </dev/null >"$tmp/l.out" 2>"$tmp/l.err" &
+lpid=$!
+wait_sock "$tmp/s"
+printf 'verbose\n' | "$nc" -v -k "$tmp/a" -t "$tmp/b.pub" "unix:$tmp/s" >"$tmp/c.out" 2>"$tmp/c.err"; crc=$?
+wait_at_most 20 $lpid; lrc=$wrc
+fpre='[0-9a-f]\{4\}-[0-9a-f]\{4\}-[0-9a-f]\{4\}-[0-9a-f]\{4\}'
+check "-v: both sides exit 0 and deliver" sh -c "[ $crc -eq 0 ] && [ $lrc -eq 0 ] && [ \"\$(cat '$tmp/l.out')\" = verbose ]"
+check "-v: the listener says where it listens" grep -qx "vmsec-nc: listening on unix:$tmp/s" "$tmp/l.err"
+check "-v: the client names the address and the listener's key (fingerprint and b.pub's text)" \
+    grep -qx "vmsec-nc: connected to unix:$tmp/s, peer key fingerprint $fpre ($(cat "$tmp/b.pub"))" "$tmp/c.err"
+check "-v: the listener names the client's key (fingerprint and a.pub's text)" \
+    grep -qx "vmsec-nc: accepted a client on unix:$tmp/s, peer key fingerprint $fpre ($(cat "$tmp/a.pub"))" "$tmp/l.err"
+if [ "${VMSEC_SANITIZED:-0}" != 1 ] && command -v python3 >/dev/null 2>&1; then
+    fp=$(PYTHONPATH="$top_srcdir/bindings/python" VMSEC_LIBRARY="$top_builddir/lib/.libs/libvmsec.so.1" \
+        python3 -c 'import sys, vmsec; print(vmsec.PublicKey.load(sys.argv[1]).fingerprint)' "$tmp/b.pub")
+    check "-v: the fingerprint is the library's (vmsec_pubkey_fingerprint) for b.pub" \
+        sh -c "[ -n '$fp' ] && grep -q 'peer key fingerprint $fp ' '$tmp/c.err'"
+fi
+"$nc" -v -l -k "$tmp/b" -t "$tmp/a.pub" tcp:127.0.0.1:0 </dev/null >"$tmp/l.out" 2>"$tmp/l.err" &
+lpid=$!
+i=0; while ! grep -q "listening on" "$tmp/l.err" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+port=$(sed -n 's/^vmsec-nc: listening on tcp:127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$tmp/l.err")
+check "-v: a tcp listener on port 0 says the port it got" sh -c "[ -n '$port' ] && [ '$port' != 0 ]"
+printf 'tcp\n' | "$nc" -k "$tmp/a" -t "$tmp/b.pub" "tcp:127.0.0.1:${port:-1}" >/dev/null 2>"$tmp/c.err"
+wait_at_most 20 $lpid; lrc=$wrc
+check "-v: over tcp the listener names the client's address" \
+    sh -c "[ $lrc -eq 0 ] && grep -q '^vmsec-nc: accepted tcp:127.0.0.1:[0-9]*, peer key fingerprint ' '$tmp/l.err'"
+
+# --- usage errors exit 2 with one "vmsec-nc: " line naming the problem; failures exit 1 ---
+usage() { # EXPECTED-TEXT ARGS...: exit 2, the first stderr line names it
+    want=$1; shift
+    "$nc" "$@" </dev/null >"$tmp/u.out" 2>"$tmp/u.err"; urc=$?
+    check "usage error exits 2: vmsec-nc $*" usage_said
+}
+usage_said() { [ $urc -eq 2 ] && head -n 1 "$tmp/u.err" | grep -q -- "^vmsec-nc: .*$want" && [ ! -s "$tmp/u.out" ]; }
+usage "missing operand ADDRESS"
+usage "unexpected operand 'extra'" "unix:$tmp/u" extra
+usage "unknown option '-x'" -x "unix:$tmp/u"
+usage "--timeout: missing argument" --timeout
+usage "--timeout: 'soon' is not a number" --timeout soon "unix:$tmp/u"
+usage "--pattern: .*ZZ" --pattern ZZ "unix:$tmp/u"
+usage "--suite: .*foo" --suite foo "unix:$tmp/u"
+usage "address 'bogus:addr'" bogus:addr
+usage "address 'tcp:host'" tcp:host
+usage "address 'vsock:x:1'" -l vsock:x:1
+usage "-t x25519:garbage: not a public key" -t x25519:garbage "unix:$tmp/u"
+"$nc" -t "$tmp/nonexistent.pub" "unix:$tmp/u" </dev/null >/dev/null 2>"$tmp/u.err"; urc=$?
+check "a -t file that cannot be read is a failure (1), not a usage error" sh -c "[ $urc -eq 1 ] && grep -q nonexistent.pub '$tmp/u.err'"
+"$nc" "unix:$tmp/nobody" </dev/null >/dev/null 2>"$tmp/u.err"; urc=$?
+check "an address nobody listens on is a failure (1) naming it" sh -c "[ $urc -eq 1 ] && grep -q 'unix:$tmp/nobody' '$tmp/u.err'"
 
 # --- wrong key: the client expects c's key but talks to b ---
 "$nc" -l -k "$tmp/b" -t "$tmp/a.pub" "unix:$tmp/s" </dev/null >"$tmp/l.out" 2>"$tmp/l.err" &

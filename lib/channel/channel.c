@@ -154,6 +154,9 @@ static int write_some_flags(vmsec_channel *ch, int side, int flags)
                 vmsec_engine_output_consume(ch->e, len);
                 return 0;
             }
+            if ((errno == EPIPE || errno == ECONNRESET) && vmsec__engine_confirm_due(ch->e))
+                return vmsec__engine_abort(ch->e, side, VMSEC_EIO, "writing to the peer: %s: the peer refused our key "
+                                           "(or closed during the handshake)", strerror(errno));
             return vmsec__engine_abort(ch->e, side, VMSEC_EIO, "writing to the peer: %s", strerror(errno));
         }
         vmsec_engine_output_consume(ch->e, (size_t)n);

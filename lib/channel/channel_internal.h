@@ -43,6 +43,9 @@ bool vmsec__engine_send_closed(const vmsec_engine *e);
  * so what it still has to write when it opens is that record (and nothing the peer waits on if
  * the peer already left). */
 bool vmsec__engine_confirm_sent(const vmsec_engine *e);
+/* Version 2: this side wrote the last handshake message and the peer's key-confirmation record has
+ * not arrived yet: a peer that refuses our key closes the connection in this state. */
+bool vmsec__engine_confirm_due(const vmsec_engine *e);
 /* True once the transport reported the end of the stream (vmsec_engine_input_eof). */
 bool vmsec__engine_input_ended(const vmsec_engine *e);
 

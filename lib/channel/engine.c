@@ -213,6 +213,11 @@ bool vmsec__engine_confirm_sent(const vmsec_engine *e)
     return e->confirm_sent;
 }
 
+bool vmsec__engine_confirm_due(const vmsec_engine *e)
+{
+    return atomic_load(&e->confirm_due);
+}
+
 bool vmsec__engine_input_ended(const vmsec_engine *e)
 {
     return e->input_eof;

@@ -74,7 +74,8 @@ struct vmsec_engine {
     int proof_msg;     /* the peer's message that proves it (noise_pattern_proof_msg); -1: the confirm record */
     bool peer_listed;  /* the peer's static key is in the trust list (looked up when it was revealed) */
     bool peer_proved;  /* the final trust decision was made */
-    bool confirm_due;  /* wrote the last handshake message: the first record must be the confirm record */
+    atomic_bool confirm_due; /* wrote the last handshake message: the first record must be the confirm
+                              * record (atomic: a sending thread reads it to explain a failed write) */
     bool confirm_sent; /* read the last handshake message: the confirm record was queued */
     /* Message packing (version 2, REC_PACKED). Sending: an open pack is filled in the output
      * buffer right after the pending output, at out + out_end: frame header and type byte

@@ -380,6 +380,12 @@ static int eof_verdict(vmsec_engine *e)
     }
     if (atomic_load(&e->state) == VMSEC_STATE_HANDSHAKE)
         return vmsec__engine_fail(e, 2, VMSEC_ETRUNCATED, "peer closed the connection during the handshake");
+    /* Open without the peer's key confirmation yet: a peer that refuses our key closes here
+     * (version 2), and "truncation attack" would send the user looking for an attacker. */
+    if (e->confirm_due && e->in_end == e->in_start)
+        return vmsec__engine_fail(e, 1, VMSEC_ETRUNCATED,
+                                  "stream ended without close_notify before the peer confirmed the handshake: "
+                                  "the peer refused our key (or closed during the handshake)");
     return vmsec__engine_fail(e, 1, VMSEC_ETRUNCATED, "stream ended without close_notify (%s)",
                               e->msg_len || e->in_end != e->in_start ? "in the middle of a message"
                                                                      : "possible truncation attack");

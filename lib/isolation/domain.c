@@ -187,6 +187,18 @@ int vmsec__metadata_set(struct vmsec_domain *d, const struct vmsec_profile *p, u
     return 0;
 }
 
+char *vmsec__metadata_get(struct vmsec_domain *d, unsigned int vflags)
+{
+    char *def = virDomainGetXMLDesc(d->dom, vflags & VIR_DOMAIN_AFFECT_CONFIG ? VIR_DOMAIN_XML_INACTIVE : 0);
+    bool named = !def || strstr(def, "\"" VMSEC_METADATA_URI "\""); /* on doubt, ask */
+    free(def);
+    if (!named) {
+        virResetLastError();
+        return NULL;
+    }
+    return virDomainGetMetadata(d->dom, VIR_DOMAIN_METADATA_ELEMENT, VMSEC_METADATA_URI, vflags);
+}
+
 int vmsec_domain_get_applied(vmsec_domain *d, unsigned int flags, vmsec_profile **out, char *digest,
                              size_t digest_size)
 {
@@ -199,11 +211,10 @@ int vmsec_domain_get_applied(vmsec_domain *d, unsigned int flags, vmsec_profile 
     if (!d || !out || (digest && digest_size < VMSEC_PROFILE_DIGEST_MAX))
         return vmsec__error(VMSEC_EINVAL, "vmsec_domain_get_applied: NULL argument or digest buffer too small");
     *out = NULL;
-    xml = virDomainGetMetadata(d->dom, VIR_DOMAIN_METADATA_ELEMENT, VMSEC_METADATA_URI,
-                               (flags & VMSEC_AFFECT_CONFIG) ? VIR_DOMAIN_AFFECT_CONFIG : VIR_DOMAIN_AFFECT_CURRENT);
+    xml = vmsec__metadata_get(d, (flags & VMSEC_AFFECT_CONFIG) ? VIR_DOMAIN_AFFECT_CONFIG : VIR_DOMAIN_AFFECT_CURRENT);
     if (!xml) {
         virErrorPtr e = virGetLastError();
-        if (e && e->code == VIR_ERR_NO_DOMAIN_METADATA)
+        if (!e || e->code == VIR_ERR_NO_DOMAIN_METADATA)
             return vmsec__error(VMSEC_ENOTFOUND, "domain %s: no vmsec profile is recorded", d->name);
         return vmsec__libvirt_error(VMSEC_ELIBVIRT, "domain %s: cannot read its metadata", d->name);
     }

@@ -96,7 +96,7 @@ static int apply_metadata(struct apply *a, unsigned int vflags)
     if (!s)
         return VMSEC_ENOMEM;
     s->vflags = vflags;
-    s->old_xml = virDomainGetMetadata(a->d->dom, VIR_DOMAIN_METADATA_ELEMENT, VMSEC_METADATA_URI, vflags & VIR_DOMAIN_AFFECT_LIVE ? VIR_DOMAIN_AFFECT_LIVE : VIR_DOMAIN_AFFECT_CONFIG);
+    s->old_xml = vmsec__metadata_get(a->d, vflags & VIR_DOMAIN_AFFECT_LIVE ? VIR_DOMAIN_AFFECT_LIVE : VIR_DOMAIN_AFFECT_CONFIG);
     virResetLastError();
     if ((rc = vmsec__metadata_set(a->d, a->p, vflags)) < 0) {
         free(s->old_xml);

@@ -33,6 +33,8 @@ int vmsec__apply_pin_vcpu(struct apply *a, unsigned int vcpu, const vmsec_cpuset
     unsigned char map[VMSEC_CPUSET_MAX / 8];
     if (vmsec__cpuset_to_cpumap(set, map, (size_t)a->maplen) < 0)
         return -1;
+    if (vmsec__conn_takes_no_flags(a->d->conn))
+        return virDomainPinVcpuFlags(a->d->dom, vcpu, map, a->maplen, 0);
     if (virDomainPinVcpuFlags(a->d->dom, vcpu, map, a->maplen, VIR_DOMAIN_AFFECT_LIVE) == 0)
         return 0;
     if (!unsupported_flags())
@@ -42,8 +44,9 @@ int vmsec__apply_pin_vcpu(struct apply *a, unsigned int vcpu, const vmsec_cpuset
 
 static int get_vcpu_pins(struct apply *a, unsigned char *maps, int nvcpus)
 {
-    int n = virDomainGetVcpuPinInfo(a->d->dom, nvcpus, maps, a->maplen, VIR_DOMAIN_AFFECT_LIVE);
-    if (n < 0 && unsupported_flags())
+    unsigned int f = vmsec__conn_takes_no_flags(a->d->conn) ? 0 : VIR_DOMAIN_AFFECT_LIVE;
+    int n = virDomainGetVcpuPinInfo(a->d->dom, nvcpus, maps, a->maplen, f);
+    if (n < 0 && f && unsupported_flags())
         n = virDomainGetVcpuPinInfo(a->d->dom, nvcpus, maps, a->maplen, 0);
     return n;
 }
@@ -159,7 +162,7 @@ static int apply_iothread_pins(struct apply *a)
 static int fetch_libvirt_group(struct apply *a, int g)
 {
     virDomainPtr dom = a->d->dom;
-    unsigned int f = VIR_DOMAIN_AFFECT_LIVE;
+    unsigned int f = vmsec__conn_takes_no_flags(a->d->conn) ? 0 : VIR_DOMAIN_AFFECT_LIVE;
     int n = 0, n0, rc;
     virTypedParameterPtr params;
 
@@ -184,12 +187,14 @@ static int fetch_libvirt_group(struct apply *a, int g)
     }
     n0 = n;
     switch (g) {
-    case PG_SCHED: rc = virDomainGetSchedulerParametersFlags(dom, params, &n, f); break;
+    case PG_SCHED:
+        rc = f ? virDomainGetSchedulerParametersFlags(dom, params, &n, f) : virDomainGetSchedulerParameters(dom, params, &n);
+        break;
     case PG_MEMORY: rc = virDomainGetMemoryParameters(dom, params, &n, f); break;
     case PG_NUMA: rc = virDomainGetNumaParameters(dom, params, &n, f); break;
     default: rc = virDomainGetBlkioParameters(dom, params, &n, f); break;
     }
-    if (rc < 0 && unsupported_flags()) { /* drivers without AFFECT_LIVE here: 0 is live when running */
+    if (rc < 0 && f && unsupported_flags()) { /* drivers without AFFECT_LIVE here: 0 is live when running */
         n = n0;
         switch (g) {
         case PG_SCHED: rc = virDomainGetSchedulerParameters(dom, params, &n); break;
@@ -241,6 +246,8 @@ static int set_params_flags(struct vmsec_domain *d, int g, virTypedParameterPtr 
 
 int vmsec__apply_set_params(struct vmsec_domain *d, int g, virTypedParameterPtr params, int n)
 {
+    if (vmsec__conn_takes_no_flags(d->conn))
+        return set_params_flags(d, g, params, n, 0);
     if (set_params_flags(d, g, params, n, VIR_DOMAIN_AFFECT_LIVE) == 0)
         return 0;
     return unsupported_flags() ? set_params_flags(d, g, params, n, 0) : -1;

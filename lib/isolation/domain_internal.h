@@ -51,6 +51,12 @@ int vmsec__domain_is_running(struct vmsec_domain *d);
  * intent; returns whether the domain runs (1/0) or a negative code. */
 int vmsec__domain_prepare(struct vmsec_domain *d, const struct vmsec_profile *p);
 int vmsec__metadata_set(struct vmsec_domain *d, const struct vmsec_profile *p, unsigned int vflags);
+/* vmsec's metadata element as virDomainGetMetadata() would return it for vflags (AFFECT_LIVE,
+ * AFFECT_CONFIG or 0 for current): NULL when there is none or on error (libvirt's last error set,
+ * VIR_ERR_NO_DOMAIN_METADATA when there is none). Asking libvirt only when the definition names
+ * our namespace keeps its "metadata not found" from a caller's error handler (vmsec_domain_wrap),
+ * which prints it by default. */
+char *vmsec__metadata_get(struct vmsec_domain *d, unsigned int vflags);
 
 /* The device_* blkio parameters of a running domain read from its live XML (for hosts where
  * libvirt cannot read blkio parameters, see domain_blkio.c); *out is freed with

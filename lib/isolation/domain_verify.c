@@ -160,6 +160,8 @@ static int sched_get(virDomainPtr d, virTypedParameterPtr p, int *n, unsigned in
         free(t);
         return t ? 0 : -1;
     }
+    if (vmsec__conn_takes_no_flags(virDomainGetConnect(d)))
+        return virDomainGetSchedulerParameters(d, p, n);
     if (virDomainGetSchedulerParametersFlags(d, p, n, f) == 0)
         return 0;
     return virGetLastErrorCode() == VIR_ERR_INVALID_ARG ? virDomainGetSchedulerParameters(d, p, n) : -1;

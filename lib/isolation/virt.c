@@ -27,6 +27,12 @@ void vmsec__libvirt_quiet(void *opaque, virErrorPtr err)
     (void)err;
 }
 
+bool vmsec__conn_takes_no_flags(virConnectPtr conn)
+{
+    const char *type = conn ? virConnectGetType(conn) : NULL;
+    return type && strcasecmp(type, "test") == 0;
+}
+
 bool vmsec__conn_is_local(virConnectPtr conn, char *why, size_t whylen)
 {
     const char *type = virConnectGetType(conn);

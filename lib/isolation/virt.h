@@ -26,4 +26,11 @@ int vmsec__libvirt_error(int code, const char *fmt, ...) VMSEC_PRINTF(2, 3);
  * says why ("remote host", "test driver") in why. */
 bool vmsec__conn_is_local(virConnectPtr conn, char *why, size_t whylen);
 
+/* True if conn's driver takes only flags 0 where others take VIR_DOMAIN_AFFECT_LIVE or
+ * VIR_TYPED_PARAM_STRING_OKAY (the test driver; 0 means live on a running domain there). Asking
+ * with the flags first and falling back would make libvirt report the refusal, which on a caller's
+ * connection (vmsec_domain_wrap) its error handler prints: libvirt cannot tell us the caller's
+ * handler, so none can be swapped in for one call and put back. */
+bool vmsec__conn_takes_no_flags(virConnectPtr conn);
+
 #endif

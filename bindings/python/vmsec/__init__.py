@@ -8,7 +8,7 @@ from .keys import KEY_BYTES, Keypair, PublicKey
 from .profile import QUOTA_UNLIMITED, UNLIMITED, Profile
 from .domain import Domain, Report, ReportEntry
 from .channel import Channel, ChannelConfig, Engine, Listener
-from . import planner, relay  # noqa: F401 - vmsec.planner, vmsec.relay
+from . import aio, planner, relay  # noqa: F401 - vmsec.aio, vmsec.planner, vmsec.relay
 
 
 def __getattr__(name: str):

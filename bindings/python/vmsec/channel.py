@@ -103,6 +103,11 @@ class ChannelConfig:
                  rekey_time: Optional[int] = None) -> None:
         self._cfg = ctypes.c_void_p()
         self._verify_ref = None  # keeps the ctypes callback alive as long as the C side may call it
+        # what repr shows; the library has no getters for them
+        self._own_fp: Optional[str] = None
+        self._n_trusted = 0
+        self._peer_fp: Optional[str] = None
+        self._any_peer = False
         lib.vmsec_channel_config_new(ctypes.byref(self._cfg))
         if keypair is not None:
             self.set_keypair(keypair)
@@ -116,10 +121,12 @@ class ChannelConfig:
             self.add_trusted_peer(key)
         if peer_key is not None:
             lib.vmsec_channel_config_set_peer_key(self.handle, _key_bytes(peer_key), KEY_BYTES)
+            self._peer_fp = PublicKey(_key_bytes(peer_key)).fingerprint
         if verify is not None:
             self.set_verify(verify)
         if allow_any_peer:
             lib.vmsec_channel_config_set_allow_any_peer(self.handle, 1)
+            self._any_peer = True
         if psk is not None:
             psk = bytes(psk)
             lib.vmsec_channel_config_set_psk(self.handle, psk, len(psk))
@@ -155,10 +162,12 @@ class ChannelConfig:
     def set_keypair(self, keypair: Keypair) -> None:
         """Uses ``keypair`` as the local static key (copied into guarded memory)."""
         lib.vmsec_channel_config_set_keypair(self.handle, keypair.handle)
+        self._own_fp = keypair.public_key.fingerprint
 
     def add_trusted_peer(self, key: KeyLike) -> None:
         """Adds a peer public key (PublicKey, 32 bytes or ``x25519:`` text) to the allowlist."""
         lib.vmsec_channel_config_add_trusted_peer(self.handle, _key_bytes(key), KEY_BYTES)
+        self._n_trusted += 1
 
     def set_verify(self, verify: Optional[VerifyFn]) -> None:
         """Installs a callback deciding on peer keys outside the allowlist (True accepts). An
@@ -206,6 +215,20 @@ class ChannelConfig:
     def protocol_version(self, version: int) -> None:
         lib.vmsec_channel_config_set_protocol_version(self.handle, int(version))
         self._protocol_version = int(version)
+
+    def __repr__(self) -> str:
+        if not getattr(self, "_cfg", None):
+            return "<vmsec.ChannelConfig closed>"
+        trust = [f"{self._n_trusted} trusted peer{'s' if self._n_trusted != 1 else ''}"]
+        if self._verify_ref is not None:
+            trust.append("verify callback")
+        if self._any_peer:
+            trust.append("any peer")
+        if self._peer_fp:
+            trust.append(f"peer key {self._peer_fp}")
+        key = f"key {self._own_fp}" if self._own_fp else "no key"
+        return (f"<vmsec.ChannelConfig {self.protocol} v{self.protocol_version}, {key}, "
+                f"{', '.join(trust)}>")
 
     def close(self) -> None:
         """Wipes and frees the configuration; idempotent. Channels made from it are unaffected."""
@@ -258,6 +281,8 @@ class Engine:
     def __init__(self, config: ChannelConfig, role: Union[str, int]) -> None:
         self._e = ctypes.c_void_p()
         self._verify_ref = config._verify_ref
+        self._role = "initiator" if _role(role) == INITIATOR else "responder"
+        self._protocol = config.protocol
         self._buf = [ctypes.create_string_buffer(_RECV_START)]
         lib.vmsec_engine_new(ctypes.byref(self._e), config.handle, _role(role))
 
@@ -380,6 +405,15 @@ class Engine:
         when no timer is armed."""
         d = ctypes.c_uint64()
         return d.value if lib.vmsec_engine_next_deadline(self.handle, ctypes.byref(d)) else None
+
+    def __repr__(self) -> str:
+        if not getattr(self, "_e", None):
+            return "<vmsec.Engine freed>"
+        try:
+            peer = "peer " + self.peer_key.fingerprint
+        except errors.Error:
+            peer = "peer not proven"
+        return f"<vmsec.Engine {self._role}, {self.state}, {peer}, {self._protocol}>"
 
     def free(self) -> None:
         """Wipes and frees the engine; idempotent."""
@@ -584,6 +618,21 @@ class Channel:
         """The Noise handshake hash (channel binding), 32 or 64 bytes."""
         return _handshake_hash(lib.vmsec_channel_handshake_hash, self.handle)
 
+    def _describe(self) -> str:
+        """State, peer fingerprint (once proven), protocol and peer address, for reprs."""
+        state = self.state
+        try:
+            peer = "peer " + self.peer_key.fingerprint
+        except errors.Error:
+            peer = "peer not proven"
+        where = f" from {self.peer_address}" if self.peer_address else ""
+        return f"{state}, {peer}{where}, {self._protocol}"
+
+    def __repr__(self) -> str:
+        if not getattr(self, "_ch", None):
+            return "<vmsec.Channel freed>"
+        return f"<vmsec.Channel {self._describe()}>"
+
 
 class Listener:
     """A listening socket: ``with Listener("unix:/run/x.sock") as l: ch = l.accept(cfg)``.
@@ -630,6 +679,11 @@ class Listener:
         cid = ctypes.c_uint32()
         lib.vmsec_listener_accept(self.handle, ctypes.byref(fd), peer, ADDRESS_MAX, ctypes.byref(cid))
         return socket.socket(fileno=fd.value), peer.value.decode(), None if cid.value == _NO_CID else cid.value
+
+    def __repr__(self) -> str:
+        if not getattr(self, "_l", None):
+            return "<vmsec.Listener closed>"
+        return f"<vmsec.Listener {self.address}>"
 
     def close(self) -> None:
         """Closes the listener (removing a unix socket file it created); idempotent."""

@@ -80,7 +80,7 @@ class PublicKey:
         return self.text
 
     def __repr__(self) -> str:
-        return f"PublicKey({self.text!r})"
+        return f"<vmsec.PublicKey {self.fingerprint} {self.text}>"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PublicKey) and other._raw == self._raw
@@ -154,6 +154,12 @@ class Keypair:
         buf = ctypes.create_string_buffer(KEY_BYTES)
         lib.vmsec_keypair_public(self.handle, buf, KEY_BYTES)
         return PublicKey(buf.raw)
+
+    def __repr__(self) -> str:
+        """Names the public half only (its fingerprint): never the secret."""
+        if not self._handle:
+            return "<vmsec.Keypair closed>"
+        return f"<vmsec.Keypair public {self.public_key.fingerprint}>"
 
     def close(self) -> None:
         """Wipes and frees the secret; idempotent."""

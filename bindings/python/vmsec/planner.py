@@ -84,6 +84,12 @@ class Topology:
         lib.vmsec_topology_siblings(self._h, cpu, buf, _SET_MAX)
         return buf.value.decode()
 
+    def __repr__(self) -> str:
+        if not self._h:
+            return "<vmsec.planner.Topology closed>"
+        cpus, cores, nodes = self.counts()
+        return f"<vmsec.planner.Topology {cpus} CPUs, {cores} cores, {nodes} NUMA nodes>"
+
     def close(self) -> None:
         if self._h:
             lib.vmsec_topology_free(self._h)
@@ -198,6 +204,11 @@ class Planner:
             return out
         finally:
             lib.vmsec_smt_audit_free(h)
+
+    def __repr__(self) -> str:
+        if not self._h:
+            return "<vmsec.planner.Planner closed>"
+        return f"<vmsec.planner.Planner free CPUs {self.free_cpus() or 'none'}>"
 
     def close(self) -> None:
         if self._h:

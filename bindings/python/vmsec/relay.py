@@ -121,6 +121,11 @@ class Policy:
         handle, self._p = self.handle, ctypes.c_void_p()
         return handle
 
+    def __repr__(self) -> str:
+        if not self._p:
+            return "<vmsec.relay.Policy closed or owned by a relay>"
+        return f"<vmsec.relay.Policy {self.name}, {len(self)} rule{'s' if len(self) != 1 else ''}>"
+
     def close(self) -> None:
         """Frees the policy; idempotent."""
         if getattr(self, "_p", None):
@@ -172,6 +177,9 @@ class PeerMap:
         except errors.AuthenticationError:
             return False
         return True
+
+    def __repr__(self) -> str:
+        return "<vmsec.relay.PeerMap closed>" if not self._m else "<vmsec.relay.PeerMap>"
 
     def close(self) -> None:
         """Frees the map; idempotent."""
@@ -337,6 +345,12 @@ class Relay:
         """Stops accepting and lets sessions finish for up to ``timeout`` seconds (call after
         :meth:`run` returned, from the same thread); then only :meth:`close` is allowed."""
         lib.vmsec_relay_shutdown(self.handle, int(timeout * 1000))
+
+    def __repr__(self) -> str:
+        if not self._r:
+            return "<vmsec.relay.Relay closed>"
+        counts = ", ".join(f"{name} {self.stat(name)}" for name in ("active", "accepted", "denied"))
+        return f"<vmsec.relay.Relay {counts}>"
 
     def close(self) -> None:
         """Frees the relay, closing every listener and session; idempotent."""
