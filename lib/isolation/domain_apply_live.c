@@ -1,6 +1,8 @@
-/* Applying a profile to the running domain: the vCPU, emulator and I/O thread pins, then the
- * scheduler, memory, NUMA and block I/O typed parameters, one setting at a time, each change a
- * step that records the value to set back (see domain_apply.c for the steps and their undoing). */
+/* Applying a profile to the running domain, one setting at a time, each change a step that
+ * records the value to set back (see domain_apply.c for the steps and their undoing). Two passes
+ * (see domain_apply_check.c): first the values a rollback can set back exactly, with everything
+ * that may fail (memory limits, NUMA, block I/O); then the pins and scheduler values libvirt
+ * would keep in the live XML once set. */
 #include "config.h"
 
 #include <inttypes.h>
@@ -48,13 +50,32 @@ static int get_vcpu_pins(struct apply *a, unsigned char *maps, int nvcpus)
     return n;
 }
 
+/* Whether a pin or scheduler value belongs to this pass (see domain_apply_check.c). */
+static bool vcpu_pin_now(const struct apply *a, unsigned int id)
+{
+    return vmsec__apply_in_pass(a, vmsec__apply_exact_undo(a, "/domain/cputune/vcpupin[@vcpu='%u']", id));
+}
+
+static bool iothread_pin_now(const struct apply *a, unsigned int id)
+{
+    return vmsec__apply_in_pass(a, vmsec__apply_exact_undo(a, "/domain/cputune/iothreadpin[@iothread='%u']", id));
+}
+
+static bool cputune_now(const struct apply *a, const char *elem)
+{
+    return vmsec__apply_in_pass(a, vmsec__apply_exact_undo(a, "/domain/cputune/%s", elem));
+}
+
 static int apply_vcpu_pins(struct apply *a)
 {
     static _Thread_local char now[VMSEC_CPUSET_TEXT_MAX], old[VMSEC_CPUSET_TEXT_MAX];
     unsigned char *maps;
     int nvcpus, rc = 0;
+    size_t todo = 0;
 
-    if (!a->p->n_vcpu_pins)
+    for (size_t i = 0; i < a->p->n_vcpu_pins; i++)
+        todo += vcpu_pin_now(a, a->p->vcpu_pins[i].id);
+    if (!todo)
         return 0;
     nvcpus = virDomainGetVcpusFlags(a->d->dom, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_VCPU_MAXIMUM);
     if (nvcpus <= 0)
@@ -70,8 +91,10 @@ static int apply_vcpu_pins(struct apply *a)
     for (size_t i = 0; i < a->p->n_vcpu_pins && rc == 0; i++) {
         const struct vmsec__pin *pin = &a->p->vcpu_pins[i];
         char setting[48];
-        struct step *s = vmsec__apply_push(a, ST_VCPU_PIN);
-        if (!s) {
+        struct step *s;
+        if (!vcpu_pin_now(a, pin->id))
+            continue;
+        if (!(s = vmsec__apply_push(a, ST_VCPU_PIN))) {
             rc = VMSEC_ENOMEM;
             break;
         }
@@ -95,7 +118,7 @@ static int apply_emulator_pin(struct apply *a)
     unsigned char map[VMSEC_CPUSET_MAX / 8] = { 0 };
     struct step *s;
 
-    if (!a->p->emulator_pin.set)
+    if (!a->p->emulator_pin.set || !cputune_now(a, "emulatorpin"))
         return 0;
     if (virDomainGetEmulatorPinInfo(a->d->dom, map, a->maplen, VIR_DOMAIN_AFFECT_LIVE) < 0)
         return vmsec__libvirt_error(VMSEC_ELIBVIRT, "domain %s: cannot read its emulator pin", a->d->name);
@@ -115,8 +138,11 @@ static int apply_iothread_pins(struct apply *a)
     static _Thread_local char now[VMSEC_CPUSET_TEXT_MAX], old[VMSEC_CPUSET_TEXT_MAX];
     virDomainIOThreadInfoPtr *info = NULL;
     int n, rc = 0;
+    size_t todo = 0;
 
-    if (!a->p->n_iothread_pins)
+    for (size_t i = 0; i < a->p->n_iothread_pins; i++)
+        todo += iothread_pin_now(a, a->p->iothread_pins[i].id);
+    if (!todo)
         return 0;
     if ((n = virDomainGetIOThreadInfo(a->d->dom, &info, VIR_DOMAIN_AFFECT_LIVE)) < 0)
         return vmsec__libvirt_error(VMSEC_ELIBVIRT, "domain %s: cannot read its I/O threads", a->d->name);
@@ -127,6 +153,8 @@ static int apply_iothread_pins(struct apply *a)
         struct step *s;
         int k;
 
+        if (!iothread_pin_now(a, pin->id))
+            continue;
         snprintf(setting, sizeof(setting), "iothread.%u.pin", pin->id);
         for (k = 0; k < n && info[k]->iothread_id != pin->id; k++)
             ;
@@ -156,15 +184,13 @@ static int apply_iothread_pins(struct apply *a)
 
 /* ---- typed parameters ------------------------------------------------------------------------------ */
 
-static int fetch_libvirt_group(struct apply *a, int g)
+int vmsec__apply_read_group(struct apply *a, int g, virTypedParameterPtr *out, int *nout)
 {
     virDomainPtr dom = a->d->dom;
     unsigned int f = VIR_DOMAIN_AFFECT_LIVE;
     int n = 0, n0, rc;
     virTypedParameterPtr params;
 
-    if (a->cur[g])
-        return 0;
     switch (g) {
     case PG_SCHED: {
         char *type = virDomainGetSchedulerType(dom, &n);
@@ -202,9 +228,14 @@ static int fetch_libvirt_group(struct apply *a, int g)
         free(params);
         return -1;
     }
-    a->cur[g] = params;
-    a->n_cur[g] = n;
+    *out = params;
+    *nout = n;
     return 0;
+}
+
+static int fetch_libvirt_group(struct apply *a, int g)
+{
+    return a->cur[g] ? 0 : vmsec__apply_read_group(a, g, &a->cur[g], &a->n_cur[g]);
 }
 
 /* A host without bfq or cfq has no blkio weights, and libvirt then reads no blkio parameter at
@@ -305,7 +336,7 @@ static int apply_sched(struct apply *a)
     char setting[48], now[32];
     int rc = 0;
 
-    if (p->cpu_shares.set) {
+    if (p->cpu_shares.set && cputune_now(a, "shares")) {
         memset(&np, 0, sizeof(np));
         snprintf(np.field, sizeof(np.field), "cpu_shares");
         np.type = VIR_TYPED_PARAM_ULLONG;
@@ -314,7 +345,7 @@ static int apply_sched(struct apply *a)
         rc = param_step(a, PG_SCHED, "cpu.shares", &np, now, NULL);
     }
     for (int sc = 0; sc < VMSEC__CPU_SCOPES && rc == 0; sc++) {
-        if (p->cpu_period[sc].set) {
+        if (p->cpu_period[sc].set && cputune_now(a, vmsec__cputune_period_elems[sc])) {
             memset(&np, 0, sizeof(np));
             snprintf(np.field, sizeof(np.field), "%s", period_param[sc]);
             np.type = VIR_TYPED_PARAM_ULLONG;
@@ -323,7 +354,7 @@ static int apply_sched(struct apply *a)
             snprintf(now, sizeof(now), "%" PRIu64, p->cpu_period[sc].value);
             rc = param_step(a, PG_SCHED, setting, &np, now, NULL);
         }
-        if (rc == 0 && p->cpu_quota[sc].set) {
+        if (rc == 0 && p->cpu_quota[sc].set && cputune_now(a, vmsec__cputune_quota_elems[sc])) {
             memset(&np, 0, sizeof(np));
             snprintf(np.field, sizeof(np.field), "%s", quota_param[sc]);
             np.type = VIR_TYPED_PARAM_LLONG;
@@ -351,28 +382,45 @@ static void mem_text(const virTypedParameter *p, char *buf, size_t size)
         snprintf(buf, size, "%llu KiB", p->value.ul);
 }
 
-/* All memory limits in one call: libvirt orders hard and swap limits itself (swap >= hard). */
-static int apply_memory(struct apply *a)
+/* A refused memory call: its entries say why, and what libvirt may have applied of it is set
+ * back at once; if that fails too the step stays, and the rollback tries again and names it. */
+static int memory_failed(struct apply *a, size_t first, size_t n)
+{
+    struct step *s = &a->steps[a->n - 1];
+    virErrorPtr why = virSaveLastError();
+    const char *msg = why && why->message ? why->message : "unknown libvirt error";
+    bool undone = s->n_old == 0 || vmsec__apply_set_params(a->d, PG_MEMORY, s->old, s->n_old) == 0;
+    int rc;
+
+    for (size_t i = first; i < first + n; i++)
+        vmsec__report_update(a->r, i, VMSEC_STATUS_FAILED, msg);
+    snprintf(a->failed, sizeof(a->failed), "%s", vmsec_report_field(a->r, first, VMSEC_REPORT_SETTING));
+    rc = vmsec__error(VMSEC_ELIBVIRT, "%s", msg);
+    virFreeError(why);
+    if (undone)
+        vmsec__apply_drop_last(a);
+    return rc;
+}
+
+/* One libvirt call for the limits in `which` (bit m: memory_limit[m]), as one step. libvirt 9.0
+ * writes the soft limit first, then the hard and swap limits in the order the kernel accepts
+ * (swap >= hard); a refused call may thus leave part of it applied, which is set back at once. */
+static int memory_step(struct apply *a, unsigned int which)
 {
     virTypedParameter np[VMSEC__MEM_LIMITS];
     struct step *s;
     int n = 0;
     size_t first;
 
-    for (int m = 0; m < VMSEC__MEM_LIMITS; m++)
-        n += a->p->memory_limit[m].set;
-    if (!n)
-        return 0;
     if (!(s = vmsec__apply_push(a, ST_MEMORY)))
         return VMSEC_ENOMEM;
     if (!(s->old = calloc(VMSEC__MEM_LIMITS, sizeof(*s->old))))
         return vmsec__error(VMSEC_ENOMEM, "out of memory applying a profile");
-    n = 0;
     first = vmsec_report_count(a->r);
     for (int m = 0; m < VMSEC__MEM_LIMITS; m++) {
         const virTypedParameter *cur;
         char now[32], old[32];
-        if (!a->p->memory_limit[m].set)
+        if (!(which & (1u << m)))
             continue;
         memset(&np[n], 0, sizeof(np[n]));
         snprintf(np[n].field, sizeof(np[n].field), "%s", vmsec__memory_param_names[m]);
@@ -387,19 +435,24 @@ static int apply_memory(struct apply *a)
         n++;
     }
     s->n_entries = (size_t)n;
-    if (vmsec__apply_set_params(a->d, PG_MEMORY, np, n) < 0) {
-        const char *msg = virGetLastErrorMessage();
-        for (size_t i = first; i < first + (size_t)n; i++)
-            vmsec__report_update(a->r, i, VMSEC_STATUS_FAILED, msg);
-        snprintf(a->failed, sizeof(a->failed), "%s", vmsec_report_field(a->r, first, VMSEC_REPORT_SETTING));
-        a->n--;
-        for (int i = 0; i < s->n_old; i++)
-            if (s->old[i].type == VIR_TYPED_PARAM_STRING)
-                free(s->old[i].value.s);
-        free(s->old);
-        return vmsec__libvirt_error(VMSEC_ELIBVIRT, "memory limits");
-    }
-    return 0;
+    if (vmsec__apply_set_params(a->d, PG_MEMORY, np, n) == 0)
+        return 0;
+    return memory_failed(a, first, (size_t)n);
+}
+
+/* The hard and swap limits first, in one call so libvirt orders them: they are what the kernel
+ * refuses (EBUSY below the current usage), and the soft limit is then left untouched. */
+static int apply_memory(struct apply *a)
+{
+    const struct vmsec__u64 *l = a->p->memory_limit;
+    unsigned int hard = (l[VMSEC_MEMORY_HARD_LIMIT].set ? 1u << VMSEC_MEMORY_HARD_LIMIT : 0) |
+                        (l[VMSEC_MEMORY_SWAP_HARD_LIMIT].set ? 1u << VMSEC_MEMORY_SWAP_HARD_LIMIT : 0);
+    int rc = 0;
+    if (hard)
+        rc = memory_step(a, hard);
+    if (rc == 0 && l[VMSEC_MEMORY_SOFT_LIMIT].set)
+        rc = memory_step(a, 1u << VMSEC_MEMORY_SOFT_LIMIT);
+    return rc;
 }
 
 /* Blkio device parameters are strings "path,value[,path,value...]": the old value for one path
@@ -420,6 +473,24 @@ static uint64_t blkio_old_value(const virTypedParameter *cur, const char *path)
     return 0;
 }
 
+/* The weight stays in the live XML once set, like the scheduler values (a device throttle set
+ * back to 0 leaves it). */
+static int apply_blkio_weight(struct apply *a)
+{
+    virTypedParameter np;
+    char now[32];
+
+    if (!a->p->blkio_weight.set ||
+        !vmsec__apply_in_pass(a, vmsec__apply_exact_undo(a, "/domain/blkiotune/weight")))
+        return 0;
+    memset(&np, 0, sizeof(np));
+    snprintf(np.field, sizeof(np.field), "weight");
+    np.type = VIR_TYPED_PARAM_UINT;
+    np.value.ui = (unsigned)a->p->blkio_weight.value;
+    snprintf(now, sizeof(now), "%u", np.value.ui);
+    return param_step(a, PG_BLKIO, "blkio.weight", &np, now, NULL);
+}
+
 static int apply_blkio(struct apply *a)
 {
     static const char *const dev_param[VMSEC__BLKIO_FIELDS] = {
@@ -429,14 +500,6 @@ static int apply_blkio(struct apply *a)
     char setting[1200], now[1100];
     int rc = 0;
 
-    if (a->p->blkio_weight.set) {
-        memset(&np, 0, sizeof(np));
-        snprintf(np.field, sizeof(np.field), "weight");
-        np.type = VIR_TYPED_PARAM_UINT;
-        np.value.ui = (unsigned)a->p->blkio_weight.value;
-        snprintf(now, sizeof(now), "%u", np.value.ui);
-        rc = param_step(a, PG_BLKIO, "blkio.weight", &np, now, NULL);
-    }
     for (size_t i = 0; i < a->p->n_blkio_devices && rc == 0; i++) {
         const struct vmsec__blkio_device *dv = &a->p->blkio_devices[i];
         for (int f = 0; f < VMSEC__BLKIO_FIELDS && rc == 0; f++) {
@@ -535,9 +598,18 @@ int vmsec__apply_live(struct apply *a, unsigned int flags)
                    : rc == -3 ? VMSEC_ELIBVIRT
                             : vmsec__libvirt_error(VMSEC_ELIBVIRT, "domain %s: cannot read its current tuning",
                                                    a->d->name);
+    /* First the changes a rollback takes back exactly and everything that can fail; then the
+     * block I/O weight, scheduler values and pins libvirt would keep in the live XML, the most
+     * likely to be refused first (the pins were checked against the host). */
+    a->late = false;
     if ((rc = apply_vcpu_pins(a)) < 0 || (rc = apply_emulator_pin(a)) < 0 || (rc = apply_iothread_pins(a)) < 0 ||
         (rc = apply_sched(a)) < 0 || (rc = apply_memory(a)) < 0 ||
-        (rc = apply_numa(a, flags & VMSEC_AFFECT_CONFIG)) < 0 || (rc = apply_blkio(a)) < 0)
+        (rc = apply_numa(a, flags & VMSEC_AFFECT_CONFIG)) < 0 || (rc = apply_blkio_weight(a)) < 0 ||
+        (rc = apply_blkio(a)) < 0)
+        return rc;
+    a->late = true;
+    if ((rc = apply_blkio_weight(a)) < 0 || (rc = apply_sched(a)) < 0 || (rc = apply_vcpu_pins(a)) < 0 ||
+        (rc = apply_emulator_pin(a)) < 0 || (rc = apply_iothread_pins(a)) < 0)
         return rc;
     if (vmsec__apply_needs_boot(a->p))
         rc = vmsec__report_add(a->r, VMSEC_STATUS_NEXT_BOOT, "memory.backing", NULL, NULL, "libvirt",
