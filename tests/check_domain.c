@@ -267,6 +267,28 @@ START_TEST(failure_keeps_pristine_live_xml)
 }
 END_TEST
 
+START_TEST(quota_above_global_changes_nothing)
+{
+    /* The kernel would refuse it only after the pins went in: found before the configuration. */
+    vmsec_domain *d = open_test();
+    vmsec_profile *p = profile("vcpu.0.pin = 4\ncpu.vcpu_period = 100000\ncpu.vcpu_quota = 50000\n"
+                               "cpu.global_period = 100000\ncpu.global_quota = 10000\n");
+    vmsec_report *r = NULL;
+    char *before = NULL, *after = NULL;
+
+    ck_assert_int_eq(vmsec_domain_get_xml(d, VMSEC_AFFECT_CONFIG, &before), 0);
+    ck_assert_int_eq(vmsec_domain_apply(d, p, 0, &r), VMSEC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "nothing was changed: cpu.vcpu_quota 50000"));
+    ck_assert_int_eq(vmsec_domain_get_xml(d, VMSEC_AFFECT_CONFIG, &after), 0);
+    ck_assert_str_eq(before, after);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+    vmsec_domain_xml_free(before);
+    vmsec_domain_xml_free(after);
+    vmsec_domain_free(d);
+}
+END_TEST
+
 START_TEST(refusals_change_nothing)
 {
     vmsec_domain *d = open_test();
@@ -365,6 +387,7 @@ int main(void)
     tcase_add_test(tc, verify_detects_drift);
     tcase_add_test(tc, failure_rolls_back);
     tcase_add_test(tc, failure_keeps_pristine_live_xml);
+    tcase_add_test(tc, quota_above_global_changes_nothing);
     tcase_add_test(tc, refusals_change_nothing);
     tcase_add_test(tc, next_boot_settings);
     tcase_add_test(tc, damaged_record_is_refused);

@@ -279,7 +279,9 @@ int vmsec_domain_apply(vmsec_domain *d, const vmsec_profile *profile, unsigned i
         return rc;
     }
 
-    if (flags & VMSEC_AFFECT_CONFIG) {
+    if (flags & VMSEC_AFFECT_LIVE)
+        rc = vmsec__apply_live_prepare(&a);
+    if (rc == 0 && (flags & VMSEC_AFFECT_CONFIG)) {
         rc = apply_config(&a);
         meta |= VIR_DOMAIN_AFFECT_CONFIG;
     }

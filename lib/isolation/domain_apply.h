@@ -64,7 +64,10 @@ bool vmsec__apply_in_pass(const struct apply *a, bool exact);
 int vmsec__apply_check_restored(struct apply *a, char *left, size_t size);
 
 /* domain_apply_live.c: the running domain. */
-/* Reads the live values to restore, then makes every live change of the profile as its own step. */
+/* Before any change: reads the live values to restore and checks what the kernel would refuse
+ * only after changes libvirt cannot take back (quotas against the global one). */
+int vmsec__apply_live_prepare(struct apply *a);
+/* Makes every live change of the profile as its own step. */
 int vmsec__apply_live(struct apply *a, unsigned int flags);
 /* What undoing a pin or a typed-parameter step sets back. */
 int vmsec__apply_pin_vcpu(struct apply *a, unsigned int vcpu, const vmsec_cpuset *set);

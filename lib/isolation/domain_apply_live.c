@@ -66,6 +66,9 @@ static bool cputune_now(const struct apply *a, const char *elem)
     return vmsec__apply_in_pass(a, vmsec__apply_exact_undo(a, "/domain/cputune/%s", elem));
 }
 
+static const char *const period_param[] = { "vcpu_period", "emulator_period", "iothread_period", "global_period" };
+static const char *const quota_param[] = { "vcpu_quota", "emulator_quota", "iothread_quota", "global_quota" };
+
 static int apply_vcpu_pins(struct apply *a)
 {
     static _Thread_local char now[VMSEC_CPUSET_TEXT_MAX], old[VMSEC_CPUSET_TEXT_MAX];
@@ -327,10 +330,69 @@ static int param_step(struct apply *a, int g, const char *setting, virTypedParam
     return vmsec__report_add(a->r, VMSEC_STATUS_APPLIED, setting, now, old, "libvirt", "live");
 }
 
+/* ---- CPU bandwidth -------------------------------------------------------------------------------- */
+
+/* A scope's period and quota as they will be after the apply: the profile's, else the current. */
+static void bandwidth_after(const struct apply *a, int sc, uint64_t *period, int64_t *quota)
+{
+    const virTypedParameter *cp = find_param(a, PG_SCHED, period_param[sc]);
+    const virTypedParameter *cq = find_param(a, PG_SCHED, quota_param[sc]);
+
+    *period = a->p->cpu_period[sc].set ? a->p->cpu_period[sc].value
+              : cp && cp->type == VIR_TYPED_PARAM_ULLONG ? cp->value.ul
+                                                         : 0;
+    *quota = a->p->cpu_quota[sc].set ? a->p->cpu_quota[sc].value
+             : cq && cq->type == VIR_TYPED_PARAM_LLONG ? cq->value.l
+                                                       : -1;
+}
+
+/* The kernel refuses (cgroup v1: EINVAL) or caps (v2) a vCPU, emulator or I/O thread quota
+ * above the domain's global one, relative to their periods. Found on the way, it would leave
+ * the values set before it in the live XML (see domain_apply_check.c): refused here instead. */
+static int check_bandwidth(const struct apply *a)
+{
+    static const char *const scope[] = { "vcpu", "emulator", "iothread" };
+    uint64_t gp, cp;
+    int64_t gq, cq;
+
+    if (!a->cur[PG_SCHED])
+        return 0;
+    bandwidth_after(a, VMSEC_CPU_SCOPE_GLOBAL, &gp, &gq);
+    if (gq <= 0 || !gp)
+        return 0;
+    for (int sc = 0; sc < VMSEC_CPU_SCOPE_GLOBAL; sc++) {
+        bandwidth_after(a, sc, &cp, &cq);
+        if (cq > 0 && cp && (long double)cq * (long double)gp > (long double)gq * (long double)cp)
+            return vmsec__error(VMSEC_EINVAL,
+                                "cpu.%s_quota %" PRId64 " per %" PRIu64 " us exceeds cpu.global_quota %" PRId64
+                                " per %" PRIu64 " us: the kernel refuses a thread group more CPU time than the whole "
+                                "domain",
+                                scope[sc], cq, cp, gq, gp);
+    }
+    return 0;
+}
+
+/* The kernel checks each quota against the domain's global one as it is at that moment: a global
+ * quota that grows (or goes) is set before the thread groups' quotas, one that shrinks after. */
+static bool global_first(const struct apply *a)
+{
+    const virTypedParameter *cp = find_param(a, PG_SCHED, period_param[VMSEC_CPU_SCOPE_GLOBAL]);
+    const virTypedParameter *cq = find_param(a, PG_SCHED, quota_param[VMSEC_CPU_SCOPE_GLOBAL]);
+    uint64_t gp;
+    int64_t gq;
+
+    bandwidth_after(a, VMSEC_CPU_SCOPE_GLOBAL, &gp, &gq);
+    if (gq <= 0)
+        return true;
+    if (!cq || cq->type != VIR_TYPED_PARAM_LLONG || cq->value.l <= 0 || !cp || cp->type != VIR_TYPED_PARAM_ULLONG)
+        return false; /* from unlimited to a limit */
+    return (long double)gq * (long double)cp->value.ul >= (long double)cq->value.l * (long double)gp;
+}
+
 static int apply_sched(struct apply *a)
 {
-    static const char *const period_param[] = { "vcpu_period", "emulator_period", "iothread_period", "global_period" };
-    static const char *const quota_param[] = { "vcpu_quota", "emulator_quota", "iothread_quota", "global_quota" };
+    static const int up[] = { VMSEC_CPU_SCOPE_GLOBAL, VMSEC_CPU_SCOPE_VCPU, VMSEC_CPU_SCOPE_EMULATOR, VMSEC_CPU_SCOPE_IOTHREAD };
+    bool gfirst = global_first(a); /* else the scopes in their order, global last */
     const struct vmsec_profile *p = a->p;
     virTypedParameter np;
     char setting[48], now[32];
@@ -344,7 +406,8 @@ static int apply_sched(struct apply *a)
         snprintf(now, sizeof(now), "%" PRIu64, p->cpu_shares.value);
         rc = param_step(a, PG_SCHED, "cpu.shares", &np, now, NULL);
     }
-    for (int sc = 0; sc < VMSEC__CPU_SCOPES && rc == 0; sc++) {
+    for (int i = 0; i < VMSEC__CPU_SCOPES && rc == 0; i++) {
+        int sc = gfirst ? up[i] : i;
         if (p->cpu_period[sc].set && cputune_now(a, vmsec__cputune_period_elems[sc])) {
             memset(&np, 0, sizeof(np));
             snprintf(np.field, sizeof(np.field), "%s", period_param[sc]);
@@ -584,7 +647,7 @@ static bool any_group(const struct vmsec_profile *p, int g)
     }
 }
 
-int vmsec__apply_live(struct apply *a, unsigned int flags)
+int vmsec__apply_live_prepare(struct apply *a)
 {
     int rc, hostcpus;
 
@@ -598,6 +661,13 @@ int vmsec__apply_live(struct apply *a, unsigned int flags)
                    : rc == -3 ? VMSEC_ELIBVIRT
                             : vmsec__libvirt_error(VMSEC_ELIBVIRT, "domain %s: cannot read its current tuning",
                                                    a->d->name);
+    return check_bandwidth(a);
+}
+
+int vmsec__apply_live(struct apply *a, unsigned int flags)
+{
+    int rc;
+
     /* First the changes a rollback takes back exactly and everything that can fail; then the
      * block I/O weight, scheduler values and pins libvirt would keep in the live XML, the most
      * likely to be refused first (the pins were checked against the host). */
