@@ -116,6 +116,15 @@ check "the live XML is byte-identical (no soft_limit left in <memtune>)" cmp -s 
 check "the report does not claim the soft limit was applied" sh -c "! grep -q 'memory.soft_limit .* applied' '$work/busy.out'"
 check "the error is truthful: nothing changed or everything rolled back" grep -q "nothing was changed\|every change was rolled back" "$work/busy.err"
 
+# A quota contradiction the kernel would only find after values libvirt cannot take back.
+"$tool" apply -c $uri --live "$data/qemu-quota.conf" "$dom" > "$work/quota.out" 2> "$work/quota.err"
+rc=$?
+dumpall quota
+check "a vCPU quota above the global one is refused before any change" \
+    sh -c "test $rc = 2 && grep -q 'nothing was changed: cpu.vcpu_quota 50000 .* exceeds cpu.global_quota 10000' '$work/quota.err'"
+check "the live XML and the kernel state are as before" \
+    sh -c "cmp -s '$work/pristine-live.xml' '$work/quota-live.xml' && cmp -s '$work/pristine-kernel.txt' '$work/quota-kernel.txt'"
+
 # ---- apply live, verify in libvirt, cgroups and affinity --------------------------------------------
 "$tool" apply -c $uri --live "$data/qemu-live.conf" "$dom" > "$work/apply.out" 2>&1
 check "apply --live succeeds" test $? = 0
