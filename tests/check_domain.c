@@ -187,6 +187,19 @@ START_TEST(verify_detects_drift)
 }
 END_TEST
 
+/* Pins both vCPUs of the test domain to all its CPUs through libvirt, so its live XML states
+ * them (a pin libvirt already states is one apply can set back exactly). */
+static void state_pins(void)
+{
+    unsigned char all = 0xff;
+    virConnectPtr c = virConnectOpen(URI);
+    virDomainPtr dom = virDomainLookupByName(c, "test");
+    for (unsigned int v = 0; v < 2; v++)
+        ck_assert_int_eq(virDomainPinVcpuFlags(dom, v, &all, 1, 0), 0);
+    virDomainFree(dom);
+    virConnectClose(c);
+}
+
 START_TEST(failure_rolls_back)
 {
     /* The test driver's scheduler has no cpu_shares: the pins go in, then get restored. */
@@ -195,6 +208,7 @@ START_TEST(failure_rolls_back)
     vmsec_report *r = NULL;
     char *before = NULL, *after = NULL;
 
+    state_pins();
     ck_assert_int_eq(vmsec_domain_get_xml(d, VMSEC_AFFECT_CONFIG, &before), 0);
     ck_assert_int_eq(vmsec_domain_apply(d, p, 0, &r), VMSEC_EROLLEDBACK);
     ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "cpu.shares"));
@@ -219,6 +233,58 @@ START_TEST(failure_rolls_back)
     vmsec_domain_xml_free(before);
     vmsec_domain_xml_free(after);
     vmsec_profile_free(q);
+    vmsec_domain_free(d);
+}
+END_TEST
+
+START_TEST(failure_keeps_pristine_live_xml)
+{
+    /* No pin stated in the live XML: libvirt would keep one once set, so the pins wait until the
+     * scheduler value (refused here) went in, and the live XML stays byte for byte. */
+    vmsec_domain *d = open_test();
+    vmsec_profile *p = profile("vcpu.0.pin = 4\nvcpu.1.pin = 2\ncpu.shares = 512\n");
+    vmsec_report *r = NULL;
+    char *before = NULL, *after = NULL, *cbefore = NULL, *cafter = NULL;
+
+    ck_assert_int_eq(vmsec_domain_get_xml(d, 0, &before), 0);
+    ck_assert_int_eq(vmsec_domain_get_xml(d, VMSEC_AFFECT_CONFIG, &cbefore), 0);
+    ck_assert_int_eq(vmsec_domain_apply(d, p, 0, &r), VMSEC_EROLLEDBACK);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "every change was rolled back"));
+    ck_assert_int_eq(status_of(r, "cpu.shares", "libvirt"), VMSEC_STATUS_FAILED);
+    ck_assert_int_eq(status_of(r, "vcpu.0.pin", "libvirt"), -1); /* never made */
+    ck_assert_int_eq(status_of(r, "configuration", "libvirt"), VMSEC_STATUS_RESTORED);
+    ck_assert_int_eq(vmsec_domain_get_xml(d, 0, &after), 0);
+    ck_assert_int_eq(vmsec_domain_get_xml(d, VMSEC_AFFECT_CONFIG, &cafter), 0);
+    ck_assert_str_eq(before, after);
+    ck_assert_str_eq(cbefore, cafter);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+    vmsec_domain_xml_free(before);
+    vmsec_domain_xml_free(after);
+    vmsec_domain_xml_free(cbefore);
+    vmsec_domain_xml_free(cafter);
+    vmsec_domain_free(d);
+}
+END_TEST
+
+START_TEST(quota_above_global_changes_nothing)
+{
+    /* The kernel would refuse it only after the pins went in: found before the configuration. */
+    vmsec_domain *d = open_test();
+    vmsec_profile *p = profile("vcpu.0.pin = 4\ncpu.vcpu_period = 100000\ncpu.vcpu_quota = 50000\n"
+                               "cpu.global_period = 100000\ncpu.global_quota = 10000\n");
+    vmsec_report *r = NULL;
+    char *before = NULL, *after = NULL;
+
+    ck_assert_int_eq(vmsec_domain_get_xml(d, VMSEC_AFFECT_CONFIG, &before), 0);
+    ck_assert_int_eq(vmsec_domain_apply(d, p, 0, &r), VMSEC_EINVAL);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "nothing was changed: cpu.vcpu_quota 50000"));
+    ck_assert_int_eq(vmsec_domain_get_xml(d, VMSEC_AFFECT_CONFIG, &after), 0);
+    ck_assert_str_eq(before, after);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+    vmsec_domain_xml_free(before);
+    vmsec_domain_xml_free(after);
     vmsec_domain_free(d);
 }
 END_TEST
@@ -320,6 +386,8 @@ int main(void)
     tcase_add_test(tc, apply_live_then_verify);
     tcase_add_test(tc, verify_detects_drift);
     tcase_add_test(tc, failure_rolls_back);
+    tcase_add_test(tc, failure_keeps_pristine_live_xml);
+    tcase_add_test(tc, quota_above_global_changes_nothing);
     tcase_add_test(tc, refusals_change_nothing);
     tcase_add_test(tc, next_boot_settings);
     tcase_add_test(tc, damaged_record_is_refused);

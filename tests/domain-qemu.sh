@@ -68,6 +68,63 @@ shares() { cat "$cg_dir/cpu.shares" 2>/dev/null || cat "$cg_dir/cpu.weight"; }
 # TCG vCPU threads carry QEMU's "CPU N/TCG" names (the verifier also knows "CPU N/KVM").
 check "vCPU threads are named 'CPU N/TCG' under TCG" test -n "$(tid_of 'CPU 0/TCG')" -a -n "$(tid_of 'CPU 1/TCG')"
 
+# ---- rollback on the pristine domain: nothing may be left behind ------------------------------------------
+# What the kernel enforces for the domain: the tuning files of every cgroup v1 controller's
+# domain directory and below (vcpuN, emulator, iothreadN), and each QEMU thread's CPU set.
+kstate() {
+    awk -F: '$2 != "" {print $2, $3}' /proc/$qemu_pid/cgroup | while read -r ctl path; do
+        mnt=$(awk -v c="${ctl%%,*}" '$9 == "cgroup" { n = split($NF, o, ","); for (i = 1; i <= n; i++) if (o[i] == c) print $5 }' /proc/self/mountinfo | head -1)
+        [ -n "$mnt" ] || continue
+        find "$mnt${path%/emulator}" \( -name 'cpu.shares' -o -name 'cpu.cfs_*_us' -o -name 'cpuset.cpus' -o \
+            -name 'cpuset.mems' -o -name 'memory.*limit_in_bytes' -o -name 'blkio.throttle.*_device' -o \
+            -name 'blkio.*weight*' \) 2>/dev/null | sort | while read -r f; do echo "$f: $(tr '\n' ' ' < "$f")"; done
+    done
+    for t in /proc/$qemu_pid/task/*; do
+        echo "$(cat $t/comm): $(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' $t/status)"
+    done | grep -v '^worker' | sort
+}
+dumpall() {
+    virsh -c $uri dumpxml "$dom" > "$work/$1-live.xml"
+    virsh -c $uri dumpxml --inactive "$dom" > "$work/$1-config.xml"
+    kstate > "$work/$1-kernel.txt"
+}
+dumpall pristine
+"$tool" apply -c $uri --live --config --wide "$data/qemu-rollback.conf" "$dom" > "$work/rb.out" 2> "$work/rb.err"
+rc=$?
+dumpall rolledback
+check "a live+config apply refused at its block I/O step exits 2" test $rc = 2
+check "the error says every change was rolled back" grep -q "blkio.device(/dev/null).read_bytes_sec failed: .*every change was rolled back" "$work/rb.err"
+check "the live XML is byte-identical after the rollback" cmp -s "$work/pristine-live.xml" "$work/rolledback-live.xml"
+check "the persistent XML is byte-identical after the rollback" cmp -s "$work/pristine-config.xml" "$work/rolledback-config.xml"
+check "cgroup files and thread affinity are unchanged" cmp -s "$work/pristine-kernel.txt" "$work/rolledback-kernel.txt"
+check "the kernel state compared covers the memory and vCPU cgroups" \
+    sh -c "grep -q 'memory.soft_limit_in_bytes' '$work/pristine-kernel.txt' && grep -q 'vcpu1/cpu.cfs_quota_us' '$work/pristine-kernel.txt'"
+check "the memory limits it had set are reported restored" grep -q "memory.soft_limit .* restored" "$work/rb.out"
+check "the pins libvirt would keep in the live XML were never made" sh -c "! grep -q 'vcpu.0.pin' '$work/rb.out'"
+for f in live.xml config.xml kernel.txt; do
+    diff "$work/pristine-$f" "$work/rolledback-$f" | sed 's/^/# /'
+done
+
+# The kernel refuses a hard limit below the memory QEMU already uses (EBUSY).
+"$tool" apply -c $uri --live --wide "$data/qemu-membusy.conf" "$dom" > "$work/busy.out" 2> "$work/busy.err"
+rc=$?
+dumpall busy
+check "an apply whose hard limit the kernel refuses exits 2" test $rc = 2
+check "the error names memory.hard_limit and the kernel's reason" grep -q "memory.hard_limit.*\(busy\|Device or resource\)" "$work/busy.err"
+check "the memory cgroup (soft and hard limit) is unchanged" cmp -s "$work/pristine-kernel.txt" "$work/busy-kernel.txt"
+check "the live XML is byte-identical (no soft_limit left in <memtune>)" cmp -s "$work/pristine-live.xml" "$work/busy-live.xml"
+check "the report does not claim the soft limit was applied" sh -c "! grep -q 'memory.soft_limit .* applied' '$work/busy.out'"
+check "the error is truthful: nothing changed or everything rolled back" grep -q "nothing was changed\|every change was rolled back" "$work/busy.err"
+
+# A quota contradiction the kernel would only find after values libvirt cannot take back.
+"$tool" apply -c $uri --live "$data/qemu-quota.conf" "$dom" > "$work/quota.out" 2> "$work/quota.err"
+rc=$?
+dumpall quota
+check "a vCPU quota above the global one is refused before any change" \
+    sh -c "test $rc = 2 && grep -q 'nothing was changed: cpu.vcpu_quota 50000 .* exceeds cpu.global_quota 10000' '$work/quota.err'"
+check "the live XML and the kernel state are as before" \
+    sh -c "cmp -s '$work/pristine-live.xml' '$work/quota-live.xml' && cmp -s '$work/pristine-kernel.txt' '$work/quota-kernel.txt'"
+
 # ---- apply live, verify in libvirt, cgroups and affinity --------------------------------------------
 "$tool" apply -c $uri --live "$data/qemu-live.conf" "$dom" > "$work/apply.out" 2>&1
 check "apply --live succeeds" test $? = 0

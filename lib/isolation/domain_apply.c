@@ -42,6 +42,11 @@ static void step_clear(struct step *s)
     s->n_old = 0;
 }
 
+void vmsec__apply_drop_last(struct apply *a)
+{
+    step_clear(&a->steps[--a->n]);
+}
+
 int vmsec__apply_step_failed(struct apply *a, const char *setting, const char *expected, const char *old)
 {
     const char *m = virGetLastErrorMessage();
@@ -172,6 +177,7 @@ static void free_steps(struct apply *a)
     for (int g = 0; g < 4; g++)
         if (a->cur[g])
             virTypedParamsFree(a->cur[g], a->n_cur[g]);
+    vmsec__apply_snapshot_free(a);
 }
 
 /* ---- driver -------------------------------------------------------------------------------------- */
@@ -207,6 +213,8 @@ static int finish_failure(struct apply *a, int rc)
     bool alive;
 
     snprintf(first, sizeof(first), "%s", vmsec_error_last());
+    if (!a->n && *a->failed)
+        return vmsec__error(rc, "domain %s: applying %s failed: %s; nothing was changed", a->d->name, a->failed, first);
     if (!a->n)
         return rc == VMSEC_ELIBVIRT || rc < 0 ? vmsec__error(rc, "domain %s: nothing was changed: %s", a->d->name, first)
                                               : rc;
@@ -215,10 +223,15 @@ static int finish_failure(struct apply *a, int rc)
     if (!alive)
         return vmsec__error(VMSEC_ELIBVIRT,
                             "domain %s: the connection to libvirt was lost while applying (at %s: %s)%s%s", a->d->name,
-                            *a->failed ? a->failed : "?", first, bad ? "; not restored: " : "; everything was restored",
+                            *a->failed ? a->failed : "?", first,
+                            bad ? "; not restored: " : "; every step was undone, but the result cannot be read back",
                             bad ? left : "");
+    /* Every undo may succeed and still leave a trace (libvirt keeps a value once set): only
+     * reading everything back tells. */
+    if (vmsec__apply_check_restored(a, left, sizeof(left)) < 0)
+        bad++;
     if (bad)
-        return vmsec__error(VMSEC_EPARTIAL, "domain %s: applying %s failed (%s) and restoring failed for: %s",
+        return vmsec__error(VMSEC_EPARTIAL, "domain %s: applying %s failed (%s) and restoring failed; not restored: %s",
                             a->d->name, *a->failed ? a->failed : "a setting", first, left);
     return vmsec__error(VMSEC_EROLLEDBACK, "domain %s: applying %s failed: %s; every change was rolled back",
                         a->d->name, *a->failed ? a->failed : "a setting", first);
@@ -260,8 +273,15 @@ int vmsec_domain_apply(vmsec_domain *d, const vmsec_profile *profile, unsigned i
         return rc;
     if (!(a.r = vmsec__report_new()))
         return VMSEC_ENOMEM;
+    if ((rc = vmsec__apply_snapshot(&a, flags)) < 0) {
+        free_steps(&a);
+        vmsec_report_free(a.r);
+        return rc;
+    }
 
-    if (flags & VMSEC_AFFECT_CONFIG) {
+    if (flags & VMSEC_AFFECT_LIVE)
+        rc = vmsec__apply_live_prepare(&a);
+    if (rc == 0 && (flags & VMSEC_AFFECT_CONFIG)) {
         rc = apply_config(&a);
         meta |= VIR_DOMAIN_AFFECT_CONFIG;
     }

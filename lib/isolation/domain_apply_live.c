@@ -1,6 +1,8 @@
-/* Applying a profile to the running domain: the vCPU, emulator and I/O thread pins, then the
- * scheduler, memory, NUMA and block I/O typed parameters, one setting at a time, each change a
- * step that records the value to set back (see domain_apply.c for the steps and their undoing). */
+/* Applying a profile to the running domain, one setting at a time, each change a step that
+ * records the value to set back (see domain_apply.c for the steps and their undoing). Two passes
+ * (see domain_apply_check.c): first the values a rollback can set back exactly, with everything
+ * that may fail (memory limits, NUMA, block I/O); then the pins and scheduler values libvirt
+ * would keep in the live XML once set. */
 #include "config.h"
 
 #include <inttypes.h>
@@ -51,13 +53,35 @@ static int get_vcpu_pins(struct apply *a, unsigned char *maps, int nvcpus)
     return n;
 }
 
+/* Whether a pin or scheduler value belongs to this pass (see domain_apply_check.c). */
+static bool vcpu_pin_now(const struct apply *a, unsigned int id)
+{
+    return vmsec__apply_in_pass(a, vmsec__apply_exact_undo(a, "/domain/cputune/vcpupin[@vcpu='%u']", id));
+}
+
+static bool iothread_pin_now(const struct apply *a, unsigned int id)
+{
+    return vmsec__apply_in_pass(a, vmsec__apply_exact_undo(a, "/domain/cputune/iothreadpin[@iothread='%u']", id));
+}
+
+static bool cputune_now(const struct apply *a, const char *elem)
+{
+    return vmsec__apply_in_pass(a, vmsec__apply_exact_undo(a, "/domain/cputune/%s", elem));
+}
+
+static const char *const period_param[] = { "vcpu_period", "emulator_period", "iothread_period", "global_period" };
+static const char *const quota_param[] = { "vcpu_quota", "emulator_quota", "iothread_quota", "global_quota" };
+
 static int apply_vcpu_pins(struct apply *a)
 {
     static _Thread_local char now[VMSEC_CPUSET_TEXT_MAX], old[VMSEC_CPUSET_TEXT_MAX];
     unsigned char *maps;
     int nvcpus, rc = 0;
+    size_t todo = 0;
 
-    if (!a->p->n_vcpu_pins)
+    for (size_t i = 0; i < a->p->n_vcpu_pins; i++)
+        todo += vcpu_pin_now(a, a->p->vcpu_pins[i].id);
+    if (!todo)
         return 0;
     nvcpus = virDomainGetVcpusFlags(a->d->dom, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_VCPU_MAXIMUM);
     if (nvcpus <= 0)
@@ -73,8 +97,10 @@ static int apply_vcpu_pins(struct apply *a)
     for (size_t i = 0; i < a->p->n_vcpu_pins && rc == 0; i++) {
         const struct vmsec__pin *pin = &a->p->vcpu_pins[i];
         char setting[48];
-        struct step *s = vmsec__apply_push(a, ST_VCPU_PIN);
-        if (!s) {
+        struct step *s;
+        if (!vcpu_pin_now(a, pin->id))
+            continue;
+        if (!(s = vmsec__apply_push(a, ST_VCPU_PIN))) {
             rc = VMSEC_ENOMEM;
             break;
         }
@@ -98,7 +124,7 @@ static int apply_emulator_pin(struct apply *a)
     unsigned char map[VMSEC_CPUSET_MAX / 8] = { 0 };
     struct step *s;
 
-    if (!a->p->emulator_pin.set)
+    if (!a->p->emulator_pin.set || !cputune_now(a, "emulatorpin"))
         return 0;
     if (virDomainGetEmulatorPinInfo(a->d->dom, map, a->maplen, VIR_DOMAIN_AFFECT_LIVE) < 0)
         return vmsec__libvirt_error(VMSEC_ELIBVIRT, "domain %s: cannot read its emulator pin", a->d->name);
@@ -118,8 +144,11 @@ static int apply_iothread_pins(struct apply *a)
     static _Thread_local char now[VMSEC_CPUSET_TEXT_MAX], old[VMSEC_CPUSET_TEXT_MAX];
     virDomainIOThreadInfoPtr *info = NULL;
     int n, rc = 0;
+    size_t todo = 0;
 
-    if (!a->p->n_iothread_pins)
+    for (size_t i = 0; i < a->p->n_iothread_pins; i++)
+        todo += iothread_pin_now(a, a->p->iothread_pins[i].id);
+    if (!todo)
         return 0;
     if ((n = virDomainGetIOThreadInfo(a->d->dom, &info, VIR_DOMAIN_AFFECT_LIVE)) < 0)
         return vmsec__libvirt_error(VMSEC_ELIBVIRT, "domain %s: cannot read its I/O threads", a->d->name);
@@ -130,6 +159,8 @@ static int apply_iothread_pins(struct apply *a)
         struct step *s;
         int k;
 
+        if (!iothread_pin_now(a, pin->id))
+            continue;
         snprintf(setting, sizeof(setting), "iothread.%u.pin", pin->id);
         for (k = 0; k < n && info[k]->iothread_id != pin->id; k++)
             ;
@@ -159,15 +190,13 @@ static int apply_iothread_pins(struct apply *a)
 
 /* ---- typed parameters ------------------------------------------------------------------------------ */
 
-static int fetch_libvirt_group(struct apply *a, int g)
+int vmsec__apply_read_group(struct apply *a, int g, virTypedParameterPtr *out, int *nout)
 {
     virDomainPtr dom = a->d->dom;
     unsigned int f = vmsec__conn_takes_no_flags(a->d->conn) ? 0 : VIR_DOMAIN_AFFECT_LIVE;
     int n = 0, n0, rc;
     virTypedParameterPtr params;
 
-    if (a->cur[g])
-        return 0;
     switch (g) {
     case PG_SCHED: {
         char *type = virDomainGetSchedulerType(dom, &n);
@@ -207,9 +236,14 @@ static int fetch_libvirt_group(struct apply *a, int g)
         free(params);
         return -1;
     }
-    a->cur[g] = params;
-    a->n_cur[g] = n;
+    *out = params;
+    *nout = n;
     return 0;
+}
+
+static int fetch_libvirt_group(struct apply *a, int g)
+{
+    return a->cur[g] ? 0 : vmsec__apply_read_group(a, g, &a->cur[g], &a->n_cur[g]);
 }
 
 /* A host without bfq or cfq has no blkio weights, and libvirt then reads no blkio parameter at
@@ -303,16 +337,75 @@ static int param_step(struct apply *a, int g, const char *setting, virTypedParam
     return vmsec__report_add(a->r, VMSEC_STATUS_APPLIED, setting, now, old, "libvirt", "live");
 }
 
+/* ---- CPU bandwidth -------------------------------------------------------------------------------- */
+
+/* A scope's period and quota as they will be after the apply: the profile's, else the current. */
+static void bandwidth_after(const struct apply *a, int sc, uint64_t *period, int64_t *quota)
+{
+    const virTypedParameter *cp = find_param(a, PG_SCHED, period_param[sc]);
+    const virTypedParameter *cq = find_param(a, PG_SCHED, quota_param[sc]);
+
+    *period = a->p->cpu_period[sc].set ? a->p->cpu_period[sc].value
+              : cp && cp->type == VIR_TYPED_PARAM_ULLONG ? cp->value.ul
+                                                         : 0;
+    *quota = a->p->cpu_quota[sc].set ? a->p->cpu_quota[sc].value
+             : cq && cq->type == VIR_TYPED_PARAM_LLONG ? cq->value.l
+                                                       : -1;
+}
+
+/* The kernel refuses (cgroup v1: EINVAL) or caps (v2) a vCPU, emulator or I/O thread quota
+ * above the domain's global one, relative to their periods. Found on the way, it would leave
+ * the values set before it in the live XML (see domain_apply_check.c): refused here instead. */
+static int check_bandwidth(const struct apply *a)
+{
+    static const char *const scope[] = { "vcpu", "emulator", "iothread" };
+    uint64_t gp, cp;
+    int64_t gq, cq;
+
+    if (!a->cur[PG_SCHED])
+        return 0;
+    bandwidth_after(a, VMSEC_CPU_SCOPE_GLOBAL, &gp, &gq);
+    if (gq <= 0 || !gp)
+        return 0;
+    for (int sc = 0; sc < VMSEC_CPU_SCOPE_GLOBAL; sc++) {
+        bandwidth_after(a, sc, &cp, &cq);
+        if (cq > 0 && cp && (long double)cq * (long double)gp > (long double)gq * (long double)cp)
+            return vmsec__error(VMSEC_EINVAL,
+                                "cpu.%s_quota %" PRId64 " per %" PRIu64 " us exceeds cpu.global_quota %" PRId64
+                                " per %" PRIu64 " us: the kernel refuses a thread group more CPU time than the whole "
+                                "domain",
+                                scope[sc], cq, cp, gq, gp);
+    }
+    return 0;
+}
+
+/* The kernel checks each quota against the domain's global one as it is at that moment: a global
+ * quota that grows (or goes) is set before the thread groups' quotas, one that shrinks after. */
+static bool global_first(const struct apply *a)
+{
+    const virTypedParameter *cp = find_param(a, PG_SCHED, period_param[VMSEC_CPU_SCOPE_GLOBAL]);
+    const virTypedParameter *cq = find_param(a, PG_SCHED, quota_param[VMSEC_CPU_SCOPE_GLOBAL]);
+    uint64_t gp;
+    int64_t gq;
+
+    bandwidth_after(a, VMSEC_CPU_SCOPE_GLOBAL, &gp, &gq);
+    if (gq <= 0)
+        return true;
+    if (!cq || cq->type != VIR_TYPED_PARAM_LLONG || cq->value.l <= 0 || !cp || cp->type != VIR_TYPED_PARAM_ULLONG)
+        return false; /* from unlimited to a limit */
+    return (long double)gq * (long double)cp->value.ul >= (long double)cq->value.l * (long double)gp;
+}
+
 static int apply_sched(struct apply *a)
 {
-    static const char *const period_param[] = { "vcpu_period", "emulator_period", "iothread_period", "global_period" };
-    static const char *const quota_param[] = { "vcpu_quota", "emulator_quota", "iothread_quota", "global_quota" };
+    static const int up[] = { VMSEC_CPU_SCOPE_GLOBAL, VMSEC_CPU_SCOPE_VCPU, VMSEC_CPU_SCOPE_EMULATOR, VMSEC_CPU_SCOPE_IOTHREAD };
+    bool gfirst = global_first(a); /* else the scopes in their order, global last */
     const struct vmsec_profile *p = a->p;
     virTypedParameter np;
     char setting[48], now[32];
     int rc = 0;
 
-    if (p->cpu_shares.set) {
+    if (p->cpu_shares.set && cputune_now(a, "shares")) {
         memset(&np, 0, sizeof(np));
         snprintf(np.field, sizeof(np.field), "cpu_shares");
         np.type = VIR_TYPED_PARAM_ULLONG;
@@ -320,8 +413,9 @@ static int apply_sched(struct apply *a)
         snprintf(now, sizeof(now), "%" PRIu64, p->cpu_shares.value);
         rc = param_step(a, PG_SCHED, "cpu.shares", &np, now, NULL);
     }
-    for (int sc = 0; sc < VMSEC__CPU_SCOPES && rc == 0; sc++) {
-        if (p->cpu_period[sc].set) {
+    for (int i = 0; i < VMSEC__CPU_SCOPES && rc == 0; i++) {
+        int sc = gfirst ? up[i] : i;
+        if (p->cpu_period[sc].set && cputune_now(a, vmsec__cputune_period_elems[sc])) {
             memset(&np, 0, sizeof(np));
             snprintf(np.field, sizeof(np.field), "%s", period_param[sc]);
             np.type = VIR_TYPED_PARAM_ULLONG;
@@ -330,7 +424,7 @@ static int apply_sched(struct apply *a)
             snprintf(now, sizeof(now), "%" PRIu64, p->cpu_period[sc].value);
             rc = param_step(a, PG_SCHED, setting, &np, now, NULL);
         }
-        if (rc == 0 && p->cpu_quota[sc].set) {
+        if (rc == 0 && p->cpu_quota[sc].set && cputune_now(a, vmsec__cputune_quota_elems[sc])) {
             memset(&np, 0, sizeof(np));
             snprintf(np.field, sizeof(np.field), "%s", quota_param[sc]);
             np.type = VIR_TYPED_PARAM_LLONG;
@@ -358,28 +452,45 @@ static void mem_text(const virTypedParameter *p, char *buf, size_t size)
         snprintf(buf, size, "%llu KiB", p->value.ul);
 }
 
-/* All memory limits in one call: libvirt orders hard and swap limits itself (swap >= hard). */
-static int apply_memory(struct apply *a)
+/* A refused memory call: its entries say why, and what libvirt may have applied of it is set
+ * back at once; if that fails too the step stays, and the rollback tries again and names it. */
+static int memory_failed(struct apply *a, size_t first, size_t n)
+{
+    struct step *s = &a->steps[a->n - 1];
+    virErrorPtr why = virSaveLastError();
+    const char *msg = why && why->message ? why->message : "unknown libvirt error";
+    bool undone = s->n_old == 0 || vmsec__apply_set_params(a->d, PG_MEMORY, s->old, s->n_old) == 0;
+    int rc;
+
+    for (size_t i = first; i < first + n; i++)
+        vmsec__report_update(a->r, i, VMSEC_STATUS_FAILED, msg);
+    snprintf(a->failed, sizeof(a->failed), "%s", vmsec_report_field(a->r, first, VMSEC_REPORT_SETTING));
+    rc = vmsec__error(VMSEC_ELIBVIRT, "%s", msg);
+    virFreeError(why);
+    if (undone)
+        vmsec__apply_drop_last(a);
+    return rc;
+}
+
+/* One libvirt call for the limits in `which` (bit m: memory_limit[m]), as one step. libvirt 9.0
+ * writes the soft limit first, then the hard and swap limits in the order the kernel accepts
+ * (swap >= hard); a refused call may thus leave part of it applied, which is set back at once. */
+static int memory_step(struct apply *a, unsigned int which)
 {
     virTypedParameter np[VMSEC__MEM_LIMITS];
     struct step *s;
     int n = 0;
     size_t first;
 
-    for (int m = 0; m < VMSEC__MEM_LIMITS; m++)
-        n += a->p->memory_limit[m].set;
-    if (!n)
-        return 0;
     if (!(s = vmsec__apply_push(a, ST_MEMORY)))
         return VMSEC_ENOMEM;
     if (!(s->old = calloc(VMSEC__MEM_LIMITS, sizeof(*s->old))))
         return vmsec__error(VMSEC_ENOMEM, "out of memory applying a profile");
-    n = 0;
     first = vmsec_report_count(a->r);
     for (int m = 0; m < VMSEC__MEM_LIMITS; m++) {
         const virTypedParameter *cur;
         char now[32], old[32];
-        if (!a->p->memory_limit[m].set)
+        if (!(which & (1u << m)))
             continue;
         memset(&np[n], 0, sizeof(np[n]));
         snprintf(np[n].field, sizeof(np[n].field), "%s", vmsec__memory_param_names[m]);
@@ -394,19 +505,24 @@ static int apply_memory(struct apply *a)
         n++;
     }
     s->n_entries = (size_t)n;
-    if (vmsec__apply_set_params(a->d, PG_MEMORY, np, n) < 0) {
-        const char *msg = virGetLastErrorMessage();
-        for (size_t i = first; i < first + (size_t)n; i++)
-            vmsec__report_update(a->r, i, VMSEC_STATUS_FAILED, msg);
-        snprintf(a->failed, sizeof(a->failed), "%s", vmsec_report_field(a->r, first, VMSEC_REPORT_SETTING));
-        a->n--;
-        for (int i = 0; i < s->n_old; i++)
-            if (s->old[i].type == VIR_TYPED_PARAM_STRING)
-                free(s->old[i].value.s);
-        free(s->old);
-        return vmsec__libvirt_error(VMSEC_ELIBVIRT, "memory limits");
-    }
-    return 0;
+    if (vmsec__apply_set_params(a->d, PG_MEMORY, np, n) == 0)
+        return 0;
+    return memory_failed(a, first, (size_t)n);
+}
+
+/* The hard and swap limits first, in one call so libvirt orders them: they are what the kernel
+ * refuses (EBUSY below the current usage), and the soft limit is then left untouched. */
+static int apply_memory(struct apply *a)
+{
+    const struct vmsec__u64 *l = a->p->memory_limit;
+    unsigned int hard = (l[VMSEC_MEMORY_HARD_LIMIT].set ? 1u << VMSEC_MEMORY_HARD_LIMIT : 0) |
+                        (l[VMSEC_MEMORY_SWAP_HARD_LIMIT].set ? 1u << VMSEC_MEMORY_SWAP_HARD_LIMIT : 0);
+    int rc = 0;
+    if (hard)
+        rc = memory_step(a, hard);
+    if (rc == 0 && l[VMSEC_MEMORY_SOFT_LIMIT].set)
+        rc = memory_step(a, 1u << VMSEC_MEMORY_SOFT_LIMIT);
+    return rc;
 }
 
 /* Blkio device parameters are strings "path,value[,path,value...]": the old value for one path
@@ -427,6 +543,24 @@ static uint64_t blkio_old_value(const virTypedParameter *cur, const char *path)
     return 0;
 }
 
+/* The weight stays in the live XML once set, like the scheduler values (a device throttle set
+ * back to 0 leaves it). */
+static int apply_blkio_weight(struct apply *a)
+{
+    virTypedParameter np;
+    char now[32];
+
+    if (!a->p->blkio_weight.set ||
+        !vmsec__apply_in_pass(a, vmsec__apply_exact_undo(a, "/domain/blkiotune/weight")))
+        return 0;
+    memset(&np, 0, sizeof(np));
+    snprintf(np.field, sizeof(np.field), "weight");
+    np.type = VIR_TYPED_PARAM_UINT;
+    np.value.ui = (unsigned)a->p->blkio_weight.value;
+    snprintf(now, sizeof(now), "%u", np.value.ui);
+    return param_step(a, PG_BLKIO, "blkio.weight", &np, now, NULL);
+}
+
 static int apply_blkio(struct apply *a)
 {
     static const char *const dev_param[VMSEC__BLKIO_FIELDS] = {
@@ -436,14 +570,6 @@ static int apply_blkio(struct apply *a)
     char setting[1200], now[1100];
     int rc = 0;
 
-    if (a->p->blkio_weight.set) {
-        memset(&np, 0, sizeof(np));
-        snprintf(np.field, sizeof(np.field), "weight");
-        np.type = VIR_TYPED_PARAM_UINT;
-        np.value.ui = (unsigned)a->p->blkio_weight.value;
-        snprintf(now, sizeof(now), "%u", np.value.ui);
-        rc = param_step(a, PG_BLKIO, "blkio.weight", &np, now, NULL);
-    }
     for (size_t i = 0; i < a->p->n_blkio_devices && rc == 0; i++) {
         const struct vmsec__blkio_device *dv = &a->p->blkio_devices[i];
         for (int f = 0; f < VMSEC__BLKIO_FIELDS && rc == 0; f++) {
@@ -528,7 +654,7 @@ static bool any_group(const struct vmsec_profile *p, int g)
     }
 }
 
-int vmsec__apply_live(struct apply *a, unsigned int flags)
+int vmsec__apply_live_prepare(struct apply *a)
 {
     int rc, hostcpus;
 
@@ -542,9 +668,25 @@ int vmsec__apply_live(struct apply *a, unsigned int flags)
                    : rc == -3 ? VMSEC_ELIBVIRT
                             : vmsec__libvirt_error(VMSEC_ELIBVIRT, "domain %s: cannot read its current tuning",
                                                    a->d->name);
+    return check_bandwidth(a);
+}
+
+int vmsec__apply_live(struct apply *a, unsigned int flags)
+{
+    int rc;
+
+    /* First the changes a rollback takes back exactly and everything that can fail; then the
+     * block I/O weight, scheduler values and pins libvirt would keep in the live XML, the most
+     * likely to be refused first (the pins were checked against the host). */
+    a->late = false;
     if ((rc = apply_vcpu_pins(a)) < 0 || (rc = apply_emulator_pin(a)) < 0 || (rc = apply_iothread_pins(a)) < 0 ||
         (rc = apply_sched(a)) < 0 || (rc = apply_memory(a)) < 0 ||
-        (rc = apply_numa(a, flags & VMSEC_AFFECT_CONFIG)) < 0 || (rc = apply_blkio(a)) < 0)
+        (rc = apply_numa(a, flags & VMSEC_AFFECT_CONFIG)) < 0 || (rc = apply_blkio_weight(a)) < 0 ||
+        (rc = apply_blkio(a)) < 0)
+        return rc;
+    a->late = true;
+    if ((rc = apply_blkio_weight(a)) < 0 || (rc = apply_sched(a)) < 0 || (rc = apply_vcpu_pins(a)) < 0 ||
+        (rc = apply_emulator_pin(a)) < 0 || (rc = apply_iothread_pins(a)) < 0)
         return rc;
     if (vmsec__apply_needs_boot(a->p))
         rc = vmsec__report_add(a->r, VMSEC_STATUS_NEXT_BOOT, "memory.backing", NULL, NULL, "libvirt",
