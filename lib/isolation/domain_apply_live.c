@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Applying a profile to the running domain: the vCPU, emulator and I/O thread pins, then the
  * scheduler, memory, NUMA and block I/O typed parameters, one setting at a time, each change a
  * step that records the value to set back (see domain_apply.c for the steps and their undoing). */
