@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Shared helpers for the vmsec benchmarks: clocks, statistics, markdown and JSON output. */
 #ifndef VMSEC_BENCH_H
 #define VMSEC_BENCH_H

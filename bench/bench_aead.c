@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Single-core AEAD rate: the reference limit for channel throughput, and the figures that choose
  * which library runs what (configure --with-aead, lib/channel/noise_crypto.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Handshake latency: complete handshakes between an initiator and a responder in one thread, bytes
  * pumped through memory, so the figure is the CPU cost of both sides with no scheduler noise.
  *   TLS 1.3: X25519 key share, Ed25519 certificate verified by the client, no tickets.

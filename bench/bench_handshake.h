@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* A contender in the handshake benchmark: once() runs one complete handshake, returns seconds. */
 #ifndef VMSEC_BENCH_HANDSHAKE_H
 #define VMSEC_BENCH_HANDSHAKE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Memory per idle open channel: opens N channel pairs over socketpairs (handshake done, no traffic
  * in flight) and divides the growth by 2N (every pair is two channels). Two figures: the malloc heap
  * in use (mallinfo2) and the process's resident set, which also counts libsodium's guarded

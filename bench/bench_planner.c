@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Planner benchmark: 1,000 placements of 2-4 vCPU domains onto large SMT-2 hosts. Prints a
  * markdown table (median of 5 runs) and JSON lines through bench.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Time to apply and to verify a full profile, through the public API as a tool would call it.
  *   embedded: libvirt's in-process test:///default driver (domain "test"): the cost of vmsec and
  *             libvirt's API, no daemon, no kernel.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Relayed vs direct: what the host relay costs a guest-to-guest connection.
  *
  * The peers talk over unix sockets on one host, either directly or through a vmsec_relay running

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Message throughput over a unix socketpair: one sender thread, one receiver thread.
  *
  * Every contender moves the same application messages (sizes 64 B to 1 MiB) and the receiver gets

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* A contender in the throughput benchmark: opens one end of a connected stream (doing any
  * handshake), sends and receives whole messages. */
 #ifndef VMSEC_BENCH_TRANSPORT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* vmsec contenders for the throughput and handshake benchmarks, written as a user would write them:
  * public API only (vmsec_channel over the socket for throughput, the sans-IO engine for handshakes). */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Channel benchmarks over real AF_VSOCK, run inside the QEMU test guest by bench/vsock-guest.sh.
  *
  * The guest (tests/guest/guest.sh) loads the vsock loopback transport, so both ends talk over CID 1

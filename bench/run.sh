@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Runs every benchmark once, side by side, and writes bench/results.md (the tables with the machine
 # description) and bench/results.jsonl. Copy results.md to doc/benchmarks.md to publish a run.
 set -eu

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """Reads bench/results.jsonl (one run of every benchmark) and prints the ratios against the floors
 set for vmsec, each marked met or missed. Run by bench/run.sh after the benchmarks."""
 import json

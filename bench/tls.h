@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* OpenSSL TLS 1.3 baseline for the benchmarks: X25519 key share, Ed25519 certificate (self-signed,
  * made at start-up and verified by the client), no session tickets. */
 #ifndef VMSEC_BENCH_TLS_H

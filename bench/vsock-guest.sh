@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Channel benchmarks over real AF_VSOCK: boots the QEMU test guest (tests/guest/guest.sh, the same
 # kernel cache, initramfs and bounded boot as the guest tests) with bench/bench_vsock_guest and
 # relays what it measured. Called by bench/run.sh:

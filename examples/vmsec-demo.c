@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* vmsec-demo: both capabilities of libvmsec end to end, on any machine, without a daemon.
  *
  * 1. An isolation profile on libvirt's embedded test driver (test:///default, domain "test"): host

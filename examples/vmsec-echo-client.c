@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* vmsec-echo-client: connects to vmsec-echo-server, sends each argument as one message, prints
  * what comes back and the round trip. From the host to the guest with CID 3:
  *   vmsec-echo-client -k host.key -t guest.pub vsock:3:5000 hello world

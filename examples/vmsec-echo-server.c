@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* vmsec-echo-server: the smallest useful vmsec server. Accepts authenticated channels one after
  * another and sends every message back. In a guest: `vmsec-echo-server -k guest.key -t host.pub`
  * listens on vsock port 5000 for the host; any address works (unix:PATH, tcp:HOST:PORT).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* vmsec-keygen: create an X25519 keypair for vmsec channels.
  *
  *   vmsec-keygen -o PATH [-f]     private key to PATH (0600), public key text to PATH.pub and stdout

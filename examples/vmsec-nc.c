@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* vmsec-nc: netcat over an authenticated, encrypted vmsec channel.
  *
  *   vmsec-nc [options] ADDRESS       connect to ADDRESS

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* vmsec-plan: CPU placement planning and SMT-sharing audit from the command line.
  *
  *   vmsec-plan topology [-c URI]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* vmsec-profile: check, render, host-check, apply and verify isolation profiles.
  *
  *   vmsec-profile [--json] check PROFILE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* vmsec-relayd: the host relay for guest-to-guest vmsec channels.
  *
  *   vmsec-relayd -p POLICY [options]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Shared by the fuzz targets: the libFuzzer entry points. A target defines
  * LLVMFuzzerTestOneInput() and may define LLVMFuzzerInitialize(). It must accept any input without
  * crashing, leaking or tripping a sanitizer, and should abort() when an oracle (a round trip, an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzz target: vmsec_domain_render() with hostile domain XML and a fixed, valid profile that
  * touches every section the renderer writes. Oracles: a refusal leaves no output and a message;
  * rendered XML renders again to the same XML (rendering is idempotent). */

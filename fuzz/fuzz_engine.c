@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzz target: the channel engine (vmsec_engine_*) fed hostile bytes in both roles and every state.
  *
  * Input layout: byte 0 chooses the attacked side (bit 0: 0 = responder, 1 = initiator), how many

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzz target: vmsec_keypair_load(), the private key file loader, through a real 0600 file in a
  * private scratch directory (the loader's checks on the open file are part of what is tested), and
  * vmsec_keypair_from_text(), its text parser, on the same bytes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzz target: the Noise handshake reader (lib/channel/noise.h) directly, under several patterns, as
  * initiator or responder. Byte 0 picks the pattern (low bits) and the role (bit 7); the rest is a
  * sequence of messages, each a 2-byte big-endian length and its bytes. Whenever it is our turn we

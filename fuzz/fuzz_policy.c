@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzz target: vmsec_policy_load_string(), the relay policy language. Oracle: parsing is a pure
  * function of the text (a second parse gives the same verdict), and a refusal always comes with a
  * message. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzz target: vmsec_profile_parse(). Oracles: a refusal comes with a message and no profile; a
  * valid profile prints (vmsec_profile_to_text()) to text that parses back to a profile printing the
  * same text (parse -> to_text -> parse is a fixed point). */

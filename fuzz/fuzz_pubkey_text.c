@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzz target: vmsec_pubkey_from_text(), the public key text parser (config files, command
  * lines). Oracles: only EFORMAT is an acceptable failure, with a message; an accepted text is the
  * canonical form (re-encoding gives the same characters, up to surrounding white space) of a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzz target: the relay wire parsers (doc/RELAY.md). Byte 0 selects the parser:
  *   0: vmsec__relay_parse_request() as the relay applies it, growing the buffer to what it asks;
  *   1: vmsec_relay_origin_read() on a socketpair holding the bytes (then EOF), as a target reads it;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzz target: vmsec_topology_from_capabilities() (libvirt capabilities XML) and
  * vmsec_topology_parse() (the text form); byte 0 selects. Oracle: an accepted topology prints to
  * text that parses back to the same text. */

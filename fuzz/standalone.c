@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Driver that runs a fuzz target over files, for builds without libFuzzer (any compiler): every
  * input of fuzz/corpus/<target>/ is replayed by `make check`, so seeds and past findings stay
  * regression tests. Usage: fuzz_<target> FILE|DIR... (a directory's regular files, one level). */

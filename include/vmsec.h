@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /**
  * @file vmsec.h
  * @brief Umbrella header: includes every public vmsec module.

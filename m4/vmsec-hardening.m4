@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # VMSEC_HARDENING: --enable-sanitizers and --enable-fuzzing (see doc/HARDENING.md).
 # Expanded before LT_INIT so that libtool records the sanitizing compiler command.
 AC_DEFUN([VMSEC_HARDENING], [

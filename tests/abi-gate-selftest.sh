@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Proves the ABI gate catches breaks: scratch copies of libvmsec.so.1 are linked from the real
 # objects with one deliberate change each, and abi/vmsec-abi must accept the compatible one and
 # reject every incompatible one. The reference ABI is dumped from this build, so the test does not

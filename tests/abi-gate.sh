@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # ABI gate: the built libvmsec.so.1 must be compatible with the committed baseline
 # abi/libvmsec.so.1.abi: nothing removed or changed, additions allowed. See doc/ABI.md.
 . "$top_srcdir/tests/tap.sh"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # The guest benchmark's reporting, without booting a guest: bench/vsock-guest.sh must say why it
 # measured nothing (in the results and as a JSON line) and still succeed, so `make bench` goes on;
 # bench/summary.py must turn guest results into ratio rows, show skipped suites, and leave the host

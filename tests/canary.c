@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* A Check suite that is wrong on purpose, so the sanitizer and valgrind runs can prove that they
  * turn each kind of defect into a failure (tests/sanitizer-canary.sh, tests/valgrind-canary.sh).
  * VMSEC_CANARY selects the defect: none, leak, overflow or ub. Never part of plain make check. */

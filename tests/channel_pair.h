@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Shared by the channel suites over real sockets: two key pairs and two configurations that trust
  * each other, made and freed by each suite's fixture. */
 #ifndef VMSEC_CHANNEL_PAIR_H

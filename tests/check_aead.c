@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The transport AEAD of the Noise cipherstates, whichever backend the library was built with
  * (configure --with-aead), checked byte for byte against libsodium called directly with the Noise
  * nonces built here: in a libcrypto build this is the cross-check of the two implementations; in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Channels over real sockets: unix socketpairs and TCP on 127.0.0.1, blocking and non-blocking
  * (poll), a sending and a receiving thread at once, batching, handshake timeout, vanishing peers,
  * a replayed handshake message. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Keep-alives and the dead-peer timeout over real sockets, in real time kept short (intervals of
  * 50 ms): an idle channel stays up, a stopped peer process, a silent peer and a peer that stops
  * reading are found dead, and a non-blocking poll loop runs on vmsec_channel_next_timeout_ms().

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Internal helpers: CPU sets (parse, canonical format, set algebra, libvirt cpumaps) and the
  * integer and size parsers used by profiles. */
 #include <stdint.h>

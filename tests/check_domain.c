@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The domain API on libvirt's embedded test driver (test:///default, domain "test", running and
  * persistent): render, apply to config and live separately, rollback, metadata, verify. */
 #include <sys/stat.h>

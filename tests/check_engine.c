@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Sans-I/O channel engine: two engines wired together in memory (check_engine_pair.c). Every
  * pattern and suite, message sizes, rekeying, close versus truncation, the wire format and input
  * chunking here; tampering in check_engine_attack.c, peer authentication in check_engine_auth.c,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to the check_engine program: two engines wired together in memory, the keys and
  * configurations both sides use, and the builders of the cases kept in their own files. */
 #ifndef VMSEC_CHECK_ENGINE_H

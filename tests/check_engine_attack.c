@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_engine cases that attack the bytes on the wire: bit flips and truncation at every offset of
  * the handshake and of transport messages, replay and reordering, bad lengths, random edits. Every
  * one must fail closed: no altered message is ever delivered. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_engine cases on who the peer is: untrusted or wrong keys, no trust configured, the verify
  * callback, psk and prologue mismatches, a refused or tampered protocol announcement. */
 #include "channel/channel_internal.h"

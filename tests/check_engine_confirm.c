@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_engine cases on key confirmation (protocol version 2, doc/PROTOCOL.md "Key confirmation"):
  * for every supported two-way pattern and both roles, no side is reported authenticated (OPEN, peer
  * key, handshake hash, verify callback) before its peer proved its static key and liveness in this

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Sans-I/O engine timers with a fake clock (protocol version 2): keep-alives sent exactly when due,
  * the dead-peer timeout, next_deadline, the time-based rekey record, and version 1 refusing both
  * record types. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Cases of the check_engine program: message packing (protocol version 2, REC_PACKED). Several
  * messages share a record, the receiver hands them out one by one, and a malformed packed record
  * fails closed before any of its entries is released. */

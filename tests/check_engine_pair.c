@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Helpers of the check_engine program: key pairs, matching configurations for both sides, and an
  * initiator and a responder engine that exchange bytes in memory. */
 #include "check_engine.h"

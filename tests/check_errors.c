@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Error model, version queries and initialisation. */
 #include <pthread.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The guarded slot allocator behind cipherstates and handshake states: zeroed, aligned, disjoint
  * slots across several chunks, wiped on free, dedicated blocks for large sizes, and thread safety. */
 #include <pthread.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Regression tests for defects found by the sanitizer, valgrind and fuzzing runs. Each test names
  * the run that found the defect; the defect must stay fixed even in builds without that tool. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Host check with injected host facts: every problem kind, all reported together in one error. */
 #include <sys/stat.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The JSON module (lib/common/json.c): UTF-8 sanitising, strings, keys and compact dumps. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Keys: generation, files, text form, fingerprints; success and every failure path. */
 #include <errno.h>
 #include <fcntl.h>

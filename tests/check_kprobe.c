@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Kernel probes on fixture trees (cgroup v1 hybrid and v2 unified layouts): locating a domain's
  * cgroups, classifying QEMU threads, finding the QEMU process, and the kernel half of verify. */
 #include <sys/stat.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Noise core units: every failure path of the handshake state (tampering, lengths, turns, buffers,
  * keys, psk modifiers); check_noise_dhcache.c the static-static DH cache, check_noise_kdf.c HMAC/HKDF
  * and protocol names, check_noise_transport.c the transport states (nonces, rekey). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to the check_noise program: the fixed keys and the two-sided handshake runner that its
  * handshake and transport cases share, and the builders of the cases kept in their own files. */
 #ifndef VMSEC_CHECK_NOISE_H

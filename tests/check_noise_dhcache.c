@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_noise handshake cases on the static-static DH cache: a cached result gives the same
  * handshake byte for byte, never vouches for a claimed key, and the cache is bounded and refcounted. */
 #include <sodium.h>

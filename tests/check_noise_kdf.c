@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Noise core units of the check_noise program: HMAC and HKDF against published vectors, and the
  * parsing of protocol names. */
 #include <sodium.h>

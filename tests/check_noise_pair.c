@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Helpers of the check_noise program: a handshake between two fixed-key sides, run message by
  * message with optional tampering, and the checks that both sides then agree. */
 #include <sodium.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Noise core units of the check_noise program: the transport cipher states after a handshake
  * (failed decryption, nonce exhaustion and encoding, rekey, limits and misuse). */
 #include <sodium.h>

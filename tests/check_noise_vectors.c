@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The Noise core against the public cacophony test vectors, byte for byte: every handshake message
  * each sender writes, every payload each receiver reads, the handshake hash, and the transport
  * messages after Split. One TAP line per vector whose protocol noise_protocol_parse accepts. */

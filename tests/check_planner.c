@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* CPU placement planner: placement rules per thread policy, NUMA fit, reserved and offline CPUs,
  * refusals, determinism, re-planning, SMT audit, a randomised isolation property and pins read
  * from libvirt; topologies in check_planner_topology.c, profiles with intent in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to the check_planner program: planners on synthetic hosts, compact views of placements,
  * free CPUs and SMT audits, and the builders of the test cases kept in their own files. */
 #ifndef VMSEC_CHECK_PLANNER_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_planner cases on profiles: a placement written into a profile, the intent keys (parse,
  * serialise, contradictions), placing a profile end to end, and the domain API's refusal of
  * unplanned intent. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_planner cases on host topologies: the text form and its errors, the builder API, NUMA
  * capabilities XML and the libvirt test driver. */
 #include <libvirt/libvirt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Helpers of the check_planner program: planners on synthetic topologies, and placements, free CPUs
  * and SMT audits rendered as short strings that the tests compare whole. */
 #include "check_planner.h"

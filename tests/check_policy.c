@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Policy parsing and evaluation, including hostile inputs. */
 #include <stdint.h>
 #include <sys/stat.h>

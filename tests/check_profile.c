@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Isolation profiles through the public API: every key and every error class with its exact
  * message here; text layout, hostile input and round trips in check_profile_text.c; accessors,
  * digest, files and domain checks in check_profile_api.c. */

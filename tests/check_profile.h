@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to the check_profile program: scratch directory, parse and serialise helpers, the table
  * of every key, and the builders of the cases kept in their own files. */
 #ifndef VMSEC_CHECK_PROFILE_H

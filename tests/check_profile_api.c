@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_profile cases on the accessors (getters, setters, bad values, small buffers, blkio devices,
  * dup), consistency before serialising, the digest, domain checks, and files. */
 #include <sodium.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The internal profile model that the domain code reads directly: set flags, source lines,
  * values in model units, sorted pins, device lookups, message formats. */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_profile cases on profile text: layout tolerance (CRLF, comments, tabs), hostile and
  * mutated input, and canonical round trips, including randomly built profiles. */
 #include <sodium.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Helpers of the check_profile program: a scratch directory per test, parsing that must succeed or
  * fail, serialising to text, reading a file whole. */
 #include "check_profile.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Relay over unix sockets with injected identities: forwarding, policy decisions and audit,
  * wire errors, half-close, back-pressure with a slow target, limits, reload, peer map. */
 #include <signal.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The relay's libvirt directory, against libvirt's in-process test driver loaded with
  * tests/data/relay-node.xml (three running domains: web-1 CID 5 tagged "frontend", db-1 CID 6,
  * novsock without a vsock device). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* End to end: two peers run a vmsec channel through the relay under a policy. A tap between the
  * relay and the target records every byte the relay forwards, and the test checks that the
  * plaintext never appears in it. Denied pairs are refused with an audit line, and a target

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Relay hardening: who may reach the unix listener, policy reloads from half-written files, and
  * the rate limit on refusal records in the audit. */
 #include <signal.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Relay wire format: incremental request parsing, every truncation, hostile bytes. */
 #include <stdint.h>
 #include <sys/stat.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Rendering profiles into domain XML: golden output, idempotence, preservation, errors. */
 #include <errno.h>
 #include <sys/stat.h>

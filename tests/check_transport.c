@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Transports: address parsing, connect/listen/accept over unix and TCP, and every error path that
  * this host can reach (vsock is only parsed and probed here; real vsock runs in a guest test). */
 #include <errno.h>

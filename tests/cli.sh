@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # The command-line conventions every installed program shares (examples/common/cli.h): --version
 # and --help on the program and on each subcommand, usage errors that exit 2 and name the option,
 # enumerations that list their choices, error lines that name the tool once, and under --json an

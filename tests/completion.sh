@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Bash completion (examples/completion/vmsec.bash): registered for every installed tool, and
 # completing what each tool's --help says: subcommands, options, choices, addresses and files.
 . "$top_srcdir/tests/tap.sh"

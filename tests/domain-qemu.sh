@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Integration: a real libvirtd with a QEMU (TCG) domain. Apply a profile live, verify it in
 # cgroups and thread affinity, detect drift made behind libvirt's back, roll back a failed apply,
 # apply over the remote driver, survive libvirtd dying mid-apply, and check memory locking.

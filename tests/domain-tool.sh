@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # vmsec-profile on files and on libvirt's embedded test driver: exit codes and output.
 . "$top_srcdir/tests/tap.sh"
 tool="$top_builddir/examples/vmsec-profile"

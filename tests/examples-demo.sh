@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # examples/vmsec-demo: the README's demo runs end to end (test driver + channel) in both output
 # modes, its built-in profile equals the shipped examples/profiles/demo.conf, and failures stop
 # early with a reason.

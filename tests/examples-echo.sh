@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # examples/vmsec-echo-server and vmsec-echo-client: authenticated echo over a unix socket (the same
 # code runs over vsock: tests/guest covers AF_VSOCK), and a client with the wrong key is refused
 # while the server keeps serving.

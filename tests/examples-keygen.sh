@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # examples/vmsec-keygen: writes PATH (0600) and PATH.pub, prints the public key text.
 . "$top_srcdir/tests/tap.sh"
 keygen="$top_builddir/examples/vmsec-keygen"

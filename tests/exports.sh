@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # The shared object exports exactly the versioned vmsec_* symbols that the version script lists and
 # the public headers declare with VMSEC_EXPORT, and carries the SONAME libvmsec.so.1.
 . "$top_srcdir/tests/tap.sh"

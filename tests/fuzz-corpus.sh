@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Replays every fuzz target over its corpus (seeds and past findings, fuzz/corpus/<target>/): an
 # input that once crashed a target, or fails one of its oracles, fails this test.
 . "$top_srcdir/tests/tap.sh"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # `make install` puts everything the manual pages and the README refer to where they say: the
 # format, protocol and relay documents and the examples in docdir, manual pages in sections 1, 5
 # and 7 that man can render, the relay's systemd unit with the configured paths, bash completion.

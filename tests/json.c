@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Strict JSON reader for test vectors: no extensions, no trailing commas, duplicate keys rejected,
  * bounded nesting. Errors name the line and column. */
 #include <stdint.h>

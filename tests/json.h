@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* A small strict JSON (RFC 8259) reader for test data: whole document in, tree out. */
 #ifndef VMSEC_TEST_JSON_H
 #define VMSEC_TEST_JSON_H

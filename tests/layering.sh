@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # The library's layering (doc/architecture.md), checked from the #include lines under lib/:
 #  - every source lives in an area folder: common, isolation, channel, relay;
 #  - an area includes private headers only of its own and of common;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # Sourced by integration tests (after tap.sh): a system libvirtd with QEMU, reachable both on its
 # UNIX socket and on TCP 127.0.0.1 (auth none) for the remote-driver tests.
 #

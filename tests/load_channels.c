@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Load and fault test for channels over a real listener (unix socket):
  *   1. N (1,000) concurrent non-blocking channels, served by one poll loop in the main thread and
  *      driven by a few client threads, each also one poll loop. Every message carries a sequence

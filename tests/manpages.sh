@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Every installed program has a manual page whose NAME section names it, and groff renders each
 # page without warnings (when groff is installed).
 . "$top_srcdir/tests/tap.sh"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Installs into a scratch DESTDIR and builds an external program with `pkg-config --cflags --libs vmsec`.
 . "$top_srcdir/tests/tap.sh"
 dest=$(mktemp -d); trap 'rm -rf "$dest"' EXIT

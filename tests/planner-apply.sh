@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Profiles that state placement intent through the tools: vmsec-profile plans them before apply
 # and verify (libvirt's embedded test driver, domain "test"), refuses to render them, and
 # vmsec-plan prints the concrete profile.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Runs tests/planner_host (the host topology as libvirtd reports it, against sysfs) with a usable
 # system libvirtd: takes the libvirt integration lock, since domain-qemu.sh kills and restarts the
 # daemon on purpose, and starts libvirtd if nothing runs it. The program prints the TAP lines.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # vmsec-plan: topology capture, dry-run planning, refusals and the SMT audit, through the libvirt
 # test driver (no daemon needed).
 . "$top_srcdir/tests/tap.sh"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The planner on the real host, through libvirtd (qemu:///system): the topology libvirt reports
  * matches the kernel's (online CPUs, SMT siblings), the pins of the host's domains load, the
  * audit runs, and a one-vCPU plan lands on an online CPU or is refused with the shortfall.

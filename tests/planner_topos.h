@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Synthetic host topologies in the planner's text form, shared by tests and the benchmark.
  * Numbering follows Linux on x86: the first threads of every core come first (socket by socket),
  * then the second threads, so CPU i and CPU i + cores_total are siblings. */

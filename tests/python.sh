@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # The Python bindings: pip-installs bindings/python with Debian's python3 and no package index, then
 # runs their unittest suites against the freshly built libvmsec.so.1. Each unittest case is one TAP line.
 . "$top_srcdir/tests/tap.sh"

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # The C examples in README.md compile and link against the built library, warning-free, and the
 # Python example is valid Python: documentation that does not build is a bug.
 . "$top_srcdir/tests/tap.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """Test relay between two unix sockets that can tamper with the client-to-server stream.
 
 usage: relay.py LISTEN_PATH TARGET_PATH MODE OFFSET

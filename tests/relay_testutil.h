@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Harness for relay tests over unix sockets. Identities are injected the way the kernel gives
  * them on vsock: each test client binds its socket to "c.<CID>.<DOMAIN>.<n>" in the scratch
  * directory, and the relay's identify callback reads that address with getpeername() (the

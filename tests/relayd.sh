@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # vmsec-relayd as installed: --check, decisions and audit lines over its unix socket (identity
 # "host"), fail-closed reload on SIGHUP, clean stop on SIGTERM. libvirt's in-process test driver
 # stands in for libvirtd; its domains have no vsock device, so allowed requests end UNAVAILABLE.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Only in --enable-sanitizers builds: a deliberate leak, heap overflow and signed overflow in a
 # Check test must each fail the suite, with Check forking or not, under the ASAN/LSAN/UBSAN
 # options that make check exports; the same suite without a defect must pass.

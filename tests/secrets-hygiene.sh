@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Secrets hygiene of the library sources (tools/secrets-lint): no variable-time comparison, plain
 # memset, plain malloc or message on secret material in lib/. The lint is first shown to flag
 # each rule on a known-bad sample and to pass a clean one, so a silent lint cannot pass this test.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* No secret reaches an error message or stderr: runs failure paths (PSK mismatch, wrong static key,
  * tampered records, bad key sizes) with known secret and PSK bytes, and searches every
  * vmsec_error_last() text and everything written to stderr for their hex (either case) and base64

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # Sourced by shell tests: minimal TAP producer.
 # A test that cannot run for a missing component calls `skip_or_fail REASON`: a skip on a developer
 # machine, a failure when VMSEC_REQUIRE_ALL=1 (CI sets it), so CI never counts a skip as a pass.

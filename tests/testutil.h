@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Helpers shared by the Check suites: TAP output through automake's tap-driver, scratch dirs. */
 #ifndef VMSEC_TESTUTIL_H
 #define VMSEC_TESTUTIL_H

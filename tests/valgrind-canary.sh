@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Run by make check-valgrind only: a deliberate definite leak and heap overflow in a Check test
 # must each make valgrind (with the flags check-valgrind uses) fail the suite; no defect must pass.
 . "$top_srcdir/tests/tap.sh"

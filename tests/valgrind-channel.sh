@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # The fail-closed engine suite (tampering at every offset, truncation, replay, wrong keys) and the
 # channel suites (threads, keep-alive timers in real time) under valgrind memcheck: no invalid
 # access, no use of uninitialised memory, no definite leak.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # examples/vmsec-nc end to end: 1 GiB through two processes over a unix socket with matching
 # checksums; untrusted peers, tampering and truncation end with a non-zero exit, one line on stderr
 # and no unauthenticated byte on stdout.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The shared command-line helper of the vmsec tools; see cli.h for the conventions. */
 #include "cli.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The command-line conventions every vmsec tool shares: option parsing with --help and --version,
  * usage errors that name the option, error lines that name the tool once, errors as JSON for
  * --json consumers, and one set of exit statuses. Not installed: the tools link it next to

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # bash completion for the vmsec tools (vmsec-keygen, vmsec-nc, vmsec-demo, vmsec-relayd,
 # vmsec-profile, vmsec-plan).
 #

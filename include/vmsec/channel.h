@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /**
  * @file vmsec/channel.h
  * @brief Mutually authenticated, forward-secret, encrypted message channels (Noise over a stream).

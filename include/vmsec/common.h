@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /**
  * @file vmsec/common.h
  * @brief Definitions shared by every vmsec module: export macro and library initialisation.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /**
  * @file vmsec/domain.h
  * @brief Isolation profiles on libvirt domains: render into XML, apply, verify, record.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /**
  * @file vmsec/errors.h
  * @brief Error codes and per-thread error messages.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /**
  * @file vmsec/hostcheck.h
  * @brief Can this host enforce a profile? Checked before anything is changed.

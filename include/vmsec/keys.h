@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /**
  * @file vmsec/keys.h
  * @brief X25519 static keypairs: generation, private key files, public key text and fingerprints.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /**
  * @file vmsec/planner.h
  * @brief CPU placement planner: dedicated, SMT-safe, NUMA-aware pinning across domains.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /**
  * @file vmsec/policy.h
  * @brief Relay policy: which domain may reach which service of which other domain.

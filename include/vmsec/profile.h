@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /**
  * @file vmsec/profile.h
  * @brief Isolation profiles: a hand-writable text format for CPU pinning, NUMA, memory and block

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /**
  * @file vmsec/relay.h
  * @brief Host relay for guest-to-guest messaging: identify the caller, decide by policy, forward

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /**
  * @file vmsec/report.h
  * @brief Per-setting reports of host checks, profile applies and verifications.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /**
  * @file vmsec/transport.h
  * @brief Stream transports for channels: AF_VSOCK, AF_UNIX and TCP, named by address strings.

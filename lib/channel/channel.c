@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* A channel: the sans-I/O engine driven over a connected stream socket. */
 #include "config.h"
 

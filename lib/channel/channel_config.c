@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Channel configurations: the Noise suite, pattern, keys, PSK, peer policy and limits shared by the
  * channels made from one configuration (which also owns their static-static DH cache). */
 #include "config.h"

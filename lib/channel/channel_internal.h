@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: the channel configuration shared by the engine and the fd channel. */
 #ifndef VMSEC_CHANNEL_INTERNAL_H
 #define VMSEC_CHANNEL_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The static-static DH cache: see dhcache.h. */
 #include "config.h"
 

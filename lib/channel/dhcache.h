@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: a cache of static-static DH results (the Noise "ss" token), shared by every
  * channel made from one configuration.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The sans-I/O channel engine (bytes in, bytes out): creation, teardown, failing closed, and what
  * the handshake established. Its phases: engine_handshake.c, engine_send.c, engine_recv.c. */
 #include "config.h"

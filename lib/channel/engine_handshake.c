@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The channel engine's handshake phase: the protocol announcement, the framed Noise handshake
  * messages, the trust decision on the peer's static key, and Split into the transport keys. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to the channel engine (lib/channel/engine*.c): its state, the framing constants of
  * doc/PROTOCOL.md, and the helpers its lifecycle, handshake, send and receive files share. */
 #ifndef VMSEC_ENGINE_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The channel engine's timers (protocol version 2): keep-alives, the dead-peer timeout and the
  * time-based rekey. The engine reads no clock; the caller's ticks carry the time. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The channel engine's receiving side: the input buffer, framing, decrypting records and
  * reassembling messages, close_notify and the end of the stream, rekeying of the receiving key. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The channel engine's sending side: the output buffer, sealing messages into records (whole or
  * piece by piece, or several small ones packed into one record), close_notify, and rekeying of the
  * sending key. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Guarded memory for secrets: small slots carved from sodium_malloc'd chunks (guard pages, mlock,
  * wiped on free), so per-channel key material does not cost a page pair each. */
 #include "config.h"

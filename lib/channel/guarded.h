@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: small guarded allocations (cipherstates, handshake states) carved from shared
  * sodium_malloc chunks, so that a channel costs no mmap/mprotect/mlock system calls, no guard-page
  * mappings of its own and no locked page of its own. The chunks are guarded, locked and excluded

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* X25519 keypairs: generation, guarded secrets, the strict key-file and public-key text forms,
  * fingerprints, and atomic 0600 key files. */
 #include "config.h"

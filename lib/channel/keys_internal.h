@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: the canonical-encoding test on X25519 public keys, for the channel files
  * that take keys in (configuration setters, the handshake's received static key). */
 #ifndef VMSEC_KEYS_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The Noise Protocol Framework, revision 34: CipherState, SymmetricState and HandshakeState
  * (section 5), sans I/O. Names and patterns are in noise_protocol.c, the primitives in
  * noise_crypto.c. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: the Noise Protocol Framework (revision 34) core, sans I/O.
  *
  * This is the contract between the Noise implementation (lib/channel/noise.c) and the channel/record

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The AEAD backend on OpenSSL libcrypto (configure --with-aead=libcrypto, the default where OpenSSL 3
  * is found): ChaChaPoly and AESGCM through EVP, with the nonces noise_crypto.c builds, for transport
  * records over 64 B (noise_crypto.c says why). Compiled to nothing otherwise.

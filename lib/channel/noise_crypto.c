@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The Noise primitives on libsodium: hashes, HMAC, HKDF, X25519 and the AEAD ciphers (the libcrypto
  * backend, noise_aead_evp.c, takes the transport records over 64 B when built in). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: the Noise crypto functions (section 4 of the spec) on libsodium. HASH, HMAC
  * and HKDF exactly as the spec builds them, and the AEAD ciphers with their Noise nonce encodings.
  * Nothing here records an error message: callers know the context and do. */

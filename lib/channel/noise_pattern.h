@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: Noise handshake patterns (sections 7 and 9 of the specification), compiled
  * from the protocol name into token lists the HandshakeState walks. */
 #ifndef VMSEC_NOISE_PATTERN_H

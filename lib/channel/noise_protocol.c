@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Noise protocol names (section 8) and handshake patterns (sections 7 and 9), table-driven. */
 #include "config.h"
 

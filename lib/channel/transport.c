@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Stream transports named by address strings: vsock:CID:PORT, unix:PATH, tcp:HOST:PORT. */
 #include "config.h"
 

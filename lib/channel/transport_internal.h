@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: parsed transport addresses. */
 #ifndef VMSEC_TRANSPORT_INTERNAL_H
 #define VMSEC_TRANSPORT_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Library initialisation: libsodium once per process, on first use or through vmsec_init(). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Error codes and the per-thread last error message (vmsec_error_last()). */
 #include "config.h"
 

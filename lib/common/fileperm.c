@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Ownership and mode checks for files the library trusts (see fileperm.h). A key or trust file
  * that another user could have written or replaced is refused rather than believed: a peer map
  * anyone can edit grants anyone the identity of any domain. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: who may have written a file the library trusts (a private key, a public key,
  * a peer map, a relay policy), checked on the open descriptor as ssh's StrictModes does. */
 #ifndef VMSEC_FILEPERM_H

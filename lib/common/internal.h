@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: never installed. Helpers shared by every module. */
 #ifndef VMSEC_INTERNAL_H
 #define VMSEC_INTERNAL_H

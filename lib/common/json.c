@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* JSON output through jansson, with arbitrary bytes made valid UTF-8 first (see json.h). */
 #include <stdbool.h>
 #include <stdint.h>

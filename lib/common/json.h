@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec and its programs: every JSON document vmsec writes goes through jansson and
  * this thin layer (lib/common/json.c), so that no byte of a value reaches the output unchecked.
  *

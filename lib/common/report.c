@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Reports: an ordered list of per-setting entries, formatted as an aligned table or JSON
  * (through lib/common/json.c: bytes that are not UTF-8 become U+FFFD there). */
 #include "config.h"

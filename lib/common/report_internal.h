@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: building reports (lib/common/report.c). */
 #ifndef VMSEC_REPORT_INTERNAL_H
 #define VMSEC_REPORT_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Number and size parsing for text formats ("4G", "512M"), with errors that quote the value. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: never installed. Decimal integers and byte sizes in profile text.
  *
  * Sizes are a decimal number of bytes with an optional binary suffix: K M G T P E (also k, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The library's version, for run-time checks against the headers the caller was built with. */
 #include "config.h"
 

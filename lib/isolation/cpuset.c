@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* CPU sets: fixed bitmaps with the kernel's list syntax ("0-3,8"), used by profiles, probes and
  * the planner. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: never installed. Fixed-size CPU (and NUMA node) sets.
  *
  * A set names CPUs 0 .. VMSEC_CPUSET_MAX-1 (8192, Debian's NR_CPUS, so any affinity the kernel

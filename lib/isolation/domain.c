@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Domain handles, XML access, the metadata record of the applied profile, and the host check of
  * a domain. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Applying a profile: host check, then the configuration in one define and the running domain
  * one setting at a time (domain_apply_live.c), each step recording how to undo itself; any
  * failure undoes the steps already made, newest first. */

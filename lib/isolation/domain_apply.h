@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: what the two halves of applying a profile share. lib/isolation/domain_apply.c
  * runs an application (host check, the configuration in one define, the metadata) and undoes its
  * steps on failure; lib/isolation/domain_apply_live.c changes the running domain one setting at a

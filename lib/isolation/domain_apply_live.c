@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Applying a profile to the running domain, one setting at a time, each change a step that
  * records the value to set back (see domain_apply.c for the steps and their undoing). Two passes
  * (see domain_apply_check.c): first the values a rollback can set back exactly, with everything

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* A running domain's block I/O tuning as its live XML states it.
  *
  * libvirt 9.0 reads every blkio parameter of a running domain in one call that starts with the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: shared by lib/domain*.c. */
 #ifndef VMSEC_DOMAIN_INTERNAL_H
 #define VMSEC_DOMAIN_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Rendering a profile into domain XML with libxml2: only the elements the profile names change. */
 #include "config.h"
 

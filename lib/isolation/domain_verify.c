@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Verifying a profile: what libvirt reports for the domain (its tuning, pins and definition), and
  * the report that joins it with what the kernel enforces (domain_verify_kernel.c). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: what the two halves of verification share. lib/isolation/domain_verify.c
  * reads libvirt and joins both halves into the report; lib/isolation/domain_verify_kernel.c reads
  * /proc and the cgroup files, and depends on nothing in domain_verify.c. */

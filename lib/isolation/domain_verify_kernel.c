@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Verifying a profile, kernel side: what the kernel enforces for the domain's QEMU process
  * (cgroup files, thread affinity, locked and mergeable memory, huge pages). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Host check: gather facts (this host's /proc and /sys, or libvirt for a remote one), then decide
  * whether they let the host enforce a profile. */
 #include "config.h"

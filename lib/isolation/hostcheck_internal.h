@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: host facts and their evaluation against a profile (lib/isolation/hostcheck.c).
  * Facts are gathered separately from their evaluation so unit tests can inject any host. */
 #ifndef VMSEC_HOSTCHECK_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Kernel probes: cgroup (v1 and v2) locations of a QEMU process and its threads' affinity. */
 #include "config.h"
 

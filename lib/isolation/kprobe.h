@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: what the kernel enforces for a QEMU process (lib/isolation/kprobe.c).
  *
  * Every function takes a `root` prefixed to /proc, /sys and /run paths: "" on a real host, a

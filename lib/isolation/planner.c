@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* CPU placement planner: its state and the holdings per domain (see the rules in
  * include/vmsec/planner.h). State is kept in per-CPU counters and per-core summaries that are
  * refreshed only for the cores a change touches, so placing one domain (planner_place.c) costs a

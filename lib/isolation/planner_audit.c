@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* CPU placement planner: the SMT audit, which lists every pair of domains whose held CPUs share
  * a core. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: never installed. Planner state shared by lib/isolation/planner*.c. */
 #ifndef VMSEC_PLANNER_INTERNAL_H
 #define VMSEC_PLANNER_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Planner holdings from a libvirt connection: the pins of every defined or running domain. */
 #include "config.h"
 

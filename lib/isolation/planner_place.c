@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* CPU placement planner: placing one request on the cores the holdings leave free (see the
  * rules in include/vmsec/planner.h), the message when it does not fit, and the placement it
  * returns. A domain that already holds CPUs is re-planned with its holding set aside and its

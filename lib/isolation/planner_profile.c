@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Planner and profiles: the request a profile states as intent, and the concrete profile (pins)
  * a placement turns it into. Intent keys are read through the profile's key API, so this file
  * depends only on the profile format, not on the model's layout. */

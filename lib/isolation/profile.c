@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Isolation profile model: the names of its settings, error reporting, key resolution, where
  * values live (pin arrays, block devices), and which settings are set. Values themselves are
  * parsed, validated and formatted in profile_value.c. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Isolation profiles: object lifetime and the programmatic (generic and typed) accessors. */
 #include "config.h"
 

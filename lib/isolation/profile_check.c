@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Isolation profiles: consistency checks, checks against a domain, comparison. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: never installed. The isolation profile model, readable directly by the
  * code that renders, applies and verifies profiles (lib/domain*.c).
  *

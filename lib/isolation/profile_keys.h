@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to the profile implementation (profile*.c): keys and their values.
  * A "slot" is one resolved key (`vcpu.3.pin` -> kind VCPU_PIN, id 3); the parser, the generic
  * set/get/unset API and the serialiser all go through the same slot functions, so a value is

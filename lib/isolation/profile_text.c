@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Isolation profiles: the text format (parser, canonical serialiser), files and the digest. */
 #include "config.h"
 

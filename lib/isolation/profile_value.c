@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Isolation profile values: each key's value parsed and validated into the model
  * (vmsec__slot_set), and formatted back canonically (vmsec__slot_format). */
 #include "config.h"

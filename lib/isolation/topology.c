@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Host CPU topology: built CPU by CPU, parsed from a text form or from libvirt capabilities XML,
  * and derived into the indexed form the planner works on (lib/isolation/topology.h). */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: never installed. Host CPU topology as the planner sees it.
  *
  * struct vmsec_topology is what callers build (CPU by CPU, from text or from libvirt XML);

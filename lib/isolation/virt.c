@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Talking to libvirt: error handling on the connections vmsec opens, and whether a connection
  * reaches this host (which decides if /proc and /sys describe the domain's host). */
 #include "config.h"

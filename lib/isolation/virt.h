@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: talking to libvirt (lib/isolation/virt.c), shared by the domain and host
  * check modules: error handling on connections vmsec opens, whether a connection reaches this
  * host, and the cast for the XML libvirt speaks. */

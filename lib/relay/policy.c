@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Relay policy: parsing (line by line, fail closed with FILE:LINE: reason) and first-match
  * evaluation. Format: doc/policy-format.md. */
 #include "config.h"

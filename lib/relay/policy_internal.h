@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: helpers shared by the policy and the relay (name syntax, wildcard match). */
 #ifndef VMSEC_POLICY_INTERNAL_H
 #define VMSEC_POLICY_INTERNAL_H

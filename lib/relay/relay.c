@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The relay object: creation, configuration (policy, limits, identity and connection hooks),
  * listeners, counters and shutdown. The loop is in relay_loop.c, the sessions in relay_session.c,
  * the audit in relay_audit.c; doc/RELAY.md describes the whole. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The relay's audit: records are built as jansson objects through the JSON module (which replaces
  * bytes that are not UTF-8, e.g. in a policy file's path, by U+FFFD) and written whole, one line
  * per record, to each sink (doc/RELAY.md, "Audit records"). */

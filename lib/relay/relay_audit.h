@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: the relay's audit records (one JSON object per line) and the sinks they go
  * to: a descriptor, an append-only file, syslog and a callback. */
 #ifndef VMSEC_RELAY_AUDIT_H

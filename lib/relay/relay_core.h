@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: the relay's in-memory state (the relay object, its listeners, the sources
  * of requests and the sessions), shared by the files that make up the relay. */
 #ifndef VMSEC_RELAY_CORE_H

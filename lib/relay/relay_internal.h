@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to libvmsec: relay wire format (doc/RELAY.md) and the libvirt directory. */
 #ifndef VMSEC_RELAY_INTERNAL_H
 #define VMSEC_RELAY_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The relay's CID <-> domain directory, read from libvirt: each running domain's UUID, name,
  * <devices><vsock><cid address='N'/></vsock> and its vmsec relay tags in <metadata>.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The relay's event loop: one thread, non-blocking sockets, epoll. It accepts callers (handing
  * each to relay_session.c), copies bytes between the two sides of a forwarding session with
  * back-pressure, fires deadlines, and stops on vmsec_relay_interrupt() (async-signal-safe). */

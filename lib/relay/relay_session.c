@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The relay's sessions. Each moves through REQUEST (read the caller's request) -> CONNECTING
  * (policy allowed; connect to the target) -> FORWARD (the loop copies ciphertext both ways through
  * two bounded buffers) and ends killed, then freed after the event batch. Wire format: doc/RELAY.md. */

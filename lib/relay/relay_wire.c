@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Relay wire format (doc/RELAY.md) and the blocking helpers callers and targets run on a
  * connected descriptor before a vmsec channel takes it over. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* TAP output and small helpers for the static test programs that run inside the test guest.
  *
  * A guest program prints "ok N - ..." / "not ok N - ..." lines, "# ..." diagnostics and a final

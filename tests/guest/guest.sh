@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # Sourced by the guest tests (after tests/tap.sh): boots Debian's kernel under QEMU (TCG) with a
 # busybox initramfs, loads the vsock loopback transport and runs static test programs inside the
 # guest, relaying their TAP lines into this test's output.

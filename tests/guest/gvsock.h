@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Raw AF_VSOCK helpers for the guest test programs (tests/guest/). Every socket gets send and
  * receive timeouts so that a kernel or test bug ends in a failed test, never in a hung guest. */
 #ifndef VMSEC_GVSOCK_H

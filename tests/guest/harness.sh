@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # The guest harness itself (tests/guest/guest.sh): a program with a wrong plan, a program that
 # hangs, a guest kernel that crashes and a guest that outlives the overall timeout must each give
 # `not ok` lines (with the console tail where the guest died), and never a hung make check.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Guest program for the harness's own test (tests/guest/harness.sh): it misbehaves on purpose, in
  * the way its name says, so the harness can be shown to turn each failure into `not ok` lines.
  *   guest_badplan  reports one result but plans two, and writes a line to stderr

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Real AF_VSOCK: boots a QEMU guest (TCG) and runs the vsock test programs inside it, over the
 # loopback transport (CID 1). See tests/guest/guest.sh for the harness and its settings.
 . "$top_srcdir/tests/tap.sh"

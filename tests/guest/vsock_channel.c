@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Guest test program: vmsec channels over real AF_VSOCK (loopback transport, CID 1).
  *
  * Runs inside the test guest (tests/guest/guest.sh), statically linked against the library's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to the vsock_channel guest program: its ports, keys and handshake patterns, an echo
  * server on a thread, and the tests of the other files, which main runs in a fixed order. */
 #ifndef VMSEC_GUEST_VSOCK_CHANNEL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* vsock_channel guest throughput figures (# bench: lines, never asserted): raw vsock against a
  * channel in the same run, handshake latency, and the AEAD rate on one vCPU. */
 #include <sodium.h>

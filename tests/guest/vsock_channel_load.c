@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* vsock_channel guest tests under load: 64 concurrent clients on one listener, and an event loop
  * serving non-blocking channels under poll(2). */
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Helpers of the vsock_channel guest program: its keys, the handshake patterns and a configuration
  * for either side of each, result names, and an echo server that accepts one channel on a thread. */
 #include <sodium.h>

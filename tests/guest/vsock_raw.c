@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Guest test program: raw AF_VSOCK semantics over the loopback transport (CID 1).
  *
  * Runs inside the test guest (tests/guest/guest.sh), statically linked, and pins down the kernel

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Guest test program: the relay over real AF_VSOCK (loopback transport, CID 1).
  *
  * Runs inside the test guest (tests/guest/guest.sh). Exercises the production paths that need a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """The prototype table covers exactly the library's public API (lib/libvmsec.sym)."""
 import os
 import re

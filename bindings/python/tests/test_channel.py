@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """vmsec channels through the ctypes bindings: Python to Python over unix sockets, the sans-I/O
 engine in memory, and Python to the C tool vmsec-nc in both directions."""
 import os

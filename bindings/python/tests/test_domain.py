@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """vmsec.Domain and reports through the ctypes bindings, on libvirt's embedded test driver
 (test:///default: a running domain "test"; every connection starts from the same fresh state)."""
 import json

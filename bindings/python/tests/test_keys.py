@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Keys, errors and versions through the ctypes bindings, against the freshly built library."""
 import os
 import stat

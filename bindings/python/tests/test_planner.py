@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """CPU placement planner through the raw ctypes prototypes, against the freshly built library."""
 import ctypes
 import unittest

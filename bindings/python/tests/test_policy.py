@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Relay policy through ctypes: the raw prototype table is enough to load and evaluate a policy."""
 import ctypes
 import unittest

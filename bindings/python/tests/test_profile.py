@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """vmsec.Profile through the ctypes bindings, against the freshly built library."""
 import os
 import tempfile

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """vmsec.relay: policy decisions, peer maps, and a relay forwarding a vmsec channel between two
 Python peers over unix sockets (the relay sees only ciphertext)."""
 import json

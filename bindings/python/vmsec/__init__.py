@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """vmsec: VM isolation profiles and authenticated inter-VM channels (ctypes bindings for libvmsec)."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Loading libvmsec and declaring every C prototype in one table.
 
 Every function whose C return type is ``int`` status goes through :func:`_check`, which turns a

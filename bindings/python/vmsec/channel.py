@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Authenticated, encrypted channels (``include/vmsec/channel.h``, ``include/vmsec/transport.h``).
 
 Three layers, as in C:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Profiles on libvirt domains: render, host check, apply, verify (``include/vmsec/domain.h``).
 
 >>> with vmsec.Domain("test:///default", "test") as dom:                  # doctest: +SKIP

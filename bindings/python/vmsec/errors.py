@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Exceptions: one :class:`Error` subclass per ``VMSEC_E*`` code."""
 from __future__ import annotations
 

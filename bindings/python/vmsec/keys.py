@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """X25519 static keypairs and public keys."""
 from __future__ import annotations
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """CPU placement planner: dedicated, SMT-safe, NUMA-aware pinning across domains.
 
     from vmsec.planner import Topology, Planner

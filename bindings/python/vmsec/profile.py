@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Isolation profiles: parse, build, serialise, digest and check them (``include/vmsec/profile.h``).
 
 A profile is a set of optional settings; an unset setting reads as ``None`` and means "leave the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """The guest-to-guest relay, its policy and its peer map (``include/vmsec/relay.h``,
 ``include/vmsec/policy.h``).
 
