@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* vmsec-relayd's status socket: the running relay answers each connection with one JSON document
  * (vmsec_relay_snapshot_json) and closes it; `vmsec-relayd --status` is the client, printing a
  * table or, with --json, the document itself. */

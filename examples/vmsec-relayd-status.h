@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* vmsec-relayd's status socket (vmsec-relayd-status.c). */
 #ifndef VMSEC_RELAYD_STATUS_H
 #define VMSEC_RELAYD_STATUS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The relay's identity over time against a real libvirtd (tests/relay-identity.sh starts a
  * private one serving libvirt's test driver at $VMSEC_TEST_LIBVIRT_URI, and gives the commands
  * that kill it and start it again): a CID reused by another domain within a second, a tag

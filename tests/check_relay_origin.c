@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Who may send an origin header: vmsec_relay_origin_read() believes it only from a peer that
  * could be the relay (over vsock: a reserved port, tested in the guest, tests/guest/vsock_relay.c;
  * over a unix socket: root or the target's own user; never over IP). */

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # The relay's identity over time against a real libvirtd (tests/check_relay_identity.c). The
 # daemon is a private one of this test's own: libvirtd in session mode, unprivileged (as nobody
 # when the test runs as root), its sockets and state in a scratch directory, serving libvirt's test

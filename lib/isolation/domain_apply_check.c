@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* What an apply may change and whether its rollback put everything back.
  *
  * libvirt 9.0 marks a value as specified in the live definition whenever a live setter writes it

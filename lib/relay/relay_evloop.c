@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The libvirt event loop the relay's directory needs for domain events and close callbacks.
  *
  * libvirt has one event implementation per process (virEventRegisterDefaultImpl() or

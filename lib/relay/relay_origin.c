@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Who may vouch for an origin. The relay tells a target who is calling in a header it sends before
  * the end-to-end channel; a target must be sure that header came from the relay and not from any
  * process that can reach it. Over vsock the relay connects from a reserved port (<= 1023), which

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* What the relay is doing right now, as one JSON document (vmsec_relay_snapshot_json): the
  * counters, the policy in force, each source's sessions and each session, for status tools such
  * as `vmsec-relayd --status`. Read from the loop's own state, so it is called from the thread that

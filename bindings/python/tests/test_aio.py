@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """vmsec.aio: channels on an asyncio event loop, over real unix and TCP loopback sockets."""
 import asyncio
 import os

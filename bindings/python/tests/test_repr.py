@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Reprs: every object says what it is (fingerprints, state, protocol, counts) in a REPL or a log
 line, and no repr or str ever shows a private key, in any encoding."""
 import base64

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """asyncio support: vmsec channels on an event loop.
 
 >>> async def main():                                                       # doctest: +SKIP
