@@ -190,6 +190,26 @@ check "after reconnecting, a started domain is still applied" \
     wait_for 30 sh -c "[ \$(grep -c '\"event\":\"applied\"' '$work/audit2') -gt $n_applied ]"
 check "the daemon is still running" kill -0 "$vpid"
 stop_vmsecd
-check "no error records" sh -c "! grep -q '\"event\":\"error\"' '$work/audit1' '$work/audit2'"
+# ---- an unreachable URI beside a good one ------------------------------------------------------------------
+# Nothing listens on port 9: that watch retries with a growing, capped wait, and readiness does
+# not wait for it.
+start_vmsecd "$work/audit3" --interval 60 -c qemu+tcp://127.0.0.1:9/system --reconnect-max 2
+check "READY=1 even with a URI that cannot connect" wait_for 30 sh -c "[ \$(grep -c '^READY=1' '$work/notify.log') -ge 3 ]"
+check "the failed connect is an error record with its retry delay" \
+    wait_for 10 grep -q '"event":"error","uri":"qemu+tcp://127.0.0.1:9/system".*"step":"connect".*"retry_in":"1"' "$work/audit3"
+check "the retry delay grows to the cap" \
+    wait_for 10 grep -q '"event":"error","uri":"qemu+tcp://127.0.0.1:9/system".*"retry_in":"2"' "$work/audit3"
+"$vmsecd" --status --json --control "$work/ctl.sock" >"$work/status3.json" 2>&1
+check "the state shows one URI connected and one not" python3 -c "
+import json, sys
+u = json.load(open(sys.argv[1]))['uris']
+assert [x['connected'] for x in u] == [True, False], u
+assert u[0]['domains'][0]['status'] == 'ok'
+" "$work/status3.json"
+"$vmsecd" --status --control "$work/ctl.sock" >"$work/status3.txt" 2>&1
+check "the table shows the unreachable URI as down" grep -q '^qemu+tcp://127.0.0.1:9/system  *down ' "$work/status3.txt"
+stop_vmsecd
+# Connect attempts fail while libvirtd restarts; nothing else may.
+check "no error records but failed connects" sh -c "! grep -h '\"event\":\"error\"' '$work/audit1' '$work/audit2' | grep -qv '\"step\":\"connect\"'"
 diag "stderr: $(cat "$work/vmsecd.err")"
 done_testing
