@@ -15,7 +15,7 @@ for f in relay-policy.conf demo.conf pinned-small.conf full.conf; do
     check "docdir/examples has $f" test -s "$doc/examples/$f"
 done
 check "the installed example policy loads" sh -c "LD_LIBRARY_PATH='$top_builddir/lib/.libs' '$top_builddir/examples/vmsec-relayd' -p '$doc/examples/relay-policy.conf' --check"
-for page in man1/vmsec-profile.1 man1/vmsec-relayd.1 man5/vmsec-profile.5 man5/vmsec-policy.5 man7/vmsec.7; do
+for page in man1/vmsec-profile.1 man1/vmsec-relayd.1 man1/vmsecd.1 man5/vmsec-profile.5 man5/vmsec-policy.5 man7/vmsec.7; do
     check "$page is installed" test -s "$root/share/man/$page"
 done
 if command -v groff >/dev/null 2>&1; then
@@ -34,6 +34,12 @@ check "the relay's systemd unit is installed" test -s "$unit"
 check "the unit runs the installed vmsec-relayd" grep -q "^ExecStart=$prefix/bin/vmsec-relayd " "$unit"
 check "the unit names the configured policy path" grep -q " -p $prefix/etc/vmsec/relay.conf " "$unit"
 check "no @variable@ is left in the unit" sh -c "! grep -q '@[a-z]*@' '$unit'"
+unit="$root/lib/systemd/system/vmsecd.service"
+check "vmsecd's systemd unit is installed" test -s "$unit"
+check "vmsecd's unit is Type=notify and runs the installed vmsecd" \
+    sh -c "grep -q '^Type=notify$' '$unit' && grep -q '^ExecStart=$prefix/bin/vmsecd ' '$unit'"
+check "no @variable@ is left in vmsecd's unit" sh -c "! grep -q '@[a-z]*@' '$unit'"
+check "bash completion is installed for vmsecd" test -s "$root/share/bash-completion/completions/vmsecd"
 check "bash completion is installed for vmsec-nc" test -s "$root/share/bash-completion/completions/vmsec-nc"
 "$MAKE" -s -C "$top_builddir" uninstall DESTDIR="$dest" >"$dest/uninstall.log" 2>&1
 left=$(find "$dest" -type f ! -name "*.log" ! -name consumer.c)
