@@ -150,8 +150,10 @@ static void repair(vmsecd_uri *u, vmsecd_domain *dom, vmsec_domain *vd, const vm
 static void look(vmsecd_uri *u, vmsecd_domain *dom, vmsec_domain *vd, const vmsec_profile *p, bool apply,
                  const char *reason)
 {
-    if (apply && apply_live(u, dom, vd, p, "applied", reason) < 0)
-        return;
+    /* A failed apply is recorded, and the verify still runs: settings that only take effect at
+     * boot came from the configuration, and the verify tells what is in force after all. */
+    if (apply)
+        apply_live(u, dom, vd, p, "applied", reason);
     if (verify(u, dom, vd, p, reason) == VMSEC_EDRIFT && u->d->opt.drift == VMSECD_DRIFT_REPAIR)
         repair(u, dom, vd, p);
 }
