@@ -141,6 +141,9 @@ check "the drift record names the kernel source" audit_has "$work/audit1" drift 
 check "report mode leaves the kernel as it is" test "$(affinity 'CPU 0/TCG')" = 0
 "$vmsecd" --status --json --control "$work/ctl.sock" >"$work/status2.json" 2>&1
 check "the control socket shows the drift" grep -q '"status":"drift","drifted":\["vcpu.0.pin"\]' "$work/status2.json"
+mv "$work/audit1" "$work/audit1.rotated"
+kill -HUP "$vpid"
+check "SIGHUP reopens the audit file (a rotated file is left behind)" wait_for 10 audit_has "$work/audit1" verified '"reason":"interval"'
 stop_vmsecd
 check "STOPPING=1 on SIGTERM" grep -q '^STOPPING=1' "$work/notify.log"
 check "the control socket is removed on exit" test ! -e "$work/ctl.sock"
@@ -210,6 +213,6 @@ assert u[0]['domains'][0]['status'] == 'ok'
 check "the table shows the unreachable URI as down" grep -q '^qemu+tcp://127.0.0.1:9/system  *down ' "$work/status3.txt"
 stop_vmsecd
 # Connect attempts fail while libvirtd restarts; nothing else may.
-check "no error records but failed connects" sh -c "! grep -h '\"event\":\"error\"' '$work/audit1' '$work/audit2' | grep -qv '\"step\":\"connect\"'"
+check "no error records but failed connects" sh -c "! grep -h '\"event\":\"error\"' '$work/audit1.rotated' '$work/audit1' '$work/audit2' | grep -qv '\"step\":\"connect\"'"
 diag "stderr: $(cat "$work/vmsecd.err")"
 done_testing
