@@ -212,7 +212,23 @@ assert u[0]['domains'][0]['status'] == 'ok'
 "$vmsecd" --status --control "$work/ctl.sock" >"$work/status3.txt" 2>&1
 check "the table shows the unreachable URI as down" grep -q '^qemu+tcp://127.0.0.1:9/system  *down ' "$work/status3.txt"
 stop_vmsecd
+# ---- a remote URI, through libvirt's remote driver ------------------------------------------------------------
+if virsh -q -c $lv_tcp_uri version >/dev/null 2>&1; then
+    start_vmsecd "$work/audit4" --interval 60 -c $lv_tcp_uri
+    check "over $lv_tcp_uri: connected and resynced with the running domain" \
+        wait_for 30 grep -q "\"event\":\"resync\",\"uri\":\"$lv_tcp_uri\".*\"domains\":\"1\"" "$work/audit4"
+    virsh -q -c $uri destroy "$dom" >/dev/null 2>&1
+    virsh -q -c $uri start "$dom" >/dev/null 2>&1
+    check "a start seen over TCP is applied through the remote driver" \
+        wait_for 30 sh -c "grep '\"event\":\"applied\"' '$work/audit4' | grep -q '\"uri\":\"$lv_tcp_uri\"'"
+    check "and verified ok over TCP" \
+        wait_for 30 sh -c "grep '\"event\":\"verified\"' '$work/audit4' | grep '\"uri\":\"$lv_tcp_uri\"' | grep -q '\"result\":\"ok\",\"reason\":\"booted\"'"
+    stop_vmsecd
+else
+    skip_or_fail "libvirtd does not listen on TCP 127.0.0.1 (not started by these tests)"
+fi
+
 # Connect attempts fail while libvirtd restarts; nothing else may.
-check "no error records but failed connects" sh -c "! grep -h '\"event\":\"error\"' '$work/audit1.rotated' '$work/audit1' '$work/audit2' | grep -qv '\"step\":\"connect\"'"
+check "no error records but failed connects" sh -c "! grep -h '\"event\":\"error\"' '$work/audit1.rotated' '$work/audit1' '$work/audit2' '$work/audit4' | grep -qv '\"step\":\"connect\"'"
 diag "stderr: $(cat "$work/vmsecd.err")"
 done_testing
