@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /* vmsecd's shared state: the options, one watch per libvirt URI, one entry per enforced domain.
- * Private to the daemon (the files of daemon/). Everything runs on the thread that runs libvirt's default
- * event loop, except the metrics server, which only reads a text snapshot under its own lock. */
+ * Private to the daemon (the files of daemon/). Everything runs on the thread that runs libvirt's
+ * default event loop, except the metrics server, which only reads a text snapshot under its own
+ * lock, and the threads that open connections (watch.c), which hand theirs over through a pipe. */
 #ifndef VMSECD_H
 #define VMSECD_H
 
@@ -59,6 +60,9 @@ typedef struct vmsecd_uri {
     int cb_lifecycle, cb_metadata;    /* libvirt callback ids, -1 when not registered */
     bool close_pending;               /* the close callback ran; tear down from a timer */
     bool attempted;                   /* the first connect attempt is over (for READY=1) */
+    bool connecting;                  /* a thread is opening the connection */
+    virConnectPtr opened;             /* what that thread opened, NULL on failure */
+    char open_error[512];             /* why the last open failed */
     unsigned int backoff;             /* seconds before the next reconnect attempt */
     int timer;                        /* reconnect timer, -1 when none */
     double last_resync;               /* wall clock; 0: never */

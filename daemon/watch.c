@@ -3,9 +3,13 @@
  * domain events, and its loss. A lost connection (libvirtd restarted, network gone, keepalive
  * timed out) is noticed through the close callback; the watch then reconnects with a capped
  * exponential backoff, registers its events again and resyncs every domain, since events sent
- * while it was away are gone. Everything runs in libvirt's default event loop. */
+ * while it was away are gone. Everything runs in libvirt's default event loop but the opening of
+ * a connection, which has a thread of its own. */
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vmsecd.h"
 
@@ -18,6 +22,20 @@ static void check_ready(vmsecd *d)
             return;
     d->ready = true;
     vmsecd_notify("READY=1");
+}
+
+/* A host that neither answers nor refuses holds its first attempt for minutes; systemd would give
+ * up on the unit long before. Ready then means the other hosts are synced. */
+#define READY_TIMEOUT_MS 30000
+
+static void on_ready_timeout(int timer, void *opaque)
+{
+    vmsecd *d = opaque;
+    virEventRemoveTimeout(timer);
+    if (!d->ready) {
+        d->ready = true;
+        vmsecd_notify("READY=1");
+    }
 }
 
 static void status_line(vmsecd *d)
@@ -123,11 +141,10 @@ static void teardown(vmsecd_uri *u)
     vmsecd_state_changed(u->d);
 }
 
-static int connect_uri(vmsecd_uri *u)
+/* Registers the events on a fresh connection, in the loop's thread. */
+static int attach(vmsecd_uri *u, virConnectPtr conn)
 {
-    u->conn = virConnectOpen(u->uri);
-    if (!u->conn)
-        return -1;
+    u->conn = conn;
     char *host = virConnectGetHostname(u->conn);
     snprintf(u->host, sizeof(u->host), "%s", host ? host : "");
     free(host);
@@ -138,39 +155,27 @@ static int connect_uri(vmsecd_uri *u)
                                                             VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), u, NULL)) < 0 ||
         (u->cb_metadata = virConnectDomainEventRegisterAny(u->conn, NULL, VIR_DOMAIN_EVENT_ID_METADATA_CHANGE,
                                                            VIR_DOMAIN_EVENT_CALLBACK(on_metadata), u, NULL)) < 0) {
+        snprintf(u->open_error, sizeof(u->open_error), "%s", virGetLastErrorMessage());
         teardown(u);
         return -1;
     }
     return 0;
 }
 
-/* The reconnect timer (also the first connect): on success resync, else try again later. */
-static void on_timer(int timer, void *opaque)
+static void connect_failed(vmsecd_uri *u)
 {
-    vmsecd_uri *u = opaque;
-    (void)timer;
-    virEventRemoveTimeout(u->timer);
-    u->timer = -1;
-    if (u->close_pending) {
-        u->close_pending = false;
-        teardown(u);
-        u->backoff = 1;
-    }
-    if (u->conn)
-        return;
-    if (connect_uri(u) < 0) {
-        const virError *e = virGetLastError();
-        char wait[16];
-        snprintf(wait, sizeof(wait), "%u", u->backoff);
-        vmsecd_audit(u->d, "error", u, NULL, "step", "connect", "message", e && e->message ? e->message : "unknown",
-                     "retry_in", wait, (char *)NULL);
-        u->attempted = true;
-        check_ready(u->d);
-        status_line(u->d);
-        schedule(u, u->backoff);
-        u->backoff = u->backoff * 2 > u->d->opt.reconnect_max ? u->d->opt.reconnect_max : u->backoff * 2;
-        return;
-    }
+    char wait[16];
+    snprintf(wait, sizeof(wait), "%u", u->backoff);
+    vmsecd_audit(u->d, "error", u, NULL, "step", "connect", "message", u->open_error, "retry_in", wait, (char *)NULL);
+    u->attempted = true;
+    check_ready(u->d);
+    status_line(u->d);
+    schedule(u, u->backoff);
+    u->backoff = u->backoff * 2 > u->d->opt.reconnect_max ? u->d->opt.reconnect_max : u->backoff * 2;
+}
+
+static void connected(vmsecd_uri *u)
+{
     if (u->attempted)
         u->reconnects++;
     u->backoff = 1;
@@ -186,6 +191,67 @@ static void on_timer(int timer, void *opaque)
     u->attempted = true;
     check_ready(u->d);
     status_line(u->d);
+}
+
+/* Opening a connection may wait minutes for an unreachable host (TCP, SSH): it runs in a thread of
+ * its own, so that the other hosts' events keep flowing, and hands the result to the loop through
+ * a pipe carrying the watch's index. */
+static int opened_pipe[2] = {-1, -1};
+
+static void *opener(void *arg)
+{
+    vmsecd_uri *u = arg;
+    unsigned char idx = (unsigned char)(u - u->d->uris);
+    u->opened = virConnectOpen(u->uri);
+    if (!u->opened)
+        snprintf(u->open_error, sizeof(u->open_error), "%s", virGetLastErrorMessage());
+    (void)!write(opened_pipe[1], &idx, 1);
+    return NULL;
+}
+
+static void on_opened(int watch, int fd, int events, void *opaque)
+{
+    vmsecd *d = opaque;
+    unsigned char idx[VMSECD_MAX_URIS];
+    ssize_t n = read(fd, idx, sizeof(idx));
+    (void)watch;
+    (void)events;
+    for (ssize_t i = 0; i < n; i++) {
+        vmsecd_uri *u = &d->uris[idx[i] % VMSECD_MAX_URIS];
+        u->connecting = false;
+        if (u->opened && attach(u, u->opened) == 0)
+            connected(u);
+        else
+            connect_failed(u);
+        u->opened = NULL;
+    }
+}
+
+/* The reconnect timer (also the first connect): tear down a closed connection, open a new one. */
+static void on_timer(int timer, void *opaque)
+{
+    vmsecd_uri *u = opaque;
+    pthread_t t;
+    pthread_attr_t attr;
+    (void)timer;
+    virEventRemoveTimeout(u->timer);
+    u->timer = -1;
+    if (u->close_pending) {
+        u->close_pending = false;
+        teardown(u);
+        u->backoff = 1;
+    }
+    if (u->conn || u->connecting)
+        return;
+    u->connecting = true;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, opener, u) != 0) {
+        u->connecting = false;
+        snprintf(u->open_error, sizeof(u->open_error), "cannot start a thread to connect");
+        connect_failed(u);
+    }
+    pthread_attr_destroy(&attr);
 }
 
 static void schedule(vmsecd_uri *u, unsigned int seconds)
@@ -208,6 +274,9 @@ static void on_interval(int timer, void *opaque)
 
 int vmsecd_watch_start(vmsecd *d)
 {
+    if (pipe2(opened_pipe, O_CLOEXEC | O_NONBLOCK) < 0 ||
+        virEventAddHandle(opened_pipe[0], VIR_EVENT_HANDLE_READABLE, on_opened, d, NULL) < 0)
+        return -1;
     d->nuris = d->opt.nuris;
     for (size_t i = 0; i < d->nuris; i++) {
         vmsecd_uri *u = &d->uris[i];
@@ -217,7 +286,8 @@ int vmsecd_watch_start(vmsecd *d)
         u->backoff = 1;
         schedule(u, 0);
     }
-    if (virEventAddTimeout((int)(d->opt.interval * 1000), on_interval, d, NULL) < 0)
+    if (virEventAddTimeout((int)(d->opt.interval * 1000), on_interval, d, NULL) < 0 ||
+        virEventAddTimeout(READY_TIMEOUT_MS, on_ready_timeout, d, NULL) < 0)
         return -1;
     return 0;
 }
