@@ -48,12 +48,12 @@ void vmsecd_enforce_forget(vmsecd_uri *u, const char *uuid)
 static int recorded(vmsec_domain *vd, vmsec_profile **p, char *digest)
 {
     int rc = vmsec_domain_get_applied(vd, VMSEC_AFFECT_CONFIG, p, digest, VMSEC_PROFILE_DIGEST_MAX);
-    if (rc == VMSEC_ENOTFOUND || rc == VMSEC_EINVAL)
+    if (rc < 0 && rc != VMSEC_EFORMAT) /* a damaged record is reported, not passed over */
         rc = vmsec_domain_get_applied(vd, 0, p, digest, VMSEC_PROFILE_DIGEST_MAX);
     return rc;
 }
 
-static void error(vmsecd_uri *u, vmsecd_domain *dom, const char *step)
+static void record_error(vmsecd_uri *u, vmsecd_domain *dom, const char *step)
 {
     dom->status = VMSECD_ERROR;
     u->d->errors++;
@@ -109,7 +109,7 @@ static int verify(vmsecd_uri *u, vmsecd_domain *dom, vmsec_domain *vd, const vms
         vmsecd_audit(u->d, "verified", u, dom, "result", rc == 0 ? "ok" : "drift", "reason", reason,
                      "digest", dom->digest, "checks_ok", counts, (char *)NULL);
     } else {
-        error(u, dom, "verify");
+        record_error(u, dom, "verify");
     }
     vmsec_report_free(r);
     return rc;
@@ -125,7 +125,7 @@ static int apply_live(vmsecd_uri *u, vmsecd_domain *dom, vmsec_domain *vd, const
         snprintf(n, sizeof(n), "%zu", vmsec_report_count_status(r, VMSEC_STATUS_APPLIED));
         vmsecd_audit(u->d, event, u, dom, "reason", reason, "digest", dom->digest, "settings", n, (char *)NULL);
     } else {
-        error(u, dom, event);
+        record_error(u, dom, event);
     }
     vmsec_report_free(r);
     return rc;
@@ -182,7 +182,7 @@ void vmsecd_enforce_domain(vmsecd_uri *u, virDomainPtr dom, bool apply, const ch
         e->seen = true;
         snprintf(e->name, sizeof(e->name), "%s", virDomainGetName(dom));
         if (rc < 0) {
-            error(u, e, "read-profile");
+            record_error(u, e, "read-profile");
         } else {
             snprintf(e->digest, sizeof(e->digest), "%s", digest);
             vmsec_profile_get_name(p, e->profile, sizeof(e->profile));
