@@ -124,6 +124,9 @@ assert e['drifted'] == [] and e['last_verify'] and len(e['uuid']) == 36
 " "$work/status.json" "$dom"
 "$vmsecd" --status --control "$work/ctl.sock" >"$work/status.txt" 2>&1
 check "--status prints a table with the domain" grep -q "^$dom  *vmsecd-it  *ok " "$work/status.txt"
+"$vmsecd" --status --control "$work/none.sock" >"$work/status-none.out" 2>&1
+check "--status without a daemon exits 1 and says why" \
+    sh -c "[ $? = 1 ] && grep -q 'cannot reach vmsecd at $work/none.sock' '$work/status-none.out'"
 if command -v curl >/dev/null 2>&1; then
     curl -sf "http://127.0.0.1:$port/metrics" >"$work/metrics" 2>&1
     check "metrics are served over HTTP" test $? = 0
