@@ -174,6 +174,15 @@ check "a drift in a cgroup file is repaired within the interval" \
 check "the drift record named the emulator quota" audit_has "$work/audit2" drift '"setting":"cpu.emulator_quota","expected":"80000","actual":"100000"'
 check "the emulator quota is back to 80000" wait_for 5 test "$(quota)" = 80000
 
+# ---- save and restore: the restored QEMU is a new process ----------------------------------------------------
+if virsh -q -c $uri save "$dom" "$work/saved" >/dev/null 2>&1 && virsh -q -c $uri restore "$work/saved" >/dev/null 2>&1; then
+    check "a restored domain is applied (reason restored)" wait_for 30 audit_has "$work/audit2" applied '"reason":"restored"'
+    check "and verified ok" wait_for 30 audit_has "$work/audit2" verified '"result":"ok","reason":"restored"'
+else
+    skip_or_fail "virsh save/restore of the test domain failed"
+fi
+rm -f "$work/saved"
+
 # ---- (c) the libvirt connection is lost -----------------------------------------------------------------
 if lv_owned; then
     how="libvirtd killed and restarted"
