@@ -12,7 +12,7 @@ if ! command -v bash >/dev/null 2>&1; then
 fi
 # comp TOOL WORD...: the completions bash would offer for the last WORD, one line, sorted
 cat >"$tmp/comp.bash" <<EOS
-PATH="$top_builddir/examples:\$PATH"
+PATH="$top_builddir/examples:$top_builddir/daemon:\$PATH"
 . "$top_srcdir/examples/completion/vmsec.bash"
 comp() { COMP_WORDS=("\$@"); COMP_CWORD=\$((\${#COMP_WORDS[@]} - 1)); _vmsec_complete "\$1"; [ \${#COMPREPLY[@]} -eq 0 ] || printf '%s\n' "\${COMPREPLY[@]}" | sort | tr '\n' ' '; }
 EOS

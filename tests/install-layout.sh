@@ -16,7 +16,7 @@ for f in relay-policy.conf demo.conf pinned-small.conf full.conf; do
     check "docdir/examples has $f" test -s "$doc/examples/$f"
 done
 check "the installed example policy loads" sh -c "LD_LIBRARY_PATH='$top_builddir/lib/.libs' '$top_builddir/examples/vmsec-relayd' -p '$doc/examples/relay-policy.conf' --check"
-for page in man1/vmsec-profile.1 man1/vmsec-relayd.1 man5/vmsec-profile.5 man5/vmsec-policy.5 man7/vmsec.7; do
+for page in man1/vmsec-profile.1 man1/vmsec-relayd.1 man1/vmsecd.1 man5/vmsec-profile.5 man5/vmsec-policy.5 man7/vmsec.7; do
     check "$page is installed" test -s "$root/share/man/$page"
 done
 if command -v groff >/dev/null 2>&1; then
@@ -38,6 +38,12 @@ check "no @variable@ is left in the unit" sh -c "! grep -q '@[a-z]*@' '$unit'"
 check "the unit keeps the capability the reserved vsock source port needs" grep -qx "CapabilityBoundingSet=CAP_NET_BIND_SERVICE" "$unit"
 check "the unit's status socket is in its runtime directory" \
     sh -c "grep -qx 'RuntimeDirectory=vmsec-relayd' '$unit' && grep -q '^ExecStart=.* --status-socket /run/vmsec-relayd/status' '$unit'"
+unit="$root/lib/systemd/system/vmsecd.service"
+check "vmsecd's systemd unit is installed" test -s "$unit"
+check "vmsecd's unit is Type=notify and runs the installed vmsecd" \
+    sh -c "grep -q '^Type=notify$' '$unit' && grep -q '^ExecStart=$prefix/bin/vmsecd ' '$unit'"
+check "no @variable@ is left in vmsecd's unit" sh -c "! grep -q '@[a-z]*@' '$unit'"
+check "bash completion is installed for vmsecd" test -s "$root/share/bash-completion/completions/vmsecd"
 check "bash completion is installed for vmsec-nc" test -s "$root/share/bash-completion/completions/vmsec-nc"
 "$MAKE" -s -C "$top_builddir" uninstall DESTDIR="$dest" >"$dest/uninstall.log" 2>&1
 left=$(find "$dest" -type f ! -name "*.log" ! -name consumer.c)

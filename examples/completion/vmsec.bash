@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: ISC
 # bash completion for the vmsec tools (vmsec-keygen, vmsec-nc, vmsec-demo, vmsec-relayd,
-# vmsec-profile, vmsec-plan).
+# vmsec-profile, vmsec-plan, vmsecd).
 #
 # The options, subcommands and choices come from each tool's own --help, read once per shell and
 # tool, so completion follows the installed version without a list to keep in step:
@@ -134,4 +134,4 @@ _vmsec_complete()
 }
 
 declare -gA _vmsec_cmds _vmsec_opts _vmsec_args _vmsec_choices 2>/dev/null || return 0
-complete -F _vmsec_complete vmsec-keygen vmsec-nc vmsec-demo vmsec-relayd vmsec-profile vmsec-plan
+complete -F _vmsec_complete vmsec-keygen vmsec-nc vmsec-demo vmsec-relayd vmsec-profile vmsec-plan vmsecd
