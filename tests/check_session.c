@@ -406,6 +406,36 @@ START_TEST(the_reconnect_deadline_ends_both_sides)
 }
 END_TEST
 
+/* The accepting side gave up at its deadline: the late resume hears "unknown session", and the
+ * connecting side learns the session is lost rather than waiting for its own deadline. */
+START_TEST(a_session_that_gave_up_answers_a_late_resume_as_lost)
+{
+    vmsec_session_options o = fast_options(), slow = fast_options();
+    server sv = {.mode = 1};
+    vmsec_session *c;
+    uint8_t buf[8];
+    size_t n;
+    int rc;
+    o.reconnect_deadline_ms = 200;
+    slow.backoff_initial_ms = slow.backoff_max_ms = 1000; /* first attempt after 500 to 1000 ms */
+    server_listen(&sv, &o);
+    pthread_create(&sv.t, NULL, accept_n, &sv);
+    ck_assert_int_eq(vmsec_session_connect(&c, cfg_a, addr, &slow), 0);
+    pthread_join(sv.t, NULL);
+    shutdown(vmsec_session_fd(c), SHUT_RDWR);
+    rc = vmsec_session_recv(sv.s, buf, sizeof(buf), &n);
+    ck_assert_msg(rc == VMSEC_ETIMEDOUT, "%d %s", rc, vmsec_error_last());
+    sv.naccept = 0;
+    pthread_create(&sv.t, NULL, accept_n, &sv);
+    rc = vmsec_session_recv(c, buf, sizeof(buf), &n);
+    ck_assert_msg(rc == VMSEC_ESESSIONLOST, "%d %s", rc, vmsec_error_last());
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(sv.accept_rc[0], VMSEC_ESESSIONLOST);
+    vmsec_session_free(c);
+    server_stop(&sv);
+}
+END_TEST
+
 /* A full buffer of unacknowledged messages refuses more (non-blocking) until the peer reads. */
 START_TEST(a_full_buffer_pushes_back)
 {
@@ -457,6 +487,7 @@ int main(void)
     tcase_add_test(tc, a_restarted_listener_reports_the_session_lost_on_both_sides);
     tcase_add_test(tc, impostors_with_the_session_id_are_refused);
     tcase_add_test(tc, the_reconnect_deadline_ends_both_sides);
+    tcase_add_test(tc, a_session_that_gave_up_answers_a_late_resume_as_lost);
     tcase_add_test(tc, a_full_buffer_pushes_back);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);

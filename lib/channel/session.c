@@ -146,6 +146,7 @@ int vmsec__session_fail(vmsec_session *s, int code, const char *fmt, ...)
     vsnprintf(s->fail_msg, sizeof(s->fail_msg), fmt, ap);
     va_end(ap);
     s->fail_code = code;
+    vmsec__session_listener_remove(s); /* a resume now hears "unknown session": its state is gone */
     vmsec_channel_free(s->ch);
     s->ch = NULL;
     s->link = LINK_DOWN;
@@ -522,6 +523,7 @@ int vmsec_session_close(vmsec_session *s)
     }
     s->fail_code = VMSEC_ESTATE;
     snprintf(s->fail_msg, sizeof(s->fail_msg), "the session was closed");
+    vmsec__session_listener_remove(s);
     return 0;
 }
 

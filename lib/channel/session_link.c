@@ -198,6 +198,10 @@ int vmsec__session_reconnect(vmsec_session *s)
         rc = VMSEC_ENOTFOUND;
     else if ((rc = vmsec_address_validate(s->address)) == 0)
         rc = open_link(s, true, &ch, &peer_recvd, &fatal);
+    if (rc == VMSEC_ESESSIONLOST && s->peer_closed) {
+        s->finished = true; /* the peer closed the session and has forgotten it since: it is over */
+        return 0;
+    }
     if (rc < 0) {
         if (fatal)
             return vmsec__session_fail(s, rc, "resuming at %s: %s", s->address, vmsec_error_last());
