@@ -406,6 +406,34 @@ START_TEST(the_reconnect_deadline_ends_both_sides)
 }
 END_TEST
 
+static void *close_session(void *p)
+{
+    server *sv = p;
+    sv->rc = vmsec_session_close(sv->s);
+    return NULL;
+}
+
+/* Both sides close at once, each with messages the other has not read: both closes complete. */
+START_TEST(simultaneous_closes_both_complete)
+{
+    vmsec_session_options o = fast_options();
+    server sv = {.mode = 1};
+    vmsec_session *c;
+    server_listen(&sv, &o);
+    pthread_create(&sv.t, NULL, accept_n, &sv);
+    ck_assert_int_eq(vmsec_session_connect(&c, cfg_a, addr, &o), 0);
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(vmsec_session_send(c, (const uint8_t *)"unread", 6), 0);
+    ck_assert_int_eq(vmsec_session_send(sv.s, (const uint8_t *)"unread", 6), 0);
+    pthread_create(&sv.t, NULL, close_session, &sv);
+    ck_assert_msg(vmsec_session_close(c) == 0, "%s", vmsec_error_last());
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(sv.rc, 0);
+    vmsec_session_free(c);
+    server_stop(&sv);
+}
+END_TEST
+
 /* The accepting side gave up at its deadline: the late resume hears "unknown session", and the
  * connecting side learns the session is lost rather than waiting for its own deadline. */
 START_TEST(a_session_that_gave_up_answers_a_late_resume_as_lost)
@@ -487,6 +515,7 @@ int main(void)
     tcase_add_test(tc, a_restarted_listener_reports_the_session_lost_on_both_sides);
     tcase_add_test(tc, impostors_with_the_session_id_are_refused);
     tcase_add_test(tc, the_reconnect_deadline_ends_both_sides);
+    tcase_add_test(tc, simultaneous_closes_both_complete);
     tcase_add_test(tc, a_session_that_gave_up_answers_a_late_resume_as_lost);
     tcase_add_test(tc, a_full_buffer_pushes_back);
     suite_add_tcase(s, tc);

@@ -176,7 +176,8 @@ VMSEC_EXPORT int vmsec_session_recv(vmsec_session *s, uint8_t *buf, size_t cap, 
 /**
  * @brief Closes the session in order: returns once the peer acknowledged every message sent and
  *        the close itself (across reconnects if needed), then closes the channel.
- * Messages from the peer not yet received are discarded. The peer's vmsec_session_recv() returns
+ * Messages from the peer not yet received are discarded (acknowledged unread, so a peer that
+ * closes at the same time completes its close too). The peer's vmsec_session_recv() returns
  * #VMSEC_ECLOSED once it delivered everything sent before the close.
  * @param s The session.
  * @return 0; #VMSEC_EAGAIN (non-blocking: call again); the failures of vmsec_session_send().

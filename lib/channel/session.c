@@ -494,6 +494,25 @@ int vmsec_session_recv(vmsec_session *s, uint8_t *buf, size_t cap, size_t *len)
     }
 }
 
+/* A closing side takes no more messages: what arrives is acknowledged unread, so a peer closing at
+ * the same time (its CLOSE waits in the queue) completes its close too. */
+static void discard_received(vmsec_session *s)
+{
+    if (!s->rq_head)
+        return;
+    while (s->rq_head) {
+        struct rq_entry *e = s->rq_head;
+        s->peer_closed |= e->close;
+        s->rq_head = e->next;
+        s->rq_bytes -= e->len;
+        s->delivered++;
+        free(e);
+    }
+    s->rq_tail = NULL;
+    s->ack_due = vmsec__session_now();
+    write_link(s);
+}
+
 int vmsec_session_close(vmsec_session *s)
 {
     int rc;
@@ -509,6 +528,7 @@ int vmsec_session_close(vmsec_session *s)
     for (;;) {
         if ((rc = vmsec__session_pump(s)) < 0)
             return rc;
+        discard_received(s);
         if (s->close_done)
             break;
         if (s->nonblock)
