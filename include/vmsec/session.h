@@ -116,6 +116,7 @@ VMSEC_EXPORT int vmsec_session_listener_new(vmsec_session_listener **out, const 
 
 /**
  * @brief Frees the table. Its sessions stay usable but can no longer be resumed. Accepts NULL.
+ * Call it when no call on one of its sessions is running in another thread.
  * @param sl The session listener.
  */
 VMSEC_EXPORT void vmsec_session_listener_free(vmsec_session_listener *sl);
