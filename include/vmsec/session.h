@@ -151,6 +151,9 @@ VMSEC_EXPORT int vmsec_session_set_nonblocking(vmsec_session *s, int nonblocking
 
 /**
  * @brief Sends one message; it is kept until the peer acknowledges it.
+ * A blocking call returns once the message was written to the current link (or, with no link,
+ * once it was queued: it goes out after the resume, from a later call); a non-blocking one
+ * writes what the socket takes and leaves the rest to later calls.
  * @param s The session.
  * @param msg The message (NULL allowed when @p len is 0).
  * @param len At most the channel's maximum message minus #VMSEC_SESSION_OVERHEAD, and at most

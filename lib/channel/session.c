@@ -433,7 +433,14 @@ int vmsec_session_send(vmsec_session *s, const uint8_t *msg, size_t len)
     if ((rc = append_frame(s, SF_DATA, msg, len)) < 0)
         return rc;
     if (s->link == LINK_UP)
-        return write_link(s);
+        write_link(s);
+    /* Blocking, like a blocking channel: the message is written out before returning, unless the
+     * link is down (it goes out after the resume, from a later call). */
+    while (!s->nonblock && s->link == LINK_UP && (s->sq_unsent || (vmsec_session_poll_events(s) & POLLOUT))) {
+        wait_event(s);
+        if ((rc = vmsec__session_pump(s)) < 0)
+            return rc;
+    }
     return 0;
 }
 
