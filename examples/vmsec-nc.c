@@ -7,8 +7,12 @@
  * Copies stdin into the channel and the channel to stdout. Only authenticated messages ever reach
  * stdout. Exits 0 after both sides closed cleanly; otherwise prints one line to stderr and exits 1.
  * With --keepalive, the receiving thread (blocked in vmsec_channel_recv) sends the keep-alives and
- * ends the program when the peer is silent for three intervals (a paused or vanished VM). */
+ * ends the program when the peer is silent for three intervals (a paused or vanished VM).
+ * With --resume, the data goes over a session (vmsec/session.h) that survives a reset connection:
+ * the connecting side reconnects and nothing is lost or repeated (one thread, a poll loop). */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -44,7 +48,9 @@ static const char options[] =
     "      --keepalive MS  keep-alive every MS ms when idle; the peer is dead after 3 x MS ms\n"
     "                    without a record (default 0 = off; the peer should use it too)\n"
     "  -v, --verbose     say on stderr where we listen and whom we talk to (the peer's key\n"
-    "                    fingerprint)\n";
+    "                    fingerprint)\n"
+    "      --resume MS   carry the data in a session that survives a reset connection: the\n"
+    "                    connecting side reconnects for up to MS ms (both sides need it)\n";
 
 /* Prints one line and exits, from any thread; nothing buffered for stdout can leak since the
  * channel's data is written with write(2). */
@@ -225,6 +231,123 @@ static void channel_to_stdout(vmsec_channel *ch)
     free(buf);
 }
 
+/* --resume: the end of our input is told by an empty message (stdin never gives one); the session
+ * is closed once both inputs ended, by whichever side learns it first. */
+struct nc_session {
+    vmsec_session *s;
+    vmsec_session_listener *sl;
+    vmsec_listener *l;
+    uint8_t *in, *out;
+    size_t in_len, out_cap;
+    bool in_eof, eof_sent, peer_eof;
+};
+
+/* Takes what stdin has when poll said so; the chunk waits in in/in_len until the session takes it. */
+static void session_read_stdin(struct nc_session *n)
+{
+    ssize_t r = read(STDIN_FILENO, n->in, CHUNK);
+    if (r < 0 && errno != EINTR && errno != EAGAIN)
+        die("reading stdin: %s", strerror(errno));
+    if (r == 0)
+        n->in_eof = true;
+    else if (r > 0)
+        n->in_len = (size_t)r;
+}
+
+/* Delivers what arrived to stdout; 1 once the peer closed the session. */
+static int session_drain(struct nc_session *n)
+{
+    size_t len;
+    int rc;
+    while ((rc = vmsec_session_recv(n->s, n->out, n->out_cap, &len)) == 0 || rc == VMSEC_ETOOBIG) {
+        if (rc == VMSEC_ETOOBIG) {
+            if (!(n->out = realloc(n->out, len)))
+                die("out of memory for a %zu-byte message", len);
+            n->out_cap = len;
+        } else if (len == 0) {
+            n->peer_eof = true;
+        } else {
+            write_all(n->out, len);
+        }
+    }
+    if (rc == VMSEC_ECLOSED)
+        return 1;
+    if (rc != VMSEC_EAGAIN)
+        die("session: %s", vmsec_error_last());
+    return 0;
+}
+
+/* One turn: poll, accept a resume (listening side), move stdin in and the session out. 1: done. */
+static int session_turn(struct nc_session *n)
+{
+    int t = vmsec_session_next_timeout_ms(n->s), rc;
+    struct pollfd p[3] = {
+        {.fd = vmsec_session_fd(n->s), .events = vmsec_session_poll_events(n->s)},
+        {.fd = n->in_eof || n->in_len ? -1 : STDIN_FILENO, .events = POLLIN},
+        {.fd = n->l ? vmsec_listener_fd(n->l) : -1, .events = POLLIN},
+    };
+    poll(p, 3, t < 0 || t > 1000 ? 1000 : t);
+    if (p[2].revents & POLLIN) {
+        vmsec_session *other = NULL;
+        if (vmsec_session_listener_accept(n->sl, &other) == 0 && other)
+            vmsec_session_free(other); /* one session only; its peer sees the link fail */
+    }
+    if (p[1].revents)
+        session_read_stdin(n);
+    if ((rc = vmsec_session_tick(n->s)) < 0)
+        die("session: %s", vmsec_error_last());
+    if ((n->in_len || (n->in_eof && !n->eof_sent)) &&
+        (rc = vmsec_session_send(n->s, n->in, n->in_len)) != VMSEC_EAGAIN) {
+        if (rc < 0)
+            die("session send: %s", vmsec_error_last());
+        n->eof_sent = !n->in_len;
+        n->in_len = 0;
+    }
+    if (session_drain(n))
+        return 1;
+    if (!n->eof_sent || !n->peer_eof)
+        return 0;
+    if ((rc = vmsec_session_close(n->s)) == VMSEC_EAGAIN)
+        return 0;
+    if (rc < 0)
+        die("session close: %s", vmsec_error_last());
+    return 1;
+}
+
+static void run_session(vmsec_channel_config *cfg, const char *address, bool listen_mode, unsigned int deadline_ms)
+{
+    struct nc_session n = {.out_cap = 256 * 1024};
+    vmsec_session_options o;
+    vmsec_session_options_init(&o, VMSEC_SESSION_OPTIONS_VERSION);
+    o.reconnect_deadline_ms = deadline_ms;
+    if (!(n.in = malloc(CHUNK)) || !(n.out = malloc(n.out_cap)))
+        die("out of memory");
+    if (listen_mode) {
+        if (vmsec_listener_new(&n.l, address) < 0)
+            die("%s", vmsec_error_last());
+        check(vmsec_session_listener_new(&n.sl, cfg, n.l, &o), "session listener");
+        if (vmsec_session_listener_accept(n.sl, &n.s) < 0 || !n.s)
+            die("accept: %s", n.s ? "" : vmsec_error_last());
+        fcntl(vmsec_listener_fd(n.l), F_SETFL, fcntl(vmsec_listener_fd(n.l), F_GETFL) | O_NONBLOCK);
+    } else if (vmsec_session_connect(&n.s, cfg, address, &o) < 0) {
+        die("%s", vmsec_error_last());
+    }
+    vmsec_session_set_nonblocking(n.s, 1);
+    while (!session_turn(&n))
+        ;
+    /* the peer closed: keep the session until it ended the link, so our acknowledgement of its
+     * close is not lost with us (at most a few seconds) */
+    for (int i = 0; i < 300 && vmsec_session_fd(n.s) >= 0; i++) {
+        poll(NULL, 0, 10);
+        vmsec_session_tick(n.s);
+    }
+    vmsec_session_free(n.s);
+    vmsec_session_listener_free(n.sl);
+    vmsec_listener_free(n.l);
+    free(n.in);
+    free(n.out);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -234,6 +357,8 @@ int main(int argc, char **argv)
         { "psk", required_argument, NULL, 'K' },     { "timeout", required_argument, NULL, 'T' },
         { "protocol-version", required_argument, NULL, 'V' },
         { "keepalive", required_argument, NULL, 'a' }, { "verbose", no_argument, NULL, 'v' },
+        { "keepalive", required_argument, NULL, 'a' },
+        { "resume", required_argument, NULL, 'R' },
         CLI_COMMON_OPTIONS,                          { NULL, 0, NULL, 0 },
     };
     static const char *const address[] = { "ADDRESS" };
@@ -241,7 +366,7 @@ int main(int argc, char **argv)
     vmsec_keypair *kp = NULL;
     vmsec_channel *ch = NULL;
     const char *keyfile = NULL, *pattern = NULL, *suite = NULL;
-    unsigned int keepalive_ms = 0;
+    unsigned int keepalive_ms = 0, resume_ms = 0;
     bool listen_mode = false, verbose = false;
     pthread_t t;
     int c;
@@ -272,6 +397,10 @@ int main(int argc, char **argv)
         case 'a':
             keepalive_ms = (unsigned int)cli_number(&app, optarg, VMSEC_CHANNEL_KEEPALIVE_MAX_MS / 3);
             break;
+        case 'R':
+            if (!(resume_ms = (unsigned int)cli_number(&app, optarg, 86400000UL)))
+                cli_usage_error(&app, "--resume: the reconnect deadline must be at least 1 ms");
+            break;
         }
     }
     cli_operands(&app, argc, argv, address, 1);
@@ -294,6 +423,11 @@ int main(int argc, char **argv)
     check(vmsec_channel_config_set_keypair(cfg, kp), "key");
     vmsec_keypair_free(kp);
 
+    if (resume_ms) {
+        run_session(cfg, argv[optind], listen_mode, resume_ms);
+        vmsec_channel_config_free(cfg);
+        return 0;
+    }
     if (listen_mode) {
         vmsec_listener *l;
         char peer[VMSEC_ADDRESS_MAX], bound[VMSEC_ADDRESS_MAX], who[2 * VMSEC_ADDRESS_MAX + 16];

@@ -16,6 +16,7 @@
 #include <vmsec/profile.h>
 #include <vmsec/transport.h>
 #include <vmsec/channel.h>
+#include <vmsec/session.h>
 #include <vmsec/policy.h>
 #include <vmsec/relay.h>
 #include <vmsec/planner.h>

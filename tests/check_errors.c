@@ -23,7 +23,7 @@ END_TEST
 START_TEST(strerror_unknown_codes)
 {
     ck_assert_str_eq(vmsec_strerror(1), "unknown error");
-    ck_assert_str_eq(vmsec_strerror(VMSEC_EPEERDEAD - 1), "unknown error");
+    ck_assert_str_eq(vmsec_strerror(VMSEC_ESESSIONLOST - 1), "unknown error");
     ck_assert_str_eq(vmsec_strerror(-100000), "unknown error");
     ck_assert_str_eq(vmsec_strerror((int)0x80000000u), "unknown error");
 }
@@ -43,6 +43,8 @@ START_TEST(codes_are_pinned)
     ck_assert_int_eq(VMSEC_EINTERNAL, -26);
     ck_assert_int_eq(VMSEC_EPEERTOOBIG, -27);
     ck_assert_int_eq(VMSEC_EPEERDEAD, -28);
+    ck_assert_int_eq(VMSEC_ESESSIONLOST, -29);
+    ck_assert_str_ne(vmsec_strerror(VMSEC_ESESSIONLOST), "unknown error");
 }
 END_TEST
 

@@ -15,7 +15,7 @@ public_of() {
     case $1 in
     common) echo "common errors version report" ;;
     isolation) echo "profile domain hostcheck planner" ;;
-    channel) echo "keys channel transport" ;;
+    channel) echo "keys channel transport session" ;;
     relay) echo "relay policy" ;;
     esac
 }

@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: ISC
 # The fail-closed engine suite (tampering at every offset, truncation, replay, wrong keys) and the
-# channel suites (threads, keep-alive timers in real time) under valgrind memcheck: no invalid
-# access, no use of uninitialised memory, no definite leak.
+# channel suites (threads, keep-alive timers in real time) and the session suites (resumes, and a
+# short run of the fault proxy) under valgrind memcheck: no invalid access, no use of
+# uninitialised memory, no definite leak.
 # VMSEC_TEST_QUICK=1 trims the exhaustive loops to two protocols to keep the run short.
 . "$top_srcdir/tests/tap.sh"
 if ! command -v valgrind >/dev/null 2>&1; then
@@ -10,8 +11,8 @@ if ! command -v valgrind >/dev/null 2>&1; then
     done_testing
 fi
 log=$(mktemp); trap 'rm -f "$log"' EXIT
-for t in check_engine check_channel check_channel_live; do
-    CK_FORK=no VMSEC_TEST_QUICK=1 "$top_builddir/libtool" --mode=execute valgrind -q --error-exitcode=99 \
+for t in check_engine check_channel check_channel_live check_session check_session_faults; do
+    CK_FORK=no VMSEC_TEST_QUICK=1 VMSEC_SESSION_FAULT_BYTES=1000000 VMSEC_SESSION_FAULT_CUTS=30 "$top_builddir/libtool" --mode=execute valgrind -q --error-exitcode=99 \
         --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
         "$top_builddir/tests/$t" >"$log" 2>&1
     rc=$?

@@ -250,6 +250,48 @@ except vmsec.Error:
     fi
     relay pass 0
     check "relay passing bytes unchanged: clean transfer" sh -c "[ $rrc -eq 0 ] && [ $lrc -eq 0 ] && cmp -s '$tmp/l.out' '$tmp/in.bin'"
+    # --resume: a proxy resets the first three connections after 700 kB each; the session
+    # reconnects and both directions arrive whole, once
+    head -c 3000000 /dev/urandom > "$tmp/in2.bin"
+    rm -f "$tmp/r" "$tmp/s"
+    "$nc" -l --resume 20000 -k "$tmp/b" -t "$tmp/a.pub" "unix:$tmp/s" <"$tmp/in2.bin" >"$tmp/l.out" 2>"$tmp/l.err" &
+    lpid=$!
+    wait_sock "$tmp/s"
+    python3 -c '
+import socket, struct, sys, threading
+srv = socket.socket(socket.AF_UNIX); srv.bind(sys.argv[1]); srv.listen(4)
+def pipe(a, b, limit, ends):
+    n = 0
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            if limit and n + len(data) > limit:
+                break
+            b.sendall(data); n += len(data)
+    except OSError:
+        pass
+    for s in ends:  # a reset: both sockets closed at once, unread bytes dropped
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); s.close()
+for i in range(4):
+    c, _ = srv.accept()
+    u = socket.socket(socket.AF_UNIX); u.connect(sys.argv[2])
+    limit = 700000 if i < 3 else 0
+    threading.Thread(target=pipe, args=(u, c, 0, []), daemon=True).start()
+    t = threading.Thread(target=pipe, args=(c, u, limit, [c, u] if limit else []))
+    t.start(); t.join() if limit else None
+threading.Event().wait(30)
+' "$tmp/r" "$tmp/s" &
+ppid=$!
+wait_sock "$tmp/r"
+"$nc" --resume 20000 -k "$tmp/a" -t "$tmp/b.pub" "unix:$tmp/r" <"$tmp/in.bin" >"$tmp/c.out" 2>"$tmp/c.err"; crc=$?
+wait_at_most 20 $lpid; lrc=$wrc
+kill $ppid 2>/dev/null; wait $ppid 2>/dev/null
+check "--resume across three resets: both sides exit 0" sh -c "[ $crc -eq 0 ] && [ $lrc -eq 0 ]"
+check "--resume across three resets: the listener got every byte once" cmp -s "$tmp/l.out" "$tmp/in.bin"
+check "--resume across three resets: the client got every byte once" cmp -s "$tmp/c.out" "$tmp/in2.bin"
+[ $crc -eq 0 ] && [ $lrc -eq 0 ] || diag "$(cat "$tmp/c.err" "$tmp/l.err")"
 else
     skip_or_fail "python3 not found (needed for the tampering relay)"
 fi

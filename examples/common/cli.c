@@ -278,6 +278,7 @@ const char *cli_error_name(int code)
         NAME(VMSEC_ECONNREFUSED), NAME(VMSEC_EADDRINUSE), NAME(VMSEC_EDENIED),     NAME(VMSEC_EROLLEDBACK),
         NAME(VMSEC_EPARTIAL),   NAME(VMSEC_EDRIFT),      NAME(VMSEC_EINTERNAL), NAME(VMSEC_EPEERTOOBIG),
         NAME(VMSEC_EPEERDEAD),
+        NAME(VMSEC_ESESSIONLOST),
     };
 #undef NAME
     if (code > 0 || (size_t)-code >= sizeof(names) / sizeof(names[0]) || !names[-code])

@@ -52,7 +52,12 @@ typedef enum vmsec_error {
     VMSEC_EPEERTOOBIG = -27,
     /** The peer sent nothing (not even a keep-alive) within the channel's dead-peer timeout
      *  (vmsec_channel_config_set_keepalive()); the channel failed. Available since VMSEC_1.1. */
-    VMSEC_EPEERDEAD = -28
+    VMSEC_EPEERDEAD = -28,
+    /** The peer no longer knows the session being resumed (its process restarted and lost the
+     *  session's state), or, on a session listener, a peer asked to resume a session this side
+     *  does not know: messages may have been lost, so the session is over (vmsec/session.h).
+     *  Available since VMSEC_1.1. */
+    VMSEC_ESESSIONLOST = -29
 } vmsec_error;
 
 /**

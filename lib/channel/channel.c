@@ -591,6 +591,13 @@ int vmsec_channel_handshake_hash(const vmsec_channel *ch, uint8_t *out, size_t c
     return vmsec_engine_handshake_hash(ch->e, out, cap, len);
 }
 
+int vmsec__channel_export(const vmsec_channel *ch, uint8_t *out, size_t len)
+{
+    if (!ch)
+        return vmsec__error(VMSEC_EINVAL, "vmsec__channel_export: channel is NULL");
+    return vmsec__engine_export(ch->e, out, len);
+}
+
 int vmsec_channel_peer_cid(const vmsec_channel *ch, uint32_t *cid)
 {
     struct sockaddr_storage ss;

@@ -20,6 +20,9 @@ struct vmsec_channel_config {
     vmsec_channel_verify_fn verify;
     void *verify_user;
     bool allow_any;
+    /* Set only by the session layer: keep an exporter secret at Split (vmsec__engine_export);
+     * here it fills padding, so plain channels pay nothing for it. */
+    bool export_secret;
     uint8_t *psk; /* guarded, NOISE_PSKLEN, or NULL */
     uint8_t *prologue;
     size_t prologue_len;
@@ -38,6 +41,10 @@ void vmsec__channel_config_clear(struct vmsec_channel_config *cfg);
 
 /* Fails the engine from outside (I/O error, timeout). side: 0 sending, 1 receiving, 2 both. */
 int vmsec__engine_abort(vmsec_engine *e, int side, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The exporter secret of an open engine whose configuration set export_secret: NOISE_EXPORT_LEN
+ * bytes derived from the final chaining key, secret, the same on both sides. VMSEC_ESTATE otherwise. */
+int vmsec__engine_export(const vmsec_engine *e, uint8_t *out, size_t len);
+int vmsec__channel_export(const vmsec_channel *ch, uint8_t *out, size_t len);
 /* True once close_notify was queued. */
 bool vmsec__engine_send_closed(const vmsec_engine *e);
 /* Version 2: this side read the last handshake message and queued its key-confirmation record,

@@ -192,6 +192,17 @@ int vmsec_engine_handshake_hash(const vmsec_engine *e, uint8_t *out, size_t cap,
     return 0;
 }
 
+int vmsec__engine_export(const vmsec_engine *e, uint8_t *out, size_t len)
+{
+    int rc;
+    if ((rc = open_guard(e, "vmsec__engine_export")) < 0)
+        return rc;
+    if (!out || len != NOISE_EXPORT_LEN || !e->cfg.export_secret || !e->sec)
+        return vmsec__error(VMSEC_ESTATE, "this channel keeps no exporter secret");
+    memcpy(out, e->sec->secret, NOISE_EXPORT_LEN);
+    return 0;
+}
+
 int vmsec__engine_abort(vmsec_engine *e, int side, int code, const char *fmt, ...)
 {
     char buf[200];

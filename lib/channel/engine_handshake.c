@@ -156,12 +156,15 @@ int vmsec__engine_confirmed(vmsec_engine *e)
 
 static int finish_handshake(vmsec_engine *e, bool wrote_last)
 {
+    uint8_t exported[NOISE_EXPORT_LEN];
     int rc;
     if (!e->peer_checked && !e->cfg.allow_any)
         return vmsec__engine_fail(e, 2, VMSEC_EAUTH,
                                   "pattern %s gives the peer no static key and any-peer was not allowed",
                                   e->cfg.proto.pattern);
     e->hhash_len = noise_handshake_hash(e->hs, e->hhash, sizeof(e->hhash));
+    if (e->cfg.export_secret && (rc = noise_handshake_export(e->hs, exported)) < 0)
+        return vmsec__engine_fail(e, 2, rc, "Noise export failed");
     if ((rc = noise_handshake_split(e->hs, &e->cs[0], &e->cs[1])) < 0)
         return vmsec__engine_fail(e, 2, rc, "Noise Split() failed");
 #ifndef NOISE_AEAD_EVP
@@ -176,6 +179,11 @@ static int finish_handshake(vmsec_engine *e, bool wrote_last)
     noise_handshake_free(e->hs);
     e->hs = NULL;
     release_handshake_material(e);
+    if (e->cfg.export_secret) {
+        /* the static secret's slot is free from Split on: the exporter costs no memory */
+        memcpy(e->sec->secret, exported, NOISE_EXPORT_LEN);
+        sodium_memzero(exported, sizeof(exported));
+    }
     if (e->cfg.version >= 2)
         return open_or_await_confirm(e, wrote_last);
     atomic_store(&e->state, VMSEC_STATE_OPEN); /* version 1: before the peer proved anything */

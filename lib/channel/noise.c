@@ -662,6 +662,21 @@ int noise_handshake_read(noise_handshake *hs, const uint8_t *msg, size_t msg_len
     return 0;
 }
 
+int noise_handshake_export(const noise_handshake *hs, uint8_t out[NOISE_EXPORT_LEN])
+{
+    uint8_t t1[NOISE_MAX_HASHLEN], t2[NOISE_MAX_HASHLEN], t3[NOISE_MAX_HASHLEN];
+    if (!hs || !out || hs->state != HS_COMPLETE)
+        return vmsec__error(VMSEC_ESTATE, "noise_handshake_export: needs a complete handshake not split yet");
+    /* HKDF's outputs are chained blocks, so the first two are exactly Split()'s keys and the
+     * third is independent of them: knowing the transport keys gives nothing of it. */
+    noise_hkdf(hs->proto.hash, hs->ck, NULL, 0, 3, t1, t2, t3);
+    memcpy(out, t3, NOISE_EXPORT_LEN);
+    sodium_memzero(t1, sizeof(t1));
+    sodium_memzero(t2, sizeof(t2));
+    sodium_memzero(t3, sizeof(t3));
+    return 0;
+}
+
 int noise_handshake_split(noise_handshake *hs, noise_cipherstate *send, noise_cipherstate *recv)
 {
     uint8_t k1[NOISE_MAX_HASHLEN], k2[NOISE_MAX_HASHLEN];

@@ -112,6 +112,11 @@ const uint8_t *noise_handshake_remote_static(const noise_handshake *hs);
  * (HASHLEN), or 0 when cap < HASHLEN or the handshake failed. */
 size_t noise_handshake_hash(const noise_handshake *hs, uint8_t *out, size_t cap);
 
+/* Size of the secret noise_handshake_export() gives. */
+#define NOISE_EXPORT_LEN 32
+/* Before Split(): a secret of the completed handshake for a layer above (vmsec sessions), the
+ * third output of HKDF(ck, empty), of which Split()'s keys are the first two. */
+int noise_handshake_export(const noise_handshake *hs, uint8_t out[NOISE_EXPORT_LEN]);
 /* Split(): after completion, the initiator's sending state is c1, the responder's is c2. send and recv
  * are overwritten, so they must not hold a keyed context (noise_cipher_wipe a used one first). */
 int noise_handshake_split(noise_handshake *hs, noise_cipherstate *send, noise_cipherstate *recv);

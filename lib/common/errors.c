@@ -44,6 +44,7 @@ static const char *const error_names[] = {
     [-VMSEC_EINTERNAL] = "internal error",
     [-VMSEC_EPEERTOOBIG] = "peer's message exceeds the maximum",
     [-VMSEC_EPEERDEAD] = "peer sent nothing within the dead-peer timeout",
+    [-VMSEC_ESESSIONLOST] = "session state lost by one side",
 };
 
 const char *vmsec_strerror(int code)

@@ -39,7 +39,7 @@ class TestPrototypeTable(unittest.TestCase):
                 decls[m.group(2)] = (" ".join(m.group(1).split()), 0 if params in ("", "void") else params.count(",") + 1)
         returns = {"int": (_lib.STATUS, ctypes.c_int), "size_t": (ctypes.c_size_t,), "void": (None,),
                    "const char *": (ctypes.c_char_p,), "unsigned int": (ctypes.c_uint,),
-                   "uint32_t": (ctypes.c_uint32,), "short": (ctypes.c_short,)}
+                   "uint32_t": (ctypes.c_uint32,), "uint64_t": (ctypes.c_uint64,), "short": (ctypes.c_short,)}
         for name, (restype, argtypes) in _lib.PROTOTYPES.items():
             with self.subTest(name=name):
                 if name not in decls:

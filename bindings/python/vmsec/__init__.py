@@ -9,6 +9,7 @@ from .keys import KEY_BYTES, Keypair, PublicKey
 from .profile import QUOTA_UNLIMITED, UNLIMITED, Profile
 from .domain import Domain, Report, ReportEntry
 from .channel import Channel, ChannelConfig, Engine, Listener
+from .session import Session, SessionListener
 from . import aio, planner, relay  # noqa: F401 - vmsec.aio, vmsec.planner, vmsec.relay
 
 
@@ -46,4 +47,5 @@ __all__ = [
     "Profile", "UNLIMITED", "QUOTA_UNLIMITED",
     "Domain", "Report", "ReportEntry",
     "Channel", "ChannelConfig", "Engine", "Listener",
+    "Session", "SessionListener",
 ]

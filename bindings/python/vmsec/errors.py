@@ -50,6 +50,7 @@ _CODES = {
     -27: ("PeerMessageTooLarge", "The peer's message exceeds the maximum; the channel failed.", ()),
     -28: ("PeerDead", "The peer sent nothing within the dead-peer timeout; the channel failed.",
           (TimeoutError,)),
+    -29: ("SessionLost", "One side lost the session's state; messages may be lost, the session is over.", ()),
 }
 
 #: Names of earlier releases that shadowed built-ins, kept as aliases (not exported by ``*``).

@@ -1,0 +1,247 @@
+/**
+ * @file vmsec/session.h
+ * @brief Sessions that survive a transport reset: nothing lost, nothing duplicated; since 1.1.
+ *
+ * A vsock connection dies when its VM migrates or is snapshotted and restored, or when a relay or
+ * agent restarts. A @ref vmsec_session carries application messages over a sequence of channels
+ * (vmsec/channel.h): each side numbers the messages it sends, the receiver acknowledges them, and
+ * the sender keeps what is not yet acknowledged in a bounded buffer. When a channel fails without
+ * an orderly session close (reset, end of stream, #VMSEC_EPEERDEAD...), the connecting side
+ * reconnects with capped exponential backoff and jitter, runs a fresh handshake (new keys), proves
+ * that it resumes the same session with the same peer, and both sides resend from the last message
+ * the other received. The application receives every message exactly once, in order.
+ *
+ * The wire additions are specified in doc/SESSIONS.md. In short: session frames are channel
+ * messages; a session secret is derived from the first handshake's chaining key; a resume is
+ * proved by both sides with a MAC under that secret over the new channel's handshake hash, and the
+ * new channel's peer key must be the session's. The 16-byte session id is not secret.
+ *
+ * A side that lost the session's state (a restarted process) answers a resume with "unknown
+ * session": both sides then report #VMSEC_ESESSIONLOST, never a silent loss. A session that is
+ * not resumed within its reconnect deadline fails with #VMSEC_ETIMEDOUT.
+ *
+ * **Threads.** A session is used by one thread at a time. Sessions of one
+ * @ref vmsec_session_listener may be used by different threads, and the listener by another.
+ *
+ * **Limits of this version.** A reconnect attempt (connect, handshake, resume) and the handshake in
+ * vmsec_session_listener_accept() are run to completion by the call that starts them, bounded by
+ * the configuration's handshake timeout, even in non-blocking mode. Both sides must have a static
+ * key (patterns such as XX, IK, KK).
+ */
+#ifndef VMSEC_SESSION_H
+#define VMSEC_SESSION_H
+
+#include <vmsec/channel.h>
+#include <vmsec/common.h>
+#include <vmsec/transport.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief Size of a session id (public, random). */
+#define VMSEC_SESSION_ID_BYTES 16
+/** @brief Bytes a session frame adds to an application message (doc/SESSIONS.md). */
+#define VMSEC_SESSION_OVERHEAD 17
+/** @brief Version of @ref vmsec_session_options this header describes. */
+#define VMSEC_SESSION_OPTIONS_VERSION 1
+
+/** @brief Session id size, for bindings. @return #VMSEC_SESSION_ID_BYTES. */
+VMSEC_EXPORT size_t vmsec_session_id_bytes(void);
+
+/**
+ * @brief Gives the address to reconnect to, e.g. the new CID of a migrated guest.
+ * Called before every reconnect attempt.
+ * @param user The pointer given in @ref vmsec_session_options.
+ * @param[out] address Buffer for the NUL-terminated address (see vmsec/transport.h); it holds the
+ *             address of the previous attempt when called.
+ * @param cap Size of @p address (#VMSEC_ADDRESS_MAX).
+ * @return 0 to connect to @p address; a negative value skips this attempt (the backoff goes on).
+ */
+typedef int (*vmsec_session_resolve_fn)(void *user, char *address, size_t cap);
+
+/** @brief Options of a session; initialise with #VMSEC_SESSION_OPTIONS_INIT or vmsec_session_options_init(). */
+typedef struct vmsec_session_options {
+    unsigned int version;             /**< #VMSEC_SESSION_OPTIONS_VERSION. */
+    size_t max_unacked_bytes;         /**< Bytes of sent, unacknowledged messages kept (default 8 MiB); a larger message is refused. */
+    size_t max_unacked_messages;      /**< Sent, unacknowledged messages kept (default 1024). */
+    unsigned int ack_delay_ms;        /**< Longest wait before acknowledging a delivered message (default 20). */
+    unsigned int backoff_initial_ms;  /**< First reconnect delay (default 100); doubles per failed attempt. */
+    unsigned int backoff_max_ms;      /**< Cap of the reconnect delay (default 5000). */
+    unsigned int reconnect_deadline_ms; /**< How long a session waits to be resumed before #VMSEC_ETIMEDOUT (default 60000; 0: forever). */
+    vmsec_session_resolve_fn resolve; /**< Connecting side: where to reconnect; NULL: the same address. */
+    void *resolve_user;               /**< Passed to @p resolve. */
+} vmsec_session_options;
+
+/** @brief Static initialiser with the defaults. */
+#define VMSEC_SESSION_OPTIONS_INIT {VMSEC_SESSION_OPTIONS_VERSION, (size_t)8 << 20, 1024, 20, 100, 5000, 60000, NULL, NULL}
+
+/**
+ * @brief Fills @p opts with the defaults.
+ * @param[out] opts The options.
+ * @param version #VMSEC_SESSION_OPTIONS_VERSION.
+ * @return 0 or #VMSEC_EINVAL.
+ */
+VMSEC_EXPORT int vmsec_session_options_init(vmsec_session_options *opts, unsigned int version);
+
+/** @brief A session: ordered, exactly-once messages over channels that may be replaced. Opaque. */
+typedef struct vmsec_session vmsec_session;
+
+/** @brief The accepting side's table of sessions, over a @ref vmsec_listener. Opaque. */
+typedef struct vmsec_session_listener vmsec_session_listener;
+
+/**
+ * @brief Connects to @p address and starts a new session (blocking).
+ * Connects, runs the handshake as initiator and the session's opening exchange, bounded by the
+ * configuration's handshake timeout. A failure here is returned as such, without retrying.
+ * @param[out] out Receives a blocking session; free it with vmsec_session_free().
+ * @param cfg The channel configuration (copied); both sides need a static key.
+ * @param address The address (vmsec/transport.h).
+ * @param opts Options, or NULL for the defaults.
+ * @return 0 or any error of vmsec_channel_connect(); #VMSEC_EPROTO; #VMSEC_EAUTH; #VMSEC_EINVAL.
+ */
+VMSEC_EXPORT int vmsec_session_connect(vmsec_session **out, const vmsec_channel_config *cfg, const char *address,
+                                       const vmsec_session_options *opts);
+
+/**
+ * @brief Creates the table of sessions accepted on @p listener.
+ * @param[out] out Receives it; free it with vmsec_session_listener_free().
+ * @param cfg The channel configuration (copied).
+ * @param listener The listener (not owned; it must outlive the session listener).
+ * @param opts Options of the sessions it accepts, or NULL for the defaults.
+ * @return 0, #VMSEC_EINVAL or #VMSEC_ENOMEM.
+ */
+VMSEC_EXPORT int vmsec_session_listener_new(vmsec_session_listener **out, const vmsec_channel_config *cfg,
+                                            vmsec_listener *listener, const vmsec_session_options *opts);
+
+/**
+ * @brief Frees the table. Its sessions stay usable but can no longer be resumed. Accepts NULL.
+ * Call it when no call on one of its sessions is running in another thread.
+ * @param sl The session listener.
+ */
+VMSEC_EXPORT void vmsec_session_listener_free(vmsec_session_listener *sl);
+
+/**
+ * @brief Accepts one connection: a new session, or the resumption of a known one.
+ * Runs the handshake and reads the peer's opening frame, bounded by the handshake timeout. A
+ * resumption is verified (same peer key, proof of the session secret) and handed to its session,
+ * which continues at its next call; @p *out is then NULL.
+ * @param sl The session listener.
+ * @param[out] out Receives a new blocking session, or NULL when the connection resumed one.
+ * @return 0; #VMSEC_EAGAIN (non-blocking listener, nobody waiting); #VMSEC_ESESSIONLOST (the
+ *         peer asked to resume a session this side does not know; it was told so); #VMSEC_EAUTH
+ *         (a resume with a wrong peer key or proof: refused); any error of the handshake.
+ */
+VMSEC_EXPORT int vmsec_session_listener_accept(vmsec_session_listener *sl, vmsec_session **out);
+
+/**
+ * @brief Frees the session without closing it (the peer sees a lost link, then its deadline).
+ * Wipes the session secret. Accepts NULL.
+ * @param s The session.
+ */
+VMSEC_EXPORT void vmsec_session_free(vmsec_session *s);
+
+/**
+ * @brief Switches the session between blocking and non-blocking mode.
+ * @param s The session.
+ * @param nonblocking Non-zero for non-blocking.
+ * @return 0 or #VMSEC_EINVAL.
+ */
+VMSEC_EXPORT int vmsec_session_set_nonblocking(vmsec_session *s, int nonblocking);
+
+/**
+ * @brief Sends one message; it is kept until the peer acknowledges it.
+ * A blocking call returns once the message was written to the current link (or, with no link,
+ * once it was queued: it goes out after the resume, from a later call); a non-blocking one
+ * writes what the socket takes and leaves the rest to later calls.
+ * @param s The session.
+ * @param msg The message (NULL allowed when @p len is 0).
+ * @param len At most the channel's maximum message minus #VMSEC_SESSION_OVERHEAD, and at most
+ *        max_unacked_bytes.
+ * @return 0 (accepted: it will be delivered once, across reconnects); #VMSEC_EAGAIN (non-blocking:
+ *         the unacknowledged buffer is full, nothing accepted; a blocking call waits instead);
+ *         #VMSEC_ETOOBIG; #VMSEC_ECLOSED (the session was closed); #VMSEC_ESESSIONLOST;
+ *         #VMSEC_ETIMEDOUT (not resumed within the reconnect deadline); #VMSEC_EPROTO; #VMSEC_EAUTH.
+ */
+VMSEC_EXPORT int vmsec_session_send(vmsec_session *s, const uint8_t *msg, size_t len);
+
+/**
+ * @brief Receives the next message, in order, exactly once.
+ * @param s The session.
+ * @param[out] buf Buffer (NULL allowed when @p cap is 0).
+ * @param cap Size of @p buf.
+ * @param[out] len Receives the message size.
+ * @return 0; #VMSEC_EAGAIN (non-blocking); #VMSEC_ETOOBIG (message kept, size in @p len);
+ *         #VMSEC_ECLOSED (the peer closed the session: every message before its close was
+ *         delivered); the failures of vmsec_session_send().
+ */
+VMSEC_EXPORT int vmsec_session_recv(vmsec_session *s, uint8_t *buf, size_t cap, size_t *len);
+
+/**
+ * @brief Closes the session in order: returns once the peer acknowledged every message sent and
+ *        the close itself (across reconnects if needed), then closes the channel.
+ * Messages from the peer not yet received are discarded (acknowledged unread, so a peer that
+ * closes at the same time completes its close too). The peer's vmsec_session_recv() returns
+ * #VMSEC_ECLOSED once it delivered everything sent before the close.
+ * @param s The session.
+ * @return 0; #VMSEC_EAGAIN (non-blocking: call again); the failures of vmsec_session_send().
+ */
+VMSEC_EXPORT int vmsec_session_close(vmsec_session *s);
+
+/**
+ * @brief Gives the descriptor to poll: the current channel's, or -1 while there is none (then poll
+ *        with vmsec_session_next_timeout_ms() alone). It changes when the session reconnects.
+ * @param s The session.
+ * @return The descriptor or -1.
+ */
+VMSEC_EXPORT int vmsec_session_fd(const vmsec_session *s);
+
+/**
+ * @brief Returns the poll(2) events to wait for on vmsec_session_fd().
+ * @param s The session.
+ * @return A mask of POLLIN and POLLOUT, 0 without a channel.
+ */
+VMSEC_EXPORT short vmsec_session_poll_events(const vmsec_session *s);
+
+/**
+ * @brief Gives the poll(2) timeout until the session's next timer (acknowledgement, reconnect
+ *        attempt, deadline, the channel's keep-alives), for a non-blocking session:
+ * @code
+ * struct pollfd p = {.fd = vmsec_session_fd(s), .events = vmsec_session_poll_events(s)};
+ * poll(&p, 1, vmsec_session_next_timeout_ms(s));
+ * if ((rc = vmsec_session_tick(s)) < 0) ... // VMSEC_ESESSIONLOST, VMSEC_ETIMEDOUT...
+ * @endcode
+ * @param s The session.
+ * @return Milliseconds (0 when a timer is due), or -1 when none is armed.
+ */
+VMSEC_EXPORT int vmsec_session_next_timeout_ms(const vmsec_session *s);
+
+/**
+ * @brief Runs the session: timers, reconnect attempts, writing and reading what the descriptor
+ *        allows. Calling it early or often does no harm.
+ * @param s The session.
+ * @return 0; the failures of vmsec_session_send().
+ */
+VMSEC_EXPORT int vmsec_session_tick(vmsec_session *s);
+
+/**
+ * @brief Copies the session id (public: it names the session, it does not authenticate anyone).
+ * @param s The session.
+ * @param[out] id Receives #VMSEC_SESSION_ID_BYTES bytes.
+ * @param cap Size of @p id.
+ * @return 0, #VMSEC_EINVAL or #VMSEC_ETOOBIG.
+ */
+VMSEC_EXPORT int vmsec_session_id(const vmsec_session *s, uint8_t *id, size_t cap);
+
+/**
+ * @brief Counts the channels this session has used (1 before any reconnect).
+ * @param s The session.
+ * @return The count, 0 for NULL.
+ */
+VMSEC_EXPORT uint64_t vmsec_session_links(const vmsec_session *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMSEC_SESSION_H */

@@ -1,0 +1,247 @@
+/* The accepting side's table of sessions (vmsec_session_listener): a connection either opens a new
+ * session or, once its resume is verified (same peer key, proof of the session secret over this
+ * channel's handshake hash), is handed to the session it resumes. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "channel/session_internal.h"
+#include "common/internal.h"
+
+int vmsec_session_listener_new(vmsec_session_listener **out, const vmsec_channel_config *cfg,
+                               vmsec_listener *listener, const vmsec_session_options *opts)
+{
+    vmsec_session_listener *sl;
+    vmsec_session *probe;
+    int rc;
+    if (!out || !cfg || !listener)
+        return vmsec__error(VMSEC_EINVAL, "vmsec_session_listener_new: NULL argument");
+    *out = NULL;
+    /* the options are checked once, here, by making a session that is never used */
+    if ((rc = vmsec__session_new(&probe, cfg, opts, VMSEC_ROLE_RESPONDER)) < 0)
+        return rc;
+    vmsec_session_free(probe);
+    if (!(sl = calloc(1, sizeof(*sl))))
+        return vmsec__error(VMSEC_ENOMEM, "out of memory allocating a session listener");
+    if ((rc = vmsec__channel_config_copy(&sl->cfg, cfg)) < 0) {
+        free(sl);
+        return rc;
+    }
+    sl->cfg.export_secret = true;
+    if (opts)
+        sl->opts = *opts;
+    else
+        vmsec_session_options_init(&sl->opts, VMSEC_SESSION_OPTIONS_VERSION);
+    sl->listener = listener;
+    pthread_mutex_init(&sl->lock, NULL);
+    pthread_mutex_init(&sl->accept_lock, NULL);
+    *out = sl;
+    return 0;
+}
+
+void vmsec_session_listener_free(vmsec_session_listener *sl)
+{
+    if (!sl)
+        return;
+    pthread_mutex_lock(&sl->lock);
+    for (vmsec_session *s = sl->head; s; s = s->sl_next)
+        s->sl = NULL;
+    sl->head = NULL;
+    pthread_mutex_unlock(&sl->lock);
+    for (size_t i = 0; i < sl->nfresh; i++)
+        vmsec_session_free(sl->fresh[i]);
+    free(sl->fresh);
+    pthread_mutex_destroy(&sl->lock);
+    pthread_mutex_destroy(&sl->accept_lock);
+    vmsec__channel_config_clear(&sl->cfg);
+    free(sl);
+}
+
+void vmsec__session_listener_remove(vmsec_session *s)
+{
+    vmsec_session_listener *sl = s->sl;
+    if (!sl)
+        return;
+    pthread_mutex_lock(&sl->lock);
+    if (s->sl_prev)
+        s->sl_prev->sl_next = s->sl_next;
+    else
+        sl->head = s->sl_next;
+    if (s->sl_next)
+        s->sl_next->sl_prev = s->sl_prev;
+    s->sl = NULL;
+    pthread_mutex_unlock(&sl->lock);
+}
+
+void vmsec__session_listener_keep(vmsec_session_listener *sl, vmsec_session *s)
+{
+    pthread_mutex_lock(&sl->lock);
+    if (sl->nfresh == sl->fresh_cap) {
+        size_t cap = sl->fresh_cap ? 2 * sl->fresh_cap : 4;
+        vmsec_session **p = realloc(sl->fresh, cap * sizeof(*p));
+        if (!p) {
+            pthread_mutex_unlock(&sl->lock);
+            vmsec_session_free(s); /* its peer sees a lost link and, resuming, "unknown session" */
+            return;
+        }
+        sl->fresh = p;
+        sl->fresh_cap = cap;
+    }
+    sl->fresh[sl->nfresh++] = s;
+    pthread_mutex_unlock(&sl->lock);
+}
+
+static vmsec_session *find(vmsec_session_listener *sl, const uint8_t *id)
+{
+    for (vmsec_session *s = sl->head; s; s = s->sl_next)
+        if (!memcmp(s->id, id, VMSEC_SESSION_ID_BYTES))
+            return s;
+    return NULL;
+}
+
+/* HELLO_NEW: a session with the id the peer chose, then WELCOME. */
+static int open_session(vmsec_session_listener *sl, vmsec_channel *ch, const struct vmsec__sframe *f,
+                        int64_t deadline, vmsec_session **out)
+{
+    struct vmsec__sframe w = {.type = SF_WELCOME};
+    uint8_t h[VMSEC_HANDSHAKE_HASH_MAX];
+    vmsec_session *s;
+    size_t hlen;
+    int rc;
+    if ((rc = vmsec__session_new(&s, &sl->cfg, &sl->opts, VMSEC_ROLE_RESPONDER)) < 0) {
+        vmsec_channel_free(ch);
+        return rc;
+    }
+    memcpy(s->id, f->id, VMSEC_SESSION_ID_BYTES);
+    if ((rc = vmsec__session_start(s, ch)) < 0 || (rc = vmsec__session_hash(ch, h, &hlen)) < 0) {
+        if (!s->ch)
+            vmsec_channel_free(ch);
+        vmsec_session_free(s);
+        return rc;
+    }
+    memcpy(w.id, s->id, VMSEC_SESSION_ID_BYTES);
+    vmsec__session_proof(w.proof, s->secret, s->id, VMSEC_ROLE_RESPONDER, h, hlen);
+    if ((rc = vmsec__session_write_frame(ch, &w, deadline)) < 0) {
+        vmsec_session_free(s);
+        return rc;
+    }
+    pthread_mutex_lock(&sl->lock);
+    if (find(sl, s->id)) {
+        pthread_mutex_unlock(&sl->lock);
+        vmsec_session_free(s);
+        return vmsec__error(VMSEC_EPROTO, "session: a new session with the id of an existing one");
+    }
+    s->sl = sl;
+    s->sl_next = sl->head;
+    if (sl->head)
+        sl->head->sl_prev = s;
+    sl->head = s;
+    pthread_mutex_unlock(&sl->lock);
+    *out = s;
+    return 0;
+}
+
+/* Says "unknown session" to a peer that wants to resume one this side does not know. */
+static int refuse_unknown(vmsec_channel *ch, const struct vmsec__sframe *f, int64_t deadline)
+{
+    struct vmsec__sframe u = {.type = SF_UNKNOWN};
+    memcpy(u.id, f->id, VMSEC_SESSION_ID_BYTES);
+    if (vmsec__session_write_frame(ch, &u, deadline) == 0)
+        vmsec_channel_close(ch);
+    vmsec_channel_free(ch);
+    return vmsec__error(VMSEC_ESESSIONLOST, "a peer asked to resume a session this side does not know "
+                                            "(lost with an earlier process?)");
+}
+
+/* HELLO_RESUME: the same peer key and its proof over this channel, then the session takes over. */
+static int resume_session(vmsec_session_listener *sl, vmsec_channel *ch, const struct vmsec__sframe *f,
+                          int64_t deadline)
+{
+    uint8_t h[VMSEC_HANDSHAKE_HASH_MAX], key[VMSEC_KEY_BYTES], want[SF_PROOF_LEN];
+    size_t hlen;
+    vmsec_session *s;
+    if (vmsec__session_hash(ch, h, &hlen) < 0 || vmsec_channel_peer_key(ch, key, sizeof(key)) < 0) {
+        vmsec_channel_free(ch);
+        return VMSEC_EINTERNAL;
+    }
+    pthread_mutex_lock(&sl->lock);
+    if (!(s = find(sl, f->id))) {
+        pthread_mutex_unlock(&sl->lock);
+        return refuse_unknown(ch, f, deadline);
+    }
+    vmsec__session_proof(want, s->secret, s->id, VMSEC_ROLE_INITIATOR, h, hlen);
+    if (sodium_memcmp(key, s->peer_key, sizeof(key)) || sodium_memcmp(want, f->proof, SF_PROOF_LEN)) {
+        bool other = sodium_memcmp(key, s->peer_key, sizeof(key)) != 0;
+        pthread_mutex_unlock(&sl->lock);
+        vmsec_channel_free(ch); /* no answer: the session goes on, untouched */
+        return vmsec__error(VMSEC_EAUTH, "a resume of a known session refused: %s",
+                            other ? "another peer key than the session's" : "wrong proof of the session secret");
+    }
+    vmsec_channel_free(s->pending);
+    s->pending = ch;
+    s->pending_recvd = f->ack;
+    pthread_mutex_unlock(&sl->lock);
+    return 0;
+}
+
+int vmsec__session_listener_accept_one(vmsec_session_listener *sl, vmsec_session **out)
+{
+    struct vmsec__sframe f;
+    vmsec_channel *ch;
+    int64_t deadline;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int fd, rc, fl;
+    *out = NULL;
+    if ((rc = vmsec_listener_accept(sl->listener, &fd, NULL, 0, NULL)) < 0)
+        return rc;
+    deadline = vmsec__session_now() +
+               (sl->cfg.handshake_timeout_ms ? sl->cfg.handshake_timeout_ms : VMSEC_CHANNEL_DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        close(fd);
+        return vmsec__error_errno(VMSEC_EIO, errno, "session listener: O_NONBLOCK");
+    }
+    if ((rc = vmsec_channel_new(&ch, &sl->cfg, fd, VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD)) < 0) {
+        close(fd);
+        return rc;
+    }
+    if ((rc = vmsec__session_handshake(ch, deadline)) < 0 ||
+        (rc = vmsec__session_read_frame(ch, deadline, &buf, &len)) < 0 || (rc = vmsec__sframe_parse(buf, len, &f)) < 0)
+        goto fail;
+    free(buf);
+    if (f.type == SF_HELLO_NEW)
+        return open_session(sl, ch, &f, deadline, out);
+    if (f.type == SF_HELLO_RESUME)
+        return resume_session(sl, ch, &f, deadline);
+    rc = vmsec__error(VMSEC_EPROTO, "session: frame type 0x%02x where HELLO was due", f.type);
+    buf = NULL;
+fail:
+    free(buf);
+    vmsec_channel_free(ch);
+    return rc;
+}
+
+int vmsec_session_listener_accept(vmsec_session_listener *sl, vmsec_session **out)
+{
+    int rc;
+    if (!sl || !out)
+        return vmsec__error(VMSEC_EINVAL, "vmsec_session_listener_accept: NULL argument");
+    *out = NULL;
+    pthread_mutex_lock(&sl->lock);
+    if (sl->nfresh) {
+        *out = sl->fresh[0];
+        memmove(sl->fresh, sl->fresh + 1, --sl->nfresh * sizeof(*sl->fresh));
+        pthread_mutex_unlock(&sl->lock);
+        return 0;
+    }
+    pthread_mutex_unlock(&sl->lock);
+    pthread_mutex_lock(&sl->accept_lock);
+    rc = vmsec__session_listener_accept_one(sl, out);
+    pthread_mutex_unlock(&sl->accept_lock);
+    return rc;
+}

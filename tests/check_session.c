@@ -1,0 +1,523 @@
+/* Sessions (vmsec/session.h): the frame codec and proofs as pure logic, then sessions over real
+ * sockets: exchange and orderly close, a resume after a reset, a listener that lost its state,
+ * impostors, the reconnect deadline, and back-pressure. It links the convenience library to build
+ * impostors from the session's internals. */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "channel/session_internal.h"
+#include "channel_pair.h"
+
+static vmsec_keypair *ka, *kb;
+static vmsec_channel_config *cfg_a, *cfg_b; /* a: the connecting side, b: the accepting side */
+static char dir[96], addr[VMSEC_ADDRESS_MAX + 32];
+
+static void setup(void)
+{
+    vt_channel_pair_new(&ka, &kb, &cfg_a, &cfg_b);
+    vmsec_channel_config_set_handshake_timeout(cfg_a, 2000);
+    vmsec_channel_config_set_handshake_timeout(cfg_b, 2000);
+    vt_tmpdir(dir, sizeof(dir));
+    snprintf(addr, sizeof(addr), "unix:%s/s", dir);
+}
+
+static void teardown(void)
+{
+    vt_rmtree(dir);
+    vt_channel_pair_free(ka, kb, cfg_a, cfg_b);
+}
+
+static vmsec_session_options fast_options(void)
+{
+    vmsec_session_options o;
+    ck_assert_int_eq(vmsec_session_options_init(&o, VMSEC_SESSION_OPTIONS_VERSION), 0);
+    o.backoff_initial_ms = 10;
+    o.backoff_max_ms = 50;
+    o.ack_delay_ms = 5;
+    o.reconnect_deadline_ms = 5000;
+    return o;
+}
+
+/* ---- pure logic ------------------------------------------------------------------------------ */
+
+START_TEST(frames_round_trip)
+{
+    static const uint8_t types[] = {SF_HELLO_NEW, SF_HELLO_RESUME, SF_WELCOME, SF_UNKNOWN, SF_DATA, SF_ACK, SF_CLOSE};
+    static const size_t sizes[] = {18, 58, 57, 17, 17, 9, 17};
+    for (size_t i = 0; i < sizeof(types); i++) {
+        struct vmsec__sframe f = {.type = types[i], .seq = 5, .ack = 0x0102030405060708ull}, g;
+        uint8_t buf[SF_MAX_CONTROL];
+        size_t n;
+        memset(f.id, 0xa5, sizeof(f.id));
+        memset(f.proof, 0x5a, sizeof(f.proof));
+        n = vmsec__sframe_write(buf, &f);
+        ck_assert_uint_eq(n, sizes[i]);
+        ck_assert_int_eq(vmsec__sframe_parse(buf, n, &g), 0);
+        ck_assert_uint_eq(g.type, f.type);
+        if (f.type != SF_HELLO_NEW && f.type != SF_UNKNOWN)
+            ck_assert_uint_eq(g.ack, f.ack);
+        if (f.type == SF_DATA || f.type == SF_CLOSE)
+            ck_assert_uint_eq(g.seq, 5);
+        if (f.type <= SF_UNKNOWN)
+            ck_assert_mem_eq(g.id, f.id, sizeof(f.id));
+        if (f.type == SF_HELLO_RESUME || f.type == SF_WELCOME)
+            ck_assert_mem_eq(g.proof, f.proof, sizeof(f.proof));
+    }
+}
+END_TEST
+
+START_TEST(data_frames_carry_their_payload)
+{
+    uint8_t buf[SF_HDR + 3];
+    struct vmsec__sframe f = {.type = SF_DATA, .seq = 1, .ack = 0}, g;
+    vmsec__sframe_write(buf, &f);
+    memcpy(buf + SF_HDR, "abc", 3);
+    ck_assert_int_eq(vmsec__sframe_parse(buf, sizeof(buf), &g), 0);
+    ck_assert_uint_eq(g.len, 3);
+    ck_assert_mem_eq(g.data, "abc", 3);
+}
+END_TEST
+
+START_TEST(malformed_frames_are_protocol_errors)
+{
+    uint8_t buf[SF_MAX_CONTROL + 1] = {0};
+    struct vmsec__sframe f = {.type = SF_HELLO_NEW}, g;
+    size_t n = vmsec__sframe_write(buf, &f);
+    ck_assert_int_eq(vmsec__sframe_parse(buf, 0, &g), VMSEC_EPROTO);
+    ck_assert_int_eq(vmsec__sframe_parse(buf, n - 1, &g), VMSEC_EPROTO);  /* short */
+    ck_assert_int_eq(vmsec__sframe_parse(buf, n + 1, &g), VMSEC_EPROTO);  /* long */
+    buf[1] = SF_VERSION + 1;
+    ck_assert_int_eq(vmsec__sframe_parse(buf, n, &g), VMSEC_EPROTO);      /* another version */
+    buf[0] = 0x08;
+    ck_assert_int_eq(vmsec__sframe_parse(buf, SF_HDR, &g), VMSEC_EPROTO); /* unknown type */
+    buf[0] = 0x00;
+    ck_assert_int_eq(vmsec__sframe_parse(buf, SF_HDR, &g), VMSEC_EPROTO);
+    memset(buf, 0, sizeof(buf));
+    buf[0] = SF_DATA; /* sequence number 0 */
+    ck_assert_int_eq(vmsec__sframe_parse(buf, SF_HDR, &g), VMSEC_EPROTO);
+    ck_assert_int_eq(vmsec__sframe_parse(buf, SF_HDR - 1, &g), VMSEC_EPROTO);
+}
+END_TEST
+
+/* A proof binds the secret, the side, the session id and the channel: change any one, it differs. */
+START_TEST(proofs_bind_secret_side_id_and_channel)
+{
+    uint8_t secret[SF_SECRET_LEN], other[SF_SECRET_LEN], id[16], h[64], p[6][SF_PROOF_LEN];
+    randombytes_buf(secret, sizeof(secret));
+    randombytes_buf(other, sizeof(other));
+    randombytes_buf(id, sizeof(id));
+    randombytes_buf(h, sizeof(h));
+    vmsec__session_proof(p[0], secret, id, VMSEC_ROLE_INITIATOR, h, 64);
+    vmsec__session_proof(p[1], other, id, VMSEC_ROLE_INITIATOR, h, 64);
+    vmsec__session_proof(p[2], secret, id, VMSEC_ROLE_RESPONDER, h, 64);
+    h[0] ^= 1;
+    vmsec__session_proof(p[3], secret, id, VMSEC_ROLE_INITIATOR, h, 64);
+    h[0] ^= 1;
+    id[0] ^= 1;
+    vmsec__session_proof(p[4], secret, id, VMSEC_ROLE_INITIATOR, h, 64);
+    id[0] ^= 1;
+    vmsec__session_proof(p[5], secret, id, VMSEC_ROLE_INITIATOR, h, 64);
+    for (int i = 1; i < 5; i++)
+        ck_assert_mem_ne(p[0], p[i], SF_PROOF_LEN);
+    ck_assert_mem_eq(p[0], p[5], SF_PROOF_LEN);
+}
+END_TEST
+
+/* The sender's buffer: acknowledgements release messages, and one beyond what was sent is a
+ * protocol error. */
+START_TEST(acknowledgements_release_the_buffer)
+{
+    vmsec_session *s;
+    ck_assert_int_eq(vmsec__session_new(&s, cfg_a, NULL, VMSEC_ROLE_INITIATOR), 0);
+    vmsec_session_set_nonblocking(s, 1);
+    s->link = LINK_DOWN;
+    s->down_since = vmsec__session_now();
+    s->next_attempt = INT64_MAX; /* no reconnect: this test only looks at the buffer */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(vmsec_session_send(s, (const uint8_t *)"xy", 2), 0);
+    ck_assert_uint_eq(s->sq_count, 3);
+    ck_assert_uint_eq(s->sq_bytes, 3 * (SF_HDR + 2));
+    ck_assert_int_eq(vmsec__session_acked(s, 2), 0);
+    ck_assert_uint_eq(s->sq_count, 1);
+    ck_assert_uint_eq(s->sq_head->seq, 3);
+    ck_assert_int_eq(vmsec__session_acked(s, 1), 0); /* an old acknowledgement changes nothing */
+    ck_assert_uint_eq(s->sq_count, 1);
+    ck_assert_int_eq(vmsec__session_acked(s, 4), VMSEC_EPROTO);
+    vmsec_session_free(s);
+}
+END_TEST
+
+static void *accept_n(void *p);
+
+/* ---- over sockets ---------------------------------------------------------------------------- */
+
+typedef struct server {
+    vmsec_listener *l;
+    vmsec_session_listener *sl;
+    vmsec_session *s;
+    pthread_t t;
+    int rc, mode;
+    int accept_rc[4];
+    int naccept;
+    char got[8][32];
+    int ngot;
+} server;
+
+static void server_listen(server *sv, const vmsec_session_options *o)
+{
+    ck_assert_int_eq(vmsec_listener_new(&sv->l, addr), 0);
+    ck_assert_int_eq(vmsec_session_listener_new(&sv->sl, cfg_b, sv->l, o), 0);
+}
+
+static void server_stop(server *sv)
+{
+    vmsec_session_free(sv->s);
+    vmsec_session_listener_free(sv->sl);
+    vmsec_listener_free(sv->l);
+    sv->s = NULL;
+    sv->sl = NULL;
+    sv->l = NULL;
+}
+
+/* Receives and echoes messages until the session ends; rc: how it ended. */
+static void *echo_server(void *p)
+{
+    server *sv = p;
+    uint8_t buf[64];
+    size_t n;
+    if ((sv->rc = vmsec_session_listener_accept(sv->sl, &sv->s)) < 0)
+        return NULL;
+    while ((sv->rc = vmsec_session_recv(sv->s, buf, sizeof(buf), &n)) == 0) {
+        if (sv->ngot < 8)
+            snprintf(sv->got[sv->ngot++], 32, "%.*s", (int)n, buf);
+        if ((sv->rc = vmsec_session_send(sv->s, buf, n)) < 0)
+            break;
+    }
+    return NULL;
+}
+
+static void expect_echo(vmsec_session *c, const char *m)
+{
+    uint8_t buf[64];
+    size_t n;
+    ck_assert_int_eq(vmsec_session_send(c, (const uint8_t *)m, strlen(m)), 0);
+    ck_assert_msg(vmsec_session_recv(c, buf, sizeof(buf), &n) == 0, "%s", vmsec_error_last());
+    ck_assert_uint_eq(n, strlen(m));
+    ck_assert_mem_eq(buf, m, n);
+}
+
+START_TEST(exchange_and_orderly_close_end_both_sides)
+{
+    vmsec_session_options o = fast_options();
+    server sv = {0};
+    vmsec_session *c;
+    server_listen(&sv, &o);
+    pthread_create(&sv.t, NULL, echo_server, &sv);
+    ck_assert_msg(vmsec_session_connect(&c, cfg_a, addr, &o) == 0, "%s", vmsec_error_last());
+    expect_echo(c, "one");
+    expect_echo(c, "two");
+    expect_echo(c, "");
+    ck_assert_msg(vmsec_session_close(c) == 0, "%s", vmsec_error_last());
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(sv.rc, VMSEC_ECLOSED);
+    ck_assert_int_eq(sv.ngot, 3);
+    ck_assert_str_eq(sv.got[1], "two");
+    ck_assert_int_eq(vmsec_session_send(c, (const uint8_t *)"x", 1), VMSEC_ESTATE);
+    ck_assert_uint_eq(vmsec_session_links(c), 1);
+    vmsec_session_free(c);
+    server_stop(&sv);
+}
+END_TEST
+
+/* The connection is reset under both sides: the client reconnects, the single-threaded server
+ * (blocked in its recv) accepts the resume itself, and nothing is lost or repeated. */
+START_TEST(a_reset_link_is_resumed_exactly_once)
+{
+    vmsec_session_options o = fast_options();
+    server sv = {0};
+    vmsec_session *c;
+    server_listen(&sv, &o);
+    pthread_create(&sv.t, NULL, echo_server, &sv);
+    ck_assert_int_eq(vmsec_session_connect(&c, cfg_a, addr, &o), 0);
+    expect_echo(c, "before");
+    for (int i = 0; i < 3; i++) {
+        shutdown(vmsec_session_fd(c), SHUT_RDWR);
+        expect_echo(c, i == 0 ? "after1" : i == 1 ? "after2" : "after3");
+    }
+    ck_assert_uint_eq(vmsec_session_links(c), 4);
+    ck_assert_int_eq(vmsec_session_close(c), 0);
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(sv.rc, VMSEC_ECLOSED);
+    ck_assert_int_eq(sv.ngot, 4);
+    ck_assert_str_eq(sv.got[0], "before");
+    ck_assert_str_eq(sv.got[3], "after3");
+    vmsec_session_free(c);
+    server_stop(&sv);
+}
+END_TEST
+
+/* The accepting process "restarts": a new listener at the same address knows nothing. The
+ * connecting side learns its session is lost, and so does the new listener. */
+START_TEST(a_restarted_listener_reports_the_session_lost_on_both_sides)
+{
+    vmsec_session_options o = fast_options();
+    server sv = {.mode = 1};
+    vmsec_session *c;
+    uint8_t buf[8];
+    size_t n;
+    int rc;
+    server_listen(&sv, &o);
+    pthread_create(&sv.t, NULL, accept_n, &sv);
+    ck_assert_int_eq(vmsec_session_connect(&c, cfg_a, addr, &o), 0);
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(vmsec_session_send(c, (const uint8_t *)"hi", 2), 0);
+    ck_assert_int_eq(vmsec_session_recv(sv.s, buf, sizeof(buf), &n), 0);
+    /* the accepting process "restarts": its session and listeners vanish, new ones take over */
+    server_stop(&sv);
+    server_listen(&sv, &o);
+    sv.naccept = 0;
+    pthread_create(&sv.t, NULL, accept_n, &sv);
+    ck_assert_int_eq(vmsec_session_send(c, (const uint8_t *)"lost?", 5), 0);
+    rc = vmsec_session_recv(c, buf, sizeof(buf), &n);
+    ck_assert_msg(rc == VMSEC_ESESSIONLOST, "%d %s", rc, vmsec_error_last());
+    ck_assert_int_eq(vmsec_session_send(c, (const uint8_t *)"x", 1), VMSEC_ESESSIONLOST);
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(sv.accept_rc[0], VMSEC_ESESSIONLOST);
+    ck_assert_ptr_null(sv.s);
+    vmsec_session_free(c);
+    server_stop(&sv);
+}
+END_TEST
+
+/* Accepts connections and records what each accept returned. */
+static void *accept_n(void *p)
+{
+    server *sv = p;
+    for (int i = 0; i < sv->mode; i++) {
+        vmsec_session *s = NULL;
+        sv->accept_rc[sv->naccept++] = vmsec_session_listener_accept(sv->sl, &s);
+        if (s)
+            sv->s = s;
+    }
+    return NULL;
+}
+
+/* An impostor session: the real one's id (public) and address, its own configuration and secret. */
+static vmsec_session *impostor(vmsec_session *real, const vmsec_channel_config *cfg, const vmsec_session_options *o)
+{
+    vmsec_session *imp;
+    ck_assert_int_eq(vmsec__session_new(&imp, cfg, o, VMSEC_ROLE_INITIATOR), 0);
+    memcpy(imp->id, real->id, sizeof(imp->id));
+    memcpy(imp->peer_key, real->peer_key, sizeof(imp->peer_key));
+    strcpy(imp->address, real->address);
+    randombytes_buf(imp->secret, SF_SECRET_LEN);
+    imp->down_since = vmsec__session_now();
+    return imp;
+}
+
+START_TEST(impostors_with_the_session_id_are_refused)
+{
+    vmsec_session_options o = fast_options();
+    vmsec_keypair *kc;
+    vmsec_channel_config *cfg_c;
+    uint8_t pc[32], pb[32];
+    server sv = {.mode = 3};
+    vmsec_session *c, *imp;
+    /* a third key the server also trusts: only the session check can refuse it */
+    ck_assert_int_eq(vmsec_keypair_generate(&kc), 0);
+    vmsec_keypair_public(kc, pc, 32);
+    vmsec_keypair_public(kb, pb, 32);
+    vmsec_channel_config_new(&cfg_c);
+    vmsec_channel_config_set_keypair(cfg_c, kc);
+    vmsec_channel_config_add_trusted_peer(cfg_c, pb, 32);
+    vmsec_channel_config_add_trusted_peer(cfg_b, pc, 32);
+    server_listen(&sv, &o);
+    pthread_create(&sv.t, NULL, accept_n, &sv);
+    ck_assert_int_eq(vmsec_session_connect(&c, cfg_a, addr, &o), 0);
+    imp = impostor(c, cfg_c, &o); /* another static key */
+    ck_assert_int_eq(vmsec__session_reconnect(imp), 0); /* refused without an answer: it retries */
+    ck_assert_int_eq(imp->link, LINK_DOWN);
+    vmsec_session_free(imp);
+    imp = impostor(c, cfg_a, &o); /* the right key, but not the session secret */
+    ck_assert_int_eq(vmsec__session_reconnect(imp), 0);
+    ck_assert_int_eq(imp->link, LINK_DOWN);
+    vmsec_session_free(imp);
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(sv.accept_rc[0], 0);
+    ck_assert_int_eq(sv.accept_rc[1], VMSEC_EAUTH);
+    ck_assert_int_eq(sv.accept_rc[2], VMSEC_EAUTH);
+    /* the real session went on untouched */
+    ck_assert_int_eq(vmsec_session_send(c, (const uint8_t *)"still", 5), 0);
+    {
+        uint8_t buf[8];
+        size_t n;
+        ck_assert_int_eq(vmsec_session_recv(sv.s, buf, sizeof(buf), &n), 0);
+        ck_assert_mem_eq(buf, "still", 5);
+    }
+    ck_assert_uint_eq(vmsec_session_links(c), 1);
+    vmsec_session_free(c);
+    server_stop(&sv);
+    vmsec_channel_config_free(cfg_c);
+    vmsec_keypair_free(kc);
+}
+END_TEST
+
+/* Nobody resumes: each side gives up at its reconnect deadline, with VMSEC_ETIMEDOUT. */
+START_TEST(the_reconnect_deadline_ends_both_sides)
+{
+    vmsec_session_options o = fast_options();
+    server sv = {.mode = 1};
+    vmsec_session *c;
+    uint8_t buf[8];
+    size_t n;
+    int64_t t0;
+    int rc;
+    o.reconnect_deadline_ms = 300;
+    server_listen(&sv, &o);
+    pthread_create(&sv.t, NULL, accept_n, &sv);
+    ck_assert_int_eq(vmsec_session_connect(&c, cfg_a, addr, &o), 0);
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(sv.accept_rc[0], 0);
+    /* the client vanishes without closing: the server waits 300 ms for a resume */
+    vmsec_session_free(c);
+    t0 = vmsec__session_now();
+    rc = vmsec_session_recv(sv.s, buf, sizeof(buf), &n);
+    ck_assert_msg(rc == VMSEC_ETIMEDOUT, "%d %s", rc, vmsec_error_last());
+    ck_assert_int_ge(vmsec__session_now() - t0, 250);
+    /* and a client whose server vanished for good */
+    vmsec_session_free(sv.s);
+    sv.s = NULL;
+    sv.naccept = 0;
+    pthread_create(&sv.t, NULL, accept_n, &sv);
+    ck_assert_int_eq(vmsec_session_connect(&c, cfg_a, addr, &o), 0);
+    pthread_join(sv.t, NULL);
+    server_stop(&sv);
+    t0 = vmsec__session_now();
+    rc = vmsec_session_recv(c, buf, sizeof(buf), &n);
+    ck_assert_msg(rc == VMSEC_ETIMEDOUT, "%d %s", rc, vmsec_error_last());
+    ck_assert_int_ge(vmsec__session_now() - t0, 250);
+    vmsec_session_free(c);
+}
+END_TEST
+
+static void *close_session(void *p)
+{
+    server *sv = p;
+    sv->rc = vmsec_session_close(sv->s);
+    return NULL;
+}
+
+/* Both sides close at once, each with messages the other has not read: both closes complete. */
+START_TEST(simultaneous_closes_both_complete)
+{
+    vmsec_session_options o = fast_options();
+    server sv = {.mode = 1};
+    vmsec_session *c;
+    server_listen(&sv, &o);
+    pthread_create(&sv.t, NULL, accept_n, &sv);
+    ck_assert_int_eq(vmsec_session_connect(&c, cfg_a, addr, &o), 0);
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(vmsec_session_send(c, (const uint8_t *)"unread", 6), 0);
+    ck_assert_int_eq(vmsec_session_send(sv.s, (const uint8_t *)"unread", 6), 0);
+    pthread_create(&sv.t, NULL, close_session, &sv);
+    ck_assert_msg(vmsec_session_close(c) == 0, "%s", vmsec_error_last());
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(sv.rc, 0);
+    vmsec_session_free(c);
+    server_stop(&sv);
+}
+END_TEST
+
+/* The accepting side gave up at its deadline: the late resume hears "unknown session", and the
+ * connecting side learns the session is lost rather than waiting for its own deadline. */
+START_TEST(a_session_that_gave_up_answers_a_late_resume_as_lost)
+{
+    vmsec_session_options o = fast_options(), slow = fast_options();
+    server sv = {.mode = 1};
+    vmsec_session *c;
+    uint8_t buf[8];
+    size_t n;
+    int rc;
+    o.reconnect_deadline_ms = 200;
+    slow.backoff_initial_ms = slow.backoff_max_ms = 1000; /* first attempt after 500 to 1000 ms */
+    server_listen(&sv, &o);
+    pthread_create(&sv.t, NULL, accept_n, &sv);
+    ck_assert_int_eq(vmsec_session_connect(&c, cfg_a, addr, &slow), 0);
+    pthread_join(sv.t, NULL);
+    shutdown(vmsec_session_fd(c), SHUT_RDWR);
+    rc = vmsec_session_recv(sv.s, buf, sizeof(buf), &n);
+    ck_assert_msg(rc == VMSEC_ETIMEDOUT, "%d %s", rc, vmsec_error_last());
+    sv.naccept = 0;
+    pthread_create(&sv.t, NULL, accept_n, &sv);
+    rc = vmsec_session_recv(c, buf, sizeof(buf), &n);
+    ck_assert_msg(rc == VMSEC_ESESSIONLOST, "%d %s", rc, vmsec_error_last());
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(sv.accept_rc[0], VMSEC_ESESSIONLOST);
+    vmsec_session_free(c);
+    server_stop(&sv);
+}
+END_TEST
+
+/* A full buffer of unacknowledged messages refuses more (non-blocking) until the peer reads. */
+START_TEST(a_full_buffer_pushes_back)
+{
+    vmsec_session_options o = fast_options();
+    server sv = {.mode = 1};
+    vmsec_session *c;
+    uint8_t buf[8];
+    size_t n;
+    int sent = 0;
+    o.max_unacked_messages = 4;
+    server_listen(&sv, &o);
+    pthread_create(&sv.t, NULL, accept_n, &sv);
+    ck_assert_int_eq(vmsec_session_connect(&c, cfg_a, addr, &o), 0);
+    pthread_join(sv.t, NULL);
+    vmsec_session_set_nonblocking(c, 1);
+    while (vmsec_session_send(c, (const uint8_t *)"m", 1) == 0)
+        sent++;
+    ck_assert_int_eq(sent, 4);
+    ck_assert_int_eq(vmsec_error_last_code(), VMSEC_EAGAIN);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(vmsec_session_recv(sv.s, buf, sizeof(buf), &n), 0);
+    for (int i = 0; i < 200 && vmsec_session_send(c, (const uint8_t *)"m", 1) == VMSEC_EAGAIN; i++)
+        poll(NULL, 0, 5), vmsec_session_tick(sv.s);
+    ck_assert_uint_le(c->sq_count, 4);
+    ck_assert_uint_ge(c->acked, 4);
+    {
+        uint8_t *big = calloc(1, (size_t)9 << 20);
+        ck_assert_int_eq(vmsec_session_send(c, big, (size_t)9 << 20), VMSEC_ETOOBIG);
+        free(big);
+    }
+    vmsec_session_free(c);
+    server_stop(&sv);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("session");
+    TCase *tc = tcase_create("session");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, frames_round_trip);
+    tcase_add_test(tc, data_frames_carry_their_payload);
+    tcase_add_test(tc, malformed_frames_are_protocol_errors);
+    tcase_add_test(tc, proofs_bind_secret_side_id_and_channel);
+    tcase_add_test(tc, acknowledgements_release_the_buffer);
+    tcase_add_test(tc, exchange_and_orderly_close_end_both_sides);
+    tcase_add_test(tc, a_reset_link_is_resumed_exactly_once);
+    tcase_add_test(tc, a_restarted_listener_reports_the_session_lost_on_both_sides);
+    tcase_add_test(tc, impostors_with_the_session_id_are_refused);
+    tcase_add_test(tc, the_reconnect_deadline_ends_both_sides);
+    tcase_add_test(tc, simultaneous_closes_both_complete);
+    tcase_add_test(tc, a_session_that_gave_up_answers_a_late_resume_as_lost);
+    tcase_add_test(tc, a_full_buffer_pushes_back);
+    suite_add_tcase(s, tc);
+    return vt_run_suite(s);
+}
