@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Fuzz target: the session frame parser (doc/SESSIONS.md). Oracles: a frame that parses writes
  * back to exactly its bytes (a DATA frame's header, then its payload in place); a frame that does
  * not parse leaves the error code VMSEC_EPROTO. */

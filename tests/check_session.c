@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Sessions (vmsec/session.h): the frame codec and proofs as pure logic, then sessions over real
  * sockets: exchange and orderly close, a resume after a reset, a listener that lost its state,
  * impostors, the reconnect deadline, and back-pressure. It links the convenience library to build

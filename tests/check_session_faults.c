@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Sessions under real faults: a TCP proxy between a client and a server session cuts the
  * connection at random points (during the handshake, mid-record, mid-acknowledgement; half of the
  * cuts are resets) while both sides stream data at each other through non-blocking sessions.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /**
  * @file vmsec/session.h
  * @brief Sessions that survive a transport reset: nothing lost, nothing duplicated; since 1.1.

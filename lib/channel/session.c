@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* A session (vmsec/session.h): numbered, acknowledged messages over channels that may be replaced.
  * This file holds the session's life cycle, the buffers of sent and received messages, and the
  * frames exchanged on an open link; session_link.c opens and resumes links, session_listener.c

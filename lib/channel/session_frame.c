@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The session frames of doc/SESSIONS.md: parsing, writing, and the secret and proofs a resume
  * carries. Pure functions: the fuzz target and the unit tests drive them directly. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Private to the session layer (lib/channel/session*.c): the frame codec of doc/SESSIONS.md, the
  * session's state and what the session and its listener share. */
 #ifndef VMSEC_SESSION_INTERNAL_H

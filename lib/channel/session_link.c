@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Opening and resuming a session's links (doc/SESSIONS.md, sections 2 and 3): the connecting side
  * connects, runs a fresh handshake and proves the session; the accepting side takes over a channel
  * its listener verified. Every step here is bounded by the channel's handshake timeout. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* The accepting side's table of sessions (vmsec_session_listener): a connection either opens a new
  * session or, once its resume is verified (same peer key, proof of the session secret over this
  * channel's handshake hash), is handed to the session it resumes. */

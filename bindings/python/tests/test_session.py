@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """vmsec sessions through the ctypes bindings: an echo over a session that survives resets, and a
 restarted listener reported as a lost session on both sides."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 """Sessions that survive a transport reset (vmsec/session.h, doc/SESSIONS.md).
 
 A :class:`Session` carries messages over a sequence of channels: when the connection dies without
