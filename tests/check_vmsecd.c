@@ -14,13 +14,26 @@
 #include "testutil.h"
 #include "vmsecd.h"
 
-/* getopt wants writable strings: parse copies (the options keep pointing into them). */
+/* getopt wants writable strings: parse copies (the options keep pointing into them, so the copy
+ * lives until parsed_free(), at the end of the test). */
+static char **copy;
+static int copy_argc;
+
 static int parse(vmsecd_options *o, int argc, const char **argv)
 {
-    char **copy = calloc((size_t)argc + 1, sizeof(*copy));
+    copy = calloc((size_t)argc + 1, sizeof(*copy));
+    copy_argc = argc;
     for (int i = 0; i < argc; i++)
         copy[i] = strdup(argv[i]);
     return vmsecd_options_parse(o, argc, copy);
+}
+
+static void parsed_free(void)
+{
+    for (int i = 0; copy && i < copy_argc; i++)
+        free(copy[i]);
+    free(copy);
+    copy = NULL;
 }
 
 START_TEST(defaults_watch_the_system_uri)
@@ -35,6 +48,7 @@ START_TEST(defaults_watch_the_system_uri)
     ck_assert_uint_eq(o.repair_min_interval, 30);
     ck_assert_ptr_null(o.audit);
     ck_assert(!o.status);
+    parsed_free();
 }
 END_TEST
 
@@ -54,6 +68,7 @@ START_TEST(options_are_read)
     ck_assert_str_eq(o.control, "c.sock");
     ck_assert_str_eq(o.metrics, "127.0.0.1:9464");
     ck_assert_str_eq(o.match, "web-*");
+    parsed_free();
 }
 END_TEST
 
@@ -63,6 +78,7 @@ START_TEST(status_mode_is_read)
     const char *argv[] = {"vmsecd", "--status", "--json", "--control", "x.sock", NULL};
     ck_assert_int_eq(parse(&o, 5, argv), 0);
     ck_assert(o.status && o.json);
+    parsed_free();
 }
 END_TEST
 
