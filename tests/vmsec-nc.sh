@@ -88,8 +88,11 @@ if [ "${VMSEC_SANITIZED:-0}" != 1 ] && command -v python3 >/dev/null 2>&1; then
 fi
 "$nc" -v -l -k "$tmp/b" -t "$tmp/a.pub" tcp:127.0.0.1:0 </dev/null >"$tmp/l.out" 2>"$tmp/l.err" &
 lpid=$!
-i=0; while ! grep -q "listening on" "$tmp/l.err" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-port=$(sed -n 's/^vmsec-nc: listening on tcp:127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$tmp/l.err")
+# waits (up to 30 s) for the whole line, not just its start
+listen_port() { sed -n 's/^vmsec-nc: listening on tcp:127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$tmp/l.err"; }
+i=0; while [ -z "$(listen_port)" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+port=$(listen_port)
+[ -n "$port" ] || { echo "# listener's stderr:"; sed 's/^/#   /' "$tmp/l.err"; }
 check "-v: a tcp listener on port 0 says the port it got" sh -c "[ -n '$port' ] && [ '$port' != 0 ]"
 printf 'tcp\n' | "$nc" -k "$tmp/a" -t "$tmp/b.pub" "tcp:127.0.0.1:${port:-1}" >/dev/null 2>"$tmp/c.err"
 wait_at_most 20 $lpid; lrc=$wrc

@@ -118,13 +118,15 @@ int cli_verror(const cli *c, int code, const char *fmt, va_list ap)
 
 void cli_message(const cli *c, const char *fmt, ...)
 {
+    char message[4096];
     va_list ap;
-    fflush(stdout);
-    fprintf(stderr, "%s: ", c->prog);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fflush(stdout);
+    /* one write: a reader polling stderr (a script waiting for "listening on ...") never sees
+     * half a line */
+    fprintf(stderr, "%s: %s\n", c->prog, message);
 }
 
 int cli_error(const cli *c, int code, const char *fmt, ...)
