@@ -64,6 +64,9 @@ took=$(($(date +%s) - start))
 sed 's/^/#   | /' "$tmp/b.tap"
 check "a guest outliving the overall timeout fails the run" [ $rc -ne 0 ]
 check "the failure names the overall timeout" grep -q '^not ok .*overall timeout' "$tmp/b.tap"
-check "the run ends soon after the timeout (${took} s for a ${limit} s limit)" [ "$took" -lt $((limit + 20)) ]
+# Not a speed check: the margin is wide (a loaded CI machine took 54 s for a 33 s limit); what
+# fails is a harness that waits for the in-guest timeout (600 s) or forever.
+check "the run ends after the overall timeout, not the in-guest one (${took} s for a ${limit} s limit)" \
+    [ "$took" -lt $((limit + 120)) ]
 check "its output is valid TAP" tap_valid "$tmp/b.tap"
 done_testing
