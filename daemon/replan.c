@@ -315,20 +315,24 @@ static vmsecd_uri *host_uri(vmsecd *d, const char *uri)
 }
 
 /* A planner holding, for every other running domain vmsecd enforces, the CPUs its profile pins
- * (with their cores: a pinned domain is taken to want its cores alone). */
-static int planner_for(vmsecd_uri *u, const char *name, const vmsec_profile *rec, vmsec_planner **pl)
+ * (with their cores: a pinned domain is taken to want its cores alone), then the domain's own
+ * recorded pins, so that the planner tries its recorded cores first. *own_free tells whether every
+ * recorded pin is free of the others (their cores' other threads included). */
+static int planner_for(vmsecd_uri *u, const char *name, const vmsec_profile *rec, vmsec_planner **pl, bool *own_free)
 {
+    char avail[VMSEC_PROFILE_CPUSET_TEXT_MAX];
+    cpus mine = {{0}}, unheld = {{0}};
     int rc = vmsec_planner_new(pl, u->topology);
     char *own = rc == 0 ? vmsecd_replan_pins(rec) : NULL;
-    /* Held first under its own name, so that the planner tries the recorded cores first and a
-     * domain whose pins are still free keeps them. */
-    if (own)
-        (void)vmsec_planner_hold(*pl, name, own, 0); /* pins that do not fit this host: planned afresh */
-    free(own);
     for (vmsecd_domain *e = u->domains; rc == 0 && e; e = e->next)
         if (e->pins && strcmp(e->name, name) != 0 &&
             vmsec_planner_hold(*pl, e->name, e->pins, VMSEC_HOLD_ISOLATE) < 0)
             vmsecd_audit(u->d, "error", u, e, "step", "replan-hold", "message", vmsec_error_last(), (char *)NULL);
+    *own_free = own && rc == 0 && vmsec_planner_free_cpus(*pl, avail, sizeof(avail)) == 0 && cpus_add(&unheld, avail) == 0 &&
+             cpus_add(&mine, own) == 0 && cpus_subset(&mine, &unheld);
+    if (own)
+        (void)vmsec_planner_hold(*pl, name, own, 0); /* pins that do not fit this host: planned afresh */
+    free(own);
     return rc;
 }
 
@@ -414,6 +418,7 @@ static json_t *plan(vmsecd_uri *u, xmlDoc *doc, const char *xml, const char *nam
     vmsec_planner *pl = NULL;
     char *why = NULL, *rendered = NULL, *out = NULL;
     const char *reason = NULL;
+    bool still_free = false;
     json_t *reply = NULL;
     int rc = recorded_in(doc, &rec, &why);
     if (rc == VMSEC_ENOTFOUND)
@@ -422,9 +427,12 @@ static json_t *plan(vmsecd_uri *u, xmlDoc *doc, const char *xml, const char *nam
         reply = failed(why ? why : vmsec_error_last());
     else if ((rc = intent_of(rec, &intent, &reason)) == 0)
         reply = unchanged(reason);
-    else if (rc < 0 || !u->topology || (rc = planner_for(u, name, rec, &pl)) < 0 ||
-             (rc = vmsec_planner_place_profile(pl, name, intent, &concrete, NULL)) < 0)
+    else if (rc < 0 || !u->topology || (rc = planner_for(u, name, rec, &pl, &still_free)) < 0)
         reply = failed(u->topology ? vmsec_error_last() : "the host topology is unknown (see the audit trail)");
+    else if (still_free)
+        reply = unchanged("the recorded pins are free on this host");
+    else if ((rc = vmsec_planner_place_profile(pl, name, intent, &concrete, NULL)) < 0)
+        reply = failed(vmsec_error_last());
     else if (same_pins(rec, concrete))
         reply = unchanged("the recorded pins are free on this host");
     else if (vmsec_domain_render(concrete, xml, &rendered) < 0)
