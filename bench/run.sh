@@ -61,6 +61,8 @@ for prog in bench_aead bench_transport bench_handshake bench_memory bench_relay 
     [ $prog = bench_profile ] && stop_bench_domain
     if [ $prog = bench_transport ]; then echo "== bench_transport_other" >&2; run "$builddir/bench/bench_transport_other" | tee -a "$out"; fi
 done
+echo "== vmsecd (test driver, 1,000 domains; a QEMU domain through the libvirtd harness)" >&2
+sh "$srcdir/bench/vmsecd.sh" "$builddir" "$srcdir" | tee -a "$out"
 echo "== bench_vsock_guest (inside the QEMU test guest)" >&2
 sh "$srcdir/bench/vsock-guest.sh" "$builddir" "$srcdir" | tee -a "$out"
 python3 "$srcdir/bench/summary.py" "$VMSEC_BENCH_JSON" | tee -a "$out"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
-/* The control socket: a unix stream socket, mode 0600, on which every client is sent the state as
- * one JSON document (and a newline), then the connection is closed. The client side of it is
- * `vmsecd --status`. */
+/* The control socket: a unix stream socket, mode 0600. A client sends one request line and is
+ * answered with one JSON document (and a newline), then the connection is closed. The clients
+ * are `vmsecd --status` and the libvirt hook (hook.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "common/cli.h"
+#include "common/json.h"
 #include "vmsecd.h"
 
 extern cli vmsecd_cli;
@@ -31,30 +32,142 @@ static int address(const char *path, struct sockaddr_un *sa)
     return 0;
 }
 
-static void on_accept(int watch, int fd, int events, void *opaque)
+/* A request is one JSON object on one line: {"op":"status"} or {"op":"replan","xml":...} (the
+ * libvirt hook's; see replan.c). A client that sends nothing within REQUEST_WAIT_MS, or closes its
+ * side at once, is sent the state, as the first version of the socket did for every client. */
+#define REQUEST_MAX (16u << 20)
+#define REQUEST_WAIT_MS 1000
+#define REQUEST_DEADLINE_MS 10000
+
+typedef struct client {
+    vmsecd *d;
+    int fd, watch, timer;
+    char *buf;
+    size_t len, cap;
+} client;
+
+static void finish(client *c)
 {
-    vmsecd *d = opaque;
+    virEventRemoveHandle(c->watch);
+    virEventRemoveTimeout(c->timer);
+    close(c->fd);
+    free(c->buf);
+    free(c);
+}
+
+static void send_line(int fd, char *text)
+{
     struct timeval tv = {.tv_sec = 2};
+    size_t len = text ? strlen(text) : 0, off = 0;
+    /* A client that does not read must not stall the daemon's loop for long. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    while (off < len) {
+        ssize_t n = send(fd, text + off, len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    if (text)
+        send(fd, "\n", 1, MSG_NOSIGNAL);
+    free(text);
+}
+
+static char *error_doc(const char *why)
+{
+    json_t *o = json_object();
+    vmsec__json_set(o, "ok", json_false());
+    vmsec__json_set(o, "error", vmsec__json_str(why));
+    char *text = vmsec__json_dump(o);
+    json_decref(o);
+    return text;
+}
+
+static char *answer(vmsecd *d, const char *req, size_t len)
+{
+    json_error_t err;
+    json_t *o = len ? json_loadb(req, len, JSON_REJECT_DUPLICATES, &err) : NULL, *r;
+    const char *op = json_string_value(json_object_get(o, "op"));
+    char *text;
+    if (!len || (op && strcmp(op, "status") == 0))
+        text = vmsecd_state_json(d);
+    else if (op && strcmp(op, "replan") == 0) {
+        r = vmsecd_replan(d, json_string_value(json_object_get(o, "xml")), json_string_value(json_object_get(o, "uri")));
+        text = vmsec__json_dump(r);
+        json_decref(r);
+    } else
+        text = error_doc(!o ? "the request is not a JSON object" : op ? "unknown op" : "the request has no \"op\"");
+    json_decref(o);
+    return text;
+}
+
+static void serve(client *c)
+{
+    send_line(c->fd, answer(c->d, c->buf, c->len));
+    finish(c);
+}
+
+static void on_readable(int watch, int fd, int events, void *opaque)
+{
+    client *c = opaque;
     (void)watch;
     (void)events;
-    int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-    if (c < 0)
-        return;
-    /* A client that does not read must not stall the daemon's loop for long. */
-    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    char *doc = vmsecd_state_json(d);
-    if (doc) {
-        size_t len = strlen(doc), off = 0;
-        while (off < len) {
-            ssize_t n = send(c, doc + off, len - off, MSG_NOSIGNAL);
-            if (n <= 0)
-                break;
-            off += (size_t)n;
+    for (;;) {
+        if (c->cap - c->len < 4096) {
+            char *grown = c->len + 65536 > REQUEST_MAX ? NULL : realloc(c->buf, c->cap + 65536);
+            if (!grown) {
+                send_line(fd, error_doc("the request is too long"));
+                finish(c);
+                return;
+            }
+            c->buf = grown;
+            c->cap += 65536;
         }
-        send(c, "\n", 1, MSG_NOSIGNAL);
-        free(doc);
+        ssize_t n = read(fd, c->buf + c->len, c->cap - c->len);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            break;
+        if (n <= 0) { /* end of the request (or a broken client: it gets what came) */
+            serve(c);
+            return;
+        }
+        if (c->len == 0)
+            virEventUpdateTimeout(c->timer, REQUEST_DEADLINE_MS);
+        c->len += (size_t)n;
+        if (memchr(c->buf + c->len - (size_t)n, '\n', (size_t)n)) {
+            serve(c);
+            return;
+        }
     }
-    close(c);
+}
+
+static void on_wait_over(int timer, void *opaque)
+{
+    client *c = opaque;
+    (void)timer;
+    if (c->len == 0)
+        serve(c); /* a reader of the first protocol: the state */
+    else
+        finish(c); /* half a request after the deadline: dropped */
+}
+
+static void on_accept(int watch, int fd, int events, void *opaque)
+{
+    client *c = calloc(1, sizeof(*c));
+    (void)watch;
+    (void)events;
+    if (!c)
+        return;
+    c->d = opaque;
+    c->watch = c->timer = -1;
+    c->fd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (c->fd < 0) {
+        free(c);
+        return;
+    }
+    c->watch = virEventAddHandle(c->fd, VIR_EVENT_HANDLE_READABLE, on_readable, c, NULL);
+    c->timer = virEventAddTimeout(REQUEST_WAIT_MS, on_wait_over, c, NULL);
+    if (c->watch < 0 || c->timer < 0)
+        finish(c);
 }
 
 int vmsecd_control_listen(vmsecd *d, const char *path)
@@ -99,6 +212,11 @@ static char *fetch(const char *path)
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         cli_error(&vmsecd_cli, VMSEC_EIO, "cannot reach vmsecd at %s: %m", path);
+        goto fail;
+    }
+    static const char req[] = "{\"op\":\"status\"}\n";
+    if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) < 0) {
+        cli_error(&vmsecd_cli, VMSEC_EIO, "cannot send to vmsecd at %s: %m", path);
         goto fail;
     }
     for (ssize_t n; (n = read(fd, s + len, cap - len - 1)) > 0;) {

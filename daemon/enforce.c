@@ -27,6 +27,7 @@ void vmsecd_domain_free(vmsecd_domain *dom)
 {
     if (dom) {
         free(dom->drifted);
+        free(dom->pins);
         free(dom);
     }
 }
@@ -115,11 +116,11 @@ static int verify(vmsecd_uri *u, vmsecd_domain *dom, vmsec_domain *vd, const vms
     return rc;
 }
 
-static int apply_live(vmsecd_uri *u, vmsecd_domain *dom, vmsec_domain *vd, const vmsec_profile *p,
-                      const char *event, const char *reason)
+static int apply_flags(vmsecd_uri *u, vmsecd_domain *dom, vmsec_domain *vd, const vmsec_profile *p,
+                       unsigned int flags, const char *event, const char *reason)
 {
     vmsec_report *r = NULL;
-    int rc = vmsec_domain_apply(vd, p, VMSEC_AFFECT_LIVE, &r);
+    int rc = vmsec_domain_apply(vd, p, flags, &r);
     if (rc == 0) {
         char n[32];
         snprintf(n, sizeof(n), "%zu", vmsec_report_count_status(r, VMSEC_STATUS_APPLIED));
@@ -129,6 +130,12 @@ static int apply_live(vmsecd_uri *u, vmsecd_domain *dom, vmsec_domain *vd, const
     }
     vmsec_report_free(r);
     return rc;
+}
+
+static int apply_live(vmsecd_uri *u, vmsecd_domain *dom, vmsec_domain *vd, const vmsec_profile *p,
+                      const char *event, const char *reason)
+{
+    return apply_flags(u, dom, vd, p, VMSEC_AFFECT_LIVE, event, reason);
 }
 
 /* Drift under --drift repair: re-apply unless this domain was repaired too recently. */
@@ -147,19 +154,41 @@ static void repair(vmsecd_uri *u, vmsecd_domain *dom, vmsec_domain *vd, const vm
     }
 }
 
-static void look(vmsecd_uri *u, vmsecd_domain *dom, vmsec_domain *vd, const vmsec_profile *p, bool apply,
+static void look(vmsecd_uri *u, vmsecd_domain *dom, vmsec_domain *vd, const vmsec_profile *p, unsigned int apply,
                  const char *reason)
 {
     /* A failed apply is recorded, and the verify still runs: settings that only take effect at
      * boot came from the configuration, and the verify tells what is in force after all. */
     if (apply)
-        apply_live(u, dom, vd, p, "applied", reason);
+        apply_flags(u, dom, vd, p, apply, "applied", reason);
     if (verify(u, dom, vd, p, reason) == VMSEC_EDRIFT && u->d->opt.drift == VMSECD_DRIFT_REPAIR)
         repair(u, dom, vd, p);
 }
 
-void vmsecd_enforce_domain(vmsecd_uri *u, virDomainPtr dom, bool apply, const char *reason)
+/* A domain started from XML the hook re-planned carries the new profile in its live record; it
+ * replaces the configuration's (read first otherwise), in the configuration too, so that the
+ * domain keeps its new CPUs. Returns the live profile then, else p as it was. */
+static vmsec_profile *replanned(vmsecd_uri *u, virDomainPtr dom, vmsec_domain *vd, const char *name,
+                                vmsec_profile *p, char *digest, unsigned int *apply)
 {
+    char live_digest[VMSEC_PROFILE_DIGEST_MAX];
+    vmsec_profile *live = NULL;
+    if (!*apply || !vmsecd_replan_pending(u->d, name))
+        return p;
+    if (vmsec_domain_get_applied(vd, 0, &live, live_digest, sizeof(live_digest)) < 0 ||
+        !vmsecd_replan_take(u->d, name, live_digest)) {
+        vmsec_profile_free(live);
+        return p;
+    }
+    vmsec_profile_free(p);
+    snprintf(digest, VMSEC_PROFILE_DIGEST_MAX, "%s", live_digest);
+    *apply = VMSEC_AFFECT_LIVE | (virDomainIsPersistent(dom) == 1 ? VMSEC_AFFECT_CONFIG : 0);
+    return live;
+}
+
+void vmsecd_enforce_domain(vmsecd_uri *u, virDomainPtr dom, bool apply_live_part, const char *reason)
+{
+    unsigned int apply = apply_live_part ? VMSEC_AFFECT_LIVE : 0;
     char uuid[VIR_UUID_STRING_BUFLEN], digest[VMSEC_PROFILE_DIGEST_MAX] = "";
     vmsec_domain *vd = NULL;
     vmsec_profile *p = NULL;
@@ -184,6 +213,9 @@ void vmsecd_enforce_domain(vmsecd_uri *u, virDomainPtr dom, bool apply, const ch
         if (rc < 0) {
             record_error(u, e, "read-profile");
         } else {
+            p = replanned(u, dom, vd, e->name, p, digest, &apply);
+            free(e->pins);
+            e->pins = vmsecd_replan_pins(p);
             snprintf(e->digest, sizeof(e->digest), "%s", digest);
             vmsec_profile_get_name(p, e->profile, sizeof(e->profile));
             look(u, e, vd, p, apply, reason);

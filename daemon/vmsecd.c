@@ -104,6 +104,7 @@ static int run(vmsecd *d)
     vmsecd_watch_stop(d);
     vmsecd_control_close();
     vmsecd_metrics_stop();
+    vmsecd_replan_clear(d);
     return d->stop ? 0 : CLI_EXIT_FAILURE;
 }
 

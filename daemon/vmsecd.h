@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <vmsec.h>
@@ -51,6 +52,7 @@ typedef struct vmsecd_domain {
     double last_verify;               /* wall clock, seconds; 0: never */
     double last_repair;               /* monotonic, seconds; 0: never */
     bool seen;                        /* marked during a resync */
+    char *pins;                       /* the CPUs its profile pins (list syntax), NULL: none */
 } vmsecd_domain;
 
 typedef struct vmsecd_uri {
@@ -69,6 +71,7 @@ typedef struct vmsecd_uri {
     double event_lag;                 /* seconds from the last event to its verify's end */
     unsigned long reconnects;
     vmsecd_domain *domains;
+    vmsec_topology *topology;         /* the host's, read at connect; NULL: unknown */
     struct vmsecd *d;
 } vmsecd_uri;
 
@@ -81,6 +84,7 @@ typedef struct vmsecd {
     double verify_seconds;            /* duration of the last verify */
     double verify_seconds_sum;
     bool ready;
+    struct vmsecd_replan *replans;    /* replans handed to the hook, newest first */
     volatile int stop;
 } vmsecd;
 
@@ -114,6 +118,15 @@ void vmsecd_state_changed(vmsecd *d);
 int vmsecd_control_listen(vmsecd *d, const char *path);
 void vmsecd_control_close(void);
 int vmsecd_status_client(const char *path, bool json);
+
+/* replan.c: the hook's re-plan of a domain's pins (the reply document), the replans it remembers
+ * until the domain starts, and the topology of a connection's host. */
+json_t *vmsecd_replan(vmsecd *d, const char *xml, const char *uri);
+char *vmsecd_replan_pins(const vmsec_profile *p);
+void vmsecd_replan_topology(vmsecd_uri *u);
+bool vmsecd_replan_pending(const vmsecd *d, const char *name);
+bool vmsecd_replan_take(vmsecd *d, const char *name, const char *digest);
+void vmsecd_replan_clear(vmsecd *d);
 
 /* metrics.c */
 int vmsecd_metrics_start(const char *addr_port);

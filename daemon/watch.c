@@ -138,6 +138,8 @@ static void teardown(vmsecd_uri *u)
         vmsecd_domain_free(e);
     }
     u->domains = NULL;
+    vmsec_topology_free(u->topology);
+    u->topology = NULL;
     vmsecd_state_changed(u->d);
 }
 
@@ -180,6 +182,7 @@ static void connected(vmsecd_uri *u)
         u->reconnects++;
     u->backoff = 1;
     vmsecd_audit(u->d, "connected", u, NULL, (char *)NULL);
+    vmsecd_replan_topology(u); /* now: the hook's replans must not call libvirt */
     vmsecd_enforce_all(u, "resync");
     u->last_resync = vmsecd_now();
     size_t n = 0;

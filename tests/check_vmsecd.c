@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: ISC */
-/* vmsecd without libvirt: its command line, its audit records, and the state rendered as the
- * control socket's JSON document and as Prometheus text. */
+/* vmsecd without libvirt: its command line, its audit records, the state rendered as the
+ * control socket's JSON document and as Prometheus text, and the hook's replan. */
 #include "config.h"
 
 #include <check.h>
@@ -229,6 +229,131 @@ START_TEST(audit_records_are_json_lines)
 }
 END_TEST
 
+/* ---- the hook's replan, without libvirt (replan.c calls none) ---------------------------------- */
+
+static vmsecd rp;
+static vmsecd_domain holder = {.name = "holder"};
+
+/* A vmsecd with one connection on a 4-CPU, one-node host (no SMT) where 'holder' pins CPUs 0-1. */
+static void replan_setup(void)
+{
+    static const char topo[] = "cpu 0 node 0 socket 0 core 0\ncpu 1 node 0 socket 0 core 1\n"
+                               "cpu 2 node 0 socket 0 core 2\ncpu 3 node 0 socket 0 core 3\n";
+    memset(&rp, 0, sizeof(rp));
+    rp.nuris = 1;
+    rp.uris[0].uri = "test:///replan";
+    rp.uris[0].conn = (virConnectPtr)&rp; /* never used: only "connected" matters */
+    rp.uris[0].d = &rp;
+    rp.uris[0].domains = &holder;
+    holder.pins = strdup("0,1,0-1");
+    rp.audit = fopen("/dev/null", "w");
+    ck_assert_int_eq(vmsec_topology_parse(&rp.uris[0].topology, topo, strlen(topo), "test"), 0);
+}
+
+static void replan_teardown(void)
+{
+    vmsecd_replan_clear(&rp);
+    vmsec_topology_free(rp.uris[0].topology);
+    free(holder.pins);
+    holder.pins = NULL;
+    fclose(rp.audit);
+}
+
+/* Domain XML for 'moved' with its vCPUs pinned as given, and the profile recorded (digest set
+ * right unless bad_digest). */
+static char *domain_xml(const char *pin0, const char *pin1, bool record, bool bad_digest)
+{
+    char text[512], digest[VMSEC_PROFILE_DIGEST_MAX], *xml;
+    vmsec_profile *p;
+    snprintf(text, sizeof(text), "name = moving\nvcpus = 2\nvcpu.0.pin = %s\nvcpu.1.pin = %s\nemulator.pin = %s,%s\n",
+             pin0, pin1, pin0, pin1);
+    ck_assert_int_eq(vmsec_profile_parse(&p, text, strlen(text), "test"), 0);
+    ck_assert_int_eq(vmsec_profile_digest(p, digest, sizeof(digest)), 0);
+    vmsec_profile_free(p);
+    if (bad_digest)
+        digest[10] = digest[10] == '0' ? '1' : '0';
+    ck_assert_int_ge(asprintf(&xml,
+                              "<domain type='kvm'><name>moved</name><vcpu>2</vcpu><cputune>"
+                              "<vcpupin vcpu='0' cpuset='%s'/><vcpupin vcpu='1' cpuset='%s'/></cputune>%s%s%s%s%s"
+                              "<os><type>hvm</type></os></domain>",
+                              pin0, pin1, record ? "<metadata><vmsec:profile xmlns:vmsec='" VMSEC_METADATA_URI
+                                                   "' name='moving' digest='" : "",
+                              record ? digest : "", record ? "'>" : "", record ? text : "",
+                              record ? "</vmsec:profile></metadata>" : ""), 0);
+    return xml;
+}
+
+START_TEST(replan_moves_off_held_cpus)
+{
+    char *xml = domain_xml("0", "1", true, false);
+    json_t *r = vmsecd_replan(&rp, xml, NULL);
+    ck_assert(json_is_true(json_object_get(r, "ok")));
+    ck_assert(json_is_true(json_object_get(r, "changed")));
+    const char *out = json_string_value(json_object_get(r, "xml"));
+    ck_assert_ptr_nonnull(out);
+    ck_assert_ptr_nonnull(strstr(out, "<vcpupin vcpu=\"0\" cpuset=\"2\"/>"));
+    ck_assert_ptr_nonnull(strstr(out, "<vcpupin vcpu=\"1\" cpuset=\"3\"/>"));
+    ck_assert_ptr_nonnull(strstr(out, "vcpu.0.pin = 2")); /* the record follows the pins */
+    ck_assert_ptr_null(strstr(out, "vcpu.0.pin = 0"));
+    ck_assert(vmsecd_replan_pending(&rp, "moved"));
+    ck_assert(!vmsecd_replan_take(&rp, "moved", "sha256:00")); /* another record: not the replan */
+    ck_assert(!vmsecd_replan_pending(&rp, "moved"));
+    json_decref(r);
+    free(xml);
+}
+END_TEST
+
+START_TEST(replan_keeps_free_pins)
+{
+    char *xml = domain_xml("3", "2", true, false);
+    json_t *r = vmsecd_replan(&rp, xml, NULL);
+    ck_assert(json_is_true(json_object_get(r, "ok")));
+    ck_assert(json_is_false(json_object_get(r, "changed")));
+    ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "the recorded pins are free on this host");
+    ck_assert(!vmsecd_replan_pending(&rp, "moved"));
+    json_decref(r);
+    free(xml);
+}
+END_TEST
+
+START_TEST(replan_without_profile_changes_nothing)
+{
+    char *xml = domain_xml("0", "1", false, false);
+    json_t *r = vmsecd_replan(&rp, xml, NULL);
+    ck_assert(json_is_false(json_object_get(r, "changed")));
+    ck_assert_str_eq(json_string_value(json_object_get(r, "reason")), "the domain has no vmsec profile");
+    json_decref(r);
+    free(xml);
+}
+END_TEST
+
+START_TEST(replan_refuses_a_damaged_record)
+{
+    char *xml = domain_xml("0", "1", true, true);
+    json_t *r = vmsecd_replan(&rp, xml, NULL);
+    ck_assert(json_is_false(json_object_get(r, "ok")));
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(r, "error")), "damaged"));
+    json_decref(r);
+    free(xml);
+}
+END_TEST
+
+START_TEST(replan_without_room_is_an_error)
+{
+    char *xml = domain_xml("0", "1", true, false);
+    free(holder.pins);
+    holder.pins = strdup("0-2");
+    json_t *r = vmsecd_replan(&rp, xml, NULL);
+    ck_assert(json_is_false(json_object_get(r, "ok")));
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(r, "error")), "cannot place"));
+    json_decref(r);
+    r = vmsecd_replan(&rp, "<domain", NULL);
+    ck_assert(json_is_false(json_object_get(r, "ok")));
+    json_decref(r);
+    free(xml);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("vmsecd");
@@ -240,6 +365,14 @@ int main(void)
     tcase_add_test(tc, state_as_prometheus_text);
     tcase_add_test(tc, audit_records_are_json_lines);
     suite_add_tcase(s, tc);
+    TCase *replan = tcase_create("replan");
+    tcase_add_checked_fixture(replan, replan_setup, replan_teardown);
+    tcase_add_test(replan, replan_moves_off_held_cpus);
+    tcase_add_test(replan, replan_keeps_free_pins);
+    tcase_add_test(replan, replan_without_profile_changes_nothing);
+    tcase_add_test(replan, replan_refuses_a_damaged_record);
+    tcase_add_test(replan, replan_without_room_is_an_error);
+    suite_add_tcase(s, replan);
     /* Usage errors end the process: they need Check's fork mode, which make check-valgrind turns
      * off (CK_FORK=no), so they carry the tag it leaves out. */
     TCase *usage = tcase_create("usage");

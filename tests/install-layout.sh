@@ -43,6 +43,9 @@ check "vmsecd's systemd unit is installed" test -s "$unit"
 check "vmsecd's unit is Type=notify and runs the installed vmsecd" \
     sh -c "grep -q '^Type=notify$' '$unit' && grep -q '^ExecStart=$prefix/bin/vmsecd ' '$unit'"
 check "no @variable@ is left in vmsecd's unit" sh -c "! grep -q '@[a-z]*@' '$unit'"
+hook="$dest$(sed -n "s/^sysconfdir = //p" "$top_builddir/Makefile" | sed "s|\${prefix}|$prefix|")/libvirt/hooks/qemu.d/vmsec"
+check "the libvirt hook is installed, executable, in qemu.d" test -x "$hook"
+check "the hook's manual page is installed" test -s "$root/share/man/man8/vmsec-hook.8"
 check "bash completion is installed for vmsecd" test -s "$root/share/bash-completion/completions/vmsecd"
 check "bash completion is installed for vmsec-nc" test -s "$root/share/bash-completion/completions/vmsec-nc"
 "$MAKE" -s -C "$top_builddir" uninstall DESTDIR="$dest" >"$dest/uninstall.log" 2>&1
