@@ -3,23 +3,31 @@
  *
  *   vmsec-nc [options] ADDRESS       connect to ADDRESS
  *   vmsec-nc -l [options] ADDRESS    accept one connection on ADDRESS
+ *   vmsec-nc --via RELAY --to DOMAIN --service NAME [options]
+ *                                    connect to DOMAIN's service through the host relay
+ *   vmsec-nc -l --relayed [options] ADDRESS [-e [--] COMMAND [ARG...]]
+ *                                    accept one relayed connection, naming its origin
  *
- * Copies stdin into the channel and the channel to stdout. Only authenticated messages ever reach
- * stdout. Exits 0 after both sides closed cleanly; otherwise prints one line to stderr and exits 1.
+ * Copies stdin into the channel and the channel to stdout (with --exec: from and to COMMAND). Only
+ * authenticated messages ever reach stdout. Exits 0 after both sides closed cleanly; otherwise
+ * prints one line to stderr and exits 1.
  * With --keepalive, the receiving thread (blocked in vmsec_channel_recv) sends the keep-alives and
  * ends the program when the peer is silent for three intervals (a paused or vanished VM).
  * With --resume, the data goes over a session (vmsec/session.h) that survives a reset connection:
  * the connecting side reconnects and nothing is lost or repeated (one thread, a poll loop). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <vmsec.h>
@@ -31,7 +39,11 @@
 static cli app;
 static pthread_mutex_t die_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const cli_synopsis synopses[] = { { NULL, "[-l] [options] ADDRESS" }, { NULL, NULL } };
+static const cli_synopsis synopses[] = {
+    { NULL, "[-l] [options] ADDRESS" },
+    { NULL, "--via ADDRESS --to DOMAIN --service NAME [options]" },
+    { NULL, "-l --relayed [options] ADDRESS [-e [--] COMMAND [ARG...]]" },
+    { NULL, NULL } };
 
 static const char options[] =
     "  ADDRESS           vsock:CID:PORT, unix:PATH or tcp:HOST:PORT\n"
@@ -50,7 +62,16 @@ static const char options[] =
     "  -v, --verbose     say on stderr where we listen and whom we talk to (the peer's key\n"
     "                    fingerprint)\n"
     "      --resume MS   carry the data in a session that survives a reset connection: the\n"
-    "                    connecting side reconnects for up to MS ms (both sides need it)\n";
+    "                    connecting side reconnects for up to MS ms (both sides need it)\n"
+    "      --via ADDRESS connect through the host relay (vmsec-relayd) at ADDRESS ...\n"
+    "      --to DOMAIN   ... to the target domain DOMAIN ...\n"
+    "      --service NAME  ... and its service NAME (the relay's policy decides)\n"
+    "      --relayed     with -l: the connection comes through the relay; read its origin header\n"
+    "                    (the calling domain, CID and service) and refuse a connection without one\n"
+    "  -e, --exec        with -l --relayed: run COMMAND (the operands after ADDRESS; put -- before\n"
+    "                    them if they have options) with the channel as its stdin and stdout, and\n"
+    "                    VMSEC_ORIGIN_DOMAIN, VMSEC_ORIGIN_CID, VMSEC_SERVICE and VMSEC_PEER_KEY\n"
+    "                    in its environment; never through a shell\n";
 
 /* Prints one line and exits, from any thread; nothing buffered for stdout can leak since the
  * channel's data is written with write(2). */
@@ -193,16 +214,24 @@ static void describe_peer(char *out, size_t len, const char *peer, const char *a
         snprintf(out, len, "%s", peer);
 }
 
+/* --exec: stdout is the command's stdin. A command that stopped reading (exited, or closed it) wants
+ * no more input, as in a shell pipe: the rest is received and authenticated, then dropped. */
+static bool command_mode, command_gone;
+
 static void write_all(const uint8_t *p, size_t len)
 {
-    while (len) {
+    while (len && !command_gone) {
         ssize_t n = write(STDOUT_FILENO, p, len);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0)
+        if (n < 0 && errno == EPIPE && command_mode) {
+            command_gone = true;
+        } else if (n < 0) {
             die("writing stdout: %s", strerror(errno));
-        p += n;
-        len -= (size_t)n;
+        } else {
+            p += n;
+            len -= (size_t)n;
+        }
     }
 }
 
@@ -348,7 +377,62 @@ static void run_session(vmsec_channel_config *cfg, const char *address, bool lis
     free(n.out);
 }
 
-int main(int argc, char **argv)
+/* What the command line asked for, beyond the channel configuration. */
+struct nc_opts {
+    const char *keyfile, *pattern, *suite, *via, *to, *service;
+    unsigned int keepalive_ms, resume_ms, timeout_ms;
+    bool listen, verbose, relayed, exec;
+};
+
+/* What the relay vouched for in its origin header (--relayed). */
+struct origin {
+    char domain[VMSEC_POLICY_NAME_MAX + 1], service[VMSEC_POLICY_SERVICE_MAX + 1];
+    uint32_t cid;
+};
+
+/* --timeout for the relay's exchanges: 0 (none) is a deadline too far to matter. */
+static int relay_timeout(const struct nc_opts *o)
+{
+    return o->timeout_ms ? (int)o->timeout_ms : INT_MAX;
+}
+
+/* --to and --service in the relay's name syntax (doc/RELAY.md): a name the relay can never accept
+ * is a usage error, found before connecting. */
+static void check_relay_name(const char *option, const char *name, size_t max)
+{
+    static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+:-";
+    size_t n = strlen(name);
+    if (n == 0 || n > max || strspn(name, ok) != n)
+        cli_usage_error(&app, "%s '%.64s': a name is 1 to %zu characters of A-Z a-z 0-9 . _ + : -", option, name,
+                        max);
+}
+
+/* The relay options make sense only together and with the matching mode. */
+static void check_relay_options(const struct nc_opts *o, const char *address)
+{
+    if ((o->to || o->service) && !o->via)
+        cli_usage_error(&app, "--to and --service go with --via (the relay to ask)");
+    if (o->via && (!o->to || !o->service))
+        cli_usage_error(&app, "--via needs --to DOMAIN and --service NAME");
+    if (o->via && (o->listen || o->relayed))
+        cli_usage_error(&app, "--via connects through a relay; it does not go with -l or --relayed");
+    if (o->relayed && !o->listen)
+        cli_usage_error(&app, "--relayed goes with -l: it accepts connections the relay makes");
+    if (o->exec && !o->relayed)
+        cli_usage_error(&app, "--exec goes with -l --relayed");
+    if (o->resume_ms && (o->via || o->relayed))
+        cli_usage_error(&app, "--resume does not go with --via or --relayed");
+    if (o->via) {
+        check_relay_name("--to", o->to, VMSEC_POLICY_NAME_MAX);
+        check_relay_name("--service", o->service, VMSEC_POLICY_SERVICE_MAX);
+    }
+    /* the library never believes an origin header over IP: say so before listening */
+    if (o->relayed && strncmp(address, "tcp:", 4) == 0)
+        cli_usage_error(&app, "--relayed: a relay's origin header is believed only over vsock or unix, not %s",
+                        address);
+}
+
+static void parse_options(int argc, char **argv, vmsec_channel_config *cfg, struct nc_opts *o)
 {
     static const struct option opts[] = {
         { "listen", no_argument, NULL, 'l' },        { "key", required_argument, NULL, 'k' },
@@ -357,109 +441,271 @@ int main(int argc, char **argv)
         { "psk", required_argument, NULL, 'K' },     { "timeout", required_argument, NULL, 'T' },
         { "protocol-version", required_argument, NULL, 'V' },
         { "keepalive", required_argument, NULL, 'a' }, { "verbose", no_argument, NULL, 'v' },
-        { "keepalive", required_argument, NULL, 'a' },
-        { "resume", required_argument, NULL, 'R' },
+        { "resume", required_argument, NULL, 'R' },  { "via", required_argument, NULL, 'Y' },
+        { "to", required_argument, NULL, 'O' },      { "service", required_argument, NULL, 'N' },
+        { "relayed", no_argument, NULL, 'r' },       { "exec", no_argument, NULL, 'e' },
         CLI_COMMON_OPTIONS,                          { NULL, 0, NULL, 0 },
     };
-    static const char *const address[] = { "ADDRESS" };
-    vmsec_channel_config *cfg;
-    vmsec_keypair *kp = NULL;
-    vmsec_channel *ch = NULL;
-    const char *keyfile = NULL, *pattern = NULL, *suite = NULL;
-    unsigned int keepalive_ms = 0, resume_ms = 0;
-    bool listen_mode = false, verbose = false;
-    pthread_t t;
     int c;
-
-    cli_init(&app, "vmsec-nc", synopses, options,
-             "exit status: 0 both sides closed cleanly, 1 any failure, 2 usage error\n", CLI_EXIT_FAILURE, argc, argv);
-    signal(SIGPIPE, SIG_IGN);
-    check(vmsec_init(), "init");
-    check(vmsec_channel_config_new(&cfg), "configuration");
-    while ((c = cli_getopt(&app, argc, argv, "lk:t:vh", opts)) != -1) {
+    while ((c = cli_getopt(&app, argc, argv, "lk:t:veh", opts)) != -1) {
         switch (c) {
-        case 'l': listen_mode = true; break;
-        case 'v': verbose = true; break;
-        case 'k': keyfile = optarg; break;
+        case 'l': o->listen = true; break;
+        case 'v': o->verbose = true; break;
+        case 'k': o->keyfile = optarg; break;
         case 't': add_trust(cfg, optarg); break;
         case 'A': check(vmsec_channel_config_set_allow_any_peer(cfg, 1), "--any-peer"); break;
-        case 'P': pattern = optarg; break;
-        case 'S': suite = optarg; break;
+        case 'P': o->pattern = optarg; break;
+        case 'S': o->suite = optarg; break;
         case 'K': load_psk(cfg, optarg); break;
+        case 'Y': o->via = optarg; break;
+        case 'O': o->to = optarg; break;
+        case 'N': o->service = optarg; break;
+        case 'r': o->relayed = true; break;
+        case 'e': o->exec = true; break;
         case 'V':
             if (vmsec_channel_config_set_protocol_version(cfg, (unsigned int)cli_number(&app, optarg, 255)) < 0)
                 cli_usage_error(&app, "--protocol-version: %s", vmsec_error_last());
             break;
         case 'T':
-            check(vmsec_channel_config_set_handshake_timeout(cfg, (unsigned int)cli_number(&app, optarg, 86400000UL)),
-                  "--timeout");
+            o->timeout_ms = (unsigned int)cli_number(&app, optarg, 86400000UL);
+            check(vmsec_channel_config_set_handshake_timeout(cfg, o->timeout_ms), "--timeout");
             break;
         case 'a':
-            keepalive_ms = (unsigned int)cli_number(&app, optarg, VMSEC_CHANNEL_KEEPALIVE_MAX_MS / 3);
+            o->keepalive_ms = (unsigned int)cli_number(&app, optarg, VMSEC_CHANNEL_KEEPALIVE_MAX_MS / 3);
             break;
         case 'R':
-            if (!(resume_ms = (unsigned int)cli_number(&app, optarg, 86400000UL)))
+            if (!(o->resume_ms = (unsigned int)cli_number(&app, optarg, 86400000UL)))
                 cli_usage_error(&app, "--resume: the reconnect deadline must be at least 1 ms");
             break;
         }
     }
-    cli_operands(&app, argc, argv, address, 1);
-    if (vmsec_address_validate(argv[optind]) < 0)
-        cli_usage_error(&app, "%s", vmsec_error_last());
-    /* A value the library refuses is a usage error too; the library's message says why. */
-    if (pattern && vmsec_channel_config_set_pattern(cfg, pattern) < 0)
+}
+
+/* The operands: none with --via, ADDRESS COMMAND [ARG...] with --exec, else ADDRESS. Returns the
+ * address to listen on or connect to. */
+static const char *parse_operands(int argc, char **argv, const struct nc_opts *o)
+{
+    static const char *const address[] = { "ADDRESS" };
+    const char *where;
+    if (o->via) {
+        cli_operands(&app, argc, argv, address, 0);
+        where = o->via;
+    } else if (o->exec) {
+        if (argc - optind < 1)
+            cli_operands(&app, argc, argv, address, 1); /* says ADDRESS is missing */
+        if (argc - optind < 2)
+            cli_usage_error(&app, "missing operand COMMAND (--exec runs the operands after ADDRESS)");
+        where = argv[optind];
+    } else {
+        cli_operands(&app, argc, argv, address, 1);
+        where = argv[optind];
+    }
+    if (vmsec_address_validate(where) < 0)
+        cli_usage_error(&app, "%s%s", o->via ? "--via: " : "", vmsec_error_last());
+    check_relay_options(o, where);
+    return where;
+}
+
+/* A value the library refuses is a usage error too; the library's message says why. */
+static void configure(vmsec_channel_config *cfg, const struct nc_opts *o)
+{
+    vmsec_keypair *kp = NULL;
+    if (o->pattern && vmsec_channel_config_set_pattern(cfg, o->pattern) < 0)
         cli_usage_error(&app, "--pattern: %s", vmsec_error_last());
-    if (suite && vmsec_channel_config_set_suite(cfg, suite) < 0)
+    if (o->suite && vmsec_channel_config_set_suite(cfg, o->suite) < 0)
         cli_usage_error(&app, "--suite: %s", vmsec_error_last());
     /* three intervals: one late keep-alive (a busy or briefly descheduled peer) is no false alarm */
-    if (vmsec_channel_config_set_keepalive(cfg, keepalive_ms, 3 * keepalive_ms) < 0)
+    if (vmsec_channel_config_set_keepalive(cfg, o->keepalive_ms, 3 * o->keepalive_ms) < 0)
         cli_usage_error(&app, "--keepalive: %s", vmsec_error_last());
-    if (keyfile) {
-        if (vmsec_keypair_load(&kp, keyfile) < 0)
-            die_option("-k", keyfile);
+    if (o->keyfile) {
+        if (vmsec_keypair_load(&kp, o->keyfile) < 0)
+            die_option("-k", o->keyfile);
     } else {
         check(vmsec_keypair_generate(&kp), "generating a throwaway key");
     }
     check(vmsec_channel_config_set_keypair(cfg, kp), "key");
     vmsec_keypair_free(kp);
+}
 
-    if (resume_ms) {
-        run_session(cfg, argv[optind], listen_mode, resume_ms);
-        vmsec_channel_config_free(cfg);
-        return 0;
-    }
-    if (listen_mode) {
-        vmsec_listener *l;
-        char peer[VMSEC_ADDRESS_MAX], bound[VMSEC_ADDRESS_MAX], who[2 * VMSEC_ADDRESS_MAX + 16];
-        int fd;
-        if (vmsec_listener_new(&l, argv[optind]) < 0)
-            die("%s", vmsec_error_last()); /* it says "listen on ADDRESS: ..." */
-        if (vmsec_listener_address(l, bound, sizeof(bound)) < 0)
-            snprintf(bound, sizeof(bound), "%s", argv[optind]);
-        if (verbose)
-            cli_message(&app, "listening on %s", bound); /* with the port picked for tcp:HOST:0 */
-        if (vmsec_listener_accept(l, &fd, peer, sizeof(peer), NULL) < 0)
-            die("accept on %s: %s", bound, vmsec_error_last());
-        vmsec_listener_free(l); /* one connection only; a unix socket file goes away now */
-        describe_peer(who, sizeof(who), peer, bound);
-        check(vmsec_channel_new(&ch, cfg, fd, VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), "channel");
-        if (vmsec_channel_handshake(ch) < 0)
-            die("handshake with %s: %s", who, vmsec_error_last());
-        if (verbose)
-            say_peer(ch, "accepted", who);
-    } else if (vmsec_channel_connect(&ch, cfg, argv[optind]) < 0) {
+/* --via: asks the relay for (--to, --service), then runs the channel as the initiator over the
+ * same connection: the relay only copies bytes, the handshake is end to end. */
+static vmsec_channel *connect_relayed(const vmsec_channel_config *cfg, const struct nc_opts *o)
+{
+    vmsec_channel *ch;
+    char where[2 * VMSEC_ADDRESS_MAX + 64];
+    int fd;
+    if (vmsec_transport_connect(o->via, o->timeout_ms, &fd) < 0)
         die("%s", vmsec_error_last()); /* it says "connect to ADDRESS: ..." */
-    } else if (verbose) {
-        say_peer(ch, "connected to", argv[optind]);
-    }
-    vmsec_channel_config_free(cfg);
+    if (vmsec_relay_request(fd, o->to, o->service, relay_timeout(o)) < 0)
+        die("%s: %s", o->via, vmsec_error_last()); /* "relay denied service 'S' on 'D'", ... */
+    snprintf(where, sizeof(where), "%s (service %s) via %s", o->to, o->service, o->via);
+    check(vmsec_channel_new(&ch, cfg, fd, VMSEC_ROLE_INITIATOR, VMSEC_CHANNEL_OWN_FD), "channel");
+    if (vmsec_channel_handshake(ch) < 0)
+        die("handshake with %s: %s", where, vmsec_error_last());
+    if (o->verbose)
+        say_peer(ch, "connected to", where);
+    return ch;
+}
 
+/* --relayed: the relay's origin header comes before the handshake. A connection without a valid
+ * one (a direct client, a header from a process that cannot be the relay) is refused: the origin
+ * is what a relayed command acts on. */
+static void read_origin(int fd, const char *who, const struct nc_opts *o, struct origin *org)
+{
+    if (vmsec_relay_origin_read(fd, relay_timeout(o), org->domain, sizeof(org->domain), &org->cid, org->service,
+                                sizeof(org->service)) < 0)
+        die("refused %s: no valid relay origin header: %s", who, vmsec_error_last());
+    if (o->verbose)
+        cli_message(&app, "the relay vouches for domain %s (cid %u), service %s", org->domain, (unsigned)org->cid,
+                    org->service);
+}
+
+/* -l: one connection, then the handshake as the responder (after the origin header, relayed). */
+static vmsec_channel *accept_one(const vmsec_channel_config *cfg, const char *address, const struct nc_opts *o,
+                                 struct origin *org)
+{
+    vmsec_listener *l;
+    vmsec_channel *ch;
+    char peer[VMSEC_ADDRESS_MAX], bound[VMSEC_ADDRESS_MAX], who[2 * VMSEC_ADDRESS_MAX + 16];
+    int fd;
+    if (vmsec_listener_new(&l, address) < 0)
+        die("%s", vmsec_error_last()); /* it says "listen on ADDRESS: ..." */
+    if (vmsec_listener_address(l, bound, sizeof(bound)) < 0)
+        snprintf(bound, sizeof(bound), "%s", address);
+    if (o->verbose)
+        cli_message(&app, "listening on %s", bound); /* with the port picked for tcp:HOST:0 */
+    if (vmsec_listener_accept(l, &fd, peer, sizeof(peer), NULL) < 0)
+        die("accept on %s: %s", bound, vmsec_error_last());
+    vmsec_listener_free(l); /* one connection only; a unix socket file goes away now */
+    describe_peer(who, sizeof(who), peer, bound);
+    if (o->relayed)
+        read_origin(fd, who, o, org);
+    check(vmsec_channel_new(&ch, cfg, fd, VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), "channel");
+    if (vmsec_channel_handshake(ch) < 0)
+        die("handshake with %s: %s", who, vmsec_error_last());
+    if (o->verbose)
+        say_peer(ch, "accepted", who);
+    return ch;
+}
+
+/* --exec: the origin and the proven peer key, for the command's environment. */
+static void export_origin(const struct origin *org, vmsec_channel *ch)
+{
+    uint8_t key[VMSEC_KEY_BYTES];
+    char text[VMSEC_PUBKEY_TEXT_MAX], cid[16];
+    if (vmsec_channel_peer_key(ch, key, sizeof(key)) < 0 || vmsec_pubkey_to_text(key, text, sizeof(text)) < 0)
+        die("peer key: %s", vmsec_error_last());
+    snprintf(cid, sizeof(cid), "%u", (unsigned)org->cid);
+    if (setenv("VMSEC_ORIGIN_DOMAIN", org->domain, 1) < 0 || setenv("VMSEC_ORIGIN_CID", cid, 1) < 0 ||
+        setenv("VMSEC_SERVICE", org->service, 1) < 0 || setenv("VMSEC_PEER_KEY", text, 1) < 0)
+        die("environment: %s", strerror(errno));
+}
+
+/* --exec: starts the command (argv as given, never through a shell: the origin is data) on two
+ * pipes, which then take the place of this process's stdin and stdout, so the copying below
+ * serves the command. It gets the default SIGPIPE back, which this process ignores. */
+static pid_t spawn_command(char **argv)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t dfl;
+    int in[2], out[2], rc;
+    pid_t pid;
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
+        die("pipe: %s", strerror(errno));
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    posix_spawnattr_init(&attr);
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGPIPE);
+    posix_spawnattr_setsigdefault(&attr, &dfl);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+    rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0)
+        die("cannot run %s: %s", argv[0], strerror(rc));
+    if (dup2(out[0], STDIN_FILENO) < 0 || dup2(in[1], STDOUT_FILENO) < 0)
+        die("dup2: %s", strerror(errno));
+    close(in[0]);
+    close(in[1]);
+    close(out[0]);
+    close(out[1]);
+    command_mode = true;
+    return pid;
+}
+
+/* --exec: the command's exit status is ours to report: a failed command is a failed transfer. */
+static void reap_command(pid_t pid, const char *name)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            die("waiting for %s: %s", name, strerror(errno));
+    if (WIFSIGNALED(status))
+        die("%s was killed by signal %d", name, WTERMSIG(status));
+    if (WEXITSTATUS(status) != 0)
+        die("%s exited with status %d", name, WEXITSTATUS(status));
+}
+
+/* Both directions until both ended: stdin into the channel on a thread, the channel to stdout
+ * here. Under --exec, stdout is closed once the peer closed, so the command sees its input end. */
+static void bridge(vmsec_channel *ch)
+{
+    pthread_t t;
     if (pthread_create(&t, NULL, stdin_to_channel, ch) != 0)
         die("cannot start a thread");
     channel_to_stdout(ch);
+    if (command_mode)
+        close(STDOUT_FILENO);
     pthread_join(t, NULL);
     if (send_error[0])
         die("%s", send_error);
+}
+
+int main(int argc, char **argv)
+{
+    struct nc_opts o = { .timeout_ms = 10000 };
+    struct origin org = { .cid = 0 };
+    vmsec_channel_config *cfg;
+    vmsec_channel *ch;
+    const char *address;
+    pid_t pid = 0;
+
+    cli_init(&app, "vmsec-nc", synopses, options,
+             "exit status: 0 both sides closed cleanly, 1 any failure (also: the relay refused, the\n"
+             "command failed), 2 usage error\n",
+             CLI_EXIT_FAILURE, argc, argv);
+    signal(SIGPIPE, SIG_IGN);
+    check(vmsec_init(), "init");
+    check(vmsec_channel_config_new(&cfg), "configuration");
+    parse_options(argc, argv, cfg, &o);
+    address = parse_operands(argc, argv, &o);
+    configure(cfg, &o);
+
+    if (o.resume_ms) {
+        run_session(cfg, address, o.listen, o.resume_ms);
+        vmsec_channel_config_free(cfg);
+        return 0;
+    }
+    if (o.via)
+        ch = connect_relayed(cfg, &o);
+    else if (o.listen)
+        ch = accept_one(cfg, address, &o, &org);
+    else if (vmsec_channel_connect(&ch, cfg, address) < 0)
+        die("%s", vmsec_error_last()); /* it says "connect to ADDRESS: ..." */
+    else if (o.verbose)
+        say_peer(ch, "connected to", address);
+    vmsec_channel_config_free(cfg);
+
+    if (o.exec) {
+        export_origin(&org, ch);
+        pid = spawn_command(argv + optind + 1);
+    }
+    bridge(ch);
+    if (pid)
+        reap_command(pid, argv[optind + 1]);
     vmsec_channel_free(ch);
     return 0;
 }

@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <vmsec.h>
 
@@ -48,6 +51,8 @@ static const char options[] =
     "  -u, --unix PATH[=NAME]     also listen on a unix socket; callers are NAME: host (default)\n"
     "                             or host:SOMETHING, names no domain can take\n"
     "  -l, --libvirt URI          libvirt URI for CID lookups (default: libvirt's default)\n"
+    "      --target-dir DIR       reach a target's service at the unix socket DIR/DOMAIN.PORT\n"
+    "                             instead of its vsock CID (host services, tests)\n"
     "      --resync MS            resync the domain directory with libvirt this often (default 5000)\n"
     "  -a, --audit-file FILE      append audit JSON lines to FILE\n"
     "  -s, --audit-syslog         send audit lines to syslog (LOG_AUTHPRIV)\n"
@@ -70,6 +75,26 @@ static int fail(const char *what)
     return cli_fail(&app, what);
 }
 
+/* --target-dir: the target's service port is the unix socket DIR/DOMAIN.PORT. A domain name has no
+ * '/', so the path stays in DIR; a missing socket is the relay's no-such-target. */
+static int connect_target_dir(void *dir, const char *domain, uint32_t port, int *fd)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s.%u", (const char *)dir, domain, port);
+    if (n < 0 || (size_t)n >= sizeof(sun.sun_path))
+        return VMSEC_ETOOBIG;
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return VMSEC_EIO;
+    if (connect(s, (struct sockaddr *)&sun, sizeof(sun)) < 0 && errno != EINPROGRESS && errno != EAGAIN) {
+        int e = errno;
+        close(s);
+        return e == ENOENT ? VMSEC_ENOTFOUND : VMSEC_ECONNREFUSED;
+    }
+    *fd = s;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -87,12 +112,14 @@ int main(int argc, char **argv)
         {"idle-timeout", required_argument, NULL, 1000 + VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS},
         {"drain-timeout", required_argument, NULL, 'd'},
         {"resync", required_argument, NULL, 'r'},
+        {"target-dir", required_argument, NULL, 'D'},
         {"status-socket", required_argument, NULL, 'S'},
         {"status", no_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'J'},
         CLI_COMMON_OPTIONS,
         {NULL, 0, NULL, 0}};
     const char *policy = NULL, *unix_arg = NULL, *uri = NULL, *audit_file = NULL, *status_path = NULL;
+    char *target_dir = NULL; /* optarg, not const: it is the connect callback's user pointer */
     bool status = false, json = false;
     unsigned int port = VMSEC_RELAY_DEFAULT_PORT, limits[16] = {0}, set[16] = {0}, drain_ms = 5000, resync_ms = 0;
     int check = 0, vsock = 1, use_syslog = 0, quiet = 0, opt;
@@ -110,6 +137,7 @@ int main(int argc, char **argv)
         case 'r': resync_ms = (unsigned int)cli_number(&app, optarg, UINT_MAX); break;
         case 'u': unix_arg = optarg; break;
         case 'l': uri = optarg; break;
+        case 'D': target_dir = optarg; break;
         case 'a': audit_file = optarg; break;
         case 's': use_syslog = 1; break;
         case 'q': quiet = 1; break;
@@ -162,6 +190,9 @@ int main(int argc, char **argv)
         return fail("--resync");
     if (vmsec_relay_use_libvirt(g_relay, uri) < 0)
         return fail("libvirt");
+    /* after libvirt, which installs its own way to reach targets; callers are still identified */
+    if (target_dir && vmsec_relay_set_connect(g_relay, connect_target_dir, target_dir) < 0)
+        return fail("--target-dir");
     if (vsock && vmsec_relay_listen_vsock(g_relay, port) < 0)
         return fail("vsock listener");
     if (unix_arg) {

@@ -39,6 +39,14 @@ out=$(comp vmsec-plan plan --fit s)
 check "a choice completes from its prefix (--fit s)" [ "$out" = "spread " ]
 out=$(comp vmsec-nc "")
 check "vmsec-nc completes address kinds" [ "$out" = "tcp: unix: vsock: " ]
+out=$(comp vmsec-nc --vi)
+out2=$(comp vmsec-nc --via "")
+check "vmsec-nc --vi completes to --via, whose argument is an address kind" \
+    sh -c "[ '$out' = '--via ' ] && [ '$out2' = 'tcp: unix: vsock: ' ]"
+out=$(comp vmsec-nc --via unix:/x --to "")
+check "vmsec-nc --to DOMAIN offers no file names" [ -z "$out" ]
+out=$(comp vmsec-nc -l --rel)
+check "vmsec-nc --rel completes to --relayed" [ "$out" = "--relayed " ]
 out=$(comp vmsec-keygen --pu)
 check "vmsec-keygen --pu completes to --pubkey" [ "$out" = "--pubkey " ]
 out=$(comp vmsec-relayd --max-sessions "")

@@ -7,7 +7,7 @@
 # - subcommands: the word after the tool's name on its usage lines ("vmsec-profile verify ...");
 # - options: every -x and --long on the option lines;
 # - an option's argument: choices written A|B|C on a usage line, addresses for ADDRESS, files for
-#   the rest (FILE, PATH, PROFILE...), nothing for numbers.
+#   the rest (FILE, PATH, PROFILE...), nothing for numbers and names (DOMAIN, NAME).
 
 # _vmsec_help_parse TOOL: fills _vmsec_cmds[TOOL], _vmsec_opts[TOOL], _vmsec_args[TOOL] (options
 # that take an argument, "opt=METAVAR" words) and _vmsec_choices[TOOL] ("opt=a|b|c" words).
@@ -92,7 +92,10 @@ _vmsec_complete()
         if [ "${word%%=*}" = "$prev" ]; then
             metavar=${word#*=}
             case $metavar in
-            N|MS|BYTES|VCPUS|CPUS|SECONDS|P|E|F) ;;
+            N|MS|BYTES|VCPUS|CPUS|SECONDS|P|E|F|DOMAIN|NAME) ;;
+            ADDRESS) compopt -o nospace 2>/dev/null
+               # shellcheck disable=SC2207
+               COMPREPLY=($(compgen -W "vsock: unix: tcp:" -- "$cur")) ;;
             *) compopt -o filenames 2>/dev/null
                # shellcheck disable=SC2207
                COMPREPLY=($(compgen -f -- "$cur")) ;;
