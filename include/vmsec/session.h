@@ -94,12 +94,16 @@ typedef struct vmsec_session_listener vmsec_session_listener;
 /**
  * @brief Connects to @p address and starts a new session (blocking).
  * Connects, runs the handshake as initiator and the session's opening exchange, bounded by the
- * configuration's handshake timeout. A failure here is returned as such, without retrying.
+ * configuration's handshake timeout. A failure before the opening frame went out is returned as
+ * such, without retrying. A link that fails after it (the peer may hold the session already) is
+ * resumed with the backoff of @p opts until the session is open, within the reconnect deadline
+ * (doc/SESSIONS.md, section 3).
  * @param[out] out Receives a blocking session; free it with vmsec_session_free().
  * @param cfg The channel configuration (copied); both sides need a static key.
  * @param address The address (vmsec/transport.h).
  * @param opts Options, or NULL for the defaults.
- * @return 0 or any error of vmsec_channel_connect(); #VMSEC_EPROTO; #VMSEC_EAUTH; #VMSEC_EINVAL.
+ * @return 0 or any error of vmsec_channel_connect(); #VMSEC_EPROTO; #VMSEC_EAUTH; #VMSEC_EINVAL;
+ *         #VMSEC_ETIMEDOUT (not opened within the reconnect deadline).
  */
 VMSEC_EXPORT int vmsec_session_connect(vmsec_session **out, const vmsec_channel_config *cfg, const char *address,
                                        const vmsec_session_options *opts);
@@ -131,7 +135,9 @@ VMSEC_EXPORT void vmsec_session_listener_free(vmsec_session_listener *sl);
  * @param[out] out Receives a new blocking session, or NULL when the connection resumed one.
  * @return 0; #VMSEC_EAGAIN (non-blocking listener, nobody waiting); #VMSEC_ESESSIONLOST (the
  *         peer asked to resume a session this side does not know; it was told so); #VMSEC_EAUTH
- *         (a resume with a wrong peer key or proof: refused); any error of the handshake.
+ *         (a resume with a wrong peer key or proof: refused); #VMSEC_EPROTO (among others: a new
+ *         session under the id of one this side holds, refused with "unknown session", the
+ *         existing session untouched); any error of the handshake.
  */
 VMSEC_EXPORT int vmsec_session_listener_accept(vmsec_session_listener *sl, vmsec_session **out);
 

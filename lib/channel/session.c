@@ -83,7 +83,7 @@ int vmsec__session_new(vmsec_session **out, const struct vmsec_channel_config *c
     return 0;
 }
 
-int vmsec__session_start(vmsec_session *s, vmsec_channel *ch)
+int vmsec__session_keys(vmsec_session *s, vmsec_channel *ch)
 {
     uint8_t exporter[NOISE_EXPORT_LEN];
     int rc;
@@ -93,6 +93,14 @@ int vmsec__session_start(vmsec_session *s, vmsec_channel *ch)
         return rc;
     vmsec__session_derive(s->secret, exporter, s->id);
     sodium_memzero(exporter, sizeof(exporter));
+    return 0;
+}
+
+int vmsec__session_start(vmsec_session *s, vmsec_channel *ch)
+{
+    int rc;
+    if ((rc = vmsec__session_keys(s, ch)) < 0)
+        return rc;
     s->ch = ch;
     s->link = LINK_UP;
     s->links = 1;

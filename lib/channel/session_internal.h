@@ -147,7 +147,9 @@ int vmsec__session_install(vmsec_session *s, vmsec_channel *ch, uint64_t peer_re
 int64_t vmsec__session_now(void);
 int vmsec__session_new(vmsec_session **out, const struct vmsec_channel_config *cfg,
                        const vmsec_session_options *opts, vmsec_role role);
-/* The first channel of a session is open and its opening exchange done: derive the secret. */
+/* The peer key and the secret from a session's first channel, once its handshake is done. */
+int vmsec__session_keys(vmsec_session *s, vmsec_channel *ch);
+/* The accepting side's first channel: the keys, then the channel becomes the session's link. */
 int vmsec__session_start(vmsec_session *s, vmsec_channel *ch);
 /* Reads one frame from a channel within deadline (ms, monotonic); *buf is malloc'd. */
 int vmsec__session_read_frame(vmsec_channel *ch, int64_t deadline, uint8_t **buf, size_t *len);
