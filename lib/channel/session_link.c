@@ -86,8 +86,13 @@ static int dial(vmsec_session *s, int64_t deadline, vmsec_channel **out)
 {
     int fd, rc, fl;
     *out = NULL;
-    if ((rc = vmsec_transport_connect(s->address, (unsigned int)(deadline - vmsec__session_now()), &fd)) < 0)
-        return rc;
+    unsigned int left = (unsigned int)(deadline - vmsec__session_now());
+    if (s->opts.dial)
+        rc = s->opts.dial(s->opts.dial_user, s->address, left, &fd);
+    else
+        rc = vmsec_transport_connect(s->address, left, &fd);
+    if (rc < 0)
+        return vmsec__error(rc, "session: opening a link to %s: %s", s->address, vmsec_error_last());
     if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
         close(fd);
         return vmsec__error_errno(VMSEC_EIO, errno, "session: O_NONBLOCK on %s", s->address);

@@ -209,12 +209,17 @@ int vmsec__session_listener_accept_one(vmsec_session_listener *sl, vmsec_session
     int64_t deadline;
     uint8_t *buf = NULL;
     size_t len = 0;
+    unsigned int timeout;
     int fd, rc, fl;
     *out = NULL;
     if ((rc = vmsec_listener_accept(sl->listener, &fd, NULL, 0, NULL)) < 0)
         return rc;
-    deadline = vmsec__session_now() +
-               (sl->cfg.handshake_timeout_ms ? sl->cfg.handshake_timeout_ms : VMSEC_CHANNEL_DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    timeout = sl->cfg.handshake_timeout_ms ? sl->cfg.handshake_timeout_ms : VMSEC_CHANNEL_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    deadline = vmsec__session_now() + timeout;
+    if (sl->opts.accepted && (rc = sl->opts.accepted(sl->opts.accepted_user, fd, timeout)) < 0) {
+        close(fd);
+        return vmsec__error(rc, "session listener: the accepted connection was refused: %s", vmsec_error_last());
+    }
     if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
         close(fd);
         return vmsec__error_errno(VMSEC_EIO, errno, "session listener: O_NONBLOCK");
