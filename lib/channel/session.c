@@ -248,10 +248,25 @@ void vmsec__session_rewind(vmsec_session *s)
     s->sq_unsent = e;
 }
 
+/* Enough was delivered that the peer, whose buffer of unacknowledged messages is assumed as large
+ * as ours, should hear of it now: 32 messages, or a quarter of the buffer in messages or bytes (a
+ * sender with a full buffer would otherwise stall until ack_delay_ms). */
+static bool ack_now(const vmsec_session *s)
+{
+    uint64_t n = s->delivered - s->ack_sent, quarter = s->opts.max_unacked_messages / 4;
+    return n >= ACK_EVERY || (n && n >= quarter) || s->unacked_bytes >= s->opts.max_unacked_bytes / 4;
+}
+
 static bool ack_owed(const vmsec_session *s, int64_t now)
 {
-    return s->delivered > s->ack_sent &&
-           (s->delivered - s->ack_sent >= ACK_EVERY || (s->ack_due && now >= s->ack_due));
+    return s->delivered > s->ack_sent && (ack_now(s) || (s->ack_due && now >= s->ack_due));
+}
+
+static void ack_done(vmsec_session *s)
+{
+    s->ack_sent = s->delivered;
+    s->ack_due = 0;
+    s->unacked_bytes = 0;
 }
 
 /* Writes what the link can take: unsent messages (each carrying the current acknowledgement), then
@@ -269,8 +284,7 @@ static int write_link(vmsec_session *s)
             goto lost;
         s->sent_upto = e->seq;
         s->sq_unsent = e->next;
-        s->ack_sent = s->delivered;
-        s->ack_due = 0;
+        ack_done(s);
     }
     if (s->link == LINK_UP && ack_owed(s, vmsec__session_now())) {
         uint8_t buf[SF_MAX_CONTROL];
@@ -278,10 +292,8 @@ static int write_link(vmsec_session *s)
         rc = vmsec_channel_send(s->ch, buf, vmsec__sframe_write(buf, &f), 0);
         if (rc < 0 && rc != VMSEC_EAGAIN)
             goto lost;
-        if (rc == 0) {
-            s->ack_sent = s->delivered;
-            s->ack_due = 0;
-        }
+        if (rc == 0)
+            ack_done(s);
     }
     if (s->link == LINK_UP && (rc = vmsec_channel_flush(s->ch)) < 0 && rc != VMSEC_EAGAIN)
         goto lost;
@@ -467,6 +479,7 @@ static int deliver(vmsec_session *s, uint8_t *buf, size_t cap, size_t *len)
         memcpy(buf, e->frame + SF_HDR, *len);
     }
     s->delivered++;
+    s->unacked_bytes += e->len;
     if (!s->ack_due)
         s->ack_due = vmsec__session_now() + (e->close ? 0 : s->opts.ack_delay_ms);
     s->rq_head = e->next;
@@ -496,7 +509,7 @@ int vmsec_session_recv(vmsec_session *s, uint8_t *buf, size_t cap, size_t *len)
             return vmsec__error(VMSEC_ECLOSED, "session: the peer closed the session");
         }
         if ((rc = deliver(s, buf, cap, len)) <= 0) {
-            if (rc == 0 && s->delivered - s->ack_sent >= ACK_EVERY)
+            if (rc == 0 && ack_now(s))
                 write_link(s);
             return rc;
         }

@@ -99,6 +99,7 @@ struct vmsec_session {
     /* receiving: highest seq received, highest delivered, highest acknowledged to the peer */
     uint64_t recvd, delivered, ack_sent;
     int64_t ack_due; /* 0: no acknowledgement owed */
+    size_t unacked_bytes; /* frame bytes delivered since the last acknowledgement sent */
     struct rq_entry *rq_head, *rq_tail;
     size_t rq_bytes;
     bool peer_closed; /* the peer's CLOSE was delivered */
