@@ -66,6 +66,18 @@ static int in_grow(vmsec_engine *e)
     return 0;
 }
 
+void vmsec__engine_trim(vmsec_engine *e)
+{
+    if (atomic_load(&e->state) != VMSEC_STATE_OPEN)
+        return;
+    if (e->in_start == e->in_end && !e->msg_ready && !e->msg_len && e->pack_next == e->pack_end && !e->input_eof) {
+        vmsec__engine_free_in(e);
+        vmsec__engine_free_msg(e);
+    }
+    if (e->out_start == e->out_end && !e->pack_len && !e->partial)
+        vmsec__engine_free_out(e);
+}
+
 int vmsec__engine_msg_reserve(vmsec_engine *e, size_t need)
 {
     size_t cap;

@@ -194,6 +194,8 @@ int vmsec__session_install(vmsec_session *s, vmsec_channel *ch, uint64_t peer_re
         return rc;
     vmsec__session_rewind(s);
     s->ack_sent = 0; /* tell the peer what was delivered at the first occasion */
+    /* the opening exchange grew the channel's buffers to full size: an idle link keeps none */
+    vmsec__channel_trim(ch);
     return 0;
 }
 

@@ -143,6 +143,7 @@ static int open_session(vmsec_session_listener *sl, vmsec_channel *ch, const str
         vmsec_session_free(s);
         return rc;
     }
+    vmsec__channel_trim(ch); /* the opening exchange grew its buffers: an idle session keeps none */
     pthread_mutex_lock(&sl->lock);
     if (find(sl, s->id)) {
         pthread_mutex_unlock(&sl->lock);
