@@ -59,7 +59,7 @@ void vmsec__session_proof(uint8_t proof[SF_PROOF_LEN], const uint8_t secret[SF_S
 struct sq_entry {
     struct sq_entry *next;
     uint64_t seq;
-    size_t len;
+    size_t len, cap; /* cap: the allocation's size (session.c recycles large ones) */
     uint8_t frame[];
 };
 
@@ -67,7 +67,7 @@ struct sq_entry {
 struct rq_entry {
     struct rq_entry *next;
     bool close; /* the peer's CLOSE: delivering it ends the session */
-    size_t len;
+    size_t len, cap;
     uint8_t frame[];
 };
 
@@ -102,6 +102,10 @@ struct vmsec_session {
     size_t unacked_bytes; /* frame bytes delivered since the last acknowledgement sent */
     struct rq_entry *rq_head, *rq_tail;
     size_t rq_bytes;
+    /* freed message buffers kept for the next ones (session.c, buf_get) */
+    struct vmsec__spare *pool;
+    size_t pool_bytes;
+    bool in_recv; /* the pump runs for vmsec_session_recv(): read only a little ahead */
     bool peer_closed; /* the peer's CLOSE was delivered */
     bool finished;    /* ... and then its channel ended with close_notify */
     /* accepting side */
