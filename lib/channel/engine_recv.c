@@ -422,11 +422,22 @@ int vmsec_engine_recv(vmsec_engine *e, uint8_t *buf, size_t cap, size_t *len)
         return vmsec__error(VMSEC_ETOOBIG, "message of %zu bytes does not fit a %zu-byte buffer", e->msg_len, cap);
     if (e->msg_len)
         memcpy(buf, e->msg + 1 + e->msg_off, e->msg_len);
+    vmsec__engine_msg_take(e);
+    return 0;
+}
+
+const uint8_t *vmsec__engine_msg_view(const vmsec_engine *e, size_t *len)
+{
+    *len = e->msg_ready ? e->msg_len : 0;
+    return e->msg_ready ? e->msg + 1 + e->msg_off : NULL;
+}
+
+void vmsec__engine_msg_take(vmsec_engine *e)
+{
     e->msg_len = 0;
     e->msg_ready = false;
     if (next_entry(e))
-        return 0; /* the rest of a packed record: no new input is read before it is taken */
+        return; /* the rest of a packed record: no new input is read before it is taken */
     if (process_input(e) < 0 || (e->input_eof && !e->msg_ready && eof_verdict(e) < 0))
         atomic_store(&e->fail_reported, false); /* this message was authentic; the next call reports the failure */
-    return 0;
 }

@@ -106,6 +106,10 @@ struct vmsec_session {
     struct vmsec__spare *pool;
     size_t pool_bytes;
     bool in_recv; /* the pump runs for vmsec_session_recv(): read only a little ahead */
+    /* ... and while its queue is empty, the next message in order goes straight into its buffer */
+    uint8_t *direct_buf;
+    size_t direct_cap, *direct_len;
+    bool direct_done;
     bool peer_closed; /* the peer's CLOSE was delivered */
     bool finished;    /* ... and then its channel ended with close_notify */
     /* accepting side */
