@@ -53,7 +53,7 @@ stop_bench_domain() {
     bench_dom=""
 }
 trap stop_bench_domain EXIT
-for prog in bench_aead bench_transport bench_handshake bench_memory bench_relay bench_profile bench_planner; do
+for prog in bench_aead bench_transport bench_handshake bench_memory bench_session bench_relay bench_profile bench_planner; do
     echo "== $prog" >&2
     [ $prog = bench_profile ] && { start_bench_domain || echo "bench: no libvirtd + QEMU domain for the profile benchmark" >&2; }
     run "$builddir/bench/$prog" | tee -a "$out"

@@ -153,6 +153,37 @@ def vmsecd_goals(one, rows_of):
     return "\n".join(out)
 
 
+def session_rows(rows):
+    """Sessions (issue 18, bench_session): throughput and 64 B message rate against a plain channel
+    measured in the same run (floor 0.90 of the channel), the time from a cut to the first message
+    after it (backoff at its minimum), and the heap of an idle session beside an idle channel's."""
+    def one(**kw):
+        return next((r for r in rows if all(r.get(k) == v for k, v in kw.items())), None)
+
+    out = ["### Sessions: ratios against a plain channel (issue 18)", "",
+           "| measurement | session | channel | ratio | floor | |", "|---|---:|---:|---:|---:|---|"]
+    t = one(bench="session", what="throughput")
+    if t:
+        r = t["session_mb_per_s"] / t["channel_mb_per_s"]
+        out.append(f"| 64 KiB throughput, session vs plain channel | {t['session_mb_per_s']:.0f} MB/s | "
+                   f"{t['channel_mb_per_s']:.0f} MB/s | {r:.2f} | >= 0.90 | {'met' if r >= 0.9 else 'MISSED'} |")
+    m = one(bench="session", what="rate")
+    if m:
+        r = m["session_msgs_per_s"] / m["channel_msgs_per_s"]
+        out.append(f"| 64 B messages/s, session vs plain channel | {m['session_msgs_per_s']:.0f}/s | "
+                   f"{m['channel_msgs_per_s']:.0f}/s | {r:.2f} | >= 0.90 | {'met' if r >= 0.9 else 'MISSED'} |")
+    c = one(bench="session", what="resume")
+    if c:
+        out.append(f"| cut to first message after it, median / p99 of {c['cuts']} (backoff 1 ms) | "
+                   f"{c['median_ms']:.2f} / {c['p99_ms']:.2f} ms | | | (no floor) | |")
+    h = one(bench="session", what="memory")
+    if h:
+        out.append(f"| heap per idle session ({h['sessions']}), its channel included | {h['heap_per_session']:.0f} B | "
+                   f"{h['heap_per_channel']:.0f} B | {h['heap_per_session'] / h['heap_per_channel']:.2f} | "
+                   f"(no floor) | |")
+    return "\n".join(out) if len(out) > 4 else ""
+
+
 def main(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
 
@@ -228,6 +259,9 @@ def main(path):
     packing = packing_floors(rows)
     if packing:
         print(packing + "\n")
+    sessions = session_rows(rows)
+    if sessions:
+        print(sessions + "\n")
     guest = guest_ratios(rows)
     if guest:
         print(guest + "\n")

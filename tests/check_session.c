@@ -8,9 +8,12 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "channel/session_internal.h"
 #include "channel_pair.h"
@@ -166,6 +169,7 @@ typedef struct server {
     int rc, mode;
     int accept_rc[4];
     int naccept;
+    void *user;
     char got[8][32];
     int ngot;
 } server;
@@ -465,6 +469,170 @@ START_TEST(a_session_that_gave_up_answers_a_late_resume_as_lost)
 }
 END_TEST
 
+/* A trusted peer sends HELLO_NEW with the id of a session the server holds (ids are public): the
+ * server answers UNKNOWN before any WELCOME, and the session of that id goes on untouched. */
+START_TEST(a_new_session_with_a_taken_id_is_refused)
+{
+    vmsec_session_options o = fast_options();
+    server sv = {.mode = 1}, again;
+    struct vmsec__sframe f = {.type = SF_HELLO_NEW};
+    vmsec_session *c;
+    vmsec_channel *raw;
+    uint8_t *buf, got[8];
+    size_t len, n;
+    server_listen(&sv, &o);
+    pthread_create(&sv.t, NULL, accept_n, &sv);
+    ck_assert_int_eq(vmsec_session_connect(&c, cfg_a, addr, &o), 0);
+    pthread_join(sv.t, NULL);
+    again = sv;
+    again.naccept = 0;
+    pthread_create(&again.t, NULL, accept_n, &again);
+    ck_assert_int_eq(vmsec_channel_connect(&raw, cfg_a, addr), 0);
+    memcpy(f.id, c->id, sizeof(f.id));
+    ck_assert_int_eq(vmsec__session_write_frame(raw, &f, vmsec__session_now() + 2000), 0);
+    ck_assert_int_eq(vmsec__session_read_frame(raw, vmsec__session_now() + 2000, &buf, &len), 0);
+    ck_assert_int_eq(vmsec__sframe_parse(buf, len, &f), 0);
+    free(buf);
+    ck_assert_int_eq(f.type, SF_UNKNOWN);
+    ck_assert_mem_eq(f.id, c->id, sizeof(f.id));
+    vmsec_channel_free(raw);
+    pthread_join(again.t, NULL);
+    ck_assert_int_eq(again.accept_rc[0], VMSEC_EPROTO);
+    ck_assert_ptr_eq(again.s, sv.s); /* no new session handed out */
+    ck_assert_int_eq(vmsec_session_send(c, (const uint8_t *)"still", 5), 0);
+    ck_assert_int_eq(vmsec_session_recv(sv.s, got, sizeof(got), &n), 0);
+    ck_assert_mem_eq(got, "still", 5);
+    ck_assert_uint_eq(vmsec_session_links(sv.s), 1);
+    vmsec_session_free(c);
+    server_stop(&sv);
+}
+END_TEST
+
+/* ---- a proxy that cuts a first link between the server's WELCOME and the client ------------- */
+
+typedef struct cutter {
+    char path[128], to[128];
+    int lfd;
+    atomic_int cut;   /* set by the test: drop the held frames and close the first connection */
+    atomic_int conns; /* connections accepted */
+    atomic_int stop;
+    pthread_t t;
+} cutter;
+
+static int unix_fd(const char *path, bool listen_on)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    if (listen_on)
+        ck_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 4) == 0);
+    else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Moves what c sent to s; from s to c only the first frame (the responder's handshake message)
+ * on the first connection, holding the rest (key confirmation, WELCOME) until the cut. */
+static void cutter_pipe(cutter *x, int c, int s, bool first)
+{
+    uint8_t buf[65536], hdr[2];
+    size_t passed = 0, frame = 0; /* first connection: bytes passed from s, the first frame's size */
+    for (;;) {
+        struct pollfd p[2] = {{.fd = c, .events = POLLIN}, {.fd = s, .events = POLLIN}};
+        size_t want = !first ? sizeof(buf) : passed < 2 ? 2 - passed : frame - passed;
+        ssize_t n;
+        if (atomic_load(&x->stop) || (first && atomic_load(&x->cut)))
+            return;
+        p[1].fd = want ? s : -1; /* held: the rest waits for the cut */
+        if (poll(p, 2, 10) <= 0)
+            continue;
+        if ((p[0].revents & (POLLIN | POLLHUP)) && ((n = read(c, buf, sizeof(buf))) <= 0 || write(s, buf, (size_t)n) != n))
+            return;
+        if (!(p[1].revents & (POLLIN | POLLHUP)))
+            continue;
+        if ((n = read(s, buf, want)) <= 0 || write(c, buf, (size_t)n) != n)
+            return;
+        if (first && passed < 2)
+            memcpy(hdr + passed, buf, (size_t)n);
+        passed += (size_t)n;
+        if (first && passed == 2)
+            frame = 2 + ((size_t)hdr[0] << 8 | hdr[1]);
+    }
+}
+
+static void *cutter_run(void *p)
+{
+    cutter *x = p;
+    int c, s;
+    while (!atomic_load(&x->stop)) {
+        struct pollfd l = {.fd = x->lfd, .events = POLLIN};
+        if (poll(&l, 1, 10) <= 0 || (c = accept(x->lfd, NULL, NULL)) < 0)
+            continue;
+        if ((s = unix_fd(x->to, false)) >= 0) {
+            cutter_pipe(x, c, s, atomic_fetch_add(&x->conns, 1) == 0);
+            close(s);
+        }
+        close(c);
+    }
+    return NULL;
+}
+
+/* Accepts one session, has the proxy cut its first link, then echoes like echo_server. */
+static void *accept_cut_echo(void *p)
+{
+    server *sv = p;
+    uint8_t buf[64];
+    size_t n;
+    if ((sv->rc = vmsec_session_listener_accept(sv->sl, &sv->s)) < 0)
+        return NULL;
+    atomic_store(&((cutter *)sv->user)->cut, 1);
+    while ((sv->rc = vmsec_session_recv(sv->s, buf, sizeof(buf), &n)) == 0) {
+        if (sv->ngot < 8)
+            snprintf(sv->got[sv->ngot++], 32, "%.*s", (int)n, buf);
+        if ((sv->rc = vmsec_session_send(sv->s, buf, n)) < 0)
+            break;
+    }
+    return NULL;
+}
+
+/* The first link is cut after the server accepted the session (and wrote its WELCOME) but before
+ * the client read the WELCOME: the client's connect resumes that very session on its next link,
+ * and the server's application, which already holds it, sees every message once. */
+START_TEST(a_first_link_cut_before_the_welcome_is_resumed)
+{
+    vmsec_session_options o = fast_options();
+    server sv = {0};
+    cutter x = {0};
+    char paddr[VMSEC_ADDRESS_MAX + 32];
+    vmsec_session *c;
+    snprintf(x.path, sizeof(x.path), "%s/p", dir);
+    snprintf(x.to, sizeof(x.to), "%s/s", dir);
+    snprintf(paddr, sizeof(paddr), "unix:%s", x.path);
+    x.lfd = unix_fd(x.path, true);
+    server_listen(&sv, &o);
+    sv.user = &x;
+    pthread_create(&x.t, NULL, cutter_run, &x);
+    pthread_create(&sv.t, NULL, accept_cut_echo, &sv);
+    ck_assert_msg(vmsec_session_connect(&c, cfg_a, paddr, &o) == 0, "%s", vmsec_error_last());
+    ck_assert_int_eq(atomic_load(&x.conns), 2);
+    expect_echo(c, "first");
+    expect_echo(c, "second");
+    ck_assert_int_eq(vmsec_session_close(c), 0);
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(sv.rc, VMSEC_ECLOSED);
+    ck_assert_int_eq(sv.ngot, 2);
+    ck_assert_str_eq(sv.got[0], "first");
+    ck_assert_uint_eq(vmsec_session_links(sv.s), 2);
+    atomic_store(&x.stop, 1);
+    pthread_join(x.t, NULL);
+    close(x.lfd);
+    vmsec_session_free(c);
+    server_stop(&sv);
+}
+END_TEST
+
 /* A full buffer of unacknowledged messages refuses more (non-blocking) until the peer reads. */
 START_TEST(a_full_buffer_pushes_back)
 {
@@ -519,6 +687,8 @@ int main(void)
     tcase_add_test(tc, simultaneous_closes_both_complete);
     tcase_add_test(tc, a_session_that_gave_up_answers_a_late_resume_as_lost);
     tcase_add_test(tc, a_full_buffer_pushes_back);
+    tcase_add_test(tc, a_new_session_with_a_taken_id_is_refused);
+    tcase_add_test(tc, a_first_link_cut_before_the_welcome_is_resumed);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

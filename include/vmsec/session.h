@@ -61,6 +61,32 @@ VMSEC_EXPORT size_t vmsec_session_id_bytes(void);
  */
 typedef int (*vmsec_session_resolve_fn)(void *user, char *address, size_t cap);
 
+/**
+ * @brief Opens the stream descriptor of a link, in place of vmsec_transport_connect(); since 1.1.
+ * Called for every link the connecting side opens (the first one and every reconnect attempt),
+ * e.g. to connect to a relay and ask it for the target with vmsec_relay_request(): a relay that
+ * restarted is then asked again.
+ * @param user The pointer given in @ref vmsec_session_options.
+ * @param address The address of this attempt (after the resolver, if any).
+ * @param timeout_ms Time left for this attempt, handshake included.
+ * @param[out] fd Receives a connected stream socket, ready for the Noise handshake as initiator;
+ *            the session owns it from then on.
+ * @return 0, or a negative error code: the attempt failed (a reconnect goes on with the backoff;
+ *         vmsec_session_connect() returns it).
+ */
+typedef int (*vmsec_session_dial_fn)(void *user, const char *address, unsigned int timeout_ms, int *fd);
+
+/**
+ * @brief Runs on each descriptor a @ref vmsec_session_listener accepts, before the handshake; since 1.1.
+ * E.g. vmsec_relay_origin_read() for a target reached through a relay.
+ * @param user The pointer given in @ref vmsec_session_options.
+ * @param fd The accepted descriptor (blocking; not owned: the listener closes it on failure).
+ * @param timeout_ms The handshake timeout.
+ * @return 0 to go on with the handshake, or a negative error code: the connection is closed and
+ *         vmsec_session_listener_accept() returns that code.
+ */
+typedef int (*vmsec_session_accepted_fn)(void *user, int fd, unsigned int timeout_ms);
+
 /** @brief Options of a session; initialise with #VMSEC_SESSION_OPTIONS_INIT or vmsec_session_options_init(). */
 typedef struct vmsec_session_options {
     unsigned int version;             /**< #VMSEC_SESSION_OPTIONS_VERSION. */
@@ -72,10 +98,15 @@ typedef struct vmsec_session_options {
     unsigned int reconnect_deadline_ms; /**< How long a session waits to be resumed before #VMSEC_ETIMEDOUT (default 60000; 0: forever). */
     vmsec_session_resolve_fn resolve; /**< Connecting side: where to reconnect; NULL: the same address. */
     void *resolve_user;               /**< Passed to @p resolve. */
+    vmsec_session_dial_fn dial;       /**< Connecting side: opens each link's descriptor; NULL: vmsec_transport_connect(). */
+    void *dial_user;                  /**< Passed to @p dial. */
+    vmsec_session_accepted_fn accepted; /**< Accepting side: runs on each accepted descriptor; NULL: nothing. */
+    void *accepted_user;              /**< Passed to @p accepted. */
 } vmsec_session_options;
 
 /** @brief Static initialiser with the defaults. */
-#define VMSEC_SESSION_OPTIONS_INIT {VMSEC_SESSION_OPTIONS_VERSION, (size_t)8 << 20, 1024, 20, 100, 5000, 60000, NULL, NULL}
+#define VMSEC_SESSION_OPTIONS_INIT \
+    {VMSEC_SESSION_OPTIONS_VERSION, (size_t)8 << 20, 1024, 20, 100, 5000, 60000, NULL, NULL, NULL, NULL, NULL, NULL}
 
 /**
  * @brief Fills @p opts with the defaults.
@@ -94,12 +125,16 @@ typedef struct vmsec_session_listener vmsec_session_listener;
 /**
  * @brief Connects to @p address and starts a new session (blocking).
  * Connects, runs the handshake as initiator and the session's opening exchange, bounded by the
- * configuration's handshake timeout. A failure here is returned as such, without retrying.
+ * configuration's handshake timeout. A failure before the opening frame went out is returned as
+ * such, without retrying. A link that fails after it (the peer may hold the session already) is
+ * resumed with the backoff of @p opts until the session is open, within the reconnect deadline
+ * (doc/SESSIONS.md, section 3).
  * @param[out] out Receives a blocking session; free it with vmsec_session_free().
  * @param cfg The channel configuration (copied); both sides need a static key.
  * @param address The address (vmsec/transport.h).
  * @param opts Options, or NULL for the defaults.
- * @return 0 or any error of vmsec_channel_connect(); #VMSEC_EPROTO; #VMSEC_EAUTH; #VMSEC_EINVAL.
+ * @return 0 or any error of vmsec_channel_connect(); #VMSEC_EPROTO; #VMSEC_EAUTH; #VMSEC_EINVAL;
+ *         #VMSEC_ETIMEDOUT (not opened within the reconnect deadline).
  */
 VMSEC_EXPORT int vmsec_session_connect(vmsec_session **out, const vmsec_channel_config *cfg, const char *address,
                                        const vmsec_session_options *opts);
@@ -131,7 +166,9 @@ VMSEC_EXPORT void vmsec_session_listener_free(vmsec_session_listener *sl);
  * @param[out] out Receives a new blocking session, or NULL when the connection resumed one.
  * @return 0; #VMSEC_EAGAIN (non-blocking listener, nobody waiting); #VMSEC_ESESSIONLOST (the
  *         peer asked to resume a session this side does not know; it was told so); #VMSEC_EAUTH
- *         (a resume with a wrong peer key or proof: refused); any error of the handshake.
+ *         (a resume with a wrong peer key or proof: refused); #VMSEC_EPROTO (among others: a new
+ *         session under the id of one this side holds, refused with "unknown session", the
+ *         existing session untouched); any error of the handshake.
  */
 VMSEC_EXPORT int vmsec_session_listener_accept(vmsec_session_listener *sl, vmsec_session **out);
 

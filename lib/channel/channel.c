@@ -598,6 +598,22 @@ int vmsec__channel_export(const vmsec_channel *ch, uint8_t *out, size_t len)
     return vmsec__engine_export(ch->e, out, len);
 }
 
+void vmsec__channel_trim(vmsec_channel *ch)
+{
+    if (ch)
+        vmsec__engine_trim(ch->e);
+}
+
+const uint8_t *vmsec__channel_msg_view(const vmsec_channel *ch, size_t *len)
+{
+    return vmsec__engine_msg_view(ch->e, len);
+}
+
+void vmsec__channel_msg_take(vmsec_channel *ch)
+{
+    vmsec__engine_msg_take(ch->e);
+}
+
 int vmsec_channel_peer_cid(const vmsec_channel *ch, uint32_t *cid)
 {
     struct sockaddr_storage ss;

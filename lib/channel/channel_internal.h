@@ -45,6 +45,17 @@ int vmsec__engine_abort(vmsec_engine *e, int side, int code, const char *fmt, ..
  * bytes derived from the final chaining key, secret, the same on both sides. VMSEC_ESTATE otherwise. */
 int vmsec__engine_export(const vmsec_engine *e, uint8_t *out, size_t len);
 int vmsec__channel_export(const vmsec_channel *ch, uint8_t *out, size_t len);
+/* Releases the I/O buffers of an open engine with nothing pending in either direction (they come
+ * back when bytes flow): for a channel that goes idle after a few small exchanges, as a session's
+ * does after its opening. Does nothing while any input, message or output is pending. */
+void vmsec__engine_trim(vmsec_engine *e);
+void vmsec__channel_trim(vmsec_channel *ch);
+/* The message vmsec_channel_recv() would hand out next (NULL if none is ready), read in place, and
+ * the step that drops it as a recv would once copied: for a caller that needs only part of it. */
+const uint8_t *vmsec__engine_msg_view(const vmsec_engine *e, size_t *len);
+void vmsec__engine_msg_take(vmsec_engine *e);
+const uint8_t *vmsec__channel_msg_view(const vmsec_channel *ch, size_t *len);
+void vmsec__channel_msg_take(vmsec_channel *ch);
 /* True once close_notify was queued. */
 bool vmsec__engine_send_closed(const vmsec_engine *e);
 /* Version 2: this side read the last handshake message and queued its key-confirmation record,

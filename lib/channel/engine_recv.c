@@ -66,6 +66,18 @@ static int in_grow(vmsec_engine *e)
     return 0;
 }
 
+void vmsec__engine_trim(vmsec_engine *e)
+{
+    if (atomic_load(&e->state) != VMSEC_STATE_OPEN)
+        return;
+    if (e->in_start == e->in_end && !e->msg_ready && !e->msg_len && e->pack_next == e->pack_end && !e->input_eof) {
+        vmsec__engine_free_in(e);
+        vmsec__engine_free_msg(e);
+    }
+    if (e->out_start == e->out_end && !e->pack_len && !e->partial)
+        vmsec__engine_free_out(e);
+}
+
 int vmsec__engine_msg_reserve(vmsec_engine *e, size_t need)
 {
     size_t cap;
@@ -410,11 +422,22 @@ int vmsec_engine_recv(vmsec_engine *e, uint8_t *buf, size_t cap, size_t *len)
         return vmsec__error(VMSEC_ETOOBIG, "message of %zu bytes does not fit a %zu-byte buffer", e->msg_len, cap);
     if (e->msg_len)
         memcpy(buf, e->msg + 1 + e->msg_off, e->msg_len);
+    vmsec__engine_msg_take(e);
+    return 0;
+}
+
+const uint8_t *vmsec__engine_msg_view(const vmsec_engine *e, size_t *len)
+{
+    *len = e->msg_ready ? e->msg_len : 0;
+    return e->msg_ready ? e->msg + 1 + e->msg_off : NULL;
+}
+
+void vmsec__engine_msg_take(vmsec_engine *e)
+{
     e->msg_len = 0;
     e->msg_ready = false;
     if (next_entry(e))
-        return 0; /* the rest of a packed record: no new input is read before it is taken */
+        return; /* the rest of a packed record: no new input is read before it is taken */
     if (process_input(e) < 0 || (e->input_eof && !e->msg_ready && eof_verdict(e) < 0))
         atomic_store(&e->fail_reported, false); /* this message was authentic; the next call reports the failure */
-    return 0;
 }

@@ -59,7 +59,7 @@ void vmsec__session_proof(uint8_t proof[SF_PROOF_LEN], const uint8_t secret[SF_S
 struct sq_entry {
     struct sq_entry *next;
     uint64_t seq;
-    size_t len;
+    size_t len, cap; /* cap: the allocation's size (session.c recycles large ones) */
     uint8_t frame[];
 };
 
@@ -67,7 +67,7 @@ struct sq_entry {
 struct rq_entry {
     struct rq_entry *next;
     bool close; /* the peer's CLOSE: delivering it ends the session */
-    size_t len;
+    size_t len, cap;
     uint8_t frame[];
 };
 
@@ -99,8 +99,17 @@ struct vmsec_session {
     /* receiving: highest seq received, highest delivered, highest acknowledged to the peer */
     uint64_t recvd, delivered, ack_sent;
     int64_t ack_due; /* 0: no acknowledgement owed */
+    size_t unacked_bytes; /* frame bytes delivered since the last acknowledgement sent */
     struct rq_entry *rq_head, *rq_tail;
     size_t rq_bytes;
+    /* freed message buffers kept for the next ones (session.c, buf_get) */
+    struct vmsec__spare *pool;
+    size_t pool_bytes;
+    bool in_recv; /* the pump runs for vmsec_session_recv(): read only a little ahead */
+    /* ... and while its queue is empty, the next message in order goes straight into its buffer */
+    uint8_t *direct_buf;
+    size_t direct_cap, *direct_len;
+    bool direct_done;
     bool peer_closed; /* the peer's CLOSE was delivered */
     bool finished;    /* ... and then its channel ended with close_notify */
     /* accepting side */
@@ -147,7 +156,9 @@ int vmsec__session_install(vmsec_session *s, vmsec_channel *ch, uint64_t peer_re
 int64_t vmsec__session_now(void);
 int vmsec__session_new(vmsec_session **out, const struct vmsec_channel_config *cfg,
                        const vmsec_session_options *opts, vmsec_role role);
-/* The first channel of a session is open and its opening exchange done: derive the secret. */
+/* The peer key and the secret from a session's first channel, once its handshake is done. */
+int vmsec__session_keys(vmsec_session *s, vmsec_channel *ch);
+/* The accepting side's first channel: the keys, then the channel becomes the session's link. */
 int vmsec__session_start(vmsec_session *s, vmsec_channel *ch);
 /* Reads one frame from a channel within deadline (ms, monotonic); *buf is malloc'd. */
 int vmsec__session_read_frame(vmsec_channel *ch, int64_t deadline, uint8_t **buf, size_t *len);

@@ -86,8 +86,13 @@ static int dial(vmsec_session *s, int64_t deadline, vmsec_channel **out)
 {
     int fd, rc, fl;
     *out = NULL;
-    if ((rc = vmsec_transport_connect(s->address, (unsigned int)(deadline - vmsec__session_now()), &fd)) < 0)
-        return rc;
+    unsigned int left = (unsigned int)(deadline - vmsec__session_now());
+    if (s->opts.dial)
+        rc = s->opts.dial(s->opts.dial_user, s->address, left, &fd);
+    else
+        rc = vmsec_transport_connect(s->address, left, &fd);
+    if (rc < 0)
+        return vmsec__error(rc, "session: opening a link to %s: %s", s->address, vmsec_error_last());
     if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
         close(fd);
         return vmsec__error_errno(VMSEC_EIO, errno, "session: O_NONBLOCK on %s", s->address);
@@ -124,8 +129,12 @@ static int check_welcome(vmsec_session *s, vmsec_channel *ch, const struct vmsec
 }
 
 /* Opens a link: HELLO_NEW (resume false) or HELLO_RESUME, then the peer's WELCOME. *fatal tells a
- * session-level refusal (lost, forged, another peer) from a transport failure worth retrying. */
-static int open_link(vmsec_session *s, bool resume, vmsec_channel **out, uint64_t *peer_recvd, bool *fatal)
+ * session-level refusal (lost, forged, another peer) from a transport failure worth retrying;
+ * *sent that a HELLO_NEW went out (the peer may hold the session from then on). A new session's
+ * keys come from this channel before its HELLO_NEW, so that a link cut before the WELCOME can be
+ * resumed like any other. */
+static int open_link(vmsec_session *s, bool resume, vmsec_channel **out, uint64_t *peer_recvd, bool *fatal,
+                     bool *sent)
 {
     int64_t deadline = link_deadline(&s->cfg);
     struct vmsec__sframe f = {.type = resume ? SF_HELLO_RESUME : SF_HELLO_NEW, .ack = s->recvd};
@@ -133,7 +142,7 @@ static int open_link(vmsec_session *s, bool resume, vmsec_channel **out, uint64_
     size_t hlen, len;
     vmsec_channel *ch;
     int rc;
-    *fatal = false;
+    *fatal = *sent = false;
     if ((rc = dial(s, deadline, &ch)) < 0)
         return rc;
     memcpy(f.id, s->id, VMSEC_SESSION_ID_BYTES);
@@ -146,15 +155,15 @@ static int open_link(vmsec_session *s, bool resume, vmsec_channel **out, uint64_
         if ((rc = vmsec__session_hash(ch, h, &hlen)) < 0)
             goto out;
         vmsec__session_proof(f.proof, s->secret, s->id, VMSEC_ROLE_INITIATOR, h, hlen);
+    } else if ((rc = vmsec__session_keys(s, ch)) < 0) {
+        *fatal = true;
+        goto out;
     }
+    *sent = !resume;
     if ((rc = vmsec__session_write_frame(ch, &f, deadline)) < 0 ||
         (rc = vmsec__session_read_frame(ch, deadline, &buf, &len)) < 0)
         goto out;
     if ((rc = vmsec__sframe_parse(buf, len, &f)) < 0) {
-        *fatal = true;
-        goto out;
-    }
-    if (!resume && (rc = vmsec__session_start(s, ch)) < 0) {
         *fatal = true;
         goto out;
     }
@@ -165,8 +174,7 @@ static int open_link(vmsec_session *s, bool resume, vmsec_channel **out, uint64_
     ch = NULL;
 out:
     free(buf);
-    if (ch && s->ch != ch)
-        vmsec_channel_free(ch);
+    vmsec_channel_free(ch);
     return rc;
 }
 
@@ -186,6 +194,8 @@ int vmsec__session_install(vmsec_session *s, vmsec_channel *ch, uint64_t peer_re
         return rc;
     vmsec__session_rewind(s);
     s->ack_sent = 0; /* tell the peer what was delivered at the first occasion */
+    /* the opening exchange grew the channel's buffers to full size: an idle link keeps none */
+    vmsec__channel_trim(ch);
     return 0;
 }
 
@@ -193,12 +203,12 @@ int vmsec__session_reconnect(vmsec_session *s)
 {
     vmsec_channel *ch = NULL;
     uint64_t peer_recvd = 0;
-    bool fatal = false;
+    bool fatal = false, sent;
     int rc = 0;
     if (s->opts.resolve && s->opts.resolve(s->opts.resolve_user, s->address, sizeof(s->address)) < 0)
         rc = VMSEC_ENOTFOUND;
     else if ((rc = vmsec_address_validate(s->address)) == 0)
-        rc = open_link(s, true, &ch, &peer_recvd, &fatal);
+        rc = open_link(s, true, &ch, &peer_recvd, &fatal, &sent);
     if (rc == VMSEC_ESESSIONLOST && s->peer_closed) {
         s->finished = true; /* the peer closed the session and has forgotten it since: it is over */
         return 0;
@@ -213,13 +223,53 @@ int vmsec__session_reconnect(vmsec_session *s)
     return vmsec__session_install(s, ch, peer_recvd);
 }
 
+/* Waits the backoff before the next attempt of a session's first link, and doubles it. */
+static void first_link_backoff(vmsec_session *s, int64_t give_up)
+{
+    int64_t wait = vmsec__session_jitter(s->backoff_ms), left = give_up - vmsec__session_now();
+    poll(NULL, 0, (int)(wait < left ? wait : left > 0 ? left : 0));
+    s->backoff_ms = s->backoff_ms > s->opts.backoff_max_ms / 2 ? s->opts.backoff_max_ms : s->backoff_ms * 2;
+}
+
+/* The first link of a new session. A failure before the HELLO_NEW went out is returned as such.
+ * After it, the responder may hold the session (it may even have handed it to its application):
+ * the link is resumed like any other, within the reconnect deadline. An UNKNOWN answer means the
+ * responder holds nothing under this id (the HELLO_NEW never arrived, or the id is another
+ * session's): nothing of the session exists anywhere, so it starts over under a fresh id. */
+static int first_link(vmsec_session *s, vmsec_channel **ch, uint64_t *peer_recvd)
+{
+    int64_t give_up = s->opts.reconnect_deadline_ms ? vmsec__session_now() + s->opts.reconnect_deadline_ms : INT64_MAX;
+    bool resume = false, began = false, fatal, sent;
+    int rc;
+    for (;;) {
+        if ((rc = open_link(s, resume, ch, peer_recvd, &fatal, &sent)) == 0)
+            return 0;
+        began |= sent;
+        if (rc == VMSEC_ESESSIONLOST && began) {
+            randombytes_buf(s->id, sizeof(s->id));
+            resume = false;
+        } else if (fatal || !began) {
+            return rc;
+        } else {
+            resume = true;
+        }
+        do { /* a resolver that returns a negative value skips the attempt */
+            if (vmsec__session_now() >= give_up)
+                return vmsec__error(VMSEC_ETIMEDOUT, "session: no link opened within the reconnect deadline "
+                                                     "(%u ms): %s", s->opts.reconnect_deadline_ms, vmsec_error_last());
+            first_link_backoff(s, give_up);
+        } while (s->opts.resolve && s->opts.resolve(s->opts.resolve_user, s->address, sizeof(s->address)) < 0);
+        if ((rc = vmsec_address_validate(s->address)) < 0)
+            return rc;
+    }
+}
+
 int vmsec_session_connect(vmsec_session **out, const vmsec_channel_config *cfg, const char *address,
                           const vmsec_session_options *opts)
 {
     vmsec_session *s;
     vmsec_channel *ch = NULL;
-    uint64_t peer_recvd;
-    bool fatal;
+    uint64_t peer_recvd = 0;
     int rc;
     if (!out || !cfg || !address)
         return vmsec__error(VMSEC_EINVAL, "vmsec_session_connect: NULL argument");
@@ -232,12 +282,18 @@ int vmsec_session_connect(vmsec_session **out, const vmsec_channel_config *cfg, 
         return rc;
     strcpy(s->address, address);
     randombytes_buf(s->id, sizeof(s->id));
-    if ((rc = open_link(s, false, &ch, &peer_recvd, &fatal)) < 0 ||
+    if ((rc = first_link(s, &ch, &peer_recvd)) < 0 ||
         (peer_recvd != 0 && (rc = vmsec__error(VMSEC_EPROTO, "session: a new session's peer received %llu",
                                                (unsigned long long)peer_recvd)) < 0)) {
+        vmsec_channel_free(ch);
         vmsec_session_free(s);
         return rc;
     }
+    if ((rc = vmsec__session_install(s, ch, 0)) < 0) {
+        vmsec_session_free(s);
+        return rc;
+    }
+    s->links = 1;
     *out = s;
     return 0;
 }

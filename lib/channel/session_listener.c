@@ -105,7 +105,11 @@ static vmsec_session *find(vmsec_session_listener *sl, const uint8_t *id)
     return NULL;
 }
 
-/* HELLO_NEW: a session with the id the peer chose, then WELCOME. */
+static int refuse_unknown(vmsec_channel *ch, const struct vmsec__sframe *f, int64_t deadline);
+
+/* HELLO_NEW: a session with the id the peer chose, then WELCOME. An id this side already holds is
+ * refused with UNKNOWN before anything else, so that the session of that name is neither reset nor
+ * taken over; accept_lock keeps the id free until the new session is in the table. */
 static int open_session(vmsec_session_listener *sl, vmsec_channel *ch, const struct vmsec__sframe *f,
                         int64_t deadline, vmsec_session **out)
 {
@@ -113,7 +117,15 @@ static int open_session(vmsec_session_listener *sl, vmsec_channel *ch, const str
     uint8_t h[VMSEC_HANDSHAKE_HASH_MAX];
     vmsec_session *s;
     size_t hlen;
+    bool taken;
     int rc;
+    pthread_mutex_lock(&sl->lock);
+    taken = find(sl, f->id) != NULL;
+    pthread_mutex_unlock(&sl->lock);
+    if (taken) {
+        refuse_unknown(ch, f, deadline);
+        return vmsec__error(VMSEC_EPROTO, "session: a new session with the id of an existing one refused");
+    }
     if ((rc = vmsec__session_new(&s, &sl->cfg, &sl->opts, VMSEC_ROLE_RESPONDER)) < 0) {
         vmsec_channel_free(ch);
         return rc;
@@ -131,6 +143,7 @@ static int open_session(vmsec_session_listener *sl, vmsec_channel *ch, const str
         vmsec_session_free(s);
         return rc;
     }
+    vmsec__channel_trim(ch); /* the opening exchange grew its buffers: an idle session keeps none */
     pthread_mutex_lock(&sl->lock);
     if (find(sl, s->id)) {
         pthread_mutex_unlock(&sl->lock);
@@ -197,12 +210,17 @@ int vmsec__session_listener_accept_one(vmsec_session_listener *sl, vmsec_session
     int64_t deadline;
     uint8_t *buf = NULL;
     size_t len = 0;
+    unsigned int timeout;
     int fd, rc, fl;
     *out = NULL;
     if ((rc = vmsec_listener_accept(sl->listener, &fd, NULL, 0, NULL)) < 0)
         return rc;
-    deadline = vmsec__session_now() +
-               (sl->cfg.handshake_timeout_ms ? sl->cfg.handshake_timeout_ms : VMSEC_CHANNEL_DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    timeout = sl->cfg.handshake_timeout_ms ? sl->cfg.handshake_timeout_ms : VMSEC_CHANNEL_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    deadline = vmsec__session_now() + timeout;
+    if (sl->opts.accepted && (rc = sl->opts.accepted(sl->opts.accepted_user, fd, timeout)) < 0) {
+        close(fd);
+        return vmsec__error(rc, "session listener: the accepted connection was refused: %s", vmsec_error_last());
+    }
     if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
         close(fd);
         return vmsec__error_errno(VMSEC_EIO, errno, "session listener: O_NONBLOCK");

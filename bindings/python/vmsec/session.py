@@ -29,7 +29,8 @@ class _Options(ctypes.Structure):
                 ("max_unacked_messages", ctypes.c_size_t), ("ack_delay_ms", ctypes.c_uint),
                 ("backoff_initial_ms", ctypes.c_uint), ("backoff_max_ms", ctypes.c_uint),
                 ("reconnect_deadline_ms", ctypes.c_uint), ("resolve", ctypes.c_void_p),
-                ("resolve_user", ctypes.c_void_p)]
+                ("resolve_user", ctypes.c_void_p), ("dial", ctypes.c_void_p), ("dial_user", ctypes.c_void_p),
+                ("accepted", ctypes.c_void_p), ("accepted_user", ctypes.c_void_p)]
 
 
 def _options(resolve: Optional[ResolveFn] = None, **settings: Optional[int]) -> tuple[_Options, object]:
