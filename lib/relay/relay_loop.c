@@ -184,17 +184,21 @@ static void expire(vmsec_relay *r)
     }
 }
 
+int vmsec_relay_next_timeout_ms(const vmsec_relay *r)
+{
+    if (!r || !r->next_scan) /* as vmsec_channel_next_timeout_ms(): -1 is "none", never an error */
+        return -1;
+    int64_t left = r->next_scan - vmsec__relay_now_ms();
+    return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
 int vmsec_relay_dispatch(vmsec_relay *r, int timeout_ms)
 {
     if (!r)
         return vmsec__error(VMSEC_EINVAL, "relay: NULL");
-    if (r->next_scan) {
-        int64_t left = r->next_scan - vmsec__relay_now_ms();
-        if (left < 0)
-            left = 0;
-        if (timeout_ms < 0 || left < timeout_ms)
-            timeout_ms = (int)(left > 60000 ? 60000 : left);
-    }
+    int next = vmsec_relay_next_timeout_ms(r);
+    if (next >= 0 && (timeout_ms < 0 || next < timeout_ms))
+        timeout_ms = next;
     struct epoll_event ev[MAX_EVENTS];
     int n = epoll_wait(r->epfd, ev, MAX_EVENTS, timeout_ms);
     if (n < 0 && errno != EINTR)
