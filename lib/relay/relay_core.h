@@ -146,8 +146,9 @@ void vmsec__relay_schedule(vmsec_relay *r, int64_t deadline);
 /* Registers the events the loop should report for ep (0: none, the endpoint leaves the set). */
 void vmsec__relay_ep_set(vmsec_relay *r, struct endpoint *ep, uint32_t want);
 void vmsec__relay_ep_close(vmsec_relay *r, struct endpoint *ep);
-/* Copies what is ready in both directions of a forwarding session and updates its interest. */
-void vmsec__relay_pump(vmsec_relay *r, struct session *s);
+/* Moves what is ready in a forwarding session and updates its interest: the directions that
+ * events (epoll) on ep concern, or both if ep is NULL. */
+void vmsec__relay_pump(vmsec_relay *r, struct session *s, const struct endpoint *ep, uint32_t events);
 /* Sets up both directions of a session about to forward (s->cap bytes each); false: no memory. */
 bool vmsec__relay_forward_init(vmsec_relay *r, struct session *s);
 /* Releases what vmsec__relay_forward_init() set up (the session may never have reached it). */
@@ -155,7 +156,7 @@ void vmsec__relay_forward_free(struct session *s);
 
 /* The sessions (relay_session.c). */
 void vmsec__relay_session_open(vmsec_relay *r, struct listener *l, int fd);
-void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep);
+void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep, uint32_t events);
 void vmsec__relay_session_timeout(vmsec_relay *r, struct session *s);
 /* Ends a session (audited if it was forwarding) and queues it for vmsec__relay_reap(). */
 void vmsec__relay_session_kill(vmsec_relay *r, struct session *s, const char *reason);

@@ -315,12 +315,21 @@ static bool has_room(const struct pipebuf *b, size_t cap)
     return b->end < cap || b->start > 0; /* compacted on demand */
 }
 
-void vmsec__relay_pump(vmsec_relay *r, struct session *s)
+void vmsec__relay_pump(vmsec_relay *r, struct session *s, const struct endpoint *ep, uint32_t events)
 {
     size_t cap = s->cap;
     uint64_t before = s->bytes_c2t + s->bytes_t2c;
-    if (!pump_dir(r, &s->c2t, s->cli.fd, s->tgt.fd, cap, &s->bytes_c2t) ||
-        !pump_dir(r, &s->t2c, s->tgt.fd, s->cli.fd, cap, &s->bytes_t2c)) {
+    /* A readable side feeds one direction, a writable side drains the other: a direction nothing
+     * happened to keeps its state and its interest, so pumping it would cost a syscall for
+     * nothing (a small message each way would pay a futile read per hop). */
+    bool c2t = true, t2c = true;
+    if (ep && !(events & (EPOLLHUP | EPOLLERR))) {
+        bool in = events & EPOLLIN, out = events & EPOLLOUT;
+        c2t = ep->kind == EP_CLIENT ? in : out;
+        t2c = ep->kind == EP_CLIENT ? out : in;
+    }
+    if ((c2t && !pump_dir(r, &s->c2t, s->cli.fd, s->tgt.fd, cap, &s->bytes_c2t)) ||
+        (t2c && !pump_dir(r, &s->t2c, s->tgt.fd, s->cli.fd, cap, &s->bytes_t2c))) {
         vmsec__relay_session_kill(r, s, "error");
         return;
     }
@@ -421,7 +430,7 @@ int vmsec_relay_dispatch(vmsec_relay *r, int timeout_ms)
         } else if (ep->kind == EP_LISTENER) {
             on_accept(r, ep->owner);
         } else {
-            vmsec__relay_session_event(r, ep);
+            vmsec__relay_session_event(r, ep, ev[i].events);
         }
     }
     if (!held)

@@ -338,7 +338,7 @@ static void on_connected(vmsec_relay *r, struct session *s)
     vmsec__relay_audit_event(r, s, "open", NULL);
 }
 
-void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep)
+void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep, uint32_t events)
 {
     struct session *s = ep->owner;
     switch (s->state) {
@@ -349,7 +349,7 @@ void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep)
         if (ep->kind == EP_TARGET) {
             on_connected(r, s);
             if (s->state == S_FORWARD)
-                vmsec__relay_pump(r, s);
+                vmsec__relay_pump(r, s, NULL, 0);
         } else {
             /* The caller hung up while we were connecting. */
             vmsec__relay_audit_event(r, s, "refused", "caller-closed");
@@ -358,7 +358,7 @@ void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep)
         }
         break;
     case S_FORWARD:
-        vmsec__relay_pump(r, s);
+        vmsec__relay_pump(r, s, ep, events);
         break;
     case S_DEAD:
         break;
