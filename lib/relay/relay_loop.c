@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,10 +69,15 @@ void vmsec__relay_schedule(vmsec_relay *r, int64_t deadline)
 #define SPLICE_BURST 16 /* splices into a pipe per event, so one busy session cannot starve others */
 #define PIPE_DEFAULT_SIZE 65536
 
-static bool dir_init(struct pipebuf *b, size_t cap)
+static bool dir_init(struct pipebuf *b, size_t cap, int fd_max)
 {
     /* A pipe costs two descriptors: without them, the session still forwards, through data. */
     b->piped = pipe2(b->pipe, O_NONBLOCK | O_CLOEXEC) == 0;
+    if (b->piped && b->pipe[1] >= fd_max) {
+        close(b->pipe[0]);
+        close(b->pipe[1]);
+        b->piped = false;
+    }
     if (b->piped && cap != PIPE_DEFAULT_SIZE)
         (void)fcntl(b->pipe[1], F_SETPIPE_SZ, (int)cap); /* a hint: inpipe is what bounds memory */
     b->data = malloc(b->piped ? RELAY_ORIGIN_MAX : cap);
@@ -94,7 +101,14 @@ bool vmsec__relay_forward_init(vmsec_relay *r, struct session *s)
     (void)r;
     socket_prepare(s->cli.fd);
     socket_prepare(s->tgt.fd);
-    return dir_init(&s->c2t, s->cap) && dir_init(&s->t2c, s->cap);
+    /* Pipes take twice the descriptors of the sockets they serve: they stay in the lower
+     * half of the descriptor table, so that under a low RLIMIT_NOFILE they do not crowd out the
+     * sockets of later sessions (beyond that, sessions forward through data). */
+    struct rlimit rl;
+    int fd_max = INT_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 2 < INT_MAX)
+        fd_max = (int)(rl.rlim_cur / 2);
+    return dir_init(&s->c2t, s->cap, fd_max) && dir_init(&s->t2c, s->cap, fd_max);
 }
 
 static void dir_free(struct pipebuf *b)
