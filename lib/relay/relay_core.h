@@ -5,6 +5,7 @@
 #define VMSEC_RELAY_CORE_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -45,11 +46,20 @@ struct source {
     struct source *next;
 };
 
+/* One direction of a forwarding session. Bytes move through a kernel pipe with splice(2) (never
+ * copied to user space), or, where a socket cannot splice or no pipe could be made, through data.
+ * data also carries the relay's own header (origin or reply), sent before anything in the pipe.
+ * Either way at most the session's cap bytes are held. */
 struct pipebuf {
     uint8_t *data;
     size_t start, end;
-    bool eof;  /* the reading side reached end of stream */
-    bool shut; /* the eof was propagated with shutdown(SHUT_WR) */
+    bool eof;     /* the reading side reached end of stream */
+    bool shut;    /* the eof was propagated with shutdown(SHUT_WR) */
+    bool piped;   /* the pipe is in use (else data holds cap bytes) */
+    bool stalled; /* a splice in found no room or no data while the pipe held bytes: the reading
+                   * side is polled again only once the pipe has drained */
+    int pipe[2];  /* read end, write end (valid while piped) */
+    size_t inpipe; /* bytes in the pipe */
 };
 
 struct session {
@@ -123,6 +133,10 @@ struct vmsec_relay {
     vmsec_relay_audit_fn audit_cb;
     void *audit_user;
     struct audit_source audit_src[RELAY_AUDIT_SOURCES];
+    /* splice(2) into a socket has no MSG_NOSIGNAL: SIGPIPE is blocked on the loop's thread while
+     * an event batch splices, and one it raised is taken back before the old mask returns. */
+    bool sigpipe_held, sigpipe_raised, sigpipe_was_pending;
+    sigset_t sigpipe_old;
 };
 
 /* The event loop (relay_loop.c). */
@@ -132,12 +146,17 @@ void vmsec__relay_schedule(vmsec_relay *r, int64_t deadline);
 /* Registers the events the loop should report for ep (0: none, the endpoint leaves the set). */
 void vmsec__relay_ep_set(vmsec_relay *r, struct endpoint *ep, uint32_t want);
 void vmsec__relay_ep_close(vmsec_relay *r, struct endpoint *ep);
-/* Copies what is ready in both directions of a forwarding session and updates its interest. */
-void vmsec__relay_pump(vmsec_relay *r, struct session *s);
+/* Moves what is ready in a forwarding session and updates its interest: the directions that
+ * events (epoll) on ep concern, or both if ep is NULL. */
+void vmsec__relay_pump(vmsec_relay *r, struct session *s, const struct endpoint *ep, uint32_t events);
+/* Sets up both directions of a session about to forward (s->cap bytes each); false: no memory. */
+bool vmsec__relay_forward_init(vmsec_relay *r, struct session *s);
+/* Releases what vmsec__relay_forward_init() set up (the session may never have reached it). */
+void vmsec__relay_forward_free(struct session *s);
 
 /* The sessions (relay_session.c). */
 void vmsec__relay_session_open(vmsec_relay *r, struct listener *l, int fd);
-void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep);
+void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep, uint32_t events);
 void vmsec__relay_session_timeout(vmsec_relay *r, struct session *s);
 /* Ends a session (audited if it was forwarding) and queues it for vmsec__relay_reap(). */
 void vmsec__relay_session_kill(vmsec_relay *r, struct session *s, const char *reason);

@@ -1,14 +1,23 @@
 /* SPDX-License-Identifier: ISC */
 /* The relay's event loop: one thread, non-blocking sockets, epoll. It accepts callers (handing
- * each to relay_session.c), copies bytes between the two sides of a forwarding session with
- * back-pressure, fires deadlines, and stops on vmsec_relay_interrupt() (async-signal-safe). */
+ * each to relay_session.c), moves bytes between the two sides of a forwarding session (splice(2)
+ * through a pipe per direction, so ciphertext never enters user space) with back-pressure, fires
+ * deadlines, and stops on vmsec_relay_interrupt() (async-signal-safe). */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,9 +64,132 @@ void vmsec__relay_schedule(vmsec_relay *r, int64_t deadline)
         r->next_scan = deadline;
 }
 
-/* Moves bytes one step in one direction: write what is buffered, read once into the free space,
- * write again. Returns false if the session must die. */
-static bool flush_dir(vmsec_relay *r, struct pipebuf *b, int dst, uint64_t *counter)
+/* --- forwarding ------------------------------------------------------------------------------- */
+
+#define SPLICE_BURST 16 /* splices into a pipe per event, so one busy session cannot starve others */
+#define PIPE_DEFAULT_SIZE 65536
+
+static bool dir_init(struct pipebuf *b, size_t cap, int fd_max)
+{
+    /* A pipe costs two descriptors: without them, the session still forwards, through data. */
+    b->piped = pipe2(b->pipe, O_NONBLOCK | O_CLOEXEC) == 0;
+    if (b->piped && b->pipe[1] >= fd_max) {
+        close(b->pipe[0]);
+        close(b->pipe[1]);
+        b->piped = false;
+    }
+    if (b->piped && cap != PIPE_DEFAULT_SIZE)
+        (void)fcntl(b->pipe[1], F_SETPIPE_SZ, (int)cap); /* a hint: inpipe is what bounds memory */
+    b->data = malloc(b->piped ? RELAY_ORIGIN_MAX : cap);
+    return b->data != NULL;
+}
+
+static void socket_prepare(int fd)
+{
+    /* splice(2) follows the descriptor's O_NONBLOCK, not SPLICE_F_NONBLOCK, on the socket side. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        (void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    /* Ciphertext records are the peers' framing; the relay must not hold them back (fails, and
+     * does not matter, on unix and vsock sockets). */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+bool vmsec__relay_forward_init(vmsec_relay *r, struct session *s)
+{
+    (void)r;
+    socket_prepare(s->cli.fd);
+    socket_prepare(s->tgt.fd);
+    /* Pipes take twice the descriptors of the sockets they serve: they stay in the lower
+     * half of the descriptor table, so that under a low RLIMIT_NOFILE they do not crowd out the
+     * sockets of later sessions (beyond that, sessions forward through data). */
+    struct rlimit rl;
+    int fd_max = INT_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 2 < INT_MAX)
+        fd_max = (int)(rl.rlim_cur / 2);
+    return dir_init(&s->c2t, s->cap, fd_max) && dir_init(&s->t2c, s->cap, fd_max);
+}
+
+static void dir_free(struct pipebuf *b)
+{
+    if (b->piped) {
+        close(b->pipe[0]);
+        close(b->pipe[1]);
+        b->piped = false;
+    }
+    free(b->data);
+    b->data = NULL;
+}
+
+void vmsec__relay_forward_free(struct session *s)
+{
+    dir_free(&s->c2t);
+    dir_free(&s->t2c);
+}
+
+/* splice(2)'s answers for a descriptor it does not support (EINVAL; older kernels, other types). */
+static bool cannot_splice(int err)
+{
+    return err == EINVAL || err == EOPNOTSUPP || err == ENOSYS;
+}
+
+/* Leaves the splice path (a socket that cannot splice): what the pipe holds (at most cap bytes)
+ * moves to data, which is empty whenever the pipe is used. */
+static bool dir_unpipe(struct pipebuf *b, size_t cap)
+{
+    uint8_t *d = realloc(b->data, cap);
+    if (!d)
+        return false;
+    b->data = d;
+    b->start = b->end = 0;
+    while (b->inpipe > 0) {
+        ssize_t n = read(b->pipe[0], d + b->end, b->inpipe);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        b->end += (size_t)n;
+        b->inpipe -= (size_t)n;
+    }
+    close(b->pipe[0]);
+    close(b->pipe[1]);
+    b->piped = false;
+    return true;
+}
+
+static void sigpipe_hold(vmsec_relay *r)
+{
+    if (r->sigpipe_held)
+        return;
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    r->sigpipe_raised = false;
+    r->sigpipe_was_pending = false;
+    r->sigpipe_held = pthread_sigmask(SIG_BLOCK, &set, &r->sigpipe_old) == 0;
+    /* Only a SIGPIPE the thread already blocked can be pending: not ours to take back. */
+    if (r->sigpipe_held && sigismember(&r->sigpipe_old, SIGPIPE) == 1 && sigpending(&pending) == 0)
+        r->sigpipe_was_pending = sigismember(&pending, SIGPIPE) == 1;
+}
+
+static void sigpipe_release(vmsec_relay *r)
+{
+    if (!r->sigpipe_held)
+        return;
+    if (r->sigpipe_raised && !r->sigpipe_was_pending) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGPIPE);
+        struct timespec zero = {0, 0};
+        (void)sigtimedwait(&set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &r->sigpipe_old, NULL);
+    r->sigpipe_held = false;
+}
+
+/* Sends what data holds (the relay's header, or everything on the copying path). */
+static bool flush_data(vmsec_relay *r, struct pipebuf *b, int dst, uint64_t *counter)
 {
     while (b->end > b->start) {
         ssize_t n = send(dst, b->data + b->start, b->end - b->start, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -78,41 +210,140 @@ static bool flush_dir(vmsec_relay *r, struct pipebuf *b, int dst, uint64_t *coun
     return true;
 }
 
-static bool pump_dir(vmsec_relay *r, struct pipebuf *b, int src, int dst, size_t cap, uint64_t *counter)
+/* Sends what the pipe holds, after data. */
+static bool flush_pipe(vmsec_relay *r, struct pipebuf *b, int dst, size_t cap, uint64_t *counter)
 {
-    if (!flush_dir(r, b, dst, counter))
-        return false;
-    if (!b->eof) {
-        if (b->end == cap && b->start > 0) {
-            memmove(b->data, b->data + b->start, b->end - b->start);
-            b->end -= b->start;
-            b->start = 0;
-        }
-        if (b->end < cap) {
-            ssize_t n = recv(src, b->data + b->end, cap - b->end, MSG_DONTWAIT);
-            if (n > 0)
-                b->end += (size_t)n;
-            else if (n == 0)
-                b->eof = true;
-            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                return false;
-            if (!flush_dir(r, b, dst, counter))
-                return false;
+    while (b->piped && b->inpipe > 0 && b->end == b->start) {
+        sigpipe_hold(r);
+        ssize_t n = splice(b->pipe[0], NULL, dst, NULL, b->inpipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+            b->inpipe -= (size_t)n;
+            *counter += (uint64_t)n;
+            STAT_ADD(r->stat_bytes, (uint64_t)n);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        } else if (n < 0 && cannot_splice(errno)) {
+            return dir_unpipe(b, cap) && flush_data(r, b, dst, counter);
+        } else {
+            r->sigpipe_raised |= n < 0 && errno == EPIPE;
+            return false;
         }
     }
-    if (b->eof && b->start == b->end && !b->shut) {
+    return true;
+}
+
+static bool flush_dir(vmsec_relay *r, struct pipebuf *b, int dst, size_t cap, uint64_t *counter)
+{
+    return flush_data(r, b, dst, counter) && flush_pipe(r, b, dst, cap, counter);
+}
+
+/* The copying path: write what is buffered, read once into the free space, write again. */
+static bool copy_dir(vmsec_relay *r, struct pipebuf *b, int src, int dst, size_t cap, uint64_t *counter)
+{
+    if (!flush_data(r, b, dst, counter))
+        return false;
+    if (b->end == cap && b->start > 0) {
+        memmove(b->data, b->data + b->start, b->end - b->start);
+        b->end -= b->start;
+        b->start = 0;
+    }
+    if (b->end < cap) {
+        ssize_t n = recv(src, b->data + b->end, cap - b->end, MSG_DONTWAIT);
+        if (n > 0)
+            b->end += (size_t)n;
+        else if (n == 0)
+            b->eof = true;
+        else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return false;
+        return flush_data(r, b, dst, counter);
+    }
+    return true;
+}
+
+/* The splice path: socket -> pipe -> socket until the source is empty, the destination full or
+ * the pipe holds cap bytes. Returns false if the session must die. */
+static bool splice_dir(vmsec_relay *r, struct pipebuf *b, int src, int dst, size_t cap, uint64_t *counter)
+{
+    b->stalled = false;
+    bool more = true;
+    for (int i = 0;; i++) {
+        if (!flush_dir(r, b, dst, cap, counter))
+            return false;
+        if (!b->piped)
+            return b->eof || copy_dir(r, b, src, dst, cap, counter);
+        /* Flushed just above: a pipe that still holds bytes has a full destination. */
+        if (!more || b->eof || b->end > b->start || b->inpipe >= cap || i == SPLICE_BURST)
+            return true;
+        size_t want = cap - b->inpipe;
+        ssize_t n = splice(src, NULL, b->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+            b->inpipe += (size_t)n;
+            /* Short: the source was emptied (or the pipe ran out of slots). Polling the source
+             * again costs less than one more splice to learn which; a readable source is
+             * reported again, since the loop polls level-triggered. */
+            more = (size_t)n == want;
+        } else if (n == 0) {
+            b->eof = true;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            /* An empty source, or a pipe out of slots (splice fills one per fragment): which,
+             * splice does not say. An empty pipe has free slots, so only then is it the source. */
+            b->stalled = b->inpipe > 0;
+            return true;
+        } else if (cannot_splice(errno)) {
+            if (!dir_unpipe(b, cap))
+                return false;
+        } else if (errno != EINTR) {
+            return false;
+        }
+    }
+}
+
+static bool pump_dir(vmsec_relay *r, struct pipebuf *b, int src, int dst, size_t cap, uint64_t *counter)
+{
+    bool ok = b->eof ? flush_dir(r, b, dst, cap, counter)
+              : b->piped ? splice_dir(r, b, src, dst, cap, counter)
+                         : copy_dir(r, b, src, dst, cap, counter);
+    if (!ok)
+        return false;
+    if (b->eof && b->start == b->end && b->inpipe == 0 && !b->shut) {
         shutdown(dst, SHUT_WR); /* propagate the half-close */
         b->shut = true;
     }
     return true;
 }
 
-void vmsec__relay_pump(vmsec_relay *r, struct session *s)
+static bool has_output(const struct pipebuf *b)
+{
+    return b->end > b->start || b->inpipe > 0;
+}
+
+/* Back-pressure: read a side only while the direction it feeds has room. */
+static bool has_room(const struct pipebuf *b, size_t cap)
+{
+    if (b->eof)
+        return false;
+    if (b->piped)
+        return b->end == b->start && b->inpipe < cap && !b->stalled;
+    return b->end < cap || b->start > 0; /* compacted on demand */
+}
+
+void vmsec__relay_pump(vmsec_relay *r, struct session *s, const struct endpoint *ep, uint32_t events)
 {
     size_t cap = s->cap;
     uint64_t before = s->bytes_c2t + s->bytes_t2c;
-    if (!pump_dir(r, &s->c2t, s->cli.fd, s->tgt.fd, cap, &s->bytes_c2t) ||
-        !pump_dir(r, &s->t2c, s->tgt.fd, s->cli.fd, cap, &s->bytes_t2c)) {
+    /* A readable side feeds one direction, a writable side drains the other: a direction nothing
+     * happened to keeps its state and its interest, so pumping it would cost a syscall for
+     * nothing (a small message each way would pay a futile read per hop). */
+    bool c2t = true, t2c = true;
+    if (ep && !(events & (EPOLLHUP | EPOLLERR))) {
+        bool in = events & EPOLLIN, out = events & EPOLLOUT;
+        c2t = ep->kind == EP_CLIENT ? in : out;
+        t2c = ep->kind == EP_CLIENT ? out : in;
+    }
+    if ((c2t && !pump_dir(r, &s->c2t, s->cli.fd, s->tgt.fd, cap, &s->bytes_c2t)) ||
+        (t2c && !pump_dir(r, &s->t2c, s->tgt.fd, s->cli.fd, cap, &s->bytes_t2c))) {
         vmsec__relay_session_kill(r, s, "error");
         return;
     }
@@ -124,20 +355,20 @@ void vmsec__relay_pump(vmsec_relay *r, struct session *s)
         s->deadline = vmsec__relay_now_ms() + LIM(r, VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS);
         vmsec__relay_schedule(r, s->deadline);
     }
-    /* Back-pressure: read a side only while the buffer it feeds has room. A buffer that is
-     * compacted on demand has room whenever end < cap or start > 0. */
     uint32_t ce = 0, te = 0;
-    if (!s->c2t.eof && (s->c2t.end < cap || s->c2t.start > 0))
+    if (has_room(&s->c2t, cap))
         ce |= EPOLLIN;
-    if (s->t2c.end > s->t2c.start)
+    if (has_output(&s->t2c))
         ce |= EPOLLOUT;
-    if (!s->t2c.eof && (s->t2c.end < cap || s->t2c.start > 0))
+    if (has_room(&s->t2c, cap))
         te |= EPOLLIN;
-    if (s->c2t.end > s->c2t.start)
+    if (has_output(&s->c2t))
         te |= EPOLLOUT;
     vmsec__relay_ep_set(r, &s->cli, ce);
     vmsec__relay_ep_set(r, &s->tgt, te);
 }
+
+/* --- the loop ---------------------------------------------------------------------------------- */
 
 static void on_accept(vmsec_relay *r, struct listener *l)
 {
@@ -184,17 +415,22 @@ static void expire(vmsec_relay *r)
     }
 }
 
+int vmsec_relay_next_timeout_ms(const vmsec_relay *r)
+{
+    if (!r || !r->next_scan) /* as vmsec_channel_next_timeout_ms(): -1 is "none", never an error */
+        return -1;
+    int64_t left = r->next_scan - vmsec__relay_now_ms();
+    return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
 int vmsec_relay_dispatch(vmsec_relay *r, int timeout_ms)
 {
     if (!r)
         return vmsec__error(VMSEC_EINVAL, "relay: NULL");
-    if (r->next_scan) {
-        int64_t left = r->next_scan - vmsec__relay_now_ms();
-        if (left < 0)
-            left = 0;
-        if (timeout_ms < 0 || left < timeout_ms)
-            timeout_ms = (int)(left > 60000 ? 60000 : left);
-    }
+    int next = vmsec_relay_next_timeout_ms(r);
+    if (next >= 0 && (timeout_ms < 0 || next < timeout_ms))
+        timeout_ms = next;
+    bool held = r->sigpipe_held; /* by vmsec_relay_run() for all its batches */
     struct epoll_event ev[MAX_EVENTS];
     int n = epoll_wait(r->epfd, ev, MAX_EVENTS, timeout_ms);
     if (n < 0 && errno != EINTR)
@@ -208,9 +444,11 @@ int vmsec_relay_dispatch(vmsec_relay *r, int timeout_ms)
         } else if (ep->kind == EP_LISTENER) {
             on_accept(r, ep->owner);
         } else {
-            vmsec__relay_session_event(r, ep);
+            vmsec__relay_session_event(r, ep, ev[i].events);
         }
     }
+    if (!held)
+        sigpipe_release(r);
     expire(r);
     vmsec__relay_reap(r);
     return 0;
@@ -220,11 +458,15 @@ int vmsec_relay_run(vmsec_relay *r)
 {
     if (!r)
         return vmsec__error(VMSEC_EINVAL, "relay: NULL");
-    while (!r->interrupted) {
-        int rc = vmsec_relay_dispatch(r, -1);
-        if (rc < 0)
-            return rc;
-    }
+    /* This thread runs only the relay until it returns: SIGPIPE stays blocked for the whole
+     * run, which saves changing the mask for each event batch. */
+    sigpipe_hold(r);
+    int rc = 0;
+    while (!r->interrupted && rc >= 0)
+        rc = vmsec_relay_dispatch(r, -1);
+    sigpipe_release(r);
+    if (rc < 0)
+        return rc;
     r->interrupted = 0;
     return 0;
 }

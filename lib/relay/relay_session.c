@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /* The relay's sessions. Each moves through REQUEST (read the caller's request) -> CONNECTING
- * (policy allowed; connect to the target) -> FORWARD (the loop copies ciphertext both ways through
- * two bounded buffers) and ends killed, then freed after the event batch. Wire format: doc/RELAY.md. */
+ * (policy allowed; connect to the target) -> FORWARD (the loop moves ciphertext both ways, each
+ * direction holding at most the buffer limit) and ends killed, then freed after the event batch.
+ * Wire format: doc/RELAY.md. */
 #include "config.h"
 
 #include <errno.h>
@@ -93,8 +94,7 @@ void vmsec__relay_reap(vmsec_relay *r)
     while (r->zombies) {
         struct session *s = r->zombies;
         r->zombies = s->next;
-        free(s->c2t.data);
-        free(s->t2c.data);
+        vmsec__relay_forward_free(s);
         vmsec__relay_ident_clear(&s->sid);
         vmsec__relay_ident_clear(&s->tid);
         free(s);
@@ -317,9 +317,7 @@ static void on_connected(vmsec_relay *r, struct session *s)
         return;
     }
     s->cap = LIM(r, VMSEC_RELAY_LIMIT_BUFFER);
-    s->c2t.data = malloc(s->cap);
-    s->t2c.data = malloc(s->cap);
-    if (!s->c2t.data || !s->t2c.data) {
+    if (!vmsec__relay_forward_init(r, s)) {
         session_refuse(r, s, VMSEC_RELAY_INTERNAL, "refused", "out-of-memory");
         return;
     }
@@ -340,7 +338,7 @@ static void on_connected(vmsec_relay *r, struct session *s)
     vmsec__relay_audit_event(r, s, "open", NULL);
 }
 
-void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep)
+void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep, uint32_t events)
 {
     struct session *s = ep->owner;
     switch (s->state) {
@@ -351,7 +349,7 @@ void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep)
         if (ep->kind == EP_TARGET) {
             on_connected(r, s);
             if (s->state == S_FORWARD)
-                vmsec__relay_pump(r, s);
+                vmsec__relay_pump(r, s, NULL, 0);
         } else {
             /* The caller hung up while we were connecting. */
             vmsec__relay_audit_event(r, s, "refused", "caller-closed");
@@ -360,7 +358,7 @@ void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep)
         }
         break;
     case S_FORWARD:
-        vmsec__relay_pump(r, s);
+        vmsec__relay_pump(r, s, ep, events);
         break;
     case S_DEAD:
         break;

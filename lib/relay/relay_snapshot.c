@@ -120,11 +120,3 @@ void vmsec_relay_snapshot_free(char *json)
 {
     free(json);
 }
-
-int vmsec_relay_next_timeout_ms(const vmsec_relay *r)
-{
-    if (!r || !r->next_scan) /* as vmsec_channel_next_timeout_ms(): -1 is "none", never an error */
-        return -1;
-    int64_t left = r->next_scan - vmsec__relay_now_ms();
-    return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
-}
