@@ -517,12 +517,49 @@ START_TEST(api_arguments)
 }
 END_TEST
 
+START_TEST(peer_file)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 16], text[128], data[1024];
+    vmsec_relay *r = NULL;
+    vmsec_keypair *kp = NULL;
+    uint8_t key[32];
+    vt_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/peers", dir);
+    ck_assert_int_eq(vmsec_relay_new(&r), 0);
+    ck_assert_int_eq(vmsec_keypair_generate(&kp), 0);
+    pub(kp, key);
+    ck_assert_int_eq(vmsec_pubkey_to_text(key, text, sizeof(text)), 0);
+    /* all or nothing: the third line is bad, so hostB of the first is not kept */
+    snprintf(data, sizeof(data), "# peers\nhostB tcp:127.0.0.1:7351 %s\n\nhostC - x25519:AAAA\n", text);
+    vt_write_file(path, data, strlen(data), 0600);
+    ck_assert_int_eq(vmsec_relay_load_peers(r, path), VMSEC_EFORMAT);
+    ck_assert_msg(strstr(vmsec_error_last(), "peers:4: invalid public key"), "%s", vmsec_error_last());
+    snprintf(data, sizeof(data), "hostB tcp:127.0.0.1:7351 %s # comment\n", text);
+    vt_write_file(path, data, strlen(data), 0600);
+    ck_assert_msg(vmsec_relay_load_peers(r, path) == 0, "%s", vmsec_error_last());
+    ck_assert_int_eq(vmsec_relay_add_peer(r, "hostB", NULL, key, 32), VMSEC_EEXIST);
+    snprintf(data, sizeof(data), "hostD nowhere %s\n", text);
+    vt_write_file(path, data, strlen(data), 0600);
+    ck_assert_int_eq(vmsec_relay_load_peers(r, path), VMSEC_EFORMAT);
+    ck_assert_msg(strstr(vmsec_error_last(), "peers:1:"), "%s", vmsec_error_last());
+    /* a file others may write cannot decide who names guests */
+    snprintf(data, sizeof(data), "hostE - %s\n", text);
+    vt_write_file(path, data, strlen(data), 0666);
+    ck_assert_int_eq(vmsec_relay_load_peers(r, path), VMSEC_EPERM);
+    ck_assert_int_eq(vmsec_relay_load_peers(r, "/nonexistent/peers"), VMSEC_ENOTFOUND);
+    vmsec_keypair_free(kp);
+    vmsec_relay_free(r);
+    vt_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("relay_link");
     TCase *tc = tcase_create("link");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, api_arguments);
+    tcase_add_test(tc, peer_file);
     tcase_add_test(tc, allowed_transfer_both_ways);
     tcase_add_test(tc, policy_of_b_denies);
     tcase_add_test(tc, policy_of_a_denies_without_a_link);

@@ -318,6 +318,21 @@ VMSEC_EXPORT int vmsec_relay_add_peer(vmsec_relay *r, const char *host, const ch
                                       size_t key_len);
 
 /**
+ * @brief Adds the peers listed in a file of `NAME ADDRESS KEY` lines; since 1.1.
+ *
+ * ADDRESS is `tcp:ADDRESS:PORT` or `-` (this relay never dials that peer), KEY `x25519:BASE64`;
+ * `#` starts a comment. All or nothing: on error no peer of the file is added and the message
+ * names `FILE:LINE`. Like a peer map file (vmsec_peermap_load_file()), the file must be owned by
+ * the effective user or root and writable by nobody else, in a folder no one else can write to.
+ *
+ * @param r    The relay.
+ * @param path The file.
+ * @return 0, #VMSEC_EFORMAT, #VMSEC_EEXIST, #VMSEC_ENOTFOUND, #VMSEC_EPERM, #VMSEC_EIO, #VMSEC_EINVAL,
+ *         #VMSEC_ENOMEM.
+ */
+VMSEC_EXPORT int vmsec_relay_load_peers(vmsec_relay *r, const char *path);
+
+/**
  * @brief Accepts links from peer relays on a TCP address; since 1.1.
  *
  * Only a relay whose key was added with vmsec_relay_add_peer() completes the handshake. Needs

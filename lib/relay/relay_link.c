@@ -17,10 +17,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
+#include "common/fileperm.h"
 #include "common/internal.h"
 #include "relay/policy_internal.h"
 #include "relay/relay_audit.h"
@@ -802,4 +804,63 @@ void vmsec__relay_link_event(vmsec_relay *r, struct endpoint *ep)
         return;
     }
     link_interest(r, k);
+}
+
+/* --- the peer file ----------------------------------------------------------------------------- */
+
+/* One `NAME ADDRESS KEY` line ('-' for no address); comments and blank lines are skipped. */
+static int peer_line(vmsec_relay *r, char *line, const char *path, unsigned int lineno)
+{
+    char *save = NULL, *name = strtok_r(line, " \t\r\n", &save);
+    if (!name || name[0] == '#')
+        return 0;
+    char *addr = strtok_r(NULL, " \t\r\n", &save), *text = strtok_r(NULL, " \t\r\n", &save);
+    char *extra = strtok_r(NULL, " \t\r\n", &save);
+    uint8_t key[VMSEC_KEY_BYTES];
+    if (!addr || !text || (extra && extra[0] != '#'))
+        return vmsec__error(VMSEC_EFORMAT, "%s:%u: expected 'NAME tcp:ADDRESS:PORT|- x25519:KEY'", path, lineno);
+    if (vmsec_pubkey_from_text(key, sizeof(key), text) < 0)
+        return vmsec__error(VMSEC_EFORMAT, "%s:%u: invalid public key: %s", path, lineno, vmsec_error_last());
+    int rc = vmsec_relay_add_peer(r, name, strcmp(addr, "-") == 0 ? NULL : addr, key, sizeof(key));
+    if (rc < 0) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", vmsec_error_last());
+        return vmsec__error(rc == VMSEC_EINVAL ? VMSEC_EFORMAT : rc, "%s:%u: %s", path, lineno, msg);
+    }
+    return 0;
+}
+
+int vmsec_relay_load_peers(vmsec_relay *r, const char *path)
+{
+    if (!r || !path)
+        return vmsec__error(VMSEC_EINVAL, "relay load peers: NULL argument");
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return vmsec__error_errno(errno == ENOENT ? VMSEC_ENOTFOUND : VMSEC_EIO, errno, "relay peers %s: cannot open",
+                                  path);
+    /* the file decides which relays may name guests: refuse one another user could have written */
+    struct stat st;
+    int rc = fstat(fileno(f), &st) < 0 ? vmsec__error_errno(VMSEC_EIO, errno, "relay peers %s: cannot stat", path)
+                                       : vmsec__file_check_trusted(&st, path, "relay peer file");
+    struct relay_peer *before = r->peers;
+    char line[1024];
+    unsigned int lineno = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == sizeof(line) - 1 && line[len - 1] != '\n')
+            rc = vmsec__error(VMSEC_EFORMAT, "%s:%u: line too long", path, lineno);
+        else
+            rc = peer_line(r, line, path, lineno);
+    }
+    if (rc == 0 && ferror(f))
+        rc = vmsec__error(VMSEC_EIO, "relay peers %s: read error", path);
+    fclose(f);
+    while (rc < 0 && r->peers != before) { /* all or nothing */
+        struct relay_peer *p = r->peers;
+        r->peers = p->next;
+        free(p->address);
+        free(p);
+    }
+    return rc;
 }

@@ -321,6 +321,10 @@ class Relay:
         lib.vmsec_relay_add_peer(self.handle, host.encode(), None if address is None else address.encode(),
                                  raw, KEY_BYTES)
 
+    def load_peers(self, path: PathLike) -> None:
+        """Adds the ``NAME ADDRESS|- x25519:...`` lines of a file, all or nothing."""
+        lib.vmsec_relay_load_peers(self.handle, os.fsencode(path))
+
     def listen_link(self, address: str) -> None:
         """Accepts links from the peers on ``tcp:ADDRESS:PORT``."""
         lib.vmsec_relay_listen_link(self.handle, address.encode())
