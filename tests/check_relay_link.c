@@ -511,6 +511,10 @@ START_TEST(api_arguments)
     ck_assert_int_eq(vmsec_relay_add_peer(r, "hostC", NULL, key, 32), VMSEC_EEXIST);
     ck_assert_int_eq(vmsec_relay_listen_link(r, "unix:/x"), VMSEC_EINVAL);
     ck_assert_int_eq(vmsec_relay_listen_link(r, "tcp:localhost:1"), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_relay_listen_link(r, "tcp:127.0.0.1:65536"), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_relay_listen_link(r, "tcp:127.0.0.1:"), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_relay_add_peer(r, "hostF", "tcp:[::1]:7351", key, 32), VMSEC_EEXIST); /* parsed */
+    ck_assert_int_eq(vmsec_relay_add_peer(r, "hostF", "tcp:[::1:7351", key, 32), VMSEC_EINVAL);
     ck_assert_int_eq(vmsec_relay_set_keypair(r, kp), 0);
     vmsec_keypair_free(kp);
     vmsec_relay_free(r);

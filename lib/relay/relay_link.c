@@ -11,7 +11,8 @@
 #include "config.h"
 
 #include <errno.h>
-#include <netdb.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,32 +219,41 @@ static int verify_peer(void *user, const uint8_t *key, size_t len)
     return len == VMSEC_KEY_BYTES && peer_by_key(user, key) ? 0 : -1;
 }
 
-/* Parses "tcp:HOST:PORT" (HOST numeric, IPv6 in brackets); numeric only, so the loop never
- * waits for a resolver. */
+/* Parses "tcp:HOST:PORT" (HOST a numeric IPv4 or bracketed IPv6 address, empty for any) with
+ * inet_pton, never a resolver: the loop must not wait for DNS, and the static guest build has no
+ * NSS. */
 static int parse_tcp(const char *address, struct sockaddr_storage *ss, socklen_t *sl)
 {
-    char host[128], *port;
+    char host[128], *port, *end = NULL;
     if (!address || strncmp(address, "tcp:", 4) != 0 || strlen(address + 4) >= sizeof(host))
         return vmsec__error(VMSEC_EINVAL, "relay link: address '%.64s' is not tcp:HOST:PORT", address ? address : "");
     snprintf(host, sizeof(host), "%s", address + 4);
     if (!(port = strrchr(host, ':')))
         return vmsec__error(VMSEC_EINVAL, "relay link: address '%.64s' has no port", address);
     *port++ = '\0';
-    char *h = host;
-    size_t hl = strlen(h);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-        h[hl - 1] = '\0';
-        h++;
+    errno = 0;
+    unsigned long pn = strtoul(port, &end, 10);
+    if (!*port || *end || errno || pn > 65535)
+        return vmsec__error(VMSEC_EINVAL, "relay link: address '%.64s': invalid port", address);
+    memset(ss, 0, sizeof(*ss));
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+        host[hl - 1] = '\0';
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)pn);
+        *sl = sizeof(*in6);
+        if (inet_pton(AF_INET6, host + 1, &in6->sin6_addr) == 1)
+            return 0;
+    } else {
+        struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)pn);
+        *sl = sizeof(*in4);
+        if (hl == 0 || inet_pton(AF_INET, host, &in4->sin_addr) == 1)
+            return 0; /* empty: INADDR_ANY (listeners) */
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
-    struct addrinfo *ai = NULL;
-    if (getaddrinfo(h[0] ? h : NULL, port, &hints, &ai) != 0 || !ai)
-        return vmsec__error(VMSEC_EINVAL, "relay link: address '%.64s': numeric host and port expected", address);
-    memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-    *sl = ai->ai_addrlen;
-    freeaddrinfo(ai);
-    return 0;
+    return vmsec__error(VMSEC_EINVAL, "relay link: address '%.64s': numeric host expected", address);
 }
 
 int vmsec_relay_set_keypair(vmsec_relay *r, const vmsec_keypair *kp)
