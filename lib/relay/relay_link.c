@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,6 +407,21 @@ static void link_interest(vmsec_relay *r, struct relay_link *k)
     vmsec__relay_ep_set(r, &k->loc, loc);
 }
 
+/* TCP keep-alives on a link: a peer host that vanished (crash, cable) is noticed after about a
+ * minute of silence even when the guests send nothing, and its sessions end as dropped. */
+#define LINK_KEEPIDLE_S 30
+#define LINK_KEEPINTVL_S 10
+#define LINK_KEEPCNT 3
+
+static void link_keepalive(int fd)
+{
+    int on = 1, idle = LINK_KEEPIDLE_S, intvl = LINK_KEEPINTVL_S, cnt = LINK_KEEPCNT;
+    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 /* --- origin side ------------------------------------------------------------------------------- */
 
 static size_t encode_forward(uint8_t *out, const char *source, uint32_t cid, const char *target, const char *service)
@@ -463,6 +479,8 @@ int vmsec__relay_link_connect(vmsec_relay *r, struct session *s, int *fd)
         rc = vmsec__error_errno(VMSEC_EIO, errno, "relay link: socketpair");
     if (rc == 0 && (k->net.fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
         rc = vmsec__error_errno(VMSEC_EIO, errno, "relay link: socket");
+    if (rc == 0)
+        link_keepalive(k->net.fd);
     if (rc == 0 && connect(k->net.fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS)
         rc = vmsec__error_errno(VMSEC_ECONNREFUSED, errno, "relay link: connect to %s", p->address);
     if (rc < 0) {
@@ -520,6 +538,7 @@ void vmsec__relay_link_accept(vmsec_relay *r, int fd)
         return;
     }
     k->net.fd = fd;
+    link_keepalive(fd);
     k->sid = ++r->next_id;
     if (start_engine(r, k, NULL) < 0) {
         link_end(r, k, "engine-failed", 0);
