@@ -131,6 +131,7 @@ struct vmsec_relay {
     struct vmsec_channel_config *link_cfg;
     struct relay_peer *peers;
     struct relay_link *links;
+    struct relay_link *link_zombies; /* closed during the current event batch, freed after it */
 };
 
 /* Adds a listening socket (taking fd) to the relay (relay.c). */

@@ -70,6 +70,7 @@ struct relay_link {
     uint8_t *in;        /* plaintext from the peer waiting to be written to loc */
     size_t in_start, in_end;
     bool loc_eof, peer_eof, loc_shut, net_eof, net_shut;
+    bool dead; /* closed, waiting to be freed after the event batch */
     int64_t deadline;
     uint64_t bytes_out, bytes_in;
     uint8_t msg[1 + RELAY_LINK_CHUNK]; /* one message being built or received */
@@ -121,6 +122,8 @@ static struct relay_link *link_new(vmsec_relay *r, bool origin)
     return k;
 }
 
+/* Ends a link's life: closed at once, freed after the event batch (vmsec__relay_link_reap), as
+ * events for its endpoints may still be waiting in the batch. */
 static void link_free(vmsec_relay *r, struct relay_link *k)
 {
     if (k->prev)
@@ -132,9 +135,22 @@ static void link_free(vmsec_relay *r, struct relay_link *k)
     vmsec__relay_ep_close(r, &k->net);
     vmsec__relay_ep_close(r, &k->loc);
     vmsec_engine_free(k->eng);
-    free(k->pseudo.domain);
-    free(k->in);
-    free(k);
+    k->eng = NULL;
+    k->dead = true;
+    k->prev = NULL;
+    k->next = r->link_zombies;
+    r->link_zombies = k;
+}
+
+void vmsec__relay_link_reap(vmsec_relay *r)
+{
+    while (r->link_zombies) {
+        struct relay_link *k = r->link_zombies;
+        r->link_zombies = k->next;
+        free(k->pseudo.domain);
+        free(k->in);
+        free(k);
+    }
 }
 
 /* Ends a link. A session it still carries dies with it (a dropped link ends both guests' streams
@@ -185,6 +201,7 @@ void vmsec__relay_link_free_all(vmsec_relay *r)
 {
     while (r->links)
         link_free(r, r->links);
+    vmsec__relay_link_reap(r);
     while (r->peers) {
         struct relay_peer *p = r->peers;
         r->peers = p->next;
@@ -792,6 +809,8 @@ static bool on_connected(vmsec_relay *r, struct relay_link *k)
 void vmsec__relay_link_event(vmsec_relay *r, struct endpoint *ep)
 {
     struct relay_link *k = ep->owner;
+    if (k->dead) /* an event of the batch that closed it */
+        return;
     if (k->state == L_CONNECTING && !on_connected(r, k))
         return;
     if (k->state == L_CONNECTING)

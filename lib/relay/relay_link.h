@@ -33,6 +33,8 @@ void vmsec__relay_link_event(vmsec_relay *r, struct endpoint *ep);
 void vmsec__relay_link_detach(vmsec_relay *r, struct session *s);
 /* Links whose deadline passed (handshake, forwarded request) are closed. */
 void vmsec__relay_link_expire(vmsec_relay *r, int64_t now);
+/* Frees the links closed since the last call; the loop calls it after each event batch. */
+void vmsec__relay_link_reap(vmsec_relay *r);
 /* Frees every link and peer (vmsec_relay_free). */
 void vmsec__relay_link_free_all(vmsec_relay *r);
 

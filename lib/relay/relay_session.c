@@ -93,6 +93,7 @@ void vmsec__relay_session_kill(vmsec_relay *r, struct session *s, const char *re
 
 void vmsec__relay_reap(vmsec_relay *r)
 {
+    vmsec__relay_link_reap(r); /* federation hook */
     while (r->zombies) {
         struct session *s = r->zombies;
         r->zombies = s->next;
