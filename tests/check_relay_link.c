@@ -61,6 +61,7 @@ static unsigned free_port(void)
 /* --- the target: reads the origin header, then echoes until end of stream ------------------------- */
 
 struct target {
+    bool hold; /* after the caller's end of stream, keep the connection until the relay drops it */
     int lfd;
     char origin[300];
     int rc;
@@ -81,16 +82,25 @@ static void *target_thread(void *arg)
                 break;
             g->echoed += (size_t)n;
         }
+        struct pollfd pf = {.fd = fd, .events = 0};
+        while (g->hold && poll(&pf, 1, -1) >= 0 && !(pf.revents & (POLLHUP | POLLERR)))
+            ;
     }
     close(fd);
     return NULL;
 }
 
-static void target_start(struct target *g, pthread_t *th, struct rt *t, const char *domain)
+static void target_start_hold(struct target *g, pthread_t *th, struct rt *t, const char *domain, bool hold)
 {
     memset(g, 0, sizeof(*g));
+    g->hold = hold;
     g->lfd = rt_target_listen(t, domain, 7);
     ck_assert_int_eq(pthread_create(th, NULL, target_thread, g), 0);
+}
+
+static void target_start(struct target *g, pthread_t *th, struct rt *t, const char *domain)
+{
+    target_start_hold(g, th, t, domain, false);
 }
 
 struct writer {
@@ -492,6 +502,35 @@ START_TEST(relay_b_restarted)
 }
 END_TEST
 
+/* A's session ends on its idle timeout while B's target keeps its side open: A's link gets its
+ * drain time, then ends as dropped, and B's session and target end with it (no half-open
+ * session is left behind on B). */
+START_TEST(origin_session_gone_ends_the_link)
+{
+    struct fed f;
+    fed_keys(&f);
+    fed_start_b(&f, POLICY_B);
+    lt_new(&f.a, POLICY_A, f.ka);
+    ck_assert_int_eq(vmsec_relay_add_peer(f.a.relay, "hostB", f.addr_b, f.pb, 32), 0);
+    ck_assert_int_eq(vmsec_relay_set_limit(f.a.relay, VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS, 200), 0);
+    ck_assert_int_eq(vmsec_relay_set_limit(f.a.relay, VMSEC_RELAY_LIMIT_CONNECT_TIMEOUT_MS, 300), 0);
+    lt_run(&f.a);
+    struct target g;
+    pthread_t th;
+    target_start_hold(&g, &th, &f.b, "bob", true);
+    int c = rt_client(&f.a, 10, "alice");
+    ck_assert_msg(vmsec_relay_request(c, "hostB/bob", "echo", 5000) == 0, "%s", vmsec_error_last());
+    WAIT_AUDIT(&f.a, "\"close\"", "idle-timeout");
+    WAIT_AUDIT(&f.a, "\"link-close\"", "link-timeout");
+    WAIT_AUDIT(&f.b, "\"close\"", "\"reason\":\"link-dropped\"");
+    ck_assert_int_eq(pthread_join(th, NULL), 0); /* the target's connection was closed */
+    ck_assert_str_eq(g.origin, "hostA/alice");
+    close(c);
+    close(g.lfd);
+    fed_stop(&f);
+}
+END_TEST
+
 START_TEST(api_arguments)
 {
     vmsec_relay *r = NULL;
@@ -572,6 +611,7 @@ int main(void)
     tcase_add_test(tc, peer_is_named_by_its_key);
     tcase_add_test(tc, dropped_link_ends_both_sides);
     tcase_add_test(tc, relay_b_restarted);
+    tcase_add_test(tc, origin_session_gone_ends_the_link);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

@@ -181,6 +181,11 @@ void vmsec__relay_link_detach(vmsec_relay *r, struct session *s)
     if (k->origin && k->state < L_BRIDGE) {
         link_audit(r, k, "link-close", "session-ended");
         link_free(r, k);
+    } else if (k->state == L_BRIDGE && !k->deadline) {
+        /* the guest is gone: the link gets the connect timeout to finish, then ends as dropped,
+         * which ends the peer's session too rather than leave it half-open */
+        k->deadline = vmsec__relay_now_ms() + LIM(r, VMSEC_RELAY_LIMIT_CONNECT_TIMEOUT_MS);
+        vmsec__relay_schedule(r, k->deadline);
     }
 }
 
