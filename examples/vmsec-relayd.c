@@ -54,6 +54,9 @@ static const char options[] =
     "      --target-dir DIR       reach a target's service at the unix socket DIR/DOMAIN.PORT\n"
     "                             instead of its vsock CID (host services, tests)\n"
     "      --resync MS            resync the domain directory with libvirt this often (default 5000)\n"
+    "      --key FILE             this relay's private key, for links with other relays\n"
+    "      --peers FILE           linked relays: 'NAME tcp:ADDRESS:PORT|- x25519:KEY' lines\n"
+    "      --listen-link ADDR     accept links from the peers on tcp:ADDRESS:PORT\n"
     "  -a, --audit-file FILE      append audit JSON lines to FILE\n"
     "  -s, --audit-syslog         send audit lines to syslog (LOG_AUTHPRIV)\n"
     "  -q, --quiet                do not write audit lines to standard error\n"
@@ -113,6 +116,9 @@ int main(int argc, char **argv)
         {"drain-timeout", required_argument, NULL, 'd'},
         {"resync", required_argument, NULL, 'r'},
         {"target-dir", required_argument, NULL, 'D'},
+        {"key", required_argument, NULL, 'K'},
+        {"peers", required_argument, NULL, 'P'},
+        {"listen-link", required_argument, NULL, 'L'},
         {"status-socket", required_argument, NULL, 'S'},
         {"status", no_argument, NULL, 'T'},
         {"json", no_argument, NULL, 'J'},
@@ -120,6 +126,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     const char *policy = NULL, *unix_arg = NULL, *uri = NULL, *audit_file = NULL, *status_path = NULL;
     char *target_dir = NULL; /* optarg, not const: it is the connect callback's user pointer */
+    const char *key_file = NULL, *peers_file = NULL, *link_addr = NULL;
     bool status = false, json = false;
     unsigned int port = VMSEC_RELAY_DEFAULT_PORT, limits[16] = {0}, set[16] = {0}, drain_ms = 5000, resync_ms = 0;
     int check = 0, vsock = 1, use_syslog = 0, quiet = 0, opt;
@@ -144,6 +151,9 @@ int main(int argc, char **argv)
         case 'S': status_path = optarg; break;
         case 'T': status = true; break;
         case 'J': json = true; break;
+        case 'K': key_file = optarg; break;
+        case 'P': peers_file = optarg; break;
+        case 'L': link_addr = optarg; break;
         default: /* the limits, 1000 + VMSEC_RELAY_LIMIT_* */
             limits[opt - 1000] = (unsigned int)cli_number(&app, optarg, UINT_MAX);
             set[opt - 1000] = 1;
@@ -158,6 +168,8 @@ int main(int argc, char **argv)
     }
     if (!policy)
         cli_usage_error(&app, "missing option -p POLICY");
+    if ((peers_file || link_addr) && !key_file)
+        cli_usage_error(&app, "--peers and --listen-link need --key");
     cli_operands(&app, argc, argv, NULL, 0);
 
     if (check) {
@@ -195,6 +207,16 @@ int main(int argc, char **argv)
         return fail("--target-dir");
     if (vsock && vmsec_relay_listen_vsock(g_relay, port) < 0)
         return fail("vsock listener");
+    if (key_file) { /* federation: doc/RELAY.md, "Federation" */
+        vmsec_keypair *kp = NULL;
+        if (vmsec_keypair_load(&kp, key_file) < 0 || vmsec_relay_set_keypair(g_relay, kp) < 0)
+            return fail("--key");
+        vmsec_keypair_free(kp);
+        if (peers_file && vmsec_relay_load_peers(g_relay, peers_file) < 0)
+            return fail("--peers");
+        if (link_addr && vmsec_relay_listen_link(g_relay, link_addr) < 0)
+            return fail("--listen-link");
+    }
     if (unix_arg) {
         char path[4096];
         const char *eq = strchr(unix_arg, '=');

@@ -132,6 +132,42 @@ START_TEST(host_side_is_matched_only_by_name)
 }
 END_TEST
 
+/* Remote names (HOST/DOMAIN, doc/RELAY.md "Federation") are matched only by selectors that spell
+ * a peer out; '*', local wildcards and tags never reach them. */
+START_TEST(remote_names_need_a_remote_selector)
+{
+    vmsec_policy *p = load("allow a from * to *\n"
+                           "allow b from a* to *\n"
+                           "allow c from tag:ops to *\n"
+                           "allow d from hostA/alice to db-1\n"
+                           "allow e from hostA/* to db-1\n"
+                           "allow f from @remote to db-1\n"
+                           "group remote = hostB/web-? hostC/*\n"
+                           "allow g from web-1 to hostB/db-*\n"
+                           "allow h from web-1 to *\n");
+    const char *ops[] = {"ops", NULL};
+    ck_assert_int_eq(check(p, "a", "hostA/alice", "db-1", NULL), VMSEC_EDENIED);
+    ck_assert_int_eq(check(p, "b", "hostA/alice", "db-1", NULL), VMSEC_EDENIED);
+    ck_assert_int_eq(vmsec_policy_check(p, "c", "hostA/alice", ops, "db-1", NULL, NULL), VMSEC_EDENIED);
+    ck_assert_int_eq(check(p, "d", "hostA/alice", "db-1", NULL), 0);
+    ck_assert_int_eq(check(p, "d", "hostB/alice", "db-1", NULL), VMSEC_EDENIED);
+    ck_assert_int_eq(check(p, "d", "alice", "db-1", NULL), VMSEC_EDENIED);
+    ck_assert_int_eq(check(p, "e", "hostA/bob", "db-1", NULL), 0);
+    ck_assert_int_eq(check(p, "e", "hostAA/bob", "db-1", NULL), VMSEC_EDENIED);
+    ck_assert_int_eq(check(p, "f", "hostB/web-2", "db-1", NULL), 0);
+    ck_assert_int_eq(check(p, "f", "hostC/x", "db-1", NULL), 0);
+    ck_assert_int_eq(check(p, "f", "hostA/web-2", "db-1", NULL), VMSEC_EDENIED);
+    ck_assert_int_eq(check(p, "g", "web-1", "hostB/db-7", NULL), 0);
+    ck_assert_int_eq(check(p, "h", "web-1", "hostB/db-7", NULL), VMSEC_EDENIED);
+    ck_assert_int_eq(check(p, "h", "web-1", "db-7", NULL), 0);
+    ck_assert_int_eq(check(p, "a", "web-1", "db-7", NULL), 0);
+    vmsec_policy_free(p);
+    load_fails("allow a from /x to *\n", 21, VMSEC_EFORMAT, 1, "HOST/DOMAIN");
+    load_fails("allow a from h*/x to *\n", 23, VMSEC_EFORMAT, 1, "HOST/DOMAIN");
+    load_fails("allow a from h/x/y to *\n", 24, VMSEC_EFORMAT, 1, "HOST/DOMAIN");
+}
+END_TEST
+
 START_TEST(syntax_errors_name_file_and_line)
 {
     const char *t;
@@ -153,8 +189,8 @@ START_TEST(syntax_errors_name_file_and_line)
     load_fails(t, strlen(t), VMSEC_EFORMAT, 1, "has no members");
     t = "group g a b\n";
     load_fails(t, strlen(t), VMSEC_EFORMAT, 1, "expected 'group NAME = MEMBER...'");
-    t = "allow a from b/c to d\n";
-    load_fails(t, strlen(t), VMSEC_EFORMAT, 1, "invalid source 'b/c'");
+    t = "allow a from b/c/e to d\n"; /* one '/' is HOST/DOMAIN (federation); two are nothing */
+    load_fails(t, strlen(t), VMSEC_EFORMAT, 1, "invalid source 'b/c/e'");
     t = "allow a from b to tag:\n";
     load_fails(t, strlen(t), VMSEC_EFORMAT, 1, "invalid tag");
     t = "allow a\"b from b to c\n";
@@ -358,6 +394,7 @@ int main(void)
     tcase_add_test(tc, empty_and_null_policy_deny_everything);
     tcase_add_test(tc, groups_and_tags);
     tcase_add_test(tc, host_side_is_matched_only_by_name);
+    tcase_add_test(tc, remote_names_need_a_remote_selector);
     tcase_add_test(tc, syntax_errors_name_file_and_line);
     tcase_add_test(tc, hostile_bytes);
     tcase_add_test(tc, deep_wildcards_stay_linear);

@@ -283,7 +283,8 @@ START_TEST(malformed_requests)
     close(fd);
     ck_assert_int_eq(rt_audit_count(&t, "\"reason\":\"request-timeout\"", NULL), 1);
     /* Client-side validation. */
-    ck_assert_int_eq(vmsec_relay_request(0, "bad/name", "echo", 10), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_relay_request(0, "bad/na/me", "echo", 10), VMSEC_EINVAL);
+    ck_assert_int_eq(vmsec_relay_request(0, "/name", "echo", 10), VMSEC_EINVAL);
     ck_assert_int_eq(vmsec_relay_request(0, "ok", "", 10), VMSEC_EINVAL);
     rt_stop(&t);
 }

@@ -22,6 +22,8 @@ check "the shipped example policy is valid" sh -c "'$relayd' -p '$top_srcdir/exa
 check "bad usage exits 2" test "$rc" = 2
 "$relayd" -p "$tmp/good.conf" -V -l test:///default -q --resync 50 2>"$tmp/err"; rc=$?
 check "--resync outside 100..3600000 ms is refused" sh -c "test $rc = 1 && grep -q 'resync interval 50 ms outside 100..3600000' '$tmp/err'"
+"$relayd" -p "$tmp/good.conf" -V -q --peers "$tmp/peers" 2>"$tmp/err"; rc=$?
+check "--peers without --key is a usage error (2)" sh -c "test $rc = 2 && grep -q 'need --key' '$tmp/err'"
 
 if ! command -v python3 >/dev/null 2>&1; then
     skip_or_fail "python3 is needed to speak the relay protocol from a shell test"

@@ -22,6 +22,7 @@
 #define VMSEC_RELAY_H
 
 #include <vmsec/common.h>
+#include <vmsec/keys.h>
 #include <vmsec/policy.h>
 
 #ifdef __cplusplus
@@ -283,6 +284,65 @@ VMSEC_EXPORT int vmsec_relay_listen_vsock(vmsec_relay *r, uint32_t port);
  * @return 0, #VMSEC_EINVAL (also: @p domain outside the host side's namespace), #VMSEC_ETOOBIG (path too long), #VMSEC_EADDRINUSE or #VMSEC_EIO.
  */
 VMSEC_EXPORT int vmsec_relay_listen_unix(vmsec_relay *r, const char *path, const char *domain);
+
+/**
+ * @brief Sets the relay's own static key, which it proves to linked relays; since 1.1.
+ *
+ * Federation (doc/RELAY.md, "Federation"): relays on different hosts link over TCP with a vmsec
+ * channel (Noise IK) authenticated by these keys. Call before the relay runs.
+ *
+ * @param r  The relay.
+ * @param kp The keypair (copied into guarded memory; @p kp may be freed afterwards).
+ * @return 0, #VMSEC_EINVAL, #VMSEC_ENOMEM or #VMSEC_ECRYPTO.
+ */
+VMSEC_EXPORT int vmsec_relay_set_keypair(vmsec_relay *r, const vmsec_keypair *kp);
+
+/**
+ * @brief Adds a linked relay (a peer host); since 1.1.
+ *
+ * A peer is identified by the key its handshake proves, never by its address or by a name it
+ * claims: its guests are named `HOST/DOMAIN` in this relay's policy and origin headers, HOST being
+ * @p host. A guest reaches a domain of the peer by requesting the target `HOST/DOMAIN`. Call
+ * before the relay runs.
+ *
+ * @param r       The relay.
+ * @param host    This relay's name for the peer: a policy name, not `host` nor `host:...`.
+ * @param address `tcp:ADDRESS:PORT` (numeric) of the peer's link listener, or NULL if this relay
+ *                only accepts links from it.
+ * @param key     The peer relay's public key (canonical, vmsec_pubkey_validate()).
+ * @param key_len #VMSEC_KEY_BYTES.
+ * @return 0, #VMSEC_EINVAL, #VMSEC_EFORMAT (key), #VMSEC_EEXIST (name or key already a peer),
+ *         #VMSEC_ENOMEM.
+ */
+VMSEC_EXPORT int vmsec_relay_add_peer(vmsec_relay *r, const char *host, const char *address, const uint8_t *key,
+                                      size_t key_len);
+
+/**
+ * @brief Adds the peers listed in a file of `NAME ADDRESS KEY` lines; since 1.1.
+ *
+ * ADDRESS is `tcp:ADDRESS:PORT` or `-` (this relay never dials that peer), KEY `x25519:BASE64`;
+ * `#` starts a comment. All or nothing: on error no peer of the file is added and the message
+ * names `FILE:LINE`. Like a peer map file (vmsec_peermap_load_file()), the file must be owned by
+ * the effective user or root and writable by nobody else, in a folder no one else can write to.
+ *
+ * @param r    The relay.
+ * @param path The file.
+ * @return 0, #VMSEC_EFORMAT, #VMSEC_EEXIST, #VMSEC_ENOTFOUND, #VMSEC_EPERM, #VMSEC_EIO, #VMSEC_EINVAL,
+ *         #VMSEC_ENOMEM.
+ */
+VMSEC_EXPORT int vmsec_relay_load_peers(vmsec_relay *r, const char *path);
+
+/**
+ * @brief Accepts links from peer relays on a TCP address; since 1.1.
+ *
+ * Only a relay whose key was added with vmsec_relay_add_peer() completes the handshake. Needs
+ * vmsec_relay_set_keypair() first (links are refused until then).
+ *
+ * @param r       The relay.
+ * @param address `tcp:ADDRESS:PORT` with a numeric address, e.g. `tcp:0.0.0.0:7351`, `tcp:[::1]:7351`.
+ * @return 0, #VMSEC_EINVAL, #VMSEC_EADDRINUSE or #VMSEC_EIO.
+ */
+VMSEC_EXPORT int vmsec_relay_listen_link(vmsec_relay *r, const char *address);
 
 /**
  * @brief Runs the relay until vmsec_relay_interrupt() is called.

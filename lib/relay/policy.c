@@ -80,13 +80,30 @@ bool vmsec__policy_valid_name(const char *s, size_t max)
     return n > 0;
 }
 
-/* Wildcard match with '*' and '?' in O(len(p) * len(s)) worst case: on a mismatch only the most
- * recent '*' is retried, so hostile patterns like "*a*a*a*...b" cannot explode. */
+bool vmsec__policy_valid_remote(const char *s, size_t max)
+{
+    const char *slash = strchr(s, '/');
+    if (!slash || slash == s || strlen(s) > max)
+        return false;
+    char host[VMSEC_POLICY_NAME_MAX + 1];
+    size_t hl = (size_t)(slash - s);
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    return vmsec__policy_valid_name(host, max) && vmsec__policy_valid_name(slash + 1, max);
+}
+
+bool vmsec__policy_valid_target(const char *s, size_t max)
+{
+    return vmsec__policy_valid_name(s, max) || vmsec__policy_valid_remote(s, max);
+}
+
 bool vmsec__policy_host_name(const char *name)
 {
     return strncmp(name, "host", 4) == 0 && (name[4] == '\0' || name[4] == ':');
 }
 
+/* Wildcard match with '*' and '?' in O(len(p) * len(s)) worst case: on a mismatch only the most
+ * recent '*' is retried, so hostile patterns like "*a*a*a*...b" cannot explode. */
 bool vmsec__policy_glob(const char *p, const char *s)
 {
     const char *star = NULL, *resume = NULL;
@@ -180,6 +197,18 @@ static bool valid_pattern(const char *s, size_t max)
     return n > 0;
 }
 
+/* HOST/DOMAIN or HOST/PATTERN: the host part is spelled out, so a remote selector names one peer. */
+static bool valid_remote_pattern(const char *s, size_t max)
+{
+    const char *slash = strchr(s, '/');
+    if (!slash || slash == s || strlen(s) > max)
+        return false;
+    for (const char *c = s; c < slash; c++)
+        if (!vmsec__policy_name_char((unsigned char)*c))
+            return false;
+    return valid_pattern(slash + 1, max);
+}
+
 /* Parses a source/target/member token. Groups are looked up later (forward references allowed). */
 static int parse_selector(struct parser *ps, const char *tok, struct selector *out, bool allow_group,
                           const char *what)
@@ -200,13 +229,13 @@ static int parse_selector(struct parser *ps, const char *tok, struct selector *o
         if (!vmsec__policy_valid_name(text, VMSEC_POLICY_NAME_MAX))
             return PERR(ps, VMSEC_EFORMAT, "invalid tag in %s '%.64s'", what, tok);
         out->kind = SEL_TAG;
-    } else if (vmsec__policy_valid_name(tok, VMSEC_POLICY_NAME_MAX)) {
+    } else if (vmsec__policy_valid_target(tok, VMSEC_POLICY_NAME_MAX)) {
         out->kind = SEL_NAME;
-    } else if (valid_pattern(tok, VMSEC_POLICY_NAME_MAX)) {
+    } else if (valid_pattern(tok, VMSEC_POLICY_NAME_MAX) || valid_remote_pattern(tok, VMSEC_POLICY_NAME_MAX)) {
         out->kind = SEL_GLOB;
     } else {
         return PERR(ps, VMSEC_EFORMAT,
-                    "invalid %s '%.64s' (expected a domain name, a wildcard, @group or tag:NAME)", what, tok);
+                    "invalid %s '%.64s' (expected a domain name, a wildcard, HOST/DOMAIN, HOST/*, @group or tag:NAME)", what, tok);
     }
     if (out->kind != SEL_ANY && !(out->text = strdup(text)))
         return vmsec__error(VMSEC_ENOMEM, "policy: out of memory");
@@ -502,20 +531,24 @@ static bool has_tag(const char *const *tags, const char *tag)
 
 /* A name of the host side is matched only by a selector that spells "host" out: its exact name,
  * or a wildcard beginning with "host". '*', other wildcards and tags match domains only, so no
- * rule written for guests reaches the host side by accident. */
+ * rule written for guests reaches the host side by accident. Likewise a remote name (HOST/DOMAIN)
+ * is matched only by a selector with a '/', which spells the peer out: no rule written for local
+ * domains reaches another host's domains, or lets them in. */
 static bool selector_match(const vmsec_policy *p, const struct selector *sel, const char *name,
                            const char *const *tags)
 {
     bool host = vmsec__policy_host_name(name);
+    bool remote = strchr(name, '/') != NULL;
     switch (sel->kind) {
     case SEL_ANY:
-        return !host;
+        return !host && !remote;
     case SEL_NAME:
         return strcmp(sel->text, name) == 0;
     case SEL_GLOB:
-        return (!host || strncmp(sel->text, "host", 4) == 0) && vmsec__policy_glob(sel->text, name);
+        return (!host || strncmp(sel->text, "host", 4) == 0) && remote == (strchr(sel->text, '/') != NULL) &&
+               vmsec__policy_glob(sel->text, name);
     case SEL_TAG:
-        return !host && has_tag(tags, sel->text);
+        return !host && !remote && has_tag(tags, sel->text);
     case SEL_GROUP: {
         const struct group *g = &p->groups[sel->group];
         for (size_t i = 0; i < g->n; i++)

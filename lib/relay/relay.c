@@ -24,6 +24,7 @@
 #include "relay/relay_audit.h"
 #include "relay/relay_core.h"
 #include "relay/relay_internal.h"
+#include "relay/relay_link.h"
 #include "vmsec/relay.h"
 
 int vmsec_relay_new(vmsec_relay **out)
@@ -112,6 +113,7 @@ void vmsec_relay_free(vmsec_relay *r)
         close(r->audit_file_fd);
     if (r->dir_ops)
         r->dir_ops->free(r->dir);
+    vmsec__relay_link_free_all(r);
     vmsec_policy_free(r->policy);
     pthread_mutex_destroy(&r->policy_lock);
     free(r->audit_path);
@@ -222,7 +224,7 @@ void vmsec__relay_set_peer_cid(vmsec_relay *r, relay_peer_cid_fn fn)
     r->peer_cid = fn;
 }
 
-static int add_listener(vmsec_relay *r, int fd, bool vsock, const char *path, const char *domain)
+int vmsec__relay_add_listener(vmsec_relay *r, int fd, bool vsock, const char *path, const char *domain)
 {
     struct listener *l = calloc(1, sizeof(*l));
     if (!l || (path && !(l->path = strdup(path))) || (domain && !(l->domain = strdup(domain)))) {
@@ -275,7 +277,7 @@ int vmsec_relay_listen_vsock(vmsec_relay *r, uint32_t port)
         snprintf(what, sizeof(what), "vsock port %u", port);
         return bind_error(e, what);
     }
-    return add_listener(r, fd, true, NULL, NULL);
+    return vmsec__relay_add_listener(r, fd, true, NULL, NULL);
 }
 
 int vmsec_relay_listen_unix(vmsec_relay *r, const char *path, const char *domain)
@@ -316,7 +318,7 @@ int vmsec_relay_listen_unix(vmsec_relay *r, const char *path, const char *domain
         unlink(path);
         return bind_error(e, path);
     }
-    return add_listener(r, fd, false, path, domain);
+    return vmsec__relay_add_listener(r, fd, false, path, domain);
 }
 
 int vmsec_relay_stat(const vmsec_relay *r, int which, uint64_t *value)

@@ -19,7 +19,7 @@
 /* Limits may be changed from any thread (vmsec_relay_set_limit) while the loop reads them. */
 #define LIM(r, which) __atomic_load_n(&(r)->lim[(which)], __ATOMIC_RELAXED)
 
-enum ep_kind { EP_WAKE, EP_LISTENER, EP_CLIENT, EP_TARGET };
+enum ep_kind { EP_WAKE, EP_LISTENER, EP_CLIENT, EP_TARGET, EP_LINK /* relay_link.c */ };
 enum sess_state { S_REQUEST, S_CONNECTING, S_FORWARD, S_DEAD };
 
 struct endpoint {
@@ -35,6 +35,8 @@ struct listener {
     char *path;   /* unix socket file to remove on free */
     char *domain; /* identity of unix callers */
     int64_t resume_at; /* paused after running out of descriptors; 0 = listening */
+    bool link;   /* federation: accepts other relays' links (relay_link.c) */
+    bool remote; /* federation: not listening; its callers are a link's, named by domain */
     struct listener *next;
 };
 
@@ -82,6 +84,7 @@ struct session {
     uint64_t bytes_c2t, bytes_t2c;
     int64_t started; /* when the caller connected (vmsec__relay_now_ms) */
     int64_t deadline; /* request/connect deadline, or idle deadline (0: none) */
+    struct relay_link *link; /* federation: the link carrying this session, or NULL */
     struct session *prev, *next;
 };
 
@@ -137,7 +140,16 @@ struct vmsec_relay {
      * an event batch splices, and one it raised is taken back before the old mask returns. */
     bool sigpipe_held, sigpipe_raised, sigpipe_was_pending;
     sigset_t sigpipe_old;
+    /* Federation (relay_link.c): this relay's key and link protocol, the linked relays, the
+     * links open now. */
+    struct vmsec_channel_config *link_cfg;
+    struct relay_peer *peers;
+    struct relay_link *links;
+    struct relay_link *link_zombies; /* closed during the current event batch, freed after it */
 };
+
+/* Adds a listening socket (taking fd) to the relay (relay.c). */
+int vmsec__relay_add_listener(vmsec_relay *r, int fd, bool vsock, const char *path, const char *domain);
 
 /* The event loop (relay_loop.c). */
 int64_t vmsec__relay_now_ms(void);
@@ -158,6 +170,9 @@ void vmsec__relay_forward_free(struct session *s);
 void vmsec__relay_session_open(vmsec_relay *r, struct listener *l, int fd);
 void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep, uint32_t events);
 void vmsec__relay_session_timeout(vmsec_relay *r, struct session *s);
+/* Refuses a session that has not started forwarding: status to the caller, audit, kill. */
+void vmsec__relay_session_refuse(vmsec_relay *r, struct session *s, int status, const char *event,
+                                 const char *reason);
 /* Ends a session (audited if it was forwarding) and queues it for vmsec__relay_reap(). */
 void vmsec__relay_session_kill(vmsec_relay *r, struct session *s, const char *reason);
 /* Frees the sessions killed since the last call; the loop calls it after each event batch. */

@@ -25,6 +25,7 @@
 #include "common/internal.h"
 #include "relay/relay_audit.h"
 #include "relay/relay_core.h"
+#include "relay/relay_link.h"
 #include "vmsec/relay.h"
 
 #define MAX_EVENTS 64
@@ -395,6 +396,7 @@ static void expire(vmsec_relay *r)
         return;
     r->next_scan = 0;
     vmsec__relay_audit_flush(r, false); /* refusal counts of intervals that ended */
+    vmsec__relay_link_expire(r, now);   /* federation hook */
     for (struct listener *l = r->listeners; l; l = l->next) {
         if (l->resume_at && l->resume_at <= now) {
             l->resume_at = 0;

@@ -22,6 +22,7 @@
 #include "relay/relay_audit.h"
 #include "relay/relay_core.h"
 #include "relay/relay_internal.h"
+#include "relay/relay_link.h"
 #include "vmsec/policy.h"
 #include "vmsec/relay.h"
 
@@ -57,6 +58,8 @@ void vmsec__relay_session_kill(vmsec_relay *r, struct session *s, const char *re
 {
     if (s->state == S_DEAD)
         return;
+    if (s->link) /* federation hook */
+        vmsec__relay_link_detach(r, s);
     if (s->state == S_FORWARD) {
         s->src->active--;
         STAT_SUB(r->stat_active, 1);
@@ -91,6 +94,7 @@ void vmsec__relay_session_kill(vmsec_relay *r, struct session *s, const char *re
 
 void vmsec__relay_reap(vmsec_relay *r)
 {
+    vmsec__relay_link_reap(r); /* federation hook */
     while (r->zombies) {
         struct session *s = r->zombies;
         r->zombies = s->next;
@@ -126,12 +130,24 @@ static void session_refuse(vmsec_relay *r, struct session *s, int status, const 
     vmsec__relay_session_kill(r, s, reason);
 }
 
+/* federation hook: a link refuses its origin session with the peer's status */
+void vmsec__relay_session_refuse(vmsec_relay *r, struct session *s, int status, const char *event,
+                                 const char *reason)
+{
+    session_refuse(r, s, status, event, reason);
+}
+
 /* --- identification and connection -------------------------------------------------------------- */
 
 /* The caller's CID and domain. A directory identity is remembered by UUID (s->sid), so that a
  * later domain on the same CID is never taken for this one. */
 static int identify(vmsec_relay *r, struct listener *l, struct session *s, char *domain, size_t cap)
 {
+    if (l->remote) { /* federation hook: a link's caller, named HOST/DOMAIN by the link */
+        s->cid = 0;
+        snprintf(domain, cap, "%s", l->domain);
+        return 0;
+    }
     if (r->identify)
         return r->identify(r->identify_user, s->cli.fd, &s->cid, domain, cap);
     if (!l->vsock && !r->peer_cid) {
@@ -165,6 +181,8 @@ static int identify(vmsec_relay *r, struct listener *l, struct session *s, char 
 /* Connects to the target: through the connect callback, or to the CID the directory gave. */
 static int connect_target(vmsec_relay *r, struct session *s, uint32_t port, int *fd)
 {
+    if (vmsec__relay_link_remote(s->target)) /* federation hook */
+        return vmsec__relay_link_connect(r, s, fd);
     if (r->connect)
         return r->connect(r->connect_user, s->target, port, fd);
     if (!s->have_tid)
@@ -262,7 +280,8 @@ static void decide(vmsec_relay *r, struct session *s)
     s->deadline = vmsec__relay_now_ms() + LIM(r, VMSEC_RELAY_LIMIT_CONNECT_TIMEOUT_MS);
     vmsec__relay_schedule(r, s->deadline);
     vmsec__relay_ep_set(r, &s->cli, 0);
-    vmsec__relay_ep_set(r, &s->tgt, EPOLLOUT);
+    /* federation hook: a link reports its peer's answer itself */
+    vmsec__relay_ep_set(r, &s->tgt, vmsec__relay_link_remote(s->target) ? 0 : EPOLLOUT);
 }
 
 static void on_request(vmsec_relay *r, struct session *s)
@@ -340,6 +359,10 @@ static void on_connected(vmsec_relay *r, struct session *s)
 
 void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep, uint32_t events)
 {
+    if (ep->kind == EP_LINK) { /* federation hook */
+        vmsec__relay_link_event(r, ep);
+        return;
+    }
     struct session *s = ep->owner;
     switch (s->state) {
     case S_REQUEST:
@@ -369,6 +392,10 @@ void vmsec__relay_session_event(vmsec_relay *r, struct endpoint *ep, uint32_t ev
  * for its request. A caller refused here gets its status and is closed at once. */
 void vmsec__relay_session_open(vmsec_relay *r, struct listener *l, int fd)
 {
+    if (l->link) { /* federation hook: another relay's link */
+        vmsec__relay_link_accept(r, fd);
+        return;
+    }
     struct session *s = calloc(1, sizeof(*s));
     if (!s) {
         send_status(fd, VMSEC_RELAY_INTERNAL);
@@ -383,7 +410,8 @@ void vmsec__relay_session_open(vmsec_relay *r, struct listener *l, int fd)
     int rc = identify(r, l, s, domain, sizeof(domain));
     const char *why = NULL;
     int status = VMSEC_RELAY_BUSY;
-    if (rc < 0 || !vmsec__policy_valid_name(domain, VMSEC_POLICY_NAME_MAX)) {
+    if (rc < 0 || !(l->remote ? vmsec__policy_valid_remote(domain, VMSEC_POLICY_NAME_MAX)
+                              : vmsec__policy_valid_name(domain, VMSEC_POLICY_NAME_MAX))) {
         why = rc == VMSEC_EPERM ? "reserved-name" : "unknown-source";
         status = VMSEC_RELAY_DENIED;
         snprintf(s->domain, sizeof(s->domain), "%s", "?");

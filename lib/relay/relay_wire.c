@@ -40,6 +40,17 @@ static bool valid_bytes(const uint8_t *s, size_t n)
     return n > 0;
 }
 
+/* A target or source name: a local name, or HOST/DOMAIN (doc/RELAY.md, "Federation"). */
+static bool valid_target_bytes(const uint8_t *s, size_t n)
+{
+    char name[VMSEC_POLICY_NAME_MAX + 1];
+    if (n == 0 || n > VMSEC_POLICY_NAME_MAX || memchr(s, '\0', n))
+        return false;
+    memcpy(name, s, n);
+    name[n] = '\0';
+    return vmsec__policy_valid_target(name, VMSEC_POLICY_NAME_MAX);
+}
+
 enum relay_parse vmsec__relay_parse_request(const uint8_t *buf, size_t len, size_t *need,
                                             char target[VMSEC_POLICY_NAME_MAX + 1],
                                             char service[VMSEC_POLICY_SERVICE_MAX + 1])
@@ -58,7 +69,7 @@ enum relay_parse vmsec__relay_parse_request(const uint8_t *buf, size_t len, size
     if (len < *need)
         return RELAY_PARSE_NEED_MORE;
     const uint8_t *t = buf + RELAY_REQ_FIXED, *s = t + tlen;
-    if (!valid_bytes(t, tlen) || !valid_bytes(s, slen))
+    if (!valid_target_bytes(t, tlen) || !valid_bytes(s, slen))
         return RELAY_PARSE_BAD;
     memcpy(target, t, tlen);
     target[tlen] = '\0';
@@ -172,7 +183,7 @@ int vmsec_relay_request(int fd, const char *target, const char *service, int tim
 {
     if (fd < 0 || !target || !service || timeout_ms < 0)
         return vmsec__error(VMSEC_EINVAL, "relay request: invalid argument");
-    if (!vmsec__policy_valid_name(target, VMSEC_POLICY_NAME_MAX))
+    if (!vmsec__policy_valid_target(target, VMSEC_POLICY_NAME_MAX))
         return vmsec__error(VMSEC_EINVAL, "relay request: invalid target name '%.64s'", target);
     if (!vmsec__policy_valid_name(service, VMSEC_POLICY_SERVICE_MAX))
         return vmsec__error(VMSEC_EINVAL, "relay request: invalid service name '%.64s'", service);
@@ -228,7 +239,7 @@ int vmsec_relay_origin_read(int fd, int timeout_ms, char *domain, size_t domain_
     if (rc < 0)
         return rc;
     const uint8_t *d = h + RELAY_ORIGIN_FIXED, *s = d + dlen;
-    if (!valid_bytes(d, dlen) || !valid_bytes(s, slen))
+    if (!valid_target_bytes(d, dlen) || !valid_bytes(s, slen))
         return vmsec__error(VMSEC_EPROTO, "relay: invalid name in origin header");
     if (dlen >= domain_cap || (service && slen >= service_cap))
         return vmsec__error(VMSEC_ETOOBIG, "relay origin: buffer too small");

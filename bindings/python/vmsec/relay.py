@@ -21,7 +21,7 @@ from typing import Callable, Iterable, NamedTuple, Optional, Tuple, Union
 
 from . import errors
 from ._lib import lib
-from .keys import KEY_BYTES, PublicKey
+from .keys import KEY_BYTES, Keypair, PublicKey
 
 NAME_MAX: int = lib.vmsec_policy_name_max()
 SERVICE_MAX: int = lib.vmsec_policy_service_max()
@@ -309,6 +309,25 @@ class Relay:
         """Listens on a unix socket whose callers are identified as ``domain``: ``"host"`` or
         ``"host:NAME"``, the host side's names, which no domain can take."""
         lib.vmsec_relay_listen_unix(self.handle, os.fsencode(path), domain.encode())
+
+    def set_keypair(self, keypair: Keypair) -> None:
+        """Sets this relay's static key, proved to linked relays (doc/RELAY.md, Federation)."""
+        lib.vmsec_relay_set_keypair(self.handle, keypair.handle)
+
+    def add_peer(self, host: str, address: Optional[str], key: Union[PublicKey, str]) -> None:
+        """Links with the relay proving ``key``; its guests are named ``host/DOMAIN``. ``address``
+        (``tcp:ADDRESS:PORT``) is where it accepts links, or None if this relay never dials it."""
+        raw = (key if isinstance(key, PublicKey) else PublicKey.from_text(key)).raw
+        lib.vmsec_relay_add_peer(self.handle, host.encode(), None if address is None else address.encode(),
+                                 raw, KEY_BYTES)
+
+    def load_peers(self, path: PathLike) -> None:
+        """Adds the ``NAME ADDRESS|- x25519:...`` lines of a file, all or nothing."""
+        lib.vmsec_relay_load_peers(self.handle, os.fsencode(path))
+
+    def listen_link(self, address: str) -> None:
+        """Accepts links from the peers on ``tcp:ADDRESS:PORT``."""
+        lib.vmsec_relay_listen_link(self.handle, address.encode())
 
     def run(self) -> None:
         """Runs until :meth:`interrupt`."""
