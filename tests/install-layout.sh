@@ -44,11 +44,14 @@ check "vmsecd's unit is Type=notify and runs the installed vmsecd" \
     sh -c "grep -q '^Type=notify$' '$unit' && grep -q '^ExecStart=$prefix/bin/vmsecd ' '$unit'"
 check "no @variable@ is left in vmsecd's unit" sh -c "! grep -q '@[a-z]*@' '$unit'"
 hook="$dest$(sed -n "s/^sysconfdir = //p" "$top_builddir/Makefile" | sed "s|\${prefix}|$prefix|")/libvirt/hooks/qemu.d/vmsec"
-check "the libvirt hook is installed, executable, in qemu.d" test -x "$hook"
+libexec=$(sed -n "s/^libexecdir = //p" "$top_builddir/Makefile" | sed -e "s|\${exec_prefix}|$prefix|" -e "s|\${prefix}|$prefix|")
+check "the libvirt hook program is installed, executable, in libexecdir" test -x "$dest$libexec/vmsec/vmsec-hook"
+check "qemu.d/vmsec is a symbolic link to the installed hook program" \
+    sh -c "[ -L '$hook' ] && [ \"\$(readlink '$hook')\" = '$libexec/vmsec/vmsec-hook' ]"
 check "the hook's manual page is installed" test -s "$root/share/man/man8/vmsec-hook.8"
 check "bash completion is installed for vmsecd" test -s "$root/share/bash-completion/completions/vmsecd"
 check "bash completion is installed for vmsec-nc" test -s "$root/share/bash-completion/completions/vmsec-nc"
 "$MAKE" -s -C "$top_builddir" uninstall DESTDIR="$dest" >"$dest/uninstall.log" 2>&1
-left=$(find "$dest" -type f ! -name "*.log" ! -name consumer.c)
+left=$(find "$dest" \( -type f -o -type l \) ! -name "*.log" ! -name consumer.c)
 check "make uninstall removes it all (left: ${left:-nothing})" [ -z "$left" ]
 done_testing

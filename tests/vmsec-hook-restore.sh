@@ -76,15 +76,17 @@ audit_has() { grep "\"event\":\"$2\"" "$1" | grep "\"domain\":\"$3\"" | grep -q 
 vcpu0() { virsh -q -c $uri vcpupin "$1" 2>/dev/null | awk '$1 == "0" { print $2 }'; }
 
 # The hook, as libvirtd will run it (with a cleared environment): a wrapper naming this build's
-# hook and a configuration pointing at this test's vmsecd.
+# hook and a configuration pointing at this test's vmsecd, reached through a symbolic link in the
+# hook folder as `make install` and the package install it.
 printf 'control = %s/ctl.sock\non-failure = refuse\n' "$work" > "$work/hook.conf"
 made=
 [ -d /etc/libvirt/hooks ] || made=/etc/libvirt/hooks
 [ -d "$hookdir" ] || made="$hookdir $made"
 mkdir -p "$hookdir"
-printf '#!/bin/sh\nVMSEC_HOOK_CONFIG=%s/hook.conf exec %s/daemon/vmsec "$@" 2>>%s/hook.log\n' \
-    "$work" "$(cd "$top_builddir" && pwd)" "$work" > "$hook"
-chmod 755 "$hook"
+printf '#!/bin/sh\nVMSEC_HOOK_CONFIG=%s/hook.conf exec %s/daemon/vmsec-hook "$@" 2>>%s/hook.log\n' \
+    "$work" "$(cd "$top_builddir" && pwd)" "$work" > "$work/hook.sh"
+chmod 755 "$work/hook.sh"
+ln -s "$work/hook.sh" "$hook"
 check "libvirtd restarted to find the hook" lv_restart
 restarted=1
 

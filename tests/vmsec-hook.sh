@@ -8,7 +8,7 @@
 . "$top_srcdir/tests/tap.sh"
 
 vmsecd="$top_builddir/daemon/vmsecd"
-hook="$top_builddir/daemon/vmsec"
+hook="$top_builddir/daemon/vmsec-hook"
 tool="$top_builddir/examples/vmsec-profile"
 command -v python3 >/dev/null 2>&1 || { skip_or_fail "python3 is needed to read the XML"; done_testing; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/vmsec-hook-XXXXXX")
