@@ -234,6 +234,9 @@ check "and the kernel runs that vCPU thread on CPU 0 only" test "$(ns_vcpu0_affi
 wait_for 60 audit_on $dst verified $a '"reason":"migrated".*"result":"ok"\|"result":"ok".*"reason":"migrated"'
 check "vmsecd applied and verified the re-planned profile on the destination: ok" \
     sh -c "grep '\"event\":\"verified\"' '$work/audit' | grep '\"uri\":\"$dst\"' | grep '\"domain\":\"$a\"' | grep '\"reason\":\"migrated\"' | grep -q '\"result\":\"ok\"'"
+check "its live part applied there without an error (NUMA strict, already as planned)" sh -c "
+    grep '\"event\":\"applied\"' '$work/audit' | grep '\"uri\":\"$dst\"' | grep '\"domain\":\"$a\"' | grep -q '\"reason\":\"migrated\"' &&
+    ! grep '\"event\":\"error\"' '$work/audit' | grep -q '\"domain\":\"$a\"'"
 "$vmsecd" --status --json --control "$work/ctl.sock" > "$work/status.json" 2>&1
 check "the state shows both domains ok on the destination" python3 -c "
 import json, sys
