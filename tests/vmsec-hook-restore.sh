@@ -109,6 +109,9 @@ check "the restored domain's vCPU 0 is on CPU 0, not b's CPU 1" test "$(vcpu0 $a
 wait_for 30 audit_has "$work/audit" verified $a '"reason":"restored".*"result":"ok"\|"result":"ok".*"reason":"restored"'
 check "vmsecd applied and verified the re-planned profile on restore: ok" \
     sh -c "grep '\"event\":\"verified\"' '$work/audit' | grep '\"domain\":\"$a\"' | grep '\"reason\":\"restored\"' | grep -q '\"result\":\"ok\"'"
+check "its live part applied without an error (NUMA strict, already as planned)" sh -c "
+    grep '\"event\":\"applied\"' '$work/audit' | grep '\"domain\":\"$a\"' | grep -q '\"reason\":\"restored\"' &&
+    ! grep '\"event\":\"error\"' '$work/audit' | grep -q '\"domain\":\"$a\"'"
 "$vmsecd" --status --json --control "$work/ctl.sock" > "$work/status.json" 2>&1
 check "the state shows both domains ok" python3 -c "
 import json, sys

@@ -608,6 +608,26 @@ static bool numa_live_ok(const struct apply *a)
     return cur == VMSEC_NUMA_RESTRICTIVE;
 }
 
+/* True if the running domain already has the profile's mode and nodeset: a domain started from
+ * XML rendered from this profile (the hook's re-plan on restore or incoming migration) has them. */
+static bool numa_live_same(const struct apply *a)
+{
+    const virTypedParameter *mode = find_param(a, PG_NUMA, VIR_DOMAIN_NUMA_MODE);
+    const virTypedParameter *set = find_param(a, PG_NUMA, VIR_DOMAIN_NUMA_NODESET);
+    char why[VMSEC_CPUSET_WHY_MAX];
+    vmsec_cpuset cur;
+
+    if (a->p->numa_mode.set &&
+        !(mode && mode->type == VIR_TYPED_PARAM_INT && mode->value.i == (int)a->p->numa_mode.value))
+        return false;
+    if (!a->p->numa_nodeset.set)
+        return true;
+    return set && set->type == VIR_TYPED_PARAM_STRING && set->value.s &&
+           vmsec__cpuset_parse(&cur, set->value.s, strlen(set->value.s),
+                               VMSEC_CPUSET_ALLOW_EMPTY | VMSEC_CPUSET_NODES, why, sizeof(why)) == 0 &&
+           vmsec__cpuset_equal(&cur, &a->p->numa_nodeset.value);
+}
+
 static int apply_numa(struct apply *a, bool config)
 {
     static _Thread_local char now[VMSEC_CPUSET_TEXT_MAX];
@@ -617,6 +637,8 @@ static int apply_numa(struct apply *a, bool config)
         return 0;
     cpuset_text(&a->p->numa_nodeset.value, now, sizeof(now));
     if (!numa_live_ok(a)) {
+        if (numa_live_same(a))
+            return 0; /* nothing to change, which libvirt would refuse outside restrictive mode */
         if (!config)
             return vmsec__error(VMSEC_EUNSUPPORTED,
                                 "domain %s: numa.mode/numa.nodeset cannot change on the running domain (its mode "
