@@ -139,7 +139,7 @@ ns_restart() {
 # configuration pointing at this test's vmsecd and the destination's URI (whose holdings count).
 printf 'control = %s/ctl.sock\nuri = %s\non-failure = refuse\n' "$work" "$dst" > "$work/hook.conf"
 hook_wrapper() {
-    printf '#!/bin/sh\nVMSEC_HOOK_CONFIG=%s/hook.conf exec %s/daemon/vmsec "$@" 2>>%s/hook.log\n' \
+    printf '#!/bin/sh\nVMSEC_HOOK_CONFIG=%s/hook.conf exec %s/daemon/vmsec-hook "$@" 2>>%s/hook.log\n' \
         "$work" "$(cd "$top_builddir" && pwd)" "$work" > "$ns_state/etc/hooks/qemu.d/vmsec" &&
         chmod 755 "$ns_state/etc/hooks/qemu.d/vmsec"
 }
