@@ -196,7 +196,8 @@ usage "--to and --service go with --via" --to vm1 --service echo "unix:$tmp/u"
 usage "--via needs --to DOMAIN and --service NAME" --via "unix:$tmp/u" --to vm1
 usage "unexpected operand" --via "unix:$tmp/u" --to vm1 --service echo "unix:$tmp/u"
 usage "--via: .*address 'bogus'" --via bogus --to vm1 --service echo
-usage "--to 'a/b': a name is 1 to 255 characters" --via "unix:$tmp/u" --to a/b --service echo
+usage "--to 'a/b/c': a name is 1 to 255 characters.*or HOST/DOMAIN" --via "unix:$tmp/u" --to a/b/c --service echo
+usage "--to '/b': a name is 1 to 255 characters" --via "unix:$tmp/u" --to /b --service echo
 usage "--service '': a name is 1 to 64" --via "unix:$tmp/u" --to vm1 --service ''
 usage "it does not go with -l" -l --via "unix:$tmp/u" --to vm1 --service echo
 usage "--relayed goes with -l" --relayed "unix:$tmp/u"
