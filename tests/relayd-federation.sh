@@ -35,6 +35,14 @@ wait_at_most() {
     kill "$2" 2>/dev/null
     wait "$2"; wrc=$?
 }
+# link SOCKET PEER KEY: the KEY of PEER's entry in the "links" of the relay's --status --json
+link() {
+    "$relayd" --status --status-socket "$1" --json | python3 -c '
+import json, sys
+for l in json.load(sys.stdin)["links"]:
+    if l["peer"] == sys.argv[1]:
+        print(l.get(sys.argv[2], "none"))' "$2" "$3"
+}
 # wait_grep FILE PATTERN: waits (at most 30 s) until FILE has a line matching PATTERN
 wait_grep() { i=0; while ! grep -q -- "$2" "$1" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done; }
 
@@ -65,6 +73,8 @@ start_a
 check "relays A and B start with keys, peer files and B's link listener" \
     sh -c "[ -S '$tmp/a.status' ] && [ -S '$tmp/b.status' ]"
 [ -S "$tmp/a.status" ] && [ -S "$tmp/b.status" ] || { diag "$(cat "$tmp/a.err" "$tmp/b.err")"; done_testing; }
+got="$(link "$tmp/a.status" B state)/$(link "$tmp/a.status" B sessions)/$(link "$tmp/a.status" B last_error)"
+check "--status --json before any session: peer B's link is down, no session, no error" [ "$got" = down/0/none ]
 
 via="--via unix:$tmp/a.sock"
 target="unix:$tmp/tb/vm2.5000"
@@ -98,6 +108,11 @@ check "relay A decided on B/vm2 and carried the session over its link to B" \
     sh -c "grep -q '\"decision\".*\"target\":\"B/vm2\".*allow' '$tmp/a.audit' && grep -q '\"link-open\".*\"peer\":\"B\"' '$tmp/a.audit'"
 check "relay B decided on the source A/host:alice, named after A's key" \
     grep -q '"decision".*"source":"A/host:alice".*"target":"vm2".*allow' "$tmp/b.audit"
+a_out=$(link "$tmp/a.status" B bytes_to_peer) a_in=$(link "$tmp/a.status" B bytes_from_peer)
+check "--status --json: A's link to B carried 1 session, the bytes of both ways" \
+    sh -c "[ $(link "$tmp/a.status" B sessions) -eq 1 ] && [ $a_out -gt 1000000 ] && [ $a_in -gt 700000 ]"
+check "--status --json: B counts the session of peer A, the same bytes" \
+    sh -c "[ $(link "$tmp/b.status" A sessions) -eq 1 ] && [ $(link "$tmp/b.status" A bytes_from_peer) -eq $a_out ] && [ $(link "$tmp/b.status" A bytes_to_peer) -eq $a_in ]"
 
 # --- --exec: the command's environment carries the remote identity ---
 service -e "$target" -- env
@@ -168,6 +183,11 @@ exec 3>"$tmp/fifo"
 printf 'before\n' >&3
 wait_grep "$tmp/c.out" '^before$'
 check "a session through both relays echoes" grep -qx before "$tmp/c.out"
+got="$(link "$tmp/a.status" B state)/$(link "$tmp/b.status" A state)"
+check "--status --json with a session running: both relays' links up" [ "$got" = up/up ]
+check "--status --json with a session running: A counts its open link" [ "$(link "$tmp/a.status" B links)" -ge 1 ]
+"$relayd" --status --status-socket "$tmp/a.status" >"$tmp/status.txt"
+check "--status: a table line for peer B, its link up" grep -q '^B  *up  ' "$tmp/status.txt"
 kill -9 "$bpid"
 wait "$bpid" 2>/dev/null
 bpid=
@@ -180,6 +200,8 @@ check "relay B killed: relay A closes the link" grep -q '"link-close".*"peer":"B
 caller B/vm2 </dev/null >"$tmp/c.out" 2>"$tmp/c.err"; crc=$?
 check "relay B down: a new request is refused (exit 1), relay A says unavailable" \
     sh -c "[ $crc -eq 1 ] && grep -q 'unavailable' '$tmp/c.err'"
+got="$(link "$tmp/a.status" B state)/$(link "$tmp/a.status" B last_error)"
+check "--status --json: the link to B is down, the connect failure named" [ "$got" = down/link-connect-failed ]
 start_b
 service -e "$target" -- env
 caller B/vm2 </dev/null >"$tmp/c.out" 2>"$tmp/c.err"; crc=$?
@@ -187,6 +209,8 @@ wait_at_most 30 $lpid; lrc=$wrc
 check "relay B restarted: a new request succeeds through a new link" \
     sh -c "[ $crc -eq 0 ] && [ $lrc -eq 0 ] && grep -qx 'VMSEC_ORIGIN_DOMAIN=A/host:alice' '$tmp/c.out'"
 [ $crc -eq 0 ] || diag "$(cat "$tmp/c.err" "$tmp/l.err")"
+got="$(link "$tmp/a.status" B last_error)/$(link "$tmp/b.status" A sessions)"
+check "--status --json after the restart: the new link cleared the error; B restarted counts 1 session" [ "$got" = none/1 ]
 
 kill "$apid" "$bpid"
 wait "$apid"; arc=$?

@@ -39,6 +39,10 @@ struct relay_peer {
     char name[VMSEC_POLICY_NAME_MAX + 1];
     char *address; /* "tcp:HOST:PORT", or NULL: this relay never dials it */
     uint8_t key[VMSEC_KEY_BYTES];
+    /* for the status (vmsec__relay_link_peer_stat): what links that ended carried, and why the
+     * last one failed (a literal; NULL once a handshake succeeded since) */
+    uint64_t sessions, bytes_out, bytes_in;
+    const char *last_error;
     struct relay_peer *next;
 };
 
@@ -126,6 +130,10 @@ static struct relay_link *link_new(vmsec_relay *r, bool origin)
  * events for its endpoints may still be waiting in the batch. */
 static void link_free(vmsec_relay *r, struct relay_link *k)
 {
+    if (k->peer) {
+        k->peer->bytes_out += k->bytes_out;
+        k->peer->bytes_in += k->bytes_in;
+    }
     if (k->prev)
         k->prev->next = k->next;
     else
@@ -159,6 +167,8 @@ static void link_end(vmsec_relay *r, struct relay_link *k, const char *reason, i
 {
     struct session *s = k->s;
     link_audit(r, k, "link-close", reason);
+    if (k->peer && status != 0) /* a failure of the link, not of a session it carried */
+        k->peer->last_error = reason;
     k->s = NULL;
     if (s) {
         s->link = NULL;
@@ -545,6 +555,7 @@ static bool on_status(vmsec_relay *r, struct relay_link *k, const uint8_t *m, si
         return false;
     }
     k->state = L_BRIDGE;
+    k->peer->sessions++;
     /* the session now connects its caller to us, as to a local target that accepted */
     vmsec__relay_session_event(r, &s->tgt, 0);
     return true;
@@ -590,6 +601,7 @@ static void serve_status(vmsec_relay *r, struct relay_link *k, int status)
     send_msg(k, rep, sizeof(rep));
     if (status == VMSEC_RELAY_ACCEPTED) {
         k->state = L_BRIDGE;
+        k->peer->sessions++;
         return;
     }
     link_audit(r, k, "link-refused", "session-refused");
@@ -676,6 +688,7 @@ static bool on_open(vmsec_relay *r, struct relay_link *k)
 {
     if (k->origin) {
         k->state = L_WAIT_STATUS;
+        k->peer->last_error = NULL;
         send_msg(k, k->fwd, k->fwdlen);
         return true;
     }
@@ -686,6 +699,7 @@ static bool on_open(vmsec_relay *r, struct relay_link *k)
         return false;
     }
     k->peer = p;
+    p->last_error = NULL;
     snprintf(k->peer_name, sizeof(k->peer_name), "%s", p->name);
     k->state = L_WAIT_STATUS; /* serving: waiting for the forwarded request */
     link_audit(r, k, "link-open", NULL);
@@ -857,6 +871,32 @@ void vmsec__relay_link_event(vmsec_relay *r, struct endpoint *ep)
         return;
     }
     link_interest(r, k);
+}
+
+/* --- status ----------------------------------------------------------------------------------- */
+
+const struct relay_peer *vmsec__relay_link_peer_stat(const vmsec_relay *r, const struct relay_peer *prev,
+                                                     struct relay_link_stat *st)
+{
+    const struct relay_peer *p = prev ? prev->next : r->peers;
+    if (!p)
+        return NULL;
+    unsigned int up = 0, connecting = 0;
+    *st = (struct relay_link_stat){.peer = p->name, .last_error = p->last_error, .sessions = p->sessions,
+                                   .bytes_to_peer = p->bytes_out, .bytes_from_peer = p->bytes_in};
+    for (const struct relay_link *k = r->links; k; k = k->next) {
+        if (k->peer != p)
+            continue;
+        if (k->state == L_CONNECTING || k->state == L_HANDSHAKE)
+            connecting++;
+        else
+            up++;
+        st->bytes_to_peer += k->bytes_out;
+        st->bytes_from_peer += k->bytes_in;
+    }
+    st->links = up;
+    st->state = up ? "up" : connecting ? "connecting" : "down";
+    return p;
 }
 
 /* --- the peer file ----------------------------------------------------------------------------- */
