@@ -251,9 +251,46 @@ START_TEST(unknown_host_is_no_target)
     struct fed f;
     fed_start(&f, "service echo port 7\nallow echo from alice to hostZ/bob\n", POLICY_B, NULL);
     int c = rt_client(&f.a, 10, "alice");
-    ck_assert_int_eq(vmsec_relay_request(c, "hostZ/bob", "echo", 5000), VMSEC_ECONNREFUSED);
+    ck_assert_int_eq(vmsec_relay_request(c, "hostZ/bob", "echo", 5000), VMSEC_ENOTFOUND);
     close(c);
     WAIT_AUDIT(&f.a, "\"unavailable\"", "no-such-target");
+    fed_stop(&f);
+}
+END_TEST
+
+/* Connects like rt_connect, except that targets named "ghost-*" do not exist. */
+static int ghost_connect(void *user, const char *domain, uint32_t port, int *fd)
+{
+    if (strncmp(domain, "ghost-", 6) == 0)
+        return VMSEC_ENOTFOUND;
+    return rt_connect(user, domain, port, fd);
+}
+
+/* B's no-such-target for a request its policy allowed reaches A's caller as such; for a source
+ * B's policy refuses, a missing target is denied like any other. */
+START_TEST(peer_no_such_target_reaches_the_caller)
+{
+    struct fed f;
+    fed_keys(&f);
+    lt_new(&f.b, "service echo port 7\nallow echo from hostA/alice to *\n", f.kb);
+    ck_assert_int_eq(vmsec_relay_set_connect(f.b.relay, ghost_connect, &f.b), 0);
+    ck_assert_int_eq(vmsec_relay_add_peer(f.b.relay, "hostA", NULL, f.pa, 32), 0);
+    ck_assert_int_eq(vmsec_relay_listen_link(f.b.relay, f.addr_b), 0);
+    lt_run(&f.b);
+    lt_new(&f.a, "service echo port 7\nallow echo from * to hostB/*\n", f.ka);
+    ck_assert_int_eq(vmsec_relay_add_peer(f.a.relay, "hostB", f.addr_b, f.pb, 32), 0);
+    lt_run(&f.a);
+    int c = rt_client(&f.a, 10, "alice");
+    ck_assert_int_eq(vmsec_relay_request(c, "hostB/ghost-1", "echo", 5000), VMSEC_ENOTFOUND);
+    ck_assert_str_eq(vmsec_error_last(), "relay: no such target 'hostB/ghost-1' (service 'echo' allowed)");
+    close(c);
+    WAIT_AUDIT(&f.b, "\"unavailable\"", "\"target\":\"ghost-1\"", "no-such-target");
+    WAIT_AUDIT(&f.a, "\"link-refused\"", "peer-no-such-target");
+    c = rt_client(&f.a, 11, "carol");
+    ck_assert_int_eq(vmsec_relay_request(c, "hostB/ghost-2", "echo", 5000), VMSEC_EDENIED);
+    close(c);
+    WAIT_AUDIT(&f.b, "\"decision\"", "hostA/carol", "deny");
+    ck_assert_int_eq(rt_audit_count(&f.b, "ghost-2", "no-such-target", NULL), 0);
     fed_stop(&f);
 }
 END_TEST
@@ -607,6 +644,7 @@ int main(void)
     tcase_add_test(tc, policy_of_b_denies);
     tcase_add_test(tc, policy_of_a_denies_without_a_link);
     tcase_add_test(tc, unknown_host_is_no_target);
+    tcase_add_test(tc, peer_no_such_target_reaches_the_caller);
     tcase_add_test(tc, unknown_relay_key_refused);
     tcase_add_test(tc, peer_is_named_by_its_key);
     tcase_add_test(tc, dropped_link_ends_both_sides);

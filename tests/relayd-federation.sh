@@ -50,7 +50,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 mkdir "$tmp/ta" "$tmp/tb" "$tmp/tbr"
 printf 'B tcp:127.0.0.1:%s %s\n' "$port" "$(cat "$tmp/rb.pub")" > "$tmp/a.peers"
 printf '# A dials us; we never dial A\nA - %s\n' "$(cat "$tmp/ra.pub")" > "$tmp/b.peers"
-printf 'service echo port 5000\nservice admin port 5001\nallow * from host:alice to B/*\n' > "$tmp/a.conf"
+printf 'service echo port 5000\nservice admin port 5001\nallow * from host:alice to B/*\nallow echo from host:alice to C/vm2\n' > "$tmp/a.conf"
 printf 'service echo port 5000\nservice admin port 5001\nallow echo from A/host:alice to *\n' > "$tmp/b.conf"
 
 start_a() {
@@ -173,6 +173,16 @@ check "denied by B: the caller's one line says the relay denied" \
 check "denied by B: B's audit denies the remote source A/host:alice" \
     grep -q '"decision".*"source":"A/host:alice".*"service":"admin".*deny' "$tmp/b.audit"
 check "denied by B: A's audit says the peer denied" grep -q '"link-refused".*"peer-denied"' "$tmp/a.audit"
+
+# --- a domain B does not have: B's no-such-target reaches the caller on A ---
+caller B/ghost </dev/null >"$tmp/c.out" 2>"$tmp/c.err"; crc=$?
+check "no such target on B: the caller exits 1 with one line saying so" \
+    sh -c "[ $crc -eq 1 ] && [ ! -s '$tmp/c.out' ] && [ \$(wc -l < '$tmp/c.err') -eq 1 ] && grep -q \"relay: no such target 'B/ghost' (service 'echo' allowed)\" '$tmp/c.err'"
+check "no such target on B: B's audit names it, A's says the peer had no such target" \
+    sh -c "grep -q '\"unavailable\".*\"target\":\"ghost\".*no-such-target' '$tmp/b.audit' && grep -q '\"link-refused\".*peer-no-such-target' '$tmp/a.audit'"
+caller C/vm2 </dev/null >"$tmp/c.out" 2>"$tmp/c.err"; crc=$?
+check "no such linked host: relay A answers no such target" \
+    sh -c "[ $crc -eq 1 ] && grep -q \"relay: no such target 'C/vm2'\" '$tmp/c.err'"
 
 # --- the link killed under a running session, relay B restarted, a new request succeeds ---
 service -e "$target" -- cat

@@ -81,8 +81,8 @@ check "denied: one line with the relay's reason" \
     sh -c "[ \$(wc -l < '$tmp/c.err') -eq 1 ] && grep -q \"^vmsec-nc: unix:$tmp/relay.sock: relay denied service 'echo' on 'vm2'\$\" '$tmp/c.err'"
 "$nc" $via --to ghost --service echo -k "$tmp/a" -t "$tmp/b.pub" </dev/null >"$tmp/c.out" 2>"$tmp/c.err"; crc=$?
 check "allowed but no such target: exit 1, nothing on stdout" sh -c "[ $crc -eq 1 ] && [ ! -s '$tmp/c.out' ]"
-check "allowed but no such target: one line, the relay says unavailable" \
-    sh -c "one_line() { [ \$(wc -l < \"\$1\") -eq 1 ]; }; one_line '$tmp/c.err' && grep -q \"service 'echo' on 'ghost' is unavailable\" '$tmp/c.err'"
+check "allowed but no such target: one line, the relay says no such target" \
+    sh -c "one_line() { [ \$(wc -l < \"\$1\") -eq 1 ]; }; one_line '$tmp/c.err' && grep -q \"relay: no such target 'ghost' (service 'echo' allowed)\" '$tmp/c.err'"
 check "allowed but no such target: the relay's audit says no-such-target" \
     grep -q '"event":"unavailable".*"target":"ghost".*"reason":"no-such-target"' "$tmp/audit.jsonl"
 

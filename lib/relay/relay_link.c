@@ -492,8 +492,10 @@ int vmsec__relay_link_connect(vmsec_relay *r, struct session *s, int *fd)
     struct relay_peer *p = peer_by_name(r, s->target, (size_t)(slash - s->target));
     struct sockaddr_storage ss;
     socklen_t sl;
-    if (!p || !p->address)
-        return vmsec__error(VMSEC_ENOTFOUND, "relay link: no peer to dial for '%s'", s->target);
+    if (!p) /* no such host: the caller learns there is no such target */
+        return vmsec__error(VMSEC_ENOTFOUND, "relay link: no linked host for '%s'", s->target);
+    if (!p->address) /* a host that only dials us: reachable only while it does */
+        return vmsec__error(VMSEC_ECONNREFUSED, "relay link: peer '%s' has no address to dial", p->name);
     if (!r->link_cfg)
         return vmsec__error(VMSEC_ESTATE, "relay link: this relay has no key");
     if (parse_tcp(p->address, &ss, &sl) < 0)
@@ -544,14 +546,17 @@ static bool on_status(vmsec_relay *r, struct relay_link *k, const uint8_t *m, si
     }
     struct session *s = k->s;
     if (m[6] != VMSEC_RELAY_ACCEPTED) {
-        /* The peer's refusal reaches the guest as it was given; the link then ends. */
-        int st = m[6] <= VMSEC_RELAY_INTERNAL ? m[6] : VMSEC_RELAY_UNAVAILABLE;
-        link_audit(r, k, "link-refused", st == VMSEC_RELAY_DENIED ? "peer-denied" : "peer-unavailable");
+        /* The peer's refusal reaches the guest as it was given (a status this relay does not
+         * know as unavailable); the link then ends. */
+        int st = m[6] <= VMSEC_RELAY_NO_SUCH_TARGET ? m[6] : VMSEC_RELAY_UNAVAILABLE;
+        const char *why = st == VMSEC_RELAY_DENIED           ? "peer-denied"
+                          : st == VMSEC_RELAY_NO_SUCH_TARGET ? "peer-no-such-target"
+                                                             : "peer-unavailable";
+        link_audit(r, k, "link-refused", why);
         k->s = NULL;
         s->link = NULL;
         link_free(r, k);
-        vmsec__relay_session_refuse(r, s, st, st == VMSEC_RELAY_DENIED ? "refused" : "unavailable",
-                                    st == VMSEC_RELAY_DENIED ? "peer-denied" : "peer-unavailable");
+        vmsec__relay_session_refuse(r, s, st, st == VMSEC_RELAY_DENIED ? "refused" : "unavailable", why);
         return false;
     }
     k->state = L_BRIDGE;
