@@ -222,6 +222,35 @@ check "relay B restarted: a new request succeeds through a new link" \
 got="$(link "$tmp/a.status" B last_error)/$(link "$tmp/b.status" A sessions)"
 check "--status --json after the restart: the new link cleared the error; B restarted counts 1 session" [ "$got" = none/1 ]
 
+# --- SIGHUP re-reads the peer file, atomically and failing closed like the policy ---
+peers_events() { grep -c '"event":"peers"' "$tmp/b.audit"; }
+hup_b() { # waits (at most 30 s) for the reload's audit record
+    n=$(peers_events)
+    kill -HUP "$bpid"
+    i=0
+    while [ "$(peers_events)" -le "$n" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+}
+cp "$tmp/b.peers" "$tmp/b.peers.good"
+printf 'A - %s\nC - x25519:' "$(cat "$tmp/ra.pub")" > "$tmp/b.peers"
+hup_b
+check "SIGHUP with a half-written peer file: refused, audited, B has no linked relay" \
+    sh -c "tail -n 1 '$tmp/b.audit' | grep -q '\"event\":\"peers\".*\"status\":\"invalid\".*no terminating newline.*\"effect\":\"no-peers\"'"
+check "after the failed reload B's status lists no link" \
+    sh -c "'$relayd' --status --status-socket '$tmp/b.status' --json | grep -q '\"links\":\[\]'"
+service -e "$target" -- env
+caller B/vm2 </dev/null >"$tmp/c.out" 2>"$tmp/c.err"; crc=$?
+check "after the failed reload B refuses A's link: the caller gets unavailable" \
+    sh -c "[ $crc -eq 1 ] && grep -q 'unavailable' '$tmp/c.err' && [ ! -s '$tmp/c.out' ]"
+cp "$tmp/b.peers.good" "$tmp/b.peers.new" && mv "$tmp/b.peers.new" "$tmp/b.peers"
+hup_b
+check "SIGHUP with the peer file renamed into place: loaded, 1 peer" \
+    sh -c "tail -n 1 '$tmp/b.audit' | grep -q '\"event\":\"peers\".*\"status\":\"loaded\",\"peers\":1'"
+caller B/vm2 </dev/null >"$tmp/c.out" 2>"$tmp/c.err"; crc=$?
+wait_at_most 30 $lpid; lrc=$wrc
+check "after the good reload a request through both relays succeeds again" \
+    sh -c "[ $crc -eq 0 ] && [ $lrc -eq 0 ] && grep -qx 'VMSEC_ORIGIN_DOMAIN=A/host:alice' '$tmp/c.out'"
+[ $crc -eq 0 ] || diag "$(cat "$tmp/c.err" "$tmp/l.err")"
+
 kill "$apid" "$bpid"
 wait "$apid"; arc=$?
 wait "$bpid"; brc=$?

@@ -341,6 +341,23 @@ VMSEC_EXPORT int vmsec_relay_add_peer(vmsec_relay *r, const char *host, const ch
 VMSEC_EXPORT int vmsec_relay_load_peers(vmsec_relay *r, const char *path);
 
 /**
+ * @brief Replaces the peers with those of a file (reload, e.g. on SIGHUP); since 1.1.
+ *
+ * The file is read as by vmsec_relay_load_peers(). Fail closed, like vmsec_relay_load_policy():
+ * if it cannot be read or does not parse, the relay has no peer at all (no link is dialed or
+ * accepted) until a reload succeeds, and the error names `FILE:LINE`. Either way an audit record
+ * `peers` says `loaded` (with the number of peers) or `invalid` (with the error). Links already
+ * open keep carrying their sessions; a peer that kept its name and key keeps its status counters.
+ * Call it from the thread that runs the relay (between vmsec_relay_dispatch() calls), or while it
+ * does not run.
+ *
+ * @param r    The relay.
+ * @param path The file.
+ * @return 0 or the error of vmsec_relay_load_peers().
+ */
+VMSEC_EXPORT int vmsec_relay_reload_peers(vmsec_relay *r, const char *path);
+
+/**
  * @brief Accepts links from peer relays on a TCP address; since 1.1.
  *
  * Only a relay whose key was added with vmsec_relay_add_peer() completes the handshake. Needs

@@ -212,17 +212,23 @@ void vmsec__relay_link_expire(vmsec_relay *r, int64_t now)
     }
 }
 
+static void peers_free(struct relay_peer *p)
+{
+    while (p) {
+        struct relay_peer *next = p->next;
+        free(p->address);
+        free(p);
+        p = next;
+    }
+}
+
 void vmsec__relay_link_free_all(vmsec_relay *r)
 {
     while (r->links)
         link_free(r, r->links);
     vmsec__relay_link_reap(r);
-    while (r->peers) {
-        struct relay_peer *p = r->peers;
-        r->peers = p->next;
-        free(p->address);
-        free(p);
-    }
+    peers_free(r->peers);
+    r->peers = NULL;
     vmsec_channel_config_free(r->link_cfg);
     r->link_cfg = NULL;
 }
@@ -560,7 +566,8 @@ static bool on_status(vmsec_relay *r, struct relay_link *k, const uint8_t *m, si
         return false;
     }
     k->state = L_BRIDGE;
-    k->peer->sessions++;
+    if (k->peer)
+        k->peer->sessions++;
     /* the session now connects its caller to us, as to a local target that accepted */
     vmsec__relay_session_event(r, &s->tgt, 0);
     return true;
@@ -606,7 +613,8 @@ static void serve_status(vmsec_relay *r, struct relay_link *k, int status)
     send_msg(k, rep, sizeof(rep));
     if (status == VMSEC_RELAY_ACCEPTED) {
         k->state = L_BRIDGE;
-        k->peer->sessions++;
+        if (k->peer)
+            k->peer->sessions++;
         return;
     }
     link_audit(r, k, "link-refused", "session-refused");
@@ -693,7 +701,8 @@ static bool on_open(vmsec_relay *r, struct relay_link *k)
 {
     if (k->origin) {
         k->state = L_WAIT_STATUS;
-        k->peer->last_error = NULL;
+        if (k->peer)
+            k->peer->last_error = NULL;
         send_msg(k, k->fwd, k->fwdlen);
         return true;
     }
@@ -948,6 +957,10 @@ int vmsec_relay_load_peers(vmsec_relay *r, const char *path)
         size_t len = strlen(line);
         if (len == sizeof(line) - 1 && line[len - 1] != '\n')
             rc = vmsec__error(VMSEC_EFORMAT, "%s:%u: line too long", path, lineno);
+        else if (line[len - 1] != '\n') /* as for the policy: a reload never takes half a file */
+            rc = vmsec__error(VMSEC_EFORMAT,
+                              "%s:%u: last line has no terminating newline (truncated or still being written?)",
+                              path, lineno);
         else
             rc = peer_line(r, line, path, lineno);
     }
@@ -961,4 +974,63 @@ int vmsec_relay_load_peers(vmsec_relay *r, const char *path)
         free(p);
     }
     return rc;
+}
+
+/* The peer of the new map with old's name and key, or NULL. */
+static struct relay_peer *peer_same(struct relay_peer *list, const struct relay_peer *old)
+{
+    for (struct relay_peer *p = list; p; p = p->next)
+        if (strcmp(p->name, old->name) == 0 && sodium_memcmp(p->key, old->key, VMSEC_KEY_BYTES) == 0)
+            return p;
+    return NULL;
+}
+
+/* After a reload: a peer that kept its name and key keeps its counters, and its links follow it
+ * into the new map; a link whose peer went (or changed key) carries on without one, as
+ * established sessions survive a policy reload, and leaves the status. */
+static void peers_replace(vmsec_relay *r, struct relay_peer *old)
+{
+    for (struct relay_link *k = r->links; k; k = k->next)
+        if (k->peer)
+            k->peer = peer_same(r->peers, k->peer);
+    for (struct relay_peer *q = old; q; q = q->next) {
+        struct relay_peer *p = peer_same(r->peers, q);
+        if (p) {
+            p->sessions = q->sessions;
+            p->bytes_out = q->bytes_out;
+            p->bytes_in = q->bytes_in;
+            p->last_error = q->last_error;
+        }
+    }
+    peers_free(old);
+}
+
+int vmsec_relay_reload_peers(vmsec_relay *r, const char *path)
+{
+    if (!r || !path)
+        return vmsec__error(VMSEC_EINVAL, "relay reload peers: NULL argument");
+    struct relay_peer *old = r->peers;
+    r->peers = NULL;
+    int rc = vmsec_relay_load_peers(r, path); /* all or nothing: no peer at all on error */
+    char msg[512] = "";
+    size_t n = 0;
+    for (const struct relay_peer *p = r->peers; p; p = p->next)
+        n++;
+    struct jbuf j;
+    vmsec__relay_jbegin(&j, "peers");
+    vmsec__relay_jstr(&j, "file", path);
+    if (rc < 0) {
+        snprintf(msg, sizeof(msg), "%s", vmsec_error_last());
+        vmsec__relay_jstr(&j, "status", "invalid");
+        vmsec__relay_jstr(&j, "error", msg);
+        vmsec__relay_jstr(&j, "effect", "no-peers");
+    } else {
+        vmsec__relay_jstr(&j, "status", "loaded");
+        vmsec__relay_jnum(&j, "peers", n);
+    }
+    vmsec__relay_jemit(r, &j);
+    peers_replace(r, old);
+    if (rc < 0)
+        return vmsec__error(rc, "%s (the relay now has no linked relay)", msg);
+    return 0;
 }
