@@ -64,7 +64,8 @@ static const char options[] =
     "      --resume MS   carry the data in a session that survives a reset connection: the\n"
     "                    connecting side reconnects for up to MS ms (both sides need it)\n"
     "      --via ADDRESS connect through the host relay (vmsec-relayd) at ADDRESS ...\n"
-    "      --to DOMAIN   ... to the target domain DOMAIN ...\n"
+    "      --to DOMAIN   ... to the target domain DOMAIN (HOST/DOMAIN: a domain of the linked\n"
+    "                    relay named HOST) ...\n"
     "      --service NAME  ... and its service NAME (the relay's policy decides)\n"
     "      --relayed     with -l: the connection comes through the relay; read its origin header\n"
     "                    (the calling domain, CID and service) and refuse a connection without one\n"
@@ -397,14 +398,18 @@ static int relay_timeout(const struct nc_opts *o)
 }
 
 /* --to and --service in the relay's name syntax (doc/RELAY.md): a name the relay can never accept
- * is a usage error, found before connecting. */
-static void check_relay_name(const char *option, const char *name, size_t max)
+ * is a usage error, found before connecting. --to may name a domain of a linked host, HOST/DOMAIN
+ * (doc/RELAY.md, "Federation"): one '/' between two names. */
+static void check_relay_name(const char *option, const char *name, size_t max, bool remote)
 {
     static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+:-";
-    size_t n = strlen(name);
-    if (n == 0 || n > max || strspn(name, ok) != n)
-        cli_usage_error(&app, "%s '%.64s': a name is 1 to %zu characters of A-Z a-z 0-9 . _ + : -", option, name,
-                        max);
+    size_t n = strlen(name), first = strspn(name, ok);
+    bool valid = n > 0 && n <= max && first == n;
+    if (remote && !valid && first > 0 && first + 1 < n && name[first] == '/')
+        valid = n <= max && strspn(name + first + 1, ok) == n - first - 1;
+    if (!valid)
+        cli_usage_error(&app, "%s '%.64s': a name is 1 to %zu characters of A-Z a-z 0-9 . _ + : -%s", option, name,
+                        max, remote ? ", or HOST/DOMAIN" : "");
 }
 
 /* The relay options make sense only together and with the matching mode. */
@@ -423,8 +428,8 @@ static void check_relay_options(const struct nc_opts *o, const char *address)
     if (o->resume_ms && (o->via || o->relayed))
         cli_usage_error(&app, "--resume does not go with --via or --relayed");
     if (o->via) {
-        check_relay_name("--to", o->to, VMSEC_POLICY_NAME_MAX);
-        check_relay_name("--service", o->service, VMSEC_POLICY_SERVICE_MAX);
+        check_relay_name("--to", o->to, VMSEC_POLICY_NAME_MAX, true);
+        check_relay_name("--service", o->service, VMSEC_POLICY_SERVICE_MAX, false);
     }
     /* the library never believes an origin header over IP: say so before listening */
     if (o->relayed && strncmp(address, "tcp:", 4) == 0)

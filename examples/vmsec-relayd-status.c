@@ -126,6 +126,24 @@ static const char *str(const json_t *o, const char *key)
     return s ? s : "?";
 }
 
+/* Federation: one line per linked relay (none without --peers). */
+static void print_links(const json_t *ls)
+{
+    if (json_array_size(ls) == 0)
+        return;
+    printf("\n%-20s  %-10s  %5s  %8s  %12s  %12s  %s\n", "PEER", "LINK", "OPEN", "SESSIONS", "TO PEER", "FROM PEER",
+           "LAST ERROR");
+    size_t i;
+    const json_t *l;
+    json_array_foreach(ls, i, l)
+    {
+        const char *err = json_string_value(json_object_get(l, "last_error"));
+        printf("%-20.20s  %-10s  %5lld  %8lld  %12lld  %12lld  %s\n", str(l, "peer"), str(l, "state"),
+               (long long)num(l, "links"), (long long)num(l, "sessions"), (long long)num(l, "bytes_to_peer"),
+               (long long)num(l, "bytes_from_peer"), err ? err : "-");
+    }
+}
+
 static void print_table(const json_t *d)
 {
     const json_t *pol = json_object_get(d, "policy");
@@ -172,8 +190,10 @@ int relayd_status_client(const char *path, bool json)
     }
     if (json)
         fputs(text, stdout);
-    else
+    else {
         print_table(d);
+        print_links(json_object_get(d, "links"));
+    }
     json_decref(d);
     free(text);
     return 0;

@@ -6,7 +6,8 @@
  * Listens on a vsock port of the host (and optionally a unix socket for host services), identifies
  * each caller by its vsock CID through libvirt, decides by the policy, and forwards ciphertext
  * between caller and target. SIGHUP reloads the policy (an invalid policy denies everything until
- * fixed) and reopens the audit file; SIGTERM and SIGINT stop accepting, let sessions finish for
+ * fixed) and the peer file (an invalid one leaves no linked relay until fixed), and reopens the
+ * audit file; SIGTERM and SIGINT stop accepting, let sessions finish for
  * the drain timeout, and exit. See doc/RELAY.md. */
 #include <errno.h>
 #include <limits.h>
@@ -255,6 +256,8 @@ int main(int argc, char **argv)
         if (g_reload) {
             g_reload = 0;
             if (vmsec_relay_load_policy(g_relay, policy) < 0)
+                cli_message(&app, "reload: %s", vmsec_error_last());
+            if (peers_file && vmsec_relay_reload_peers(g_relay, peers_file) < 0)
                 cli_message(&app, "reload: %s", vmsec_error_last());
             if (audit_file && vmsec_relay_set_audit_file(g_relay, audit_file) < 0)
                 cli_message(&app, "reopen audit file: %s", vmsec_error_last());

@@ -209,14 +209,16 @@ static int ghost_connect(void *user, const char *domain, uint32_t port, int *fd)
 }
 
 /* An allowed request for a domain that does not exist is "no-such-target", not a failed
- * connection; a denied one is denied before anyone looks the target up. */
+ * connection, for the caller (VMSEC_ENOTFOUND, naming the target) as in the audit; a denied one
+ * is denied before anyone looks the target up. */
 START_TEST(missing_target_is_no_such_target_after_the_policy)
 {
     struct rt t;
     rt_start(&t, policy_text);
     ck_assert_int_eq(vmsec_relay_set_connect(t.relay, ghost_connect, &t), 0);
     int fd = rt_client(&t, 7, "a");
-    ck_assert_int_eq(vmsec_relay_request(fd, "ghost-1", "nowhere", 5000), VMSEC_ECONNREFUSED);
+    ck_assert_int_eq(vmsec_relay_request(fd, "ghost-1", "nowhere", 5000), VMSEC_ENOTFOUND);
+    ck_assert_str_eq(vmsec_error_last(), "relay: no such target 'ghost-1' (service 'nowhere' allowed)");
     close(fd);
     ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"unavailable\"", "\"target\":\"ghost-1\"",
                                     "\"reason\":\"no-such-target\"", NULL), 1);
@@ -345,6 +347,39 @@ START_TEST(origin_header_validation)
     ck_assert_int_eq(vmsec_relay_origin_read(sv[1], 1000, dom, 3, &cid, svc, sizeof(svc)), VMSEC_ETOOBIG);
     close(sv[0]);
     close(sv[1]);
+}
+END_TEST
+
+/* Each reply status as vmsec_relay_request() reports it; a status it does not know (a newer
+ * relay's) fails the request as a protocol error, never as accepted, and nothing after the reply
+ * is read. */
+START_TEST(reply_status_results)
+{
+    static const struct {
+        uint8_t status;
+        int rc;
+    } cases[] = {
+        {VMSEC_RELAY_ACCEPTED, 0},          {VMSEC_RELAY_DENIED, VMSEC_EDENIED},
+        {VMSEC_RELAY_UNAVAILABLE, VMSEC_ECONNREFUSED}, {VMSEC_RELAY_BAD_REQUEST, VMSEC_EPROTO},
+        {VMSEC_RELAY_BUSY, VMSEC_ECONNREFUSED},        {VMSEC_RELAY_INTERNAL, VMSEC_ECONNREFUSED},
+        {VMSEC_RELAY_NO_SUCH_TARGET, VMSEC_ENOTFOUND}, {7, VMSEC_EPROTO},
+        {255, VMSEC_EPROTO},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int sv[2];
+        char reply[12] = "VMSR\x01\x02\x00\x00NEXT";
+        reply[6] = (char)cases[i].status;
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        rt_write_all(sv[0], reply, sizeof(reply));
+        ck_assert_int_eq(vmsec_relay_request(sv[1], "vm-1", "echo", 1000), cases[i].rc);
+        if (cases[i].status == 7)
+            ck_assert_str_eq(vmsec_error_last(), "relay: unknown reply status 7");
+        char next[4];
+        ck_assert_uint_eq(rt_read_all(sv[1], next, 4), 4);
+        ck_assert(memcmp(next, "NEXT", 4) == 0);
+        close(sv[0]);
+        close(sv[1]);
+    }
 }
 END_TEST
 
@@ -860,6 +895,7 @@ int main(void)
     tcase_add_test(tc, missing_target_is_no_such_target_after_the_policy);
     tcase_add_test(tc, malformed_requests);
     tcase_add_test(tc, origin_header_validation);
+    tcase_add_test(tc, reply_status_results);
     tcase_add_test(tc, slow_target_does_not_stall_other_pairs);
     tcase_add_test(tc, per_source_limits);
     tcase_add_test(tc, graceful_shutdown_lets_sessions_finish);

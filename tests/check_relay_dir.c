@@ -178,8 +178,8 @@ START_TEST(relay_reports_no_such_target_and_uuids)
     ck_assert_int_eq(vmsec_relay_listen_unix(r, sock, "host"), 0);
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, run_thread, r), 0);
-    ck_assert_int_eq(ask(sock, "nosuch"), VMSEC_ECONNREFUSED);
-    ck_assert_int_eq(ask(sock, "novsock"), VMSEC_ECONNREFUSED);
+    ck_assert_int_eq(ask(sock, "nosuch"), VMSEC_ENOTFOUND);
+    ck_assert_int_eq(ask(sock, "novsock"), VMSEC_ENOTFOUND);
     ck_assert_int_eq(ask(sock, "db-1"), VMSEC_ECONNREFUSED);
     ck_assert_int_eq(vmsec_relay_interrupt(r), 0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);

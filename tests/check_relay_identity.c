@@ -219,7 +219,7 @@ START_TEST(cid_reused_by_another_domain_within_a_second)
     dom_start(c, "rid-client", 9, NULL, NULL);
     struct rt t;
     struct relay_directory *d = relay_start(&t, cid_policy, RELAY_DIR_RESYNC_MS);
-    ck_assert_int_eq(ask(&t, 7, "rid-nosuch"), VMSEC_ECONNREFUSED); /* allowed by tag admin */
+    ck_assert_int_eq(ask(&t, 7, "rid-nosuch"), VMSEC_ENOTFOUND); /* allowed by tag admin */
     ck_assert_int_eq(rt_audit_count(&t, "\"source\":\"rid-alice\"", "\"decision\":\"allow\"", alice, NULL), 1);
     ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"unavailable\"", "no-such-target", NULL), 1);
     /* Allowed and looked up: nothing listens on CID 7, so the connection fails or times out. */
@@ -239,7 +239,8 @@ START_TEST(cid_reused_by_another_domain_within_a_second)
             saw_mallory = true;
         }
         ck_assert_int_eq(ask(&t, 7, "rid-nosuch"), VMSEC_EDENIED);
-        ck_assert_int_eq(ask(&t, 9, "rid-alice"), VMSEC_ECONNREFUSED);
+        int rc = ask(&t, 9, "rid-alice"); /* unreachable while listed, then no such target */
+        ck_assert_msg(rc == VMSEC_ECONNREFUSED || rc == VMSEC_ENOTFOUND, "rc %d", rc);
         sleep_ms(50);
     }
     ck_assert_msg(saw_mallory, "the directory never saw mallory on CID 7");
@@ -265,7 +266,7 @@ START_TEST(tag_revoked_on_a_running_domain_through_events)
     dom_start(c, "rid-alice", 7, ADMIN_META, NULL);
     struct rt t;
     struct relay_directory *d = relay_start(&t, cid_policy, 60000);
-    ck_assert_int_eq(ask(&t, 7, "rid-nosuch"), VMSEC_ECONNREFUSED);
+    ck_assert_int_eq(ask(&t, 7, "rid-nosuch"), VMSEC_ENOTFOUND);
     uint64_t syncs = vmsec__relay_dir_syncs(d);
     dom_untag(c, "rid-alice");
     int64_t t0 = now_ms();
@@ -358,7 +359,7 @@ START_TEST(libvirtd_restart_while_the_relay_runs)
     dom_start(c, "rid-alice", 7, ADMIN_META, NULL);
     struct rt t;
     struct relay_directory *d = relay_start(&t, cid_policy, 60000);
-    ck_assert_int_eq(ask(&t, 7, "rid-nosuch"), VMSEC_ECONNREFUSED);
+    ck_assert_int_eq(ask(&t, 7, "rid-nosuch"), VMSEC_ENOTFOUND);
     virConnectClose(c);
 
     lv_run("VMSEC_TEST_LIBVIRTD_STOP");

@@ -251,9 +251,46 @@ START_TEST(unknown_host_is_no_target)
     struct fed f;
     fed_start(&f, "service echo port 7\nallow echo from alice to hostZ/bob\n", POLICY_B, NULL);
     int c = rt_client(&f.a, 10, "alice");
-    ck_assert_int_eq(vmsec_relay_request(c, "hostZ/bob", "echo", 5000), VMSEC_ECONNREFUSED);
+    ck_assert_int_eq(vmsec_relay_request(c, "hostZ/bob", "echo", 5000), VMSEC_ENOTFOUND);
     close(c);
     WAIT_AUDIT(&f.a, "\"unavailable\"", "no-such-target");
+    fed_stop(&f);
+}
+END_TEST
+
+/* Connects like rt_connect, except that targets named "ghost-*" do not exist. */
+static int ghost_connect(void *user, const char *domain, uint32_t port, int *fd)
+{
+    if (strncmp(domain, "ghost-", 6) == 0)
+        return VMSEC_ENOTFOUND;
+    return rt_connect(user, domain, port, fd);
+}
+
+/* B's no-such-target for a request its policy allowed reaches A's caller as such; for a source
+ * B's policy refuses, a missing target is denied like any other. */
+START_TEST(peer_no_such_target_reaches_the_caller)
+{
+    struct fed f;
+    fed_keys(&f);
+    lt_new(&f.b, "service echo port 7\nallow echo from hostA/alice to *\n", f.kb);
+    ck_assert_int_eq(vmsec_relay_set_connect(f.b.relay, ghost_connect, &f.b), 0);
+    ck_assert_int_eq(vmsec_relay_add_peer(f.b.relay, "hostA", NULL, f.pa, 32), 0);
+    ck_assert_int_eq(vmsec_relay_listen_link(f.b.relay, f.addr_b), 0);
+    lt_run(&f.b);
+    lt_new(&f.a, "service echo port 7\nallow echo from * to hostB/*\n", f.ka);
+    ck_assert_int_eq(vmsec_relay_add_peer(f.a.relay, "hostB", f.addr_b, f.pb, 32), 0);
+    lt_run(&f.a);
+    int c = rt_client(&f.a, 10, "alice");
+    ck_assert_int_eq(vmsec_relay_request(c, "hostB/ghost-1", "echo", 5000), VMSEC_ENOTFOUND);
+    ck_assert_str_eq(vmsec_error_last(), "relay: no such target 'hostB/ghost-1' (service 'echo' allowed)");
+    close(c);
+    WAIT_AUDIT(&f.b, "\"unavailable\"", "\"target\":\"ghost-1\"", "no-such-target");
+    WAIT_AUDIT(&f.a, "\"link-refused\"", "peer-no-such-target");
+    c = rt_client(&f.a, 11, "carol");
+    ck_assert_int_eq(vmsec_relay_request(c, "hostB/ghost-2", "echo", 5000), VMSEC_EDENIED);
+    close(c);
+    WAIT_AUDIT(&f.b, "\"decision\"", "hostA/carol", "deny");
+    ck_assert_int_eq(rt_audit_count(&f.b, "ghost-2", "no-such-target", NULL), 0);
     fed_stop(&f);
 }
 END_TEST
@@ -560,6 +597,50 @@ START_TEST(api_arguments)
 }
 END_TEST
 
+/* A reload replaces the peers, fails closed (no peer at all) and audits either way. */
+START_TEST(peer_file_reload)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 16], text[2][128], data[1024];
+    struct rt t;
+    vmsec_keypair *kp[2] = {NULL, NULL};
+    uint8_t key[2][32];
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(vmsec_keypair_generate(&kp[i]), 0);
+        pub(kp[i], key[i]);
+        ck_assert_int_eq(vmsec_pubkey_to_text(key[i], text[i], sizeof(text[i])), 0);
+    }
+    lt_new(&t, "service echo port 7\n", kp[0]);
+    vt_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/peers", dir);
+    snprintf(data, sizeof(data), "hostB - %s\nhostC - %s\n", text[0], text[1]);
+    vt_write_file(path, data, strlen(data), 0600);
+    ck_assert_msg(vmsec_relay_reload_peers(t.relay, path) == 0, "%s", vmsec_error_last());
+    ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"peers\"", "\"status\":\"loaded\"", "\"peers\":2", NULL), 1);
+    /* replaced, not added to: hostB alone, so hostC's name and key are free again */
+    snprintf(data, sizeof(data), "hostB - %s\n", text[0]);
+    vt_write_file(path, data, strlen(data), 0600);
+    ck_assert_msg(vmsec_relay_reload_peers(t.relay, path) == 0, "%s", vmsec_error_last());
+    ck_assert_int_eq(vmsec_relay_add_peer(t.relay, "hostC", NULL, key[1], 32), 0);
+    ck_assert_int_eq(vmsec_relay_add_peer(t.relay, "hostB", NULL, key[0], 32), VMSEC_EEXIST);
+    /* half written: refused, and the relay is left with no peer at all */
+    snprintf(data, sizeof(data), "hostB - %s\nhostC - x25", text[0]);
+    vt_write_file(path, data, strlen(data), 0600);
+    ck_assert_int_eq(vmsec_relay_reload_peers(t.relay, path), VMSEC_EFORMAT);
+    ck_assert_msg(strstr(vmsec_error_last(), "(the relay now has no linked relay)"), "%s", vmsec_error_last());
+    ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"peers\"", "\"status\":\"invalid\"", "no terminating newline",
+                                    "\"effect\":\"no-peers\"", NULL), 1);
+    ck_assert_int_eq(vmsec_relay_add_peer(t.relay, "hostB", NULL, key[0], 32), 0);
+    ck_assert_int_eq(vmsec_relay_reload_peers(t.relay, "/nonexistent/peers"), VMSEC_ENOTFOUND);
+    ck_assert_int_eq(vmsec_relay_add_peer(t.relay, "hostB", NULL, key[0], 32), 0);
+    ck_assert_int_eq(vmsec_relay_reload_peers(NULL, path), VMSEC_EINVAL);
+    lt_run(&t);
+    rt_stop(&t);
+    for (int i = 0; i < 2; i++)
+        vmsec_keypair_free(kp[i]);
+    vt_rmtree(dir);
+}
+END_TEST
+
 START_TEST(peer_file)
 {
     char dir[PATH_MAX], path[PATH_MAX + 16], text[128], data[1024];
@@ -590,6 +671,12 @@ START_TEST(peer_file)
     vt_write_file(path, data, strlen(data), 0666);
     ck_assert_int_eq(vmsec_relay_load_peers(r, path), VMSEC_EPERM);
     ck_assert_int_eq(vmsec_relay_load_peers(r, "/nonexistent/peers"), VMSEC_ENOTFOUND);
+    /* a file cut inside its last line (being written) is refused as a whole */
+    snprintf(data, sizeof(data), "# peers\nhostF - %s", text);
+    vt_write_file(path, data, strlen(data), 0600);
+    ck_assert_int_eq(vmsec_relay_load_peers(r, path), VMSEC_EFORMAT);
+    ck_assert_msg(strstr(vmsec_error_last(), "peers:2: last line has no terminating newline"), "%s",
+                  vmsec_error_last());
     vmsec_keypair_free(kp);
     vmsec_relay_free(r);
     vt_rmtree(dir);
@@ -603,10 +690,12 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, api_arguments);
     tcase_add_test(tc, peer_file);
+    tcase_add_test(tc, peer_file_reload);
     tcase_add_test(tc, allowed_transfer_both_ways);
     tcase_add_test(tc, policy_of_b_denies);
     tcase_add_test(tc, policy_of_a_denies_without_a_link);
     tcase_add_test(tc, unknown_host_is_no_target);
+    tcase_add_test(tc, peer_no_such_target_reaches_the_caller);
     tcase_add_test(tc, unknown_relay_key_refused);
     tcase_add_test(tc, peer_is_named_by_its_key);
     tcase_add_test(tc, dropped_link_ends_both_sides);

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: ISC
 # vmsec-relayd as installed: --check, decisions and audit lines over its unix socket (identity
 # "host"), fail-closed reload on SIGHUP, clean stop on SIGTERM. libvirt's in-process test driver
-# stands in for libvirtd; its domains have no vsock device, so allowed requests end UNAVAILABLE.
+# stands in for libvirtd; its domains have no vsock device, so allowed requests end NO_SUCH_TARGET.
 . "$top_srcdir/tests/tap.sh"
 relayd="$top_builddir/examples/vmsec-relayd"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vmsec-relayd.XXXXXX")
@@ -60,7 +60,7 @@ i=0
 while [ ! -S "$tmp/relay.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 check "the daemon listens on its unix socket" test -S "$tmp/relay.sock"
 
-check "an allowed request for a domain without vsock is UNAVAILABLE (2)" test "$(ask vm1 echo)" = 2
+check "an allowed request for a domain that does not exist is NO_SUCH_TARGET (6)" test "$(ask vm1 echo)" = 6
 check "a request no rule allows is DENIED (1)" test "$(ask vm2 echo)" = 1
 check "audit: allow decision with rule file:line" grep -q '"event":"decision".*"source":"host","source_cid":2,"target":"vm1","service":"echo","decision":"allow","rule":"[^"]*policy.conf:2"' "$tmp/audit.jsonl"
 check "audit: default deny" grep -q '"target":"vm2".*"decision":"deny","rule":"[^"]*policy.conf:default"' "$tmp/audit.jsonl"
@@ -79,7 +79,7 @@ cp "$tmp/good.conf" "$tmp/policy.conf"
 kill -HUP "$pid"
 i=0
 while [ "$(grep -c '"status":"loaded"' "$tmp/audit.jsonl")" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-check "a fixed policy is picked up on SIGHUP" test "$(ask vm1 echo)" = 2
+check "a fixed policy is picked up on SIGHUP" test "$(ask vm1 echo)" = 6
 
 # A reload that catches the file half-written (cut inside its last line) refuses it and fails
 # closed; the complete file renamed into place (the way to write it) restores service.
@@ -97,7 +97,7 @@ check "reload of a truncated policy is refused (no terminating newline)" \
 check "after a truncated reload everything is denied" test "$(ask vm1 echo)" = 1
 cp "$tmp/good.conf" "$tmp/policy.conf.new" && mv "$tmp/policy.conf.new" "$tmp/policy.conf"
 reload
-check "the complete policy renamed into place is picked up on SIGHUP" test "$(ask vm1 echo)" = 2
+check "the complete policy renamed into place is picked up on SIGHUP" test "$(ask vm1 echo)" = 6
 
 # --status: the running relay's counters, policy and sessions, from its status socket. A caller
 # that connected and sent nothing yet is a pending session.

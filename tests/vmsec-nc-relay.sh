@@ -81,8 +81,8 @@ check "denied: one line with the relay's reason" \
     sh -c "[ \$(wc -l < '$tmp/c.err') -eq 1 ] && grep -q \"^vmsec-nc: unix:$tmp/relay.sock: relay denied service 'echo' on 'vm2'\$\" '$tmp/c.err'"
 "$nc" $via --to ghost --service echo -k "$tmp/a" -t "$tmp/b.pub" </dev/null >"$tmp/c.out" 2>"$tmp/c.err"; crc=$?
 check "allowed but no such target: exit 1, nothing on stdout" sh -c "[ $crc -eq 1 ] && [ ! -s '$tmp/c.out' ]"
-check "allowed but no such target: one line, the relay says unavailable" \
-    sh -c "one_line() { [ \$(wc -l < \"\$1\") -eq 1 ]; }; one_line '$tmp/c.err' && grep -q \"service 'echo' on 'ghost' is unavailable\" '$tmp/c.err'"
+check "allowed but no such target: one line, the relay says no such target" \
+    sh -c "one_line() { [ \$(wc -l < \"\$1\") -eq 1 ]; }; one_line '$tmp/c.err' && grep -q \"relay: no such target 'ghost' (service 'echo' allowed)\" '$tmp/c.err'"
 check "allowed but no such target: the relay's audit says no-such-target" \
     grep -q '"event":"unavailable".*"target":"ghost".*"reason":"no-such-target"' "$tmp/audit.jsonl"
 
@@ -196,7 +196,8 @@ usage "--to and --service go with --via" --to vm1 --service echo "unix:$tmp/u"
 usage "--via needs --to DOMAIN and --service NAME" --via "unix:$tmp/u" --to vm1
 usage "unexpected operand" --via "unix:$tmp/u" --to vm1 --service echo "unix:$tmp/u"
 usage "--via: .*address 'bogus'" --via bogus --to vm1 --service echo
-usage "--to 'a/b': a name is 1 to 255 characters" --via "unix:$tmp/u" --to a/b --service echo
+usage "--to 'a/b/c': a name is 1 to 255 characters.*or HOST/DOMAIN" --via "unix:$tmp/u" --to a/b/c --service echo
+usage "--to '/b': a name is 1 to 255 characters" --via "unix:$tmp/u" --to /b --service echo
 usage "--service '': a name is 1 to 64" --via "unix:$tmp/u" --to vm1 --service ''
 usage "it does not go with -l" -l --via "unix:$tmp/u" --to vm1 --service echo
 usage "--relayed goes with -l" --relayed "unix:$tmp/u"

@@ -48,7 +48,13 @@ typedef enum vmsec_relay_status {
     VMSEC_RELAY_UNAVAILABLE = 2, /**< Allowed, but the target or service cannot be reached now. */
     VMSEC_RELAY_BAD_REQUEST = 3, /**< The request was malformed or came too slowly. */
     VMSEC_RELAY_BUSY = 4,        /**< A connection limit of the caller or of the relay was reached. */
-    VMSEC_RELAY_INTERNAL = 5     /**< The relay failed (out of memory, unknown caller identity...). */
+    VMSEC_RELAY_INTERNAL = 5,    /**< The relay failed (out of memory, unknown caller identity...). */
+    /** Allowed by the policy, but no target of that name exists (no running domain with a vsock
+     *  device, no linked host of that name, or none on the linked host); since 1.1. Sent only
+     *  after the policy allowed the request, so a caller the policy refuses learns nothing of
+     *  which domains exist. A client older than 1.1 takes it for an unknown status and fails
+     *  the request (#VMSEC_EPROTO), never as accepted. */
+    VMSEC_RELAY_NO_SUCH_TARGET = 6
 } vmsec_relay_status;
 
 /** @brief Tunables of a relay, set with vmsec_relay_set_limit(). */
@@ -96,7 +102,9 @@ typedef int (*vmsec_relay_identify_fn)(void *user, int fd, uint32_t *cid, char *
  * @param domain The target domain, already allowed by policy.
  * @param port   The service port from the policy's `service` line.
  * @param fd     Receives a non-blocking stream socket, connected or with a connect in progress.
- * @return 0, or a negative code (the caller gets #VMSEC_RELAY_UNAVAILABLE).
+ * @return 0, or a negative code: #VMSEC_ENOTFOUND if the target does not exist (the caller gets
+ *         #VMSEC_RELAY_NO_SUCH_TARGET since 1.1), any other for a target that cannot be reached
+ *         (#VMSEC_RELAY_UNAVAILABLE).
  */
 typedef int (*vmsec_relay_connect_fn)(void *user, const char *domain, uint32_t port, int *fd);
 
@@ -333,6 +341,23 @@ VMSEC_EXPORT int vmsec_relay_add_peer(vmsec_relay *r, const char *host, const ch
 VMSEC_EXPORT int vmsec_relay_load_peers(vmsec_relay *r, const char *path);
 
 /**
+ * @brief Replaces the peers with those of a file (reload, e.g. on SIGHUP); since 1.1.
+ *
+ * The file is read as by vmsec_relay_load_peers(). Fail closed, like vmsec_relay_load_policy():
+ * if it cannot be read or does not parse, the relay has no peer at all (no link is dialed or
+ * accepted) until a reload succeeds, and the error names `FILE:LINE`. Either way an audit record
+ * `peers` says `loaded` (with the number of peers) or `invalid` (with the error). Links already
+ * open keep carrying their sessions; a peer that kept its name and key keeps its status counters.
+ * Call it from the thread that runs the relay (between vmsec_relay_dispatch() calls), or while it
+ * does not run.
+ *
+ * @param r    The relay.
+ * @param path The file.
+ * @return 0 or the error of vmsec_relay_load_peers().
+ */
+VMSEC_EXPORT int vmsec_relay_reload_peers(vmsec_relay *r, const char *path);
+
+/**
  * @brief Accepts links from peer relays on a TCP address; since 1.1.
  *
  * Only a relay whose key was added with vmsec_relay_add_peer() completes the handshake. Needs
@@ -442,9 +467,10 @@ VMSEC_EXPORT int vmsec_relay_stat(const vmsec_relay *r, int which, uint64_t *val
  * @param target     Target domain name (1..#VMSEC_POLICY_NAME_MAX of `[A-Za-z0-9._+:-]`).
  * @param service    Service name (1..#VMSEC_POLICY_SERVICE_MAX, same characters).
  * @param timeout_ms Deadline for the whole exchange.
- * @return 0 once the relay accepted; #VMSEC_EDENIED (policy), #VMSEC_ECONNREFUSED (unavailable
- *         or busy), #VMSEC_EPROTO (bad reply or request refused as malformed), #VMSEC_ETIMEDOUT,
- *         #VMSEC_EIO, #VMSEC_EINVAL.
+ * @return 0 once the relay accepted; #VMSEC_EDENIED (policy), #VMSEC_ENOTFOUND (allowed, but no
+ *         such target; since 1.1, before which it was #VMSEC_ECONNREFUSED), #VMSEC_ECONNREFUSED
+ *         (unavailable or busy), #VMSEC_EPROTO (bad reply or request refused as malformed),
+ *         #VMSEC_ETIMEDOUT, #VMSEC_EIO, #VMSEC_EINVAL.
  */
 VMSEC_EXPORT int vmsec_relay_request(int fd, const char *target, const char *service, int timeout_ms);
 

@@ -39,6 +39,10 @@ struct relay_peer {
     char name[VMSEC_POLICY_NAME_MAX + 1];
     char *address; /* "tcp:HOST:PORT", or NULL: this relay never dials it */
     uint8_t key[VMSEC_KEY_BYTES];
+    /* for the status (vmsec__relay_link_peer_stat): what links that ended carried, and why the
+     * last one failed (a literal; NULL once a handshake succeeded since) */
+    uint64_t sessions, bytes_out, bytes_in;
+    const char *last_error;
     struct relay_peer *next;
 };
 
@@ -126,6 +130,10 @@ static struct relay_link *link_new(vmsec_relay *r, bool origin)
  * events for its endpoints may still be waiting in the batch. */
 static void link_free(vmsec_relay *r, struct relay_link *k)
 {
+    if (k->peer) {
+        k->peer->bytes_out += k->bytes_out;
+        k->peer->bytes_in += k->bytes_in;
+    }
     if (k->prev)
         k->prev->next = k->next;
     else
@@ -159,6 +167,8 @@ static void link_end(vmsec_relay *r, struct relay_link *k, const char *reason, i
 {
     struct session *s = k->s;
     link_audit(r, k, "link-close", reason);
+    if (k->peer && status != 0) /* a failure of the link, not of a session it carried */
+        k->peer->last_error = reason;
     k->s = NULL;
     if (s) {
         s->link = NULL;
@@ -202,17 +212,23 @@ void vmsec__relay_link_expire(vmsec_relay *r, int64_t now)
     }
 }
 
+static void peers_free(struct relay_peer *p)
+{
+    while (p) {
+        struct relay_peer *next = p->next;
+        free(p->address);
+        free(p);
+        p = next;
+    }
+}
+
 void vmsec__relay_link_free_all(vmsec_relay *r)
 {
     while (r->links)
         link_free(r, r->links);
     vmsec__relay_link_reap(r);
-    while (r->peers) {
-        struct relay_peer *p = r->peers;
-        r->peers = p->next;
-        free(p->address);
-        free(p);
-    }
+    peers_free(r->peers);
+    r->peers = NULL;
     vmsec_channel_config_free(r->link_cfg);
     r->link_cfg = NULL;
 }
@@ -482,8 +498,10 @@ int vmsec__relay_link_connect(vmsec_relay *r, struct session *s, int *fd)
     struct relay_peer *p = peer_by_name(r, s->target, (size_t)(slash - s->target));
     struct sockaddr_storage ss;
     socklen_t sl;
-    if (!p || !p->address)
-        return vmsec__error(VMSEC_ENOTFOUND, "relay link: no peer to dial for '%s'", s->target);
+    if (!p) /* no such host: the caller learns there is no such target */
+        return vmsec__error(VMSEC_ENOTFOUND, "relay link: no linked host for '%s'", s->target);
+    if (!p->address) /* a host that only dials us: reachable only while it does */
+        return vmsec__error(VMSEC_ECONNREFUSED, "relay link: peer '%s' has no address to dial", p->name);
     if (!r->link_cfg)
         return vmsec__error(VMSEC_ESTATE, "relay link: this relay has no key");
     if (parse_tcp(p->address, &ss, &sl) < 0)
@@ -534,17 +552,22 @@ static bool on_status(vmsec_relay *r, struct relay_link *k, const uint8_t *m, si
     }
     struct session *s = k->s;
     if (m[6] != VMSEC_RELAY_ACCEPTED) {
-        /* The peer's refusal reaches the guest as it was given; the link then ends. */
-        int st = m[6] <= VMSEC_RELAY_INTERNAL ? m[6] : VMSEC_RELAY_UNAVAILABLE;
-        link_audit(r, k, "link-refused", st == VMSEC_RELAY_DENIED ? "peer-denied" : "peer-unavailable");
+        /* The peer's refusal reaches the guest as it was given (a status this relay does not
+         * know as unavailable); the link then ends. */
+        int st = m[6] <= VMSEC_RELAY_NO_SUCH_TARGET ? m[6] : VMSEC_RELAY_UNAVAILABLE;
+        const char *why = st == VMSEC_RELAY_DENIED           ? "peer-denied"
+                          : st == VMSEC_RELAY_NO_SUCH_TARGET ? "peer-no-such-target"
+                                                             : "peer-unavailable";
+        link_audit(r, k, "link-refused", why);
         k->s = NULL;
         s->link = NULL;
         link_free(r, k);
-        vmsec__relay_session_refuse(r, s, st, st == VMSEC_RELAY_DENIED ? "refused" : "unavailable",
-                                    st == VMSEC_RELAY_DENIED ? "peer-denied" : "peer-unavailable");
+        vmsec__relay_session_refuse(r, s, st, st == VMSEC_RELAY_DENIED ? "refused" : "unavailable", why);
         return false;
     }
     k->state = L_BRIDGE;
+    if (k->peer)
+        k->peer->sessions++;
     /* the session now connects its caller to us, as to a local target that accepted */
     vmsec__relay_session_event(r, &s->tgt, 0);
     return true;
@@ -590,6 +613,8 @@ static void serve_status(vmsec_relay *r, struct relay_link *k, int status)
     send_msg(k, rep, sizeof(rep));
     if (status == VMSEC_RELAY_ACCEPTED) {
         k->state = L_BRIDGE;
+        if (k->peer)
+            k->peer->sessions++;
         return;
     }
     link_audit(r, k, "link-refused", "session-refused");
@@ -676,6 +701,8 @@ static bool on_open(vmsec_relay *r, struct relay_link *k)
 {
     if (k->origin) {
         k->state = L_WAIT_STATUS;
+        if (k->peer)
+            k->peer->last_error = NULL;
         send_msg(k, k->fwd, k->fwdlen);
         return true;
     }
@@ -686,6 +713,7 @@ static bool on_open(vmsec_relay *r, struct relay_link *k)
         return false;
     }
     k->peer = p;
+    p->last_error = NULL;
     snprintf(k->peer_name, sizeof(k->peer_name), "%s", p->name);
     k->state = L_WAIT_STATUS; /* serving: waiting for the forwarded request */
     link_audit(r, k, "link-open", NULL);
@@ -859,6 +887,32 @@ void vmsec__relay_link_event(vmsec_relay *r, struct endpoint *ep)
     link_interest(r, k);
 }
 
+/* --- status ----------------------------------------------------------------------------------- */
+
+const struct relay_peer *vmsec__relay_link_peer_stat(const vmsec_relay *r, const struct relay_peer *prev,
+                                                     struct relay_link_stat *st)
+{
+    const struct relay_peer *p = prev ? prev->next : r->peers;
+    if (!p)
+        return NULL;
+    unsigned int up = 0, connecting = 0;
+    *st = (struct relay_link_stat){.peer = p->name, .last_error = p->last_error, .sessions = p->sessions,
+                                   .bytes_to_peer = p->bytes_out, .bytes_from_peer = p->bytes_in};
+    for (const struct relay_link *k = r->links; k; k = k->next) {
+        if (k->peer != p)
+            continue;
+        if (k->state == L_CONNECTING || k->state == L_HANDSHAKE)
+            connecting++;
+        else
+            up++;
+        st->bytes_to_peer += k->bytes_out;
+        st->bytes_from_peer += k->bytes_in;
+    }
+    st->links = up;
+    st->state = up ? "up" : connecting ? "connecting" : "down";
+    return p;
+}
+
 /* --- the peer file ----------------------------------------------------------------------------- */
 
 /* One `NAME ADDRESS KEY` line ('-' for no address); comments and blank lines are skipped. */
@@ -903,6 +957,10 @@ int vmsec_relay_load_peers(vmsec_relay *r, const char *path)
         size_t len = strlen(line);
         if (len == sizeof(line) - 1 && line[len - 1] != '\n')
             rc = vmsec__error(VMSEC_EFORMAT, "%s:%u: line too long", path, lineno);
+        else if (line[len - 1] != '\n') /* as for the policy: a reload never takes half a file */
+            rc = vmsec__error(VMSEC_EFORMAT,
+                              "%s:%u: last line has no terminating newline (truncated or still being written?)",
+                              path, lineno);
         else
             rc = peer_line(r, line, path, lineno);
     }
@@ -916,4 +974,63 @@ int vmsec_relay_load_peers(vmsec_relay *r, const char *path)
         free(p);
     }
     return rc;
+}
+
+/* The peer of the new map with old's name and key, or NULL. */
+static struct relay_peer *peer_same(struct relay_peer *list, const struct relay_peer *old)
+{
+    for (struct relay_peer *p = list; p; p = p->next)
+        if (strcmp(p->name, old->name) == 0 && sodium_memcmp(p->key, old->key, VMSEC_KEY_BYTES) == 0)
+            return p;
+    return NULL;
+}
+
+/* After a reload: a peer that kept its name and key keeps its counters, and its links follow it
+ * into the new map; a link whose peer went (or changed key) carries on without one, as
+ * established sessions survive a policy reload, and leaves the status. */
+static void peers_replace(vmsec_relay *r, struct relay_peer *old)
+{
+    for (struct relay_link *k = r->links; k; k = k->next)
+        if (k->peer)
+            k->peer = peer_same(r->peers, k->peer);
+    for (struct relay_peer *q = old; q; q = q->next) {
+        struct relay_peer *p = peer_same(r->peers, q);
+        if (p) {
+            p->sessions = q->sessions;
+            p->bytes_out = q->bytes_out;
+            p->bytes_in = q->bytes_in;
+            p->last_error = q->last_error;
+        }
+    }
+    peers_free(old);
+}
+
+int vmsec_relay_reload_peers(vmsec_relay *r, const char *path)
+{
+    if (!r || !path)
+        return vmsec__error(VMSEC_EINVAL, "relay reload peers: NULL argument");
+    struct relay_peer *old = r->peers;
+    r->peers = NULL;
+    int rc = vmsec_relay_load_peers(r, path); /* all or nothing: no peer at all on error */
+    char msg[512] = "";
+    size_t n = 0;
+    for (const struct relay_peer *p = r->peers; p; p = p->next)
+        n++;
+    struct jbuf j;
+    vmsec__relay_jbegin(&j, "peers");
+    vmsec__relay_jstr(&j, "file", path);
+    if (rc < 0) {
+        snprintf(msg, sizeof(msg), "%s", vmsec_error_last());
+        vmsec__relay_jstr(&j, "status", "invalid");
+        vmsec__relay_jstr(&j, "error", msg);
+        vmsec__relay_jstr(&j, "effect", "no-peers");
+    } else {
+        vmsec__relay_jstr(&j, "status", "loaded");
+        vmsec__relay_jnum(&j, "peers", n);
+    }
+    vmsec__relay_jemit(r, &j);
+    peers_replace(r, old);
+    if (rc < 0)
+        return vmsec__error(rc, "%s (the relay now has no linked relay)", msg);
+    return 0;
 }

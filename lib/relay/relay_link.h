@@ -35,6 +35,19 @@ void vmsec__relay_link_detach(vmsec_relay *r, struct session *s);
 void vmsec__relay_link_expire(vmsec_relay *r, int64_t now);
 /* Frees the links closed since the last call; the loop calls it after each event batch. */
 void vmsec__relay_link_reap(vmsec_relay *r);
+/* One peer's links for the status (doc/RELAY.md, "Status"). The strings belong to the relay. */
+struct relay_link_stat {
+    const char *peer;       /* the peer's host name */
+    const char *state;      /* "up" (a link past its handshake), "connecting" or "down" (no link) */
+    const char *last_error; /* why the last link failed, NULL if none did since a handshake succeeded */
+    unsigned int links;     /* links up now (one per session) */
+    uint64_t sessions;      /* sessions the links carried, since start */
+    uint64_t bytes_to_peer, bytes_from_peer; /* the sessions' bytes, since start */
+};
+/* Fills st for the peer after prev (NULL: the first) and returns it; NULL after the last. Call
+ * from the relay's thread. */
+const struct relay_peer *vmsec__relay_link_peer_stat(const vmsec_relay *r, const struct relay_peer *prev,
+                                                     struct relay_link_stat *st);
 /* Frees every link and peer (vmsec_relay_free). */
 void vmsec__relay_link_free_all(vmsec_relay *r);
 

@@ -232,8 +232,8 @@ static void decide(vmsec_relay *r, struct session *s)
         session_refuse(r, s, VMSEC_RELAY_DENIED, "refused", "source-changed");
         return;
     }
-    if (r->dir_ops && !r->connect)
-        s->have_tid = r->dir_ops->by_name(r->dir, s->target, &s->tid) == 0;
+    int lookup = r->dir_ops && !r->connect ? r->dir_ops->by_name(r->dir, s->target, &s->tid) : 0;
+    s->have_tid = r->dir_ops && !r->connect && lookup == 0;
     const char *const *stags = s->have_sid ? (const char *const *)s->sid.tags : NULL;
     const char *const *ttags = s->have_tid ? (const char *const *)s->tid.tags : NULL;
     unsigned int line = 0;
@@ -266,8 +266,13 @@ static void decide(vmsec_relay *r, struct session *s)
     int fd = -1;
     rc = connect_target(r, s, port, &fd);
     if (rc < 0 || fd < 0) {
-        /* the relay's own shortcomings are named apart from the target's absence */
-        const char *why = rc == VMSEC_ENOTFOUND     ? "no-such-target"
+        /* the relay's own shortcomings are named apart from the target's absence, and a
+         * directory that cannot vouch for its table (stale) does not claim the target is gone */
+        if (rc == VMSEC_ENOTFOUND && lookup != VMSEC_ESTATE) {
+            session_refuse(r, s, VMSEC_RELAY_NO_SUCH_TARGET, "unavailable", "no-such-target");
+            return;
+        }
+        const char *why = rc == VMSEC_ENOTFOUND     ? "directory-stale"
                           : rc == VMSEC_EPERM       ? "relay-not-privileged"
                           : rc == VMSEC_EADDRINUSE  ? "reserved-ports-exhausted"
                                                     : "connect-failed";

@@ -10,6 +10,7 @@
 #include "common/internal.h"
 #include "common/json.h"
 #include "relay/relay_core.h"
+#include "relay/relay_link.h"
 #include "vmsec/relay.h"
 
 /* Sessions listed one by one; past this many only their number is given, so the document stays
@@ -99,6 +100,26 @@ static bool put_sessions(json_t *o, const vmsec_relay *r)
     return put_num(o, "sessions_not_listed", n > SNAPSHOT_MAX_SESSIONS ? n - SNAPSHOT_MAX_SESSIONS : 0);
 }
 
+/* Per peer relay: its links' state and what they carried (federation). */
+static bool put_links(json_t *o, const vmsec_relay *r)
+{
+    json_t *a = json_array();
+    if (!put(o, "links", a))
+        return false;
+    struct relay_link_stat st;
+    for (const struct relay_peer *p = vmsec__relay_link_peer_stat(r, NULL, &st); p;
+         p = vmsec__relay_link_peer_stat(r, p, &st)) {
+        json_t *e = json_object();
+        if (!e || json_array_append_new(a, e) != 0 || !put(e, "peer", vmsec__json_str(st.peer)) ||
+            !put(e, "state", vmsec__json_str(st.state)) || !put_num(e, "links", st.links) ||
+            !put_num(e, "sessions", st.sessions) || !put_num(e, "bytes_to_peer", st.bytes_to_peer) ||
+            !put_num(e, "bytes_from_peer", st.bytes_from_peer) ||
+            (st.last_error && !put(e, "last_error", vmsec__json_str(st.last_error))))
+            return false;
+    }
+    return true;
+}
+
 int vmsec_relay_snapshot_json(vmsec_relay *r, char **out)
 {
     if (out)
@@ -107,7 +128,7 @@ int vmsec_relay_snapshot_json(vmsec_relay *r, char **out)
         return vmsec__error(VMSEC_EINVAL, "relay snapshot: NULL argument");
     json_t *o = json_object();
     bool ok = o && put_num(o, "version", 1) && put_counters(o, r) && put_policy(o, r) && put_sources(o, r) &&
-              put_sessions(o, r);
+              put_sessions(o, r) && put_links(o, r);
     char *text = ok ? vmsec__json_dump(o) : NULL;
     json_decref(o);
     if (!text)

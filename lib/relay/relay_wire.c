@@ -213,6 +213,8 @@ int vmsec_relay_request(int fd, const char *target, const char *service, int tim
         return vmsec__error(VMSEC_EPROTO, "relay refused the request as malformed");
     case VMSEC_RELAY_INTERNAL:
         return vmsec__error(VMSEC_ECONNREFUSED, "relay: internal error or unknown caller");
+    case VMSEC_RELAY_NO_SUCH_TARGET:
+        return vmsec__error(VMSEC_ENOTFOUND, "relay: no such target '%s' (service '%s' allowed)", target, service);
     default:
         return vmsec__error(VMSEC_EPROTO, "relay: unknown reply status %u", rep[6]);
     }

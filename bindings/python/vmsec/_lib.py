@@ -97,6 +97,7 @@ PROTOTYPES: dict[str, tuple[object, list[object]]] = {
     "vmsec_relay_set_keypair": (STATUS, [c_void_p, c_void_p]),
     "vmsec_relay_add_peer": (STATUS, [c_void_p, c_char_p, c_char_p, c_char_p, c_size_t]),
     "vmsec_relay_load_peers": (STATUS, [c_void_p, c_char_p]),
+    "vmsec_relay_reload_peers": (STATUS, [c_void_p, c_char_p]),
     "vmsec_relay_listen_link": (STATUS, [c_void_p, c_char_p]),
     "vmsec_relay_run": (STATUS, [c_void_p]),
     "vmsec_relay_dispatch": (STATUS, [c_void_p, c_int]),

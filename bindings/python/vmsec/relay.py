@@ -325,6 +325,10 @@ class Relay:
         """Adds the ``NAME ADDRESS|- x25519:...`` lines of a file, all or nothing."""
         lib.vmsec_relay_load_peers(self.handle, os.fsencode(path))
 
+    def reload_peers(self, path: PathLike) -> None:
+        """Replaces the peers with those of a file; on error the relay has none (fail closed)."""
+        lib.vmsec_relay_reload_peers(self.handle, os.fsencode(path))
+
     def listen_link(self, address: str) -> None:
         """Accepts links from the peers on ``tcp:ADDRESS:PORT``."""
         lib.vmsec_relay_listen_link(self.handle, address.encode())
