@@ -634,6 +634,66 @@ START_TEST(a_first_link_cut_before_the_welcome_is_resumed)
 END_TEST
 
 /* A full buffer of unacknowledged messages refuses more (non-blocking) until the peer reads. */
+/* A dial hook that connects to the real address until `silent` is set, then to a listener that
+ * never accepts (the connection is queued, the handshake never answered); it keeps the largest
+ * timeout it was given after that. */
+typedef struct silent_dial {
+    char silent_path[VMSEC_ADDRESS_MAX];
+    atomic_int silent;
+    unsigned int max_timeout_ms;
+    int attempts;
+} silent_dial;
+
+static int dial_maybe_silent(void *user, const char *address, unsigned int timeout_ms, int *fd)
+{
+    silent_dial *d = user;
+    if (!atomic_load(&d->silent))
+        return vmsec_transport_connect(address, timeout_ms, fd);
+    d->attempts++;
+    if (timeout_ms > d->max_timeout_ms)
+        d->max_timeout_ms = timeout_ms;
+    return (*fd = unix_fd(d->silent_path, false)) < 0 ? VMSEC_EIO : 0;
+}
+
+/* A peer that accepts the connection but never answers the handshake, with a handshake timeout far
+ * beyond the reconnect deadline: each attempt, run from vmsec_session_tick() in non-blocking mode,
+ * is bounded by what remains of the reconnect deadline, and the session ends with VMSEC_ETIMEDOUT
+ * (without the bound, the first attempt would wait out the ten-minute handshake timeout). */
+START_TEST(a_reconnect_attempt_ends_with_the_reconnect_deadline)
+{
+    vmsec_session_options o = fast_options();
+    silent_dial d = {0};
+    server sv = {.mode = 1};
+    vmsec_session *c;
+    int lfd, rc;
+    snprintf(d.silent_path, sizeof(d.silent_path), "%s/silent", dir);
+    lfd = unix_fd(d.silent_path, true);
+    o.reconnect_deadline_ms = 300;
+    o.dial = dial_maybe_silent;
+    o.dial_user = &d;
+    vmsec_channel_config_set_handshake_timeout(cfg_a, 600000);
+    server_listen(&sv, &o);
+    pthread_create(&sv.t, NULL, accept_n, &sv);
+    ck_assert_int_eq(vmsec_session_connect(&c, cfg_a, addr, &o), 0);
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(sv.accept_rc[0], 0);
+    ck_assert_int_eq(vmsec_session_set_nonblocking(c, 1), 0);
+    atomic_store(&d.silent, 1);
+    shutdown(vmsec_session_fd(c), SHUT_RDWR);
+    /* an event loop: wait as the session asks, then tick, until the session fails */
+    while ((rc = vmsec_session_tick(c)) == 0) {
+        struct pollfd p = {.fd = vmsec_session_fd(c), .events = vmsec_session_poll_events(c)};
+        poll(&p, p.fd >= 0 ? 1 : 0, vmsec_session_next_timeout_ms(c));
+    }
+    ck_assert_msg(rc == VMSEC_ETIMEDOUT, "%d %s", rc, vmsec_error_last());
+    ck_assert_int_ge(d.attempts, 1);
+    ck_assert_uint_le(d.max_timeout_ms, 300);
+    vmsec_session_free(c);
+    server_stop(&sv);
+    close(lfd);
+}
+END_TEST
+
 START_TEST(a_full_buffer_pushes_back)
 {
     vmsec_session_options o = fast_options();
@@ -689,6 +749,7 @@ int main(void)
     tcase_add_test(tc, a_full_buffer_pushes_back);
     tcase_add_test(tc, a_new_session_with_a_taken_id_is_refused);
     tcase_add_test(tc, a_first_link_cut_before_the_welcome_is_resumed);
+    tcase_add_test(tc, a_reconnect_attempt_ends_with_the_reconnect_deadline);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

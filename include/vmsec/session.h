@@ -68,7 +68,8 @@ typedef int (*vmsec_session_resolve_fn)(void *user, char *address, size_t cap);
  * restarted is then asked again.
  * @param user The pointer given in @ref vmsec_session_options.
  * @param address The address of this attempt (after the resolver, if any).
- * @param timeout_ms Time left for this attempt, handshake included.
+ * @param timeout_ms Time left for this attempt, handshake included: the handshake timeout, or
+ *            less when the reconnect deadline ends sooner.
  * @param[out] fd Receives a connected stream socket, ready for the Noise handshake as initiator;
  *            the session owns it from then on.
  * @return 0, or a negative error code: the attempt failed (a reconnect goes on with the backoff;

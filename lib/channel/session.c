@@ -426,9 +426,15 @@ static int take_direct(vmsec_session *s, const uint8_t *frame, size_t n)
 static int read_link(vmsec_session *s)
 {
     /* Called for vmsec_session_recv(), which comes back for more once the queue is empty, it reads
-     * only a little ahead: the rest waits in the socket rather than in freshly allocated buffers. */
+     * only a little ahead: the rest waits in the socket rather than in freshly allocated buffers.
+     * Once a message went straight into the caller's buffer it stops: what follows stays in the
+     * channel for the next call, which takes it directly too, instead of being copied into a queue
+     * entry and then again into the caller's buffer (bench_session: that copy, and the buffer's
+     * malloc for small messages, made the receiving thread the busier one of the two). Blocking
+     * calls only: a non-blocking caller may poll(2) after one message, and messages left in the
+     * channel's buffer would not wake it. */
     size_t limit = s->in_recv ? VMSEC_MIN(RECV_AHEAD, s->opts.max_unacked_bytes) : s->opts.max_unacked_bytes;
-    while (s->link == LINK_UP && s->rq_bytes < limit) {
+    while (s->link == LINK_UP && s->rq_bytes < limit && !(s->in_recv && s->direct_done && !s->nonblock)) {
         struct rq_entry *e;
         size_t n = 0, cap;
         int rc = vmsec_channel_recv(s->ch, NULL, 0, &n);

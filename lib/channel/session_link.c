@@ -81,12 +81,32 @@ static int64_t link_deadline(const struct vmsec_channel_config *cfg)
     return vmsec__session_now() + t;
 }
 
+/* When a link attempt must be over: the handshake timeout, but no later than give_up, the end of
+ * the reconnect deadline (a connect or handshake to an unresponsive peer must not keep the caller
+ * past the point where the session fails with VMSEC_ETIMEDOUT anyway). */
+static int64_t attempt_deadline(const vmsec_session *s, int64_t give_up)
+{
+    int64_t d = link_deadline(&s->cfg);
+    return give_up < d ? give_up : d;
+}
+
+/* The end of the reconnect deadline of a link that is down; INT64_MAX without a deadline. */
+static int64_t reconnect_give_up(const vmsec_session *s)
+{
+    return s->opts.reconnect_deadline_ms ? s->down_since + s->opts.reconnect_deadline_ms : INT64_MAX;
+}
+
 /* A connected, non-blocking channel that completed its handshake. */
 static int dial(vmsec_session *s, int64_t deadline, vmsec_channel **out)
 {
     int fd, rc, fl;
+    int64_t now = vmsec__session_now();
+    unsigned int left;
     *out = NULL;
-    unsigned int left = (unsigned int)(deadline - vmsec__session_now());
+    /* a timeout of 0 would mean none to vmsec_transport_connect() */
+    if (deadline <= now)
+        return vmsec__error(VMSEC_ETIMEDOUT, "session: no time left to open a link to %s", s->address);
+    left = deadline - now > UINT32_MAX ? UINT32_MAX : (unsigned int)(deadline - now);
     if (s->opts.dial)
         rc = s->opts.dial(s->opts.dial_user, s->address, left, &fd);
     else
@@ -133,10 +153,10 @@ static int check_welcome(vmsec_session *s, vmsec_channel *ch, const struct vmsec
  * *sent that a HELLO_NEW went out (the peer may hold the session from then on). A new session's
  * keys come from this channel before its HELLO_NEW, so that a link cut before the WELCOME can be
  * resumed like any other. */
-static int open_link(vmsec_session *s, bool resume, vmsec_channel **out, uint64_t *peer_recvd, bool *fatal,
-                     bool *sent)
+static int open_link(vmsec_session *s, bool resume, int64_t give_up, vmsec_channel **out, uint64_t *peer_recvd,
+                     bool *fatal, bool *sent)
 {
-    int64_t deadline = link_deadline(&s->cfg);
+    int64_t deadline = attempt_deadline(s, give_up);
     struct vmsec__sframe f = {.type = resume ? SF_HELLO_RESUME : SF_HELLO_NEW, .ack = s->recvd};
     uint8_t h[VMSEC_HANDSHAKE_HASH_MAX], key[VMSEC_KEY_BYTES], *buf = NULL;
     size_t hlen, len;
@@ -208,7 +228,7 @@ int vmsec__session_reconnect(vmsec_session *s)
     if (s->opts.resolve && s->opts.resolve(s->opts.resolve_user, s->address, sizeof(s->address)) < 0)
         rc = VMSEC_ENOTFOUND;
     else if ((rc = vmsec_address_validate(s->address)) == 0)
-        rc = open_link(s, true, &ch, &peer_recvd, &fatal, &sent);
+        rc = open_link(s, true, reconnect_give_up(s), &ch, &peer_recvd, &fatal, &sent);
     if (rc == VMSEC_ESESSIONLOST && s->peer_closed) {
         s->finished = true; /* the peer closed the session and has forgotten it since: it is over */
         return 0;
@@ -242,7 +262,8 @@ static int first_link(vmsec_session *s, vmsec_channel **ch, uint64_t *peer_recvd
     bool resume = false, began = false, fatal, sent;
     int rc;
     for (;;) {
-        if ((rc = open_link(s, resume, ch, peer_recvd, &fatal, &sent)) == 0)
+        /* the first attempt has the handshake timeout, the later ones end with the deadline too */
+        if ((rc = open_link(s, resume, began ? give_up : INT64_MAX, ch, peer_recvd, &fatal, &sent)) == 0)
             return 0;
         began |= sent;
         if (rc == VMSEC_ESESSIONLOST && began) {
