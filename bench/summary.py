@@ -184,6 +184,38 @@ def session_rows(rows):
     return "\n".join(out) if len(out) > 4 else ""
 
 
+def relay_rows(rows):
+    """The relay (issue 16, bench_relay): relayed and two linked relays against direct, as the median
+    of the per-try ratios with their range (floor 0.80 and goal 0.90 for a vmsec channel through one
+    relay), and the time until a request is accepted through one relay and through two (a new link)."""
+    def one(**kw):
+        return next((r for r in rows if all(r.get(k) == v for k, v in kw.items())), None)
+
+    out = ["### Relay: ratios against direct (issue 16)", "",
+           "| measurement | through the relay(s) | direct | ratio, median (range) | floor | |", "|---|---:|---:|---:|---:|---|"]
+    for payload in ("vmsec", "raw"):
+        d = one(bench="relay", payload=payload, path="direct")
+        for path, label in (("relayed", "one relay"), ("two-relays", "two linked relays")):
+            r = one(bench="relay", payload=payload, path=path)
+            if not (d and r and "ratio_median" in r):
+                continue
+            med = r["ratio_median"]
+            if payload == "vmsec" and path == "relayed":
+                floor = ">= 0.80 (goal 0.90)"
+                verdict = ("met, goal met" if med >= 0.9 else "met, goal not met") if med >= 0.8 else "MISSED"
+            else:
+                floor, verdict = "(no floor)", ""
+            out.append(f"| {payload} throughput, {label} vs direct ({r['tries']} tries) | {r['throughput_mbps']:.0f} MB/s | "
+                       f"{d['throughput_mbps']:.0f} MB/s | {med:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) | "
+                       f"{floor} | {verdict} |")
+    one_relay, two = one(bench="relay_setup", path="relayed"), one(bench="relay_setup", path="two-relays")
+    if one_relay and two:
+        out.append(f"| request accepted, median of {two['requests']} (two relays: a new link, TCP + Noise IK) | "
+                   f"{two['median_us']:.0f} µs | {one_relay['median_us']:.0f} µs (one relay) | "
+                   f"{two['median_us'] / one_relay['median_us']:.2f} | (no floor) | |")
+    return "\n".join(out) if len(out) > 4 else ""
+
+
 def main(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
 
@@ -262,6 +294,9 @@ def main(path):
     sessions = session_rows(rows)
     if sessions:
         print(sessions + "\n")
+    relay = relay_rows(rows)
+    if relay:
+        print(relay + "\n")
     guest = guest_ratios(rows)
     if guest:
         print(guest + "\n")

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /* Relay over unix sockets with injected identities: forwarding, policy decisions and audit,
- * wire errors, half-close, back-pressure with a slow target, limits, reload, peer map. */
+ * wire errors, half-close, back-pressure with a slow target, limits, reload, peer map, and the
+ * splice path's edges (copying where splice is refused, no SIGPIPE from a peer that went away). */
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdarg.h>
@@ -883,6 +885,153 @@ START_TEST(limit_and_argument_validation)
 }
 END_TEST
 
+/* --- the splice path's edges ---------------------------------------------------------------------- */
+
+/* splice(2) refuses to write into a descriptor opened for appending (EINVAL), sockets included:
+ * a real way to make a session's target one the relay cannot splice into. */
+static int connect_append(void *user, const char *domain, uint32_t port, int *fd)
+{
+    int rc = rt_connect(user, domain, port, fd);
+    if (rc == 0) {
+        int fl = fcntl(*fd, F_GETFL);
+        ck_assert_int_eq(fcntl(*fd, F_SETFL, fl | O_APPEND), 0);
+    }
+    return rc;
+}
+
+START_TEST(copies_when_splice_is_refused)
+{
+    /* The premise: this kernel refuses the splice, so the session below must take the copying
+     * path (a kernel that splices here would make this test prove nothing: fail instead). */
+    int p[2], sp[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    ck_assert_int_eq(fcntl(sp[0], F_SETFL, fcntl(sp[0], F_GETFL) | O_APPEND), 0);
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    errno = 0;
+    ck_assert_int_eq(splice(p[0], NULL, sp[0], NULL, 1, SPLICE_F_NONBLOCK), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    close(p[0]);
+    close(p[1]);
+    close(sp[0]);
+    close(sp[1]);
+
+    struct rt t;
+    struct echo e;
+    rt_start(&t, policy_text);
+    ck_assert_int_eq(vmsec_relay_set_connect(t.relay, connect_append, &t), 0);
+    echo_start(&e, &t, "target-1", 5000);
+    int fd = rt_client(&t, 7, "a");
+    ck_assert_int_eq(vmsec_relay_request(fd, "target-1", "echo", 5000), 0);
+    /* More than the pipe holds, so bytes already spliced into it move to the copying buffer. */
+    roundtrip(fd, 3u << 20);
+    close(fd);
+    echo_join(&e);
+    ck_assert_int_eq(e.origin_rc, 0);
+    ck_assert_uint_eq(e.echoed, 3u << 20);
+    uint64_t v = 1;
+    for (int i = 0; i < 500 && v; i++) {
+        ck_assert_int_eq(vmsec_relay_stat(t.relay, VMSEC_RELAY_STAT_ACTIVE, &v), 0);
+        if (v)
+            usleep(10000);
+    }
+    ck_assert_int_eq(rt_audit_count(&t, "\"event\":\"close\"", "\"bytes_to_target\":3145745",
+                                    "\"bytes_to_source\":3145736", "\"reason\":\"eof\"", NULL),
+                     1);
+    rt_stop(&t);
+}
+END_TEST
+
+/* A target that stops reading: shutdown(SHUT_RD) makes the relay's next write to it fail with
+ * EPIPE, which splice (no MSG_NOSIGNAL) reports with a SIGPIPE. */
+struct deaf {
+    int lfd;
+    size_t got;
+    pthread_t thread;
+};
+
+static void *deaf_thread(void *arg)
+{
+    struct deaf *d = arg;
+    int fd = accept(d->lfd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    char dom[256];
+    ck_assert_int_eq(vmsec_relay_origin_read(fd, 5000, dom, sizeof(dom), NULL, NULL, 0), 0);
+    static uint8_t buf[65536];
+    while (d->got < sizeof(buf)) { /* some data first: the session is splicing by then */
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        ck_assert_int_gt(n, 0);
+        d->got += (size_t)n;
+    }
+    ck_assert_int_eq(shutdown(fd, SHUT_RD), 0);
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    while (poll(&pf, 1, -1) >= 0 && !(pf.revents & (POLLHUP | POLLERR))) /* until the relay closes */
+        if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) == 0)
+            break;
+    close(fd);
+    return NULL;
+}
+
+START_TEST(peer_gone_while_splicing_raises_no_sigpipe)
+{
+    /* SIGPIPE's default action, as in a program that never thought of it: a SIGPIPE the relay
+     * let through would end this process, and the test with it. */
+    ck_assert(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+    /* The premise: a splice into a socket whose peer stopped reading does raise SIGPIPE here. */
+    sigset_t set, old, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, &old), 0);
+    int p[2], sp[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+    ck_assert_int_eq(shutdown(sp[1], SHUT_RD), 0);
+    ck_assert_int_eq(write(p[1], "x", 1), 1);
+    errno = 0;
+    ck_assert_int_eq(splice(p[0], NULL, sp[0], NULL, 1, SPLICE_F_NONBLOCK), -1);
+    ck_assert_int_eq(errno, EPIPE);
+    ck_assert_int_eq(sigpending(&pending), 0);
+    ck_assert_int_eq(sigismember(&pending, SIGPIPE), 1);
+    struct timespec zero = {0, 0};
+    ck_assert_int_eq(sigtimedwait(&set, NULL, &zero), SIGPIPE);
+    ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+    for (int i = 0; i < 4; i++)
+        close(i < 2 ? p[i] : sp[i - 2]);
+
+    struct rt t;
+    rt_start(&t, policy_text);
+    struct deaf d = {.lfd = rt_target_listen(&t, "target-1", 5000)};
+    ck_assert_int_eq(pthread_create(&d.thread, NULL, deaf_thread, &d), 0);
+    int fd = rt_client(&t, 7, "a");
+    ck_assert_int_eq(vmsec_relay_request(fd, "target-1", "echo", 5000), 0);
+    static uint8_t buf[65536];
+    memset(buf, 0x5a, sizeof(buf));
+    for (size_t sent = 0; sent < (64u << 20);) { /* until the relay drops the session */
+        ssize_t n = send(fd, buf, sizeof(buf), MSG_NOSIGNAL);
+        if (n <= 0)
+            break;
+        sent += (size_t)n;
+    }
+    close(fd);
+    ck_assert_int_eq(pthread_join(d.thread, NULL), 0);
+    close(d.lfd);
+    while (rt_audit_count(&t, "\"event\":\"close\"", "\"reason\":\"error\"", NULL) == 0)
+        usleep(2000);
+    /* Alive, nothing pending, and the relay still forwards. */
+    ck_assert_int_eq(sigpending(&pending), 0);
+    ck_assert_int_eq(sigismember(&pending, SIGPIPE), 0);
+    struct echo e;
+    echo_start(&e, &t, "target-2", 5000);
+    fd = rt_client(&t, 8, "a");
+    ck_assert_int_eq(vmsec_relay_request(fd, "target-2", "echo", 5000), 0);
+    roundtrip(fd, 1u << 20);
+    close(fd);
+    echo_join(&e);
+    rt_stop(&t);
+    ck_assert(signal(SIGPIPE, SIG_IGN) != SIG_ERR);
+}
+END_TEST
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -915,5 +1064,10 @@ int main(void)
     tcase_add_checked_fixture(fd, save_nofile, restore_nofile);
     tcase_add_test(fd, out_of_descriptors_pauses_and_recovers);
     suite_add_tcase(s, fd);
+    TCase *sp = tcase_create("splice");
+    tcase_set_timeout(sp, 60);
+    tcase_add_test(sp, copies_when_splice_is_refused);
+    tcase_add_test(sp, peer_gone_while_splicing_raises_no_sigpipe);
+    suite_add_tcase(s, sp);
     return vt_run_suite(s);
 }

@@ -776,6 +776,10 @@ static bool take_messages(vmsec_relay *r, struct relay_link *k)
     return true;
 }
 
+/* Chunks read from loc per event (up to 256 KiB): the loop seals and sends several while the peer
+ * takes them, instead of one per wakeup, yet one busy link cannot starve the others. */
+#define LINK_BURST 16
+
 /* Bridges loc and the channel. Returns false if the link is gone. */
 static bool bridge(vmsec_relay *r, struct relay_link *k)
 {
@@ -794,7 +798,12 @@ static bool bridge(vmsec_relay *r, struct relay_link *k)
         shutdown(k->loc.fd, SHUT_WR); /* the peer's half-close */
         k->loc_shut = true;
     }
-    while (!k->loc_eof && vmsec_engine_output_pending(k->eng) < RELAY_LINK_CHUNK) {
+    for (int i = 0; !k->loc_eof && i < LINK_BURST; i++) {
+        /* At most one chunk waits for the peer: send it before reading more (a connection that
+         * failed is noticed by the caller's flush). */
+        if (vmsec_engine_output_pending(k->eng) >= RELAY_LINK_CHUNK &&
+            (!net_flush(k) || vmsec_engine_output_pending(k->eng) >= RELAY_LINK_CHUNK))
+            break;
         size_t want = k->skip ? k->skip : RELAY_LINK_CHUNK;
         ssize_t n = recv(k->loc.fd, k->msg + 1, want, MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
