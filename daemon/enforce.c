@@ -32,6 +32,12 @@ void vmsecd_domain_free(vmsecd_domain *dom)
     }
 }
 
+bool vmsecd_enforce_known(vmsecd_uri *u, virDomainPtr dom)
+{
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    return virDomainGetUUIDString(dom, uuid) == 0 && find(u, uuid, false) != NULL;
+}
+
 void vmsecd_enforce_forget(vmsecd_uri *u, const char *uuid)
 {
     for (vmsecd_domain **p = &u->domains; *p; p = &(*p)->next)

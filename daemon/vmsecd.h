@@ -105,6 +105,7 @@ void vmsecd_watch_stop(vmsecd *d);
 /* enforce.c: reason says why the domain is looked at; apply says the live part is applied first. */
 void vmsecd_enforce_domain(vmsecd_uri *u, virDomainPtr dom, bool apply, const char *reason);
 void vmsecd_enforce_forget(vmsecd_uri *u, const char *uuid);
+bool vmsecd_enforce_known(vmsecd_uri *u, virDomainPtr dom); /* it has an entry: enforced before */
 void vmsecd_enforce_all(vmsecd_uri *u, const char *reason);
 void vmsecd_domain_free(vmsecd_domain *dom);
 

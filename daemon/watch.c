@@ -76,6 +76,10 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
         vmsecd_enforce_domain(u, dom, detail != VIR_DOMAIN_EVENT_STARTED_WAKEUP, start_reason(detail));
         break;
     case VIR_DOMAIN_EVENT_RESUMED:
+        /* A booting domain is resumed just before its STARTED event, which applies and verifies
+         * it: a verify now would only delay that apply. Domains already enforced are verified. */
+        if (!vmsecd_enforce_known(u, dom))
+            return 0;
         vmsecd_enforce_domain(u, dom, false, "resumed");
         break;
     case VIR_DOMAIN_EVENT_DEFINED:
