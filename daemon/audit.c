@@ -40,14 +40,13 @@ int vmsecd_audit_open(vmsecd *d)
     return 0;
 }
 
-static void time_text(char *buf, size_t size)
+void vmsecd_time_text(double t, char *buf, size_t size)
 {
-    struct timespec ts;
+    time_t sec = (time_t)t;
     struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&sec, &tm);
     size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    snprintf(buf + n, size - n, ".%03dZ", (int)((t - (double)sec) * 1000) % 1000);
 }
 
 /* A record: time, event, the URI and host when given, the domain when given, then the pairs. */
@@ -59,7 +58,7 @@ void vmsecd_audit(vmsecd *d, const char *event, const vmsecd_uri *u, const vmsec
 
     if (!o)
         return;
-    time_text(when, sizeof(when));
+    vmsecd_time_text(vmsecd_now(), when, sizeof(when));
     vmsec__json_set(o, "time", vmsec__json_str(when));
     vmsec__json_set(o, "event", vmsec__json_str(event));
     if (u) {

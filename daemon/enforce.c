@@ -32,6 +32,12 @@ void vmsecd_domain_free(vmsecd_domain *dom)
     }
 }
 
+bool vmsecd_enforce_known(vmsecd_uri *u, virDomainPtr dom)
+{
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    return virDomainGetUUIDString(dom, uuid) == 0 && find(u, uuid, false) != NULL;
+}
+
 void vmsecd_enforce_forget(vmsecd_uri *u, const char *uuid)
 {
     for (vmsecd_domain **p = &u->domains; *p; p = &(*p)->next)
@@ -107,8 +113,11 @@ static int verify(vmsecd_uri *u, vmsecd_domain *dom, vmsec_domain *vd, const vms
         } else {
             report_drift(u, dom, r);
         }
+        char at[40];
+        vmsecd_time_text(u->event_at, at, sizeof(at));
         vmsecd_audit(u->d, "verified", u, dom, "result", rc == 0 ? "ok" : "drift", "reason", reason,
-                     "digest", dom->digest, "checks_ok", counts, (char *)NULL);
+                     "digest", dom->digest, "checks_ok", counts, "event_time", u->event_at > 0 ? at : NULL,
+                     (char *)NULL);
     } else {
         record_error(u, dom, "verify");
     }
@@ -122,9 +131,11 @@ static int apply_flags(vmsecd_uri *u, vmsecd_domain *dom, vmsec_domain *vd, cons
     vmsec_report *r = NULL;
     int rc = vmsec_domain_apply(vd, p, flags, &r);
     if (rc == 0) {
-        char n[32];
+        char n[32], at[40];
         snprintf(n, sizeof(n), "%zu", vmsec_report_count_status(r, VMSEC_STATUS_APPLIED));
-        vmsecd_audit(u->d, event, u, dom, "reason", reason, "digest", dom->digest, "settings", n, (char *)NULL);
+        vmsecd_time_text(u->event_at, at, sizeof(at));
+        vmsecd_audit(u->d, event, u, dom, "reason", reason, "digest", dom->digest, "settings", n, "event_time",
+                     u->event_at > 0 ? at : NULL, (char *)NULL);
     } else {
         record_error(u, dom, event);
     }

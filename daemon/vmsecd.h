@@ -69,6 +69,7 @@ typedef struct vmsecd_uri {
     int timer;                        /* reconnect timer, -1 when none */
     double last_resync;               /* wall clock; 0: never */
     double event_lag;                 /* seconds from the last event to its verify's end */
+    double event_at;                  /* wall clock the event being handled arrived; 0: none */
     unsigned long reconnects;
     vmsecd_domain *domains;
     vmsec_topology *topology;         /* the host's, read at connect; NULL: unknown */
@@ -96,6 +97,7 @@ int vmsecd_audit_open(vmsecd *d);
 void vmsecd_audit(vmsecd *d, const char *event, const vmsecd_uri *u, const vmsecd_domain *dom, ...)
     __attribute__((sentinel));
 double vmsecd_now(void);
+void vmsecd_time_text(double t, char *buf, size_t size); /* wall clock seconds as the records' time */
 double vmsecd_mono(void);
 
 /* watch.c */
@@ -105,6 +107,7 @@ void vmsecd_watch_stop(vmsecd *d);
 /* enforce.c: reason says why the domain is looked at; apply says the live part is applied first. */
 void vmsecd_enforce_domain(vmsecd_uri *u, virDomainPtr dom, bool apply, const char *reason);
 void vmsecd_enforce_forget(vmsecd_uri *u, const char *uuid);
+bool vmsecd_enforce_known(vmsecd_uri *u, virDomainPtr dom); /* it has an entry: enforced before */
 void vmsecd_enforce_all(vmsecd_uri *u, const char *reason);
 void vmsecd_domain_free(vmsecd_domain *dom);
 

@@ -69,6 +69,8 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
     char uuid[VIR_UUID_STRING_BUFLEN];
     (void)conn;
 
+    u->event_at = vmsecd_now();
+
     switch (event) {
     case VIR_DOMAIN_EVENT_STARTED:
         /* A fresh QEMU: nothing of the live part is in force yet (a migration or restore brings
@@ -76,6 +78,12 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
         vmsecd_enforce_domain(u, dom, detail != VIR_DOMAIN_EVENT_STARTED_WAKEUP, start_reason(detail));
         break;
     case VIR_DOMAIN_EVENT_RESUMED:
+        /* A booting domain is resumed just before its STARTED event, which applies and verifies
+         * it: a verify now would only delay that apply. Domains already enforced are verified. */
+        if (!vmsecd_enforce_known(u, dom)) {
+            u->event_at = 0;
+            return 0;
+        }
         vmsecd_enforce_domain(u, dom, false, "resumed");
         break;
     case VIR_DOMAIN_EVENT_DEFINED:
@@ -85,10 +93,12 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
     case VIR_DOMAIN_EVENT_UNDEFINED:
         if (virDomainGetUUIDString(dom, uuid) == 0)
             vmsecd_enforce_forget(u, uuid);
+        u->event_at = 0;
         return 0;
     default:
         return 0;
     }
+    u->event_at = 0;
     u->event_lag = vmsecd_mono() - t0;
     status_line(u->d);
     return 0;
@@ -101,7 +111,9 @@ static void on_metadata(virConnectPtr conn, virDomainPtr dom, int type, const ch
     (void)conn;
     if (type == VIR_DOMAIN_METADATA_ELEMENT && nsuri && strcmp(nsuri, VMSEC_METADATA_URI) != 0)
         return; /* someone else's metadata */
+    u->event_at = vmsecd_now();
     vmsecd_enforce_domain(u, dom, false, "metadata-change");
+    u->event_at = 0;
     u->event_lag = vmsecd_mono() - t0;
 }
 
