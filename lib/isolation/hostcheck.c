@@ -120,7 +120,13 @@ static void gather_hugepages(const char *root, struct vmsec__host_facts *f)
     }
 }
 
-/* The active scheduler of each block device: the bracketed word of queue/scheduler. */
+static int block_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct vmsec__block_dev *)a)->name, ((const struct vmsec__block_dev *)b)->name);
+}
+
+/* The active scheduler of each block device: the bracketed word of queue/scheduler; by name, so
+ * messages list them in a stable order. */
 static void gather_block(const char *root, struct vmsec__host_facts *f)
 {
     char path[512], buf[256];
@@ -143,6 +149,7 @@ static void gather_block(const char *root, struct vmsec__host_facts *f)
         f->n_block++;
     }
     closedir(d);
+    qsort(f->block, f->n_block, sizeof(f->block[0]), block_cmp);
 }
 
 int vmsec__host_facts_local(const char *root, struct vmsec__host_facts *f)
