@@ -182,6 +182,99 @@ START_TEST(blkio_device_weights_need_bfq_or_cfq_on_cgroup_v1)
 }
 END_TEST
 
+static const char *detail_of(const vmsec_report *r, const char *setting)
+{
+    for (size_t i = 0; i < vmsec_report_count(r); i++)
+        if (strcmp(vmsec_report_field(r, i, VMSEC_REPORT_SETTING), setting) == 0)
+            return vmsec_report_field(r, i, VMSEC_REPORT_DETAIL);
+    return "";
+}
+
+START_TEST(blkio_weight_needs_a_proportional_scheduler)
+{
+    struct vmsec__host_facts f;
+    vmsec_profile *p = profile("blkio.weight = 500\ncpu.shares = 100\n");
+    struct vmsec_report *r;
+    const char *m;
+
+    /* This test host's shape: a virtio disk on mq-deadline, loop devices on none, cgroup v1. */
+    good_host(&f);
+    block_dev(&f, "loop0", "none");
+    block_dev(&f, "vda", "mq-deadline");
+    block_dev(&f, "loop1", "none");
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), VMSEC_EHOST);
+    m = vmsec_error_last();
+    ck_assert_ptr_nonnull(strstr(m, "1 problem"));
+    ck_assert_ptr_nonnull(strstr(m, "blkio.weight: profile hc:1: blkio.weight = 500: no block device of the host "
+                                    "uses a proportional-weight I/O scheduler (bfq or cfq), so the kernel cannot "
+                                    "enforce a block I/O weight (schedulers: none (loop0, loop1); mq-deadline (vda))"));
+    ck_assert_int_eq(status_of(r, "blkio.weight"), VMSEC_STATUS_PROBLEM);
+    ck_assert_int_eq(status_of(r, "host.cgroup.cpu"), VMSEC_STATUS_OK); /* the rest is still checked */
+    vmsec_report_free(r);
+    /* One bfq device is enough: the weight is enforced there, and the entry says where. */
+    block_dev(&f, "sdb", "bfq");
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), 0);
+    ck_assert_int_eq(status_of(r, "blkio.weight"), VMSEC_STATUS_OK);
+    ck_assert_str_eq(detail_of(r, "blkio.weight"), "enforced on the devices that use bfq or cfq (sdb: bfq)");
+    vmsec_report_free(r);
+    f.n_block = 3;
+    block_dev(&f, "sda", "cfq");
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), 0);
+    ck_assert_int_eq(status_of(r, "blkio.weight"), VMSEC_STATUS_OK);
+    vmsec_report_free(r);
+    /* cgroup v2: iocost may enforce io.weight, which is not read here: unchecked, not refused. */
+    f.n_block = 3;
+    f.cg_version = 2;
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), 0);
+    ck_assert_int_eq(status_of(r, "blkio.weight"), VMSEC_STATUS_UNCHECKED);
+    ck_assert_ptr_nonnull(strstr(detail_of(r, "blkio.weight"), "no block device uses bfq (none (loop0, loop1); "
+                                                                "mq-deadline (vda))"));
+    vmsec_report_free(r);
+    /* Unknown block devices or a remote host: nothing to judge (the blkio controller entry says
+     * why for a remote host). */
+    f.cg_version = 1;
+    f.n_block = 0;
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), 0);
+    ck_assert_int_eq(status_of(r, "blkio.weight"), -1);
+    vmsec_report_free(r);
+    f.n_block = 3;
+    snprintf(f.unknown_why, sizeof(f.unknown_why), "remote host");
+    r = vmsec__report_new();
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), 0);
+    ck_assert_int_eq(status_of(r, "blkio.weight"), -1);
+    ck_assert_int_eq(status_of(r, "host.cgroup.blkio"), VMSEC_STATUS_UNCHECKED);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+}
+END_TEST
+
+START_TEST(blkio_weight_problem_joins_the_others)
+{
+    /* A profile built through the API (no line) on a host without bfq, with another problem. */
+    struct vmsec__host_facts f;
+    vmsec_profile *p = profile("vcpu.0.pin = 9\n");
+    struct vmsec_report *r = vmsec__report_new();
+    const char *m;
+    ck_assert_int_eq(vmsec_profile_set_blkio_weight(p, 300), 0);
+    good_host(&f);
+    block_dev(&f, "vda", "none");
+    ck_assert_int_eq(vmsec__host_evaluate(&f, p, 0, r), VMSEC_EHOST);
+    m = vmsec_error_last();
+    ck_assert_ptr_nonnull(strstr(m, "2 problems"));
+    ck_assert_ptr_nonnull(strstr(m, "host.cpus: CPU(s) 9"));
+    ck_assert_ptr_nonnull(strstr(m, "blkio.weight = 300: no block device of the host uses a proportional-weight"));
+    ck_assert_ptr_nonnull(strstr(m, "(schedulers: none (vda))"));
+    ck_assert_uint_eq(count(r, VMSEC_STATUS_PROBLEM), 2);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+}
+END_TEST
+
 START_TEST(memlock_rules)
 {
     struct vmsec__host_facts f;
@@ -427,6 +520,8 @@ int main(void)
     tcase_add_test(tc, every_problem_in_one_error);
     tcase_add_test(tc, missing_cpus_name_the_pins_lines);
     tcase_add_test(tc, blkio_device_weights_need_bfq_or_cfq_on_cgroup_v1);
+    tcase_add_test(tc, blkio_weight_needs_a_proportional_scheduler);
+    tcase_add_test(tc, blkio_weight_problem_joins_the_others);
     tcase_add_test(tc, memlock_rules);
     tcase_add_test(tc, cgroup_v2_shares_range);
     tcase_add_test(tc, hugepage_counts);

@@ -194,6 +194,37 @@ START_TEST(verify_kernel_v2)
 }
 END_TEST
 
+/* The v1 fixture without blkio.weight: the domain's group exists, no scheduler weighs it. */
+START_TEST(verify_kernel_weight_not_enforced)
+{
+    vmsec_profile *p = profile("cpu.shares = 512\nblkio.weight = 500\n");
+    struct vmsec_report *r = vmsec__report_new();
+    char tmp[PATH_MAX], cmd[4 * PATH_MAX];
+    const char *actual = NULL, *detail = NULL;
+
+    vt_tmpdir(tmp, sizeof(tmp));
+    snprintf(cmd, sizeof(cmd), "cp -R '%s' '%s/v1' && rm '%s/v1/c/io/machine/qemu-1-d.libvirt-qemu/blkio.weight'", v1,
+             tmp, tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "%s/v1", tmp);
+    ck_assert_int_eq(vmsec__verify_kernel(cmd, 4242, p, r), 0);
+    for (size_t i = 0; i < vmsec_report_count(r); i++)
+        if (strcmp(vmsec_report_field(r, i, VMSEC_REPORT_SETTING), "blkio.weight") == 0) {
+            ck_assert_int_eq(vmsec_report_status(r, i), VMSEC_STATUS_DRIFT);
+            ck_assert(ends_with(vmsec_report_field(r, i, VMSEC_REPORT_SOURCE), "/c/io/machine/qemu-1-d.libvirt-qemu"));
+            actual = vmsec_report_field(r, i, VMSEC_REPORT_ACTUAL);
+            detail = vmsec_report_field(r, i, VMSEC_REPORT_DETAIL);
+        }
+    ck_assert_str_eq(actual, "not enforced");
+    ck_assert_str_eq(detail, "not enforced: the domain's blkio cgroup has neither blkio.weight nor blkio.bfq.weight, "
+                             "which only the bfq or cfq I/O scheduler provides");
+    ck_assert_int_eq(status_of(r, "cpu.shares", "qemu-1-d.libvirt-qemu/cpu.shares", NULL), VMSEC_STATUS_OK);
+    vt_rmtree(tmp);
+    vmsec_report_free(r);
+    vmsec_profile_free(p);
+}
+END_TEST
+
 START_TEST(verify_kernel_memory_backing)
 {
     vmsec_profile *p = profile("memory.hard_limit = 1G\nmemory.locked = yes\nmemory.nosharepages = yes\n"
@@ -257,6 +288,7 @@ int main(void)
     tcase_add_test(tc, qemu_pid);
     tcase_add_test(tc, verify_kernel_v1);
     tcase_add_test(tc, verify_kernel_v2);
+    tcase_add_test(tc, verify_kernel_weight_not_enforced);
     tcase_add_test(tc, verify_kernel_memory_backing);
     tcase_add_test(tc, host_facts_fixture);
     suite_add_tcase(s, tc);

@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: ISC
 # Integration: a real libvirtd with a QEMU (TCG) domain. Apply a profile live, verify it in
-# cgroups and thread affinity, detect drift made behind libvirt's back, roll back a failed apply,
-# apply over the remote driver, survive libvirtd dying mid-apply, and check memory locking.
+# cgroups and thread affinity, detect drift made behind libvirt's back, a block I/O weight the host
+# cannot enforce, roll back a failed apply, apply over the remote driver, survive libvirtd dying
+# mid-apply, and check memory locking.
 . "$top_srcdir/tests/tap.sh"
 . "$top_srcdir/tests/libvirt-env.sh"
 
@@ -159,6 +160,47 @@ check "the drifted emulator quota is named with its cgroup file" grep -q "cpu.em
 "$tool" apply -c $uri --live "$data/qemu-live.conf" "$dom" >/dev/null 2>&1
 "$tool" verify -c $uri "$data/qemu-live.conf" "$dom" >/dev/null 2>&1
 check "re-applying repairs the drift" test $? = 0
+
+# ---- block I/O weight: only the bfq or cfq I/O scheduler gives one ------------------------------------------
+if grep -qs '\[\(bfq\|cfq\)\]' /sys/block/*/queue/scheduler; then
+    diag "a block device uses bfq or cfq: the weight applies and verifies"
+    "$tool" apply -c $uri --live "$data/qemu-weight.conf" "$dom" > "$work/weight-apply.out" 2>&1
+    check "apply of blkio.weight succeeds where a device uses bfq or cfq" test $? = 0
+    "$tool" verify -c $uri --wide "$data/qemu-weight.conf" "$dom" > "$work/weight-verify.out" 2>&1
+    check "verify exits 0 with the weight enforced" test $? = 0
+    check "the weight is read from the blkio cgroup" grep -q "blkio.weight .* ok .*kernel .*weight" "$work/weight-verify.out"
+    "$tool" apply -c $uri --live "$data/qemu-live.conf" "$dom" >/dev/null 2>&1
+else
+    first_dev=$(ls /sys/block | head -1)
+    diag "no block device uses bfq or cfq ($(for d in /sys/block/*; do [ -r "$d/queue/scheduler" ] && printf '%s: %s, ' "${d##*/}" "$(sed 's/.*\[\(.*\)\].*/\1/' "$d/queue/scheduler")"; done)): the weight is refused and reported not enforced"
+    "$tool" host-check -c $uri "$data/qemu-weight.conf" > "$work/weight-hc.out" 2> "$work/weight-hc.err"
+    check "host-check of a profile with blkio.weight exits 2" test $? = 2
+    check "host-check names the line, the setting and every device's scheduler" \
+        grep -q "blkio.weight: profile .*qemu-weight.conf:17: blkio.weight = 500: no block device of the host uses a proportional-weight I/O scheduler (bfq or cfq), so the kernel cannot enforce a block I/O weight (schedulers: .*$first_dev" "$work/weight-hc.err"
+    check "host-check reports the other settings' facts as ok" grep -q "host.cgroup.cpu .* ok" "$work/weight-hc.out"
+    dumpall preweight
+    "$tool" apply -c $uri --live "$data/qemu-weight.conf" "$dom" > "$work/weight-apply.out" 2> "$work/weight-apply.err"
+    rc=$?
+    check "apply exits 2 with the host check's error naming blkio.weight" \
+        sh -c "test $rc = 2 && grep -q 'host cannot enforce profile qemu-weight (1 problem):' '$work/weight-apply.err' && grep -q 'blkio.weight = 500' '$work/weight-apply.err'"
+    dumpall weight
+    check "the refused apply changed nothing (live XML, configuration, kernel state)" \
+        sh -c "cmp -s '$work/preweight-live.xml' '$work/weight-live.xml' && cmp -s '$work/preweight-config.xml' '$work/weight-config.xml' && cmp -s '$work/preweight-kernel.txt' '$work/weight-kernel.txt'"
+    "$tool" verify -c $uri --wide "$data/qemu-weight.conf" "$dom" > "$work/weight-verify.out" 2> "$work/weight-verify.err"
+    check "verify does not fail outright: it exits 1 (drift)" test $? = 1
+    check "libvirt's side: blkio.weight not enforced, with libvirt's reason" \
+        grep -q "blkio.weight .* drift .* 500 .* (none) .* libvirt live XML .*not enforced: .*bfq or cfq" "$work/weight-verify.out"
+    check "the kernel's side: the domain's blkio cgroup has no weight file" \
+        grep -q "blkio.weight .* drift .* 500 .* not enforced .* kernel .*blkio.* not enforced: .*neither blkio.weight nor blkio.bfq.weight" "$work/weight-verify.out"
+    check "the rest is verified in libvirt and the kernel" \
+        sh -c "grep -q 'vcpu.0.pin .* ok .* kernel /proc/$qemu_pid/task/' '$work/weight-verify.out' && grep -q 'memory.hard_limit .* ok .*memory' '$work/weight-verify.out' && grep -q 'cpu.vcpu_quota .* ok .*vcpu1/cpu' '$work/weight-verify.out'"
+    "$tool" verify -c $uri --json "$data/qemu-weight.conf" "$dom" > "$work/weight-verify.json" 2>/dev/null
+    grep -o '"setting":"[^"]*","status":"drift"' "$work/weight-verify.json" | sed 's/"setting":"//; s/".*//' | sort -u > "$work/weight-drift.txt"
+    check "the only drifts are blkio.weight and the record of the profile applied (qemu-live)" \
+        test "$(tr '\n' ' ' < "$work/weight-drift.txt")" = "blkio.weight profile.digest "
+    sed 's/^/# drift: /' "$work/weight-drift.txt"
+    grep -h "blkio.weight" "$work/weight-hc.err" "$work/weight-verify.out" | tr -s ' ' | sed 's/^/# /'
+fi
 
 # ---- a later step fails: earlier ones are rolled back ---------------------------------------------------
 "$tool" apply -c $uri --live --wide "$data/qemu-fail.conf" "$dom" > "$work/fail.out" 2> "$work/fail.err"

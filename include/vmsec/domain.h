@@ -145,7 +145,9 @@ VMSEC_EXPORT int vmsec_domain_apply(vmsec_domain *d, const vmsec_profile *profil
  *        enforces (cgroup files of the domain, allowed CPUs of each QEMU thread).
  *
  * A running domain is compared live; a stopped one through its configuration (kernel checks are
- * then "cannot be checked here (domain not running)").
+ * then "cannot be checked here (domain not running)"). A block I/O weight that no I/O scheduler
+ * enforces (no bfq or cfq, where libvirt cannot even read the domain's block I/O tuning) is a
+ * drift entry "not enforced"; the other settings are still verified.
  *
  * @param d The domain.
  * @param profile The profile.

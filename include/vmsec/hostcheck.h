@@ -6,7 +6,9 @@
  * The check covers: the CPUs named by pins and the NUMA nodes of the nodeset exist and are online;
  * the cgroup controllers the profile's limits need are present; memory locking is permitted
  * (CAP_SYS_RESOURCE of the libvirt daemon, or its hard RLIMIT_MEMLOCK covers what QEMU must lock);
- * huge pages of the requested size exist and enough are free; and the KSM state. Over a remote
+ * huge pages of the requested size exist and enough are free; the KSM state; and, for a block I/O
+ * weight, that some block device uses the bfq or cfq I/O scheduler, the only ones that enforce one
+ * (on cgroup v1 a problem otherwise; on v2, where iocost may enforce it, unchecked). Over a remote
  * connection, CPUs and nodes come from libvirt and the kernel-level facts are reported as
  * "cannot be checked here (remote host)".
  */

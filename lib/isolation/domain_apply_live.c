@@ -253,6 +253,16 @@ static int fetch_libvirt_group(struct apply *a, int g)
 static int fetch_group(struct apply *a, int g)
 {
     int rc = fetch_libvirt_group(a, g);
+    if (rc == -1 && g == PG_BLKIO && a->p->blkio_weight.set && virGetLastErrorCode() == VIR_ERR_OPERATION_INVALID) {
+        /* Reached only where the host check could not look (a remote host): name the setting. */
+        char e[32];
+        snprintf(e, sizeof(e), "%" PRIu64, a->p->blkio_weight.value);
+        snprintf(a->failed, sizeof(a->failed), "blkio.weight");
+        vmsec__libvirt_error(VMSEC_ELIBVIRT, "libvirt cannot read or set the domain's block I/O weight (its host "
+                                             "gives weights only through the bfq or cfq I/O scheduler)");
+        vmsec__report_add(a->r, VMSEC_STATUS_FAILED, "blkio.weight", e, NULL, "libvirt", "%s", vmsec_error_last());
+        return -3; /* recorded */
+    }
     if (rc == -1 && g == PG_BLKIO && !a->p->blkio_weight.set && a->p->n_blkio_devices) {
         virErrorPtr first = virSaveLastError();
         if (vmsec__blkio_params_from_xml(a->d, &a->cur[g], &a->n_cur[g]) == 0) {

@@ -5,7 +5,8 @@
  * weight, which exists only under the bfq and cfq I/O schedulers: on a host whose disks use
  * mq-deadline, kyber or none, virDomainGetBlkioParameters fails outright although per-device
  * throttles still work. Apply then takes the values it must be able to restore from the live
- * XML, which libvirt keeps in step with every change it makes. */
+ * XML, which libvirt keeps in step with every change it makes, and verify the values libvirt
+ * states (the weight too, if the XML has one). */
 #include "config.h"
 
 #include <stdio.h>
@@ -55,6 +56,8 @@ int vmsec__blkio_params_from_xml(struct vmsec_domain *d, virTypedParameterPtr *o
     char *xml = NULL, *lists[VMSEC__BLKIO_FIELDS] = { NULL };
     int rc, max = 0;
     xmlDocPtr doc;
+    xmlNodePtr bt, w;
+    xmlChar *wv = NULL;
 
     *out = NULL;
     *n = 0;
@@ -64,7 +67,12 @@ int vmsec__blkio_params_from_xml(struct vmsec_domain *d, virTypedParameterPtr *o
     free(xml);
     if (!doc)
         return VMSEC_EFORMAT;
-    rc = collect(vmsec__xml_child(xmlDocGetRootElement(doc), "blkiotune"), lists);
+    bt = vmsec__xml_child(xmlDocGetRootElement(doc), "blkiotune");
+    rc = collect(bt, lists);
+    if (rc == 0 && (w = vmsec__xml_child(bt, "weight")) && (wv = xmlNodeGetContent(w)) &&
+        virTypedParamsAddUInt(out, n, &max, "weight", (unsigned int)strtoul((const char *)wv, NULL, 10)) < 0)
+        rc = vmsec__libvirt_error(VMSEC_ENOMEM, "cannot hold block I/O tuning");
+    xmlFree(wv);
     xmlFreeDoc(doc);
     for (int f = 0; f < VMSEC__BLKIO_FIELDS; f++) {
         char field[VIR_TYPED_PARAM_FIELD_LENGTH];

@@ -59,8 +59,8 @@ int vmsec__metadata_set(struct vmsec_domain *d, const struct vmsec_profile *p, u
  * which prints it by default. */
 char *vmsec__metadata_get(struct vmsec_domain *d, unsigned int vflags);
 
-/* The device_* blkio parameters of a running domain read from its live XML (for hosts where
- * libvirt cannot read blkio parameters, see domain_blkio.c); *out is freed with
+/* The device_* blkio parameters of a running domain, and "weight" if stated, read from its live
+ * XML (for hosts where libvirt cannot read blkio parameters, see domain_blkio.c); *out is freed with
  * virTypedParamsFree. */
 int vmsec__blkio_params_from_xml(struct vmsec_domain *d, virTypedParameterPtr *out, int *n);
 

@@ -304,17 +304,51 @@ static const char *const blkio_dev_param[VMSEC__BLKIO_FIELDS] = {
     "device_weight", "device_read_bytes_sec", "device_write_bytes_sec", "device_read_iops_sec", "device_write_iops_sec",
 };
 
+/* libvirt 9.0 reads a running domain's blkio parameters in one call that starts with the weight,
+ * and fails outright ("valid only for bfq or cfq scheduler") where the domain's cgroup has none:
+ * then the weight is not enforced, and the device values come from the live XML (domain_blkio.c). */
+static int lv_blkio_fallback(struct vmsec__verify *v, virTypedParameterPtr *ps, int *n, char *why, size_t size)
+{
+    const char *m = virGetLastErrorMessage();
+    char first[512];
+    snprintf(first, sizeof(first), "%s", vmsec_error_last());
+    snprintf(why, size, "%s", m && *m ? m : "unknown libvirt error");
+    if (virGetLastErrorCode() != VIR_ERR_OPERATION_INVALID)
+        return vmsec__error(VMSEC_ELIBVIRT, "%s", first);
+    if (vmsec__blkio_params_from_xml(v->d, ps, n) < 0)
+        return vmsec__error(VMSEC_ELIBVIRT, "%s (nor from its live XML: %s)", first, vmsec_error_last());
+    return 0;
+}
+
 static int lv_blkio(struct vmsec__verify *v)
 {
     virTypedParameterPtr ps;
+    char why[512] = "";
+    const char *src = "libvirt";
     int n, rc = 0;
 
     if (!v->p->blkio_weight.set && !v->p->n_blkio_devices)
         return 0;
-    if ((rc = fetch(v, virDomainGetBlkioParameters, &ps, &n)) < 0)
+    if ((rc = fetch(v, virDomainGetBlkioParameters, &ps, &n)) == VMSEC_ELIBVIRT) {
+        if ((rc = lv_blkio_fallback(v, &ps, &n, why, sizeof(why))) < 0)
+            return rc;
+        src = "libvirt live XML";
+    }
+    if (rc < 0)
         return rc;
-    if (v->p->blkio_weight.set)
+    if (v->p->blkio_weight.set && *why) {
+        long long cur;
+        char e[32], a[32] = "(none)";
+        snprintf(e, sizeof(e), "%" PRIu64, v->p->blkio_weight.value);
+        if (tp_int(tp_find(ps, n, "weight"), &cur))
+            snprintf(a, sizeof(a), "%lld", cur);
+        rc = vmsec__report_add(v->r, VMSEC_STATUS_DRIFT, "blkio.weight", e, a, src,
+                               "not enforced: libvirt cannot read or set a block I/O weight for this domain (%s); "
+                               "the kernel gives one only through the bfq or cfq I/O scheduler",
+                               why);
+    } else if (v->p->blkio_weight.set) {
         rc = lv_num(v, ps, n, "weight", "blkio.weight", (long long)v->p->blkio_weight.value);
+    }
     for (size_t i = 0; i < v->p->n_blkio_devices && rc == 0; i++) {
         const struct vmsec__blkio_device *dv = &v->p->blkio_devices[i];
         for (int f = 0; f < VMSEC__BLKIO_FIELDS && rc == 0; f++) {
@@ -327,7 +361,7 @@ static int lv_blkio(struct vmsec__verify *v)
             snprintf(setting, sizeof(setting), "blkio.device(%s).%s", dv->path, vmsec__blkio_field_names[f]);
             snprintf(e, sizeof(e), "%" PRIu64, dv->field[f].value);
             snprintf(a, sizeof(a), found ? "%" PRIu64 : "(none)", cur);
-            rc = vmsec__verify_entry(v, found && cur == dv->field[f].value, setting, e, a, "libvirt");
+            rc = vmsec__verify_entry(v, found && cur == dv->field[f].value, setting, e, a, src);
         }
     }
     virTypedParamsFree(ps, n);

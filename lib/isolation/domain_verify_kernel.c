@@ -305,8 +305,11 @@ static int k_blkio(struct vmsec__verify *v)
     if (!version)
         return k_missing(v, "blkio", NULL, VMSEC__CG_BLKIO);
     if (v->p->blkio_weight.set) {
+        char src[PATH_MAX + 8];
+        struct stat st;
         uint64_t cur = 0;
         int err;
+        snprintf(src, sizeof(src), "kernel %s", v->cg.ctl[VMSEC__CG_BLKIO].dir);
         snprintf(e, sizeof(e), "%" PRIu64, v->p->blkio_weight.value);
         if (version == 1) {
             err = k_file(v, VMSEC__CG_BLKIO, "", "blkio.weight", path, sizeof(path), val, sizeof(val));
@@ -323,7 +326,16 @@ static int k_blkio(struct vmsec__verify *v)
         snprintf(a, sizeof(a), "%" PRIu64, cur);
         if (err < 0)
             *val = '\0';
-        rc = k_compare(v, "blkio.weight", e, path, err, a, err == 0 && cur == v->p->blkio_weight.value);
+        if (err == -ENOENT && stat(v->cg.ctl[VMSEC__CG_BLKIO].dir, &st) == 0)
+            /* The group exists without the files: only bfq or cfq adds them, so nothing weighs
+             * the domain's I/O (and libvirt cannot set the weight). */
+            rc = vmsec__report_add(v->r, VMSEC_STATUS_DRIFT, "blkio.weight", e, "not enforced", src,
+                                   "not enforced: the domain's blkio cgroup has neither %s nor %s, which only the "
+                                   "bfq or cfq I/O scheduler provides",
+                                   version == 1 ? "blkio.weight" : "io.weight",
+                                   version == 1 ? "blkio.bfq.weight" : "io.bfq.weight");
+        else
+            rc = k_compare(v, "blkio.weight", e, path, err, a, err == 0 && cur == v->p->blkio_weight.value);
     }
     for (size_t i = 0; i < v->p->n_blkio_devices && rc == 0; i++) {
         const struct vmsec__blkio_device *dv = &v->p->blkio_devices[i];

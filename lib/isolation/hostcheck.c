@@ -120,7 +120,13 @@ static void gather_hugepages(const char *root, struct vmsec__host_facts *f)
     }
 }
 
-/* The active scheduler of each block device: the bracketed word of queue/scheduler. */
+static int block_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct vmsec__block_dev *)a)->name, ((const struct vmsec__block_dev *)b)->name);
+}
+
+/* The active scheduler of each block device: the bracketed word of queue/scheduler; by name, so
+ * messages list them in a stable order. */
 static void gather_block(const char *root, struct vmsec__host_facts *f)
 {
     char path[512], buf[256];
@@ -143,6 +149,7 @@ static void gather_block(const char *root, struct vmsec__host_facts *f)
         f->n_block++;
     }
     closedir(d);
+    qsort(f->block, f->n_block, sizeof(f->block[0]), block_cmp);
 }
 
 int vmsec__host_facts_local(const char *root, struct vmsec__host_facts *f)
@@ -440,6 +447,63 @@ static int check_blkio_weights(const struct vmsec__host_facts *f, const struct v
     return rc;
 }
 
+/* The active scheduler of every block device, devices grouped by scheduler:
+ * "none (loop0, loop1); mq-deadline (vda)". Cut short with "..." if it does not fit. */
+static void block_summary(const struct vmsec__host_facts *f, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < f->n_block && len < size; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = strcmp(f->block[k].sched, f->block[i].sched) == 0;
+        if (seen)
+            continue;
+        len += (size_t)snprintf(buf + len, size - len, "%s%s (", len ? "; " : "", f->block[i].sched);
+        for (size_t k = i, n = 0; k < f->n_block && len < size; k++)
+            if (strcmp(f->block[k].sched, f->block[i].sched) == 0)
+                len += (size_t)snprintf(buf + len, size - len, "%s%s", n++ ? ", " : "", f->block[k].name);
+        if (len < size)
+            len += (size_t)snprintf(buf + len, size - len, ")");
+    }
+    if (len >= size && size > 4)
+        snprintf(buf + size - 4, 4, "...");
+}
+
+/* The domain's block I/O weight is a proportional share only bfq (blkio.bfq.weight, io.bfq.weight)
+ * or cfq (v1 blkio.weight, kernels before 5.0) enforce. Without either on any device libvirt 9.0
+ * fails to set it ("valid only for bfq or cfq scheduler"), or sets a value nothing obeys: on
+ * cgroup v1 that is a problem. On v2 iocost (io.weight) may enforce it where io.cost.qos enables
+ * it, which this check does not read: unchecked. */
+static int check_blkio_weight(const struct vmsec__host_facts *f, const struct vmsec_profile *p,
+                              struct vmsec_report *r, struct problems *pr)
+{
+    const struct vmsec__u64 *w = &p->blkio_weight;
+    char have[256], devs[512], where[1024];
+    size_t len = 0;
+
+    if (!w->set || *f->unknown_why || f->n_block == 0 || !(f->cg_mask & (1u << VMSEC__CG_BLKIO)))
+        return 0;
+    have[0] = '\0';
+    for (size_t i = 0; i < f->n_block && len < sizeof(have); i++)
+        if (weight_sched(f->block[i].sched))
+            len += (size_t)snprintf(have + len, sizeof(have) - len, "%s%s: %s", len ? ", " : "", f->block[i].name,
+                                    f->block[i].sched);
+    if (len)
+        return vmsec__report_add(r, VMSEC_STATUS_OK, "blkio.weight", "bfq or cfq", have, "kernel /sys/block",
+                                 "enforced on the devices that use bfq or cfq (%s)", have);
+    block_summary(f, devs, sizeof(devs));
+    if (f->cg_version != 1)
+        return vmsec__report_add(r, VMSEC_STATUS_UNCHECKED, "blkio.weight", "bfq or cfq", "no bfq or cfq", NULL,
+                                 "cannot be checked here: no block device uses bfq (%s); on cgroup v2 only iocost "
+                                 "enforces the weight where io.cost.qos enables it",
+                                 devs);
+    return problem(pr, r, "blkio.weight", "bfq or cfq", "no bfq or cfq",
+                   "%s: blkio.weight = %" PRIu64 ": no block device of the host uses a proportional-weight I/O "
+                   "scheduler (bfq or cfq), so the kernel cannot enforce a block I/O weight (schedulers: %s)",
+                   vmsec__profile_where(p, w->line, where, sizeof(where)), w->value, devs);
+}
+
 /* Bytes QEMU must be allowed to lock when it starts, or 0 if nothing: libvirt raises QEMU's
  * RLIMIT_MEMLOCK to the hard limit when one is set, else to "unlimited" for <locked/>. */
 static uint64_t memlock_needed(const struct vmsec_profile *p)
@@ -553,7 +617,7 @@ int vmsec__host_evaluate(const struct vmsec__host_facts *f, const struct vmsec_p
     if (!flags)
         flags = VMSEC_AFFECT_LIVE | VMSEC_AFFECT_CONFIG;
     if ((rc = check_sets(f, p, r, &pr)) < 0 || (rc = check_cgroups(f, p, r, &pr)) < 0 ||
-        (rc = check_blkio_weights(f, p, r, &pr)) < 0 ||
+        (rc = check_blkio_weight(f, p, r, &pr)) < 0 || (rc = check_blkio_weights(f, p, r, &pr)) < 0 ||
         (rc = check_memlock(f, p, flags, r, &pr)) < 0 || (rc = check_hugepages(f, p, r, &pr)) < 0 ||
         (rc = check_ksm(f, p, r)) < 0)
         return rc;
