@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: ISC */
 /* Sessions (vmsec/session.h): the frame codec and proofs as pure logic, then sessions over real
  * sockets: exchange and orderly close, a resume after a reset, a listener that lost its state,
- * impostors, the reconnect deadline, and back-pressure. It links the convenience library to build
+ * impostors, the reconnect deadline, back-pressure, and reconnect attempts that advance step by
+ * step in a non-blocking event loop. It links the convenience library to build
  * impostors from the session's internals. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -656,16 +660,17 @@ static int dial_maybe_silent(void *user, const char *address, unsigned int timeo
 }
 
 /* A peer that accepts the connection but never answers the handshake, with a handshake timeout far
- * beyond the reconnect deadline: each attempt, run from vmsec_session_tick() in non-blocking mode,
- * is bounded by what remains of the reconnect deadline, and the session ends with VMSEC_ETIMEDOUT
- * (without the bound, the first attempt would wait out the ten-minute handshake timeout). */
+ * beyond the reconnect deadline, reached through the dial hook: the hook is given no more than what
+ * remains of the reconnect deadline, the attempt's handshake then waits in the event loop (each
+ * tick returns with the attempt waiting on its descriptor), and the session ends with
+ * VMSEC_ETIMEDOUT (without the bound, the attempt would wait out the ten-minute handshake timeout). */
 START_TEST(a_reconnect_attempt_ends_with_the_reconnect_deadline)
 {
     vmsec_session_options o = fast_options();
     silent_dial d = {0};
     server sv = {.mode = 1};
     vmsec_session *c;
-    int lfd, rc;
+    int lfd, rc, waits = 0;
     snprintf(d.silent_path, sizeof(d.silent_path), "%s/silent", dir);
     lfd = unix_fd(d.silent_path, true);
     o.reconnect_deadline_ms = 300;
@@ -683,14 +688,254 @@ START_TEST(a_reconnect_attempt_ends_with_the_reconnect_deadline)
     /* an event loop: wait as the session asks, then tick, until the session fails */
     while ((rc = vmsec_session_tick(c)) == 0) {
         struct pollfd p = {.fd = vmsec_session_fd(c), .events = vmsec_session_poll_events(c)};
+        if (c->at && c->at->step == AT_HANDSHAKE) {
+            waits++;
+            ck_assert_int_eq(p.fd, vmsec_channel_fd(c->at->ch));
+            ck_assert(p.events & POLLIN);
+        }
         poll(&p, p.fd >= 0 ? 1 : 0, vmsec_session_next_timeout_ms(c));
     }
     ck_assert_msg(rc == VMSEC_ETIMEDOUT, "%d %s", rc, vmsec_error_last());
     ck_assert_int_ge(d.attempts, 1);
+    ck_assert_int_ge(waits, 1);
     ck_assert_uint_le(d.max_timeout_ms, 300);
+    ck_assert_int_eq(vmsec_session_fd(c), -1);
     vmsec_session_free(c);
     server_stop(&sv);
     close(lfd);
+}
+END_TEST
+
+/* ---- reconnect attempts in a non-blocking event loop ----------------------------------------- */
+
+static int resolve_to(void *user, char *address, size_t cap)
+{
+    snprintf(address, cap, "%s", (const char *)user);
+    return 0;
+}
+
+/* One turn of a non-blocking event loop: wait as the session asks (at most max_ms, for the test's
+ * own descriptors), then tick. */
+static int turn(vmsec_session *c, int max_ms)
+{
+    struct pollfd p = {.fd = vmsec_session_fd(c), .events = vmsec_session_poll_events(c)};
+    int t = vmsec_session_next_timeout_ms(c);
+    poll(&p, p.fd >= 0 ? 1 : 0, t < 0 || t > max_ms ? max_ms : t);
+    return vmsec_session_tick(c);
+}
+
+/* A session to the test's server, non-blocking, whose link was just reset; its reconnects go to
+ * where (a resolver). */
+static vmsec_session *reset_session(server *sv, vmsec_session_options *o, char *where)
+{
+    vmsec_session *c;
+    o->resolve = resolve_to;
+    o->resolve_user = where;
+    server_listen(sv, o);
+    pthread_create(&sv->t, NULL, accept_n, sv);
+    ck_assert_msg(vmsec_session_connect(&c, cfg_a, addr, o) == 0, "%s", vmsec_error_last());
+    pthread_join(sv->t, NULL);
+    ck_assert_int_eq(sv->accept_rc[0], 0);
+    ck_assert_int_eq(vmsec_session_set_nonblocking(c, 1), 0);
+    shutdown(vmsec_session_fd(c), SHUT_RDWR);
+    return c;
+}
+
+/* A listener that accepts the connection but never answers the handshake: each tick returns with the
+ * attempt waiting for the answer on its new descriptor (POLLIN), the session takes messages and
+ * has none to give meanwhile, and at the reconnect deadline the attempt is abandoned, its socket
+ * closed, and the session fails with VMSEC_ETIMEDOUT. */
+START_TEST(a_reconnect_to_a_silent_peer_waits_on_its_descriptor)
+{
+    vmsec_session_options o = fast_options();
+    server sv = {.mode = 1};
+    char path[128], silent[VMSEC_ADDRESS_MAX + 32];
+    uint8_t buf[256];
+    size_t n;
+    vmsec_session *c;
+    int lfd, peer = -1, rc, waits = 0;
+    ssize_t got;
+    snprintf(path, sizeof(path), "%s/silent", dir);
+    snprintf(silent, sizeof(silent), "unix:%s", path);
+    lfd = unix_fd(path, true);
+    o.reconnect_deadline_ms = 300;
+    vmsec_channel_config_set_handshake_timeout(cfg_a, 600000);
+    c = reset_session(&sv, &o, silent);
+    while ((rc = turn(c, 1000)) == 0) {
+        if (!c->at || c->at->step != AT_HANDSHAKE)
+            continue;
+        waits++;
+        ck_assert_int_ge(vmsec_session_fd(c), 0);
+        ck_assert_int_eq(vmsec_session_fd(c), vmsec_channel_fd(c->at->ch));
+        ck_assert(vmsec_session_poll_events(c) & POLLIN);
+        ck_assert_int_le(vmsec_session_next_timeout_ms(c), 300);
+        ck_assert_int_eq(vmsec_session_recv(c, buf, sizeof(buf), &n), VMSEC_EAGAIN);
+        ck_assert_uint_eq(vmsec_session_links(c), 1);
+        if (peer < 0) {
+            /* the attempt's connection, with the initiator's first handshake message in it */
+            ck_assert_int_ge(peer = accept(lfd, NULL, NULL), 0);
+            ck_assert_int_gt(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), 0);
+            ck_assert_int_eq(vmsec_session_send(c, (const uint8_t *)"later", 5), 0);
+        }
+    }
+    ck_assert_msg(rc == VMSEC_ETIMEDOUT, "%d %s", rc, vmsec_error_last());
+    ck_assert_int_ge(waits, 1);
+    ck_assert_int_eq(vmsec_session_fd(c), -1);
+    while ((got = read(peer, buf, sizeof(buf))) > 0)
+        ;
+    ck_assert_int_eq(got, 0); /* the attempt's socket was closed */
+    close(peer);
+    close(lfd);
+    vmsec_session_free(c);
+    server_stop(&sv);
+}
+END_TEST
+
+/* A TCP listener whose accept queue is full (backlog 0, one connection queued): the kernel drops
+ * further SYNs, so a connect to it stays in progress. Returns its descriptor; *queued: the queued
+ * connection. */
+static int full_tcp_listener(char *address, size_t cap, int *queued)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 0) == 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    snprintf(address, cap, "tcp:127.0.0.1:%u", ntohs(sa.sin_port));
+    ck_assert_msg(vmsec_transport_connect(address, 2000, queued) == 0, "%s", vmsec_error_last());
+    return lfd;
+}
+
+/* A reconnect whose connect stays in progress: each tick returns with the attempt waiting for its
+ * socket to become writable (POLLOUT), until the reconnect deadline ends the session. */
+START_TEST(a_reconnect_attempt_waits_for_its_connect_in_progress)
+{
+    vmsec_session_options o = fast_options();
+    server sv = {.mode = 1};
+    char where[VMSEC_ADDRESS_MAX];
+    uint8_t buf[8];
+    size_t n;
+    vmsec_session *c;
+    int lfd, queued, rc, waits = 0;
+    lfd = full_tcp_listener(where, sizeof(where), &queued);
+    o.reconnect_deadline_ms = 300;
+    vmsec_channel_config_set_handshake_timeout(cfg_a, 600000);
+    c = reset_session(&sv, &o, where);
+    while ((rc = turn(c, 1000)) == 0) {
+        if (!c->at || c->at->step != AT_CONNECT)
+            continue;
+        waits++;
+        ck_assert_int_ge(vmsec_session_fd(c), 0);
+        ck_assert_int_eq(vmsec_session_poll_events(c), POLLOUT);
+        ck_assert_int_eq(vmsec_session_recv(c, buf, sizeof(buf), &n), VMSEC_EAGAIN);
+    }
+    ck_assert_msg(rc == VMSEC_ETIMEDOUT, "%d %s", rc, vmsec_error_last());
+    ck_assert_int_ge(waits, 1);
+    ck_assert_int_eq(vmsec_session_fd(c), -1);
+    close(queued);
+    close(lfd);
+    vmsec_session_free(c);
+    server_stop(&sv);
+}
+END_TEST
+
+/* A TCP proxy run from the test's own event loop that moves at most 16 bytes each way per turn, to
+ * the server's unix address: every handshake message and frame takes several turns. */
+typedef struct slow_proxy {
+    vmsec_listener *l;
+    char addr[VMSEC_ADDRESS_MAX];
+    int c, s;
+} slow_proxy;
+
+static void slow_proxy_move(int from, int to)
+{
+    uint8_t b[16];
+    ssize_t n = read(from, b, sizeof(b));
+    if (n > 0)
+        ck_assert_int_eq(write(to, b, (size_t)n), n);
+}
+
+static void slow_proxy_turn(slow_proxy *x)
+{
+    if (x->c < 0) {
+        if (vmsec_listener_accept(x->l, &x->c, NULL, 0, NULL) < 0)
+            return;
+        ck_assert_int_ge(x->s = unix_fd(addr + 5, false), 0);
+        fcntl(x->c, F_SETFL, fcntl(x->c, F_GETFL) | O_NONBLOCK);
+        fcntl(x->s, F_SETFL, fcntl(x->s, F_GETFL) | O_NONBLOCK);
+    }
+    slow_proxy_move(x->c, x->s);
+    slow_proxy_move(x->s, x->c);
+}
+
+/* Messages sent before a reset and while the link is down arrive once and in order, both ways,
+ * after a reconnect through the slow proxy that completes over many calls: no call runs the
+ * attempt to its end, each returns with it waiting on its descriptor, first in the handshake, then
+ * for the WELCOME. */
+START_TEST(a_slow_reconnect_completes_across_many_ticks)
+{
+    static const char *const msgs[] = {"m1", "m2", "m3", "m4", "m5", "m6"};
+    vmsec_session_options o = fast_options();
+    server sv = {0};
+    slow_proxy x = {.c = -1, .s = -1};
+    uint8_t buf[64];
+    size_t n;
+    vmsec_session *c;
+    int got = 0, mid = 0, rc;
+    bool seen[AT_WELCOME + 1] = {false};
+    ck_assert_int_eq(vmsec_listener_new(&x.l, "tcp:127.0.0.1:0"), 0);
+    ck_assert_int_eq(vmsec_listener_address(x.l, x.addr, sizeof(x.addr)), 0);
+    fcntl(vmsec_listener_fd(x.l), F_SETFL, O_NONBLOCK);
+    vmsec_channel_config_set_handshake_timeout(cfg_a, 30000);
+    vmsec_channel_config_set_handshake_timeout(cfg_b, 30000);
+    o.reconnect_deadline_ms = 60000;
+    o.resolve = resolve_to;
+    o.resolve_user = x.addr;
+    server_listen(&sv, &o);
+    pthread_create(&sv.t, NULL, echo_server, &sv);
+    ck_assert_msg(vmsec_session_connect(&c, cfg_a, addr, &o) == 0, "%s", vmsec_error_last());
+    ck_assert_int_eq(vmsec_session_set_nonblocking(c, 1), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(vmsec_session_send(c, (const uint8_t *)msgs[i], 2), 0);
+    shutdown(vmsec_session_fd(c), SHUT_RDWR);
+    for (int i = 3; i < 6; i++)
+        ck_assert_int_eq(vmsec_session_send(c, (const uint8_t *)msgs[i], 2), 0);
+    for (int i = 0; got < 6; i++) {
+        ck_assert_int_lt(i, 200000);
+        ck_assert_msg((rc = turn(c, 2)) == 0, "%d %s", rc, vmsec_error_last());
+        if (c->at) {
+            mid++;
+            seen[c->at->step] = true;
+            ck_assert_int_ge(vmsec_session_fd(c), 0);
+            ck_assert_uint_eq(vmsec_session_links(c), 1);
+        }
+        slow_proxy_turn(&x);
+        while ((rc = vmsec_session_recv(c, buf, sizeof(buf), &n)) == 0) {
+            ck_assert_int_lt(got, 6);
+            ck_assert_uint_eq(n, 2);
+            ck_assert_mem_eq(buf, msgs[got], 2);
+            got++;
+        }
+        ck_assert_msg(rc == VMSEC_EAGAIN, "%d %s", rc, vmsec_error_last());
+    }
+    ck_assert(seen[AT_HANDSHAKE] && seen[AT_WELCOME]);
+    ck_assert_int_ge(mid, 4);
+    ck_assert_uint_eq(vmsec_session_links(c), 2);
+    while ((rc = vmsec_session_close(c)) == VMSEC_EAGAIN) {
+        poll(NULL, 0, 1);
+        slow_proxy_turn(&x);
+    }
+    ck_assert_msg(rc == 0, "%d %s", rc, vmsec_error_last());
+    pthread_join(sv.t, NULL);
+    ck_assert_int_eq(sv.rc, VMSEC_ECLOSED);
+    ck_assert_int_eq(sv.ngot, 6);
+    for (int i = 0; i < 6; i++)
+        ck_assert_str_eq(sv.got[i], msgs[i]);
+    vmsec_session_free(c);
+    close(x.c);
+    close(x.s);
+    vmsec_listener_free(x.l);
+    server_stop(&sv);
 }
 END_TEST
 
@@ -750,6 +995,9 @@ int main(void)
     tcase_add_test(tc, a_new_session_with_a_taken_id_is_refused);
     tcase_add_test(tc, a_first_link_cut_before_the_welcome_is_resumed);
     tcase_add_test(tc, a_reconnect_attempt_ends_with_the_reconnect_deadline);
+    tcase_add_test(tc, a_reconnect_to_a_silent_peer_waits_on_its_descriptor);
+    tcase_add_test(tc, a_reconnect_attempt_waits_for_its_connect_in_progress);
+    tcase_add_test(tc, a_slow_reconnect_completes_across_many_ticks);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

@@ -4,8 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <vmsec.h>
 
@@ -184,6 +187,52 @@ START_TEST(nonblocking_accept_and_listener_errors)
 }
 END_TEST
 
+static void *accept_one_later(void *p)
+{
+    int lfd = *(int *)p, fd;
+    poll(NULL, 0, 50);
+    if ((fd = accept(lfd, NULL, NULL)) >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* A unix listener whose backlog is full refuses a non-blocking connect with EAGAIN, with nothing in
+ * progress: the connect is tried again until the deadline, and succeeds once the listener accepts. */
+START_TEST(a_full_unix_backlog_is_waited_out)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char dir[96], addr[VMSEC_ADDRESS_MAX];
+    int lfd, queued, fd = -1;
+    pthread_t t;
+    vt_tmpdir(dir, sizeof(dir));
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/full", dir);
+    snprintf(addr, sizeof(addr), "unix:%s", sa.sun_path);
+    ck_assert_int_ge(lfd = socket(AF_UNIX, SOCK_STREAM, 0), 0);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 0), 0);
+    /* fill the backlog: the next non-blocking connect is refused with EAGAIN */
+    ck_assert_int_ge(queued = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0), 0);
+    ck_assert_int_eq(connect(queued, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    {
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        ck_assert_int_eq(connect(probe, (struct sockaddr *)&sa, sizeof(sa)), -1);
+        ck_assert_int_eq(errno, EAGAIN);
+        close(probe);
+    }
+    ck_assert_int_eq(vmsec_transport_connect(addr, 30, &fd), VMSEC_ETIMEDOUT);
+    ck_assert_int_eq(fd, -1);
+    pthread_create(&t, NULL, accept_one_later, &lfd);
+    ck_assert_msg(vmsec_transport_connect(addr, 30000, &fd) == 0, "%s", vmsec_error_last());
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    pthread_join(t, NULL);
+    close(fd);
+    close(queued);
+    close(lfd);
+    vt_rmtree(dir);
+}
+END_TEST
+
 /* Without a vsock transport in this kernel both directions fail with a clear, specific error;
  * with one (in a guest) connecting to a CID nobody serves must still fail, never hang. */
 START_TEST(vsock_errors_are_clear)
@@ -219,6 +268,7 @@ int main(void)
     tcase_add_test(tc, unix_and_abstract_accept_report_peers);
     tcase_add_test(tc, nonblocking_accept_and_listener_errors);
     tcase_add_test(tc, vsock_errors_are_clear);
+    tcase_add_test(tc, a_full_unix_backlog_is_waited_out);
     suite_add_tcase(s, tc);
     return vt_run_suite(s);
 }

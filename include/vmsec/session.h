@@ -24,10 +24,16 @@
  * **Threads.** A session is used by one thread at a time. Sessions of one
  * @ref vmsec_session_listener may be used by different threads, and the listener by another.
  *
- * **Limits of this version.** A reconnect attempt (connect, handshake, resume) and the handshake in
- * vmsec_session_listener_accept() are run to completion by the call that starts them, bounded by
- * the configuration's handshake timeout, even in non-blocking mode. Both sides must have a static
- * key (patterns such as XX, IK, KK).
+ * **Event loops.** In non-blocking mode a reconnect attempt (connect, handshake, resume) never
+ * waits: it advances as far as its socket allows in the calls that run the session
+ * (vmsec_session_tick(), vmsec_session_recv()...), and vmsec_session_fd(),
+ * vmsec_session_poll_events() and vmsec_session_next_timeout_ms() say what it waits for (see
+ * doc/SESSIONS.md, section 7). What still runs in the call: the @ref vmsec_session_options dial hook (a blocking call
+ * by its contract, bounded by the time it is given), resolving a tcp: host name,
+ * vmsec_session_connect() and the handshake in vmsec_session_listener_accept() (bounded by the
+ * configuration's handshake timeout).
+ *
+ * Both sides must have a static key (patterns such as XX, IK, KK).
  */
 #ifndef VMSEC_SESSION_H
 #define VMSEC_SESSION_H
@@ -52,7 +58,7 @@ VMSEC_EXPORT size_t vmsec_session_id_bytes(void);
 
 /**
  * @brief Gives the address to reconnect to, e.g. the new CID of a migrated guest.
- * Called before every reconnect attempt.
+ * Called before every reconnect attempt, in the call that starts it.
  * @param user The pointer given in @ref vmsec_session_options.
  * @param[out] address Buffer for the NUL-terminated address (see vmsec/transport.h); it holds the
  *             address of the previous attempt when called.
@@ -65,7 +71,9 @@ typedef int (*vmsec_session_resolve_fn)(void *user, char *address, size_t cap);
  * @brief Opens the stream descriptor of a link, in place of vmsec_transport_connect(); since 1.1.
  * Called for every link the connecting side opens (the first one and every reconnect attempt),
  * e.g. to connect to a relay and ask it for the target with vmsec_relay_request(): a relay that
- * restarted is then asked again.
+ * restarted is then asked again. It may block, for at most @p timeout_ms: a reconnect attempt that
+ * starts waits in it, also in non-blocking mode (without a hook the connect does not block); the
+ * handshake and the resume on the descriptor it gives are then non-blocking.
  * @param user The pointer given in @ref vmsec_session_options.
  * @param address The address of this attempt (after the resolver, if any).
  * @param timeout_ms Time left for this attempt, handshake included: the handshake timeout, or
@@ -228,8 +236,11 @@ VMSEC_EXPORT int vmsec_session_recv(vmsec_session *s, uint8_t *buf, size_t cap, 
 VMSEC_EXPORT int vmsec_session_close(vmsec_session *s);
 
 /**
- * @brief Gives the descriptor to poll: the current channel's, or -1 while there is none (then poll
- *        with vmsec_session_next_timeout_ms() alone). It changes when the session reconnects.
+ * @brief Gives the descriptor to poll: the current channel's; without one, that of the reconnect
+ *        attempt under way (connecting, handshake, resume); or -1 while there is neither (then
+ *        poll with vmsec_session_next_timeout_ms() alone).
+ * It changes when the session reconnects, and every attempt has a new one: take it afresh after
+ * every call on the session (an epoll user re-registers it when it changed).
  * @param s The session.
  * @return The descriptor or -1.
  */
@@ -237,14 +248,17 @@ VMSEC_EXPORT int vmsec_session_fd(const vmsec_session *s);
 
 /**
  * @brief Returns the poll(2) events to wait for on vmsec_session_fd().
+ * During a reconnect attempt: POLLOUT while its connect is in progress, then what its channel
+ * waits for (the peer's handshake message or WELCOME: POLLIN).
  * @param s The session.
- * @return A mask of POLLIN and POLLOUT, 0 without a channel.
+ * @return A mask of POLLIN and POLLOUT, 0 without a descriptor.
  */
 VMSEC_EXPORT short vmsec_session_poll_events(const vmsec_session *s);
 
 /**
- * @brief Gives the poll(2) timeout until the session's next timer (acknowledgement, reconnect
- *        attempt, deadline, the channel's keep-alives), for a non-blocking session:
+ * @brief Gives the poll(2) timeout until the session's next timer (acknowledgement, the next
+ *        reconnect attempt or the end of the one under way, deadline, the channel's keep-alives),
+ *        for a non-blocking session:
  * @code
  * struct pollfd p = {.fd = vmsec_session_fd(s), .events = vmsec_session_poll_events(s)};
  * poll(&p, 1, vmsec_session_next_timeout_ms(s));
@@ -258,8 +272,11 @@ VMSEC_EXPORT int vmsec_session_next_timeout_ms(const vmsec_session *s);
 /**
  * @brief Runs the session: timers, reconnect attempts, writing and reading what the descriptor
  *        allows. Calling it early or often does no harm.
+ * In non-blocking mode it starts a reconnect attempt once the backoff is over and advances it as
+ * far as the socket allows, returning 0 while it waits (see vmsec_session_fd()); an attempt
+ * that fails is followed by the next backoff, and the reconnect deadline ends the session.
  * @param s The session.
- * @return 0; the failures of vmsec_session_send().
+ * @return 0 (also while a reconnect attempt waits); the failures of vmsec_session_send().
  */
 VMSEC_EXPORT int vmsec_session_tick(vmsec_session *s);
 

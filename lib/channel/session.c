@@ -183,6 +183,7 @@ void vmsec_session_free(vmsec_session *s)
     if (!s)
         return;
     vmsec__session_listener_remove(s);
+    vmsec__session_attempt_clear(s);
     vmsec_channel_free(s->ch);
     vmsec_channel_free(s->pending);
     free_queues(s);
@@ -211,6 +212,7 @@ int vmsec__session_fail(vmsec_session *s, int code, const char *fmt, ...)
     va_end(ap);
     s->fail_code = code;
     vmsec__session_listener_remove(s); /* a resume now hears "unknown session": its state is gone */
+    vmsec__session_attempt_clear(s);
     vmsec_channel_free(s->ch);
     s->ch = NULL;
     s->link = LINK_DOWN;
@@ -500,7 +502,8 @@ int vmsec__session_pump(vmsec_session *s)
         if (s->opts.reconnect_deadline_ms && now - s->down_since >= s->opts.reconnect_deadline_ms)
             return vmsec__session_fail(s, VMSEC_ETIMEDOUT, "not resumed within the reconnect deadline (%u ms)",
                                        s->opts.reconnect_deadline_ms);
-        if (s->role == VMSEC_ROLE_INITIATOR && now >= s->next_attempt && (rc = vmsec__session_reconnect(s)) < 0)
+        if (s->role == VMSEC_ROLE_INITIATOR && (s->at || now >= s->next_attempt) &&
+            (rc = vmsec__session_reconnect(s)) < 0)
             return rc;
     }
     if (s->link == LINK_UP && (rc = vmsec_channel_tick(s->ch)) < 0)
@@ -695,14 +698,15 @@ int vmsec_session_tick(vmsec_session *s)
     return vmsec__session_pump(s);
 }
 
+/* Without a link, a reconnect attempt's descriptor (connecting, handshake, opening exchange). */
 int vmsec_session_fd(const vmsec_session *s)
 {
-    return s && s->ch ? vmsec_channel_fd(s->ch) : -1;
+    return !s ? -1 : s->ch ? vmsec_channel_fd(s->ch) : vmsec__session_attempt_fd(s);
 }
 
 short vmsec_session_poll_events(const vmsec_session *s)
 {
-    return s && s->ch ? vmsec_channel_poll_events(s->ch) : 0;
+    return !s ? 0 : s->ch ? vmsec_channel_poll_events(s->ch) : vmsec__session_attempt_events(s);
 }
 
 static int64_t min_due(int64_t a, int64_t b)
@@ -724,8 +728,12 @@ int vmsec_session_next_timeout_ms(const vmsec_session *s)
     } else if (!ended(s)) {
         if (s->opts.reconnect_deadline_ms)
             due = s->down_since + s->opts.reconnect_deadline_ms;
-        /* the accepting side looks for a resume handed over by its listener */
-        due = min_due(due, s->role == VMSEC_ROLE_INITIATOR ? s->next_attempt : now + 20);
+        /* the next attempt, or the end of the one under way; the accepting side looks for a resume
+         * handed over by its listener */
+        if (s->role == VMSEC_ROLE_INITIATOR)
+            due = min_due(due, s->at ? vmsec__session_attempt_due(s) : s->next_attempt);
+        else
+            due = min_due(due, now + 20);
     }
     if (!due)
         return -1;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "channel/channel_internal.h"
+#include "channel/transport_internal.h"
 #include "common/internal.h"
 #include "vmsec/session.h"
 
@@ -73,6 +74,27 @@ struct rq_entry {
 
 enum link_state { LINK_UP, LINK_DOWN };
 
+/* The connecting side's attempt to open a link (session_link.c), one step at a time. */
+enum attempt_step {
+    AT_NONE,       /* no attempt under way */
+    AT_DIAL,       /* to start: the dial hook, or a connect */
+    AT_CONNECT,    /* a non-blocking connect in progress */
+    AT_HANDSHAKE,  /* the channel's handshake */
+    AT_HELLO,      /* HELLO_NEW or HELLO_RESUME to send */
+    AT_WELCOME,    /* the HELLO to flush, then the peer's WELCOME to read */
+};
+
+struct vmsec__attempt {
+    enum attempt_step step;
+    bool resume;     /* HELLO_RESUME, else HELLO_NEW */
+    bool sent;       /* a HELLO_NEW went out: the peer may hold the session from then on */
+    bool fatal;      /* the attempt failed with a session-level refusal, not worth retrying */
+    int64_t deadline; /* when the attempt ends, failed (VMSEC_ETIMEDOUT) */
+    struct vmsec__connector conn; /* AT_CONNECT */
+    vmsec_channel *ch;            /* from AT_HANDSHAKE on */
+    uint64_t peer_recvd;          /* the WELCOME's received */
+};
+
 struct vmsec_session {
     vmsec_role role;
     struct vmsec_channel_config cfg; /* own copy, export_secret set */
@@ -90,6 +112,7 @@ struct vmsec_session {
     uint64_t links;
     int64_t down_since, next_attempt;
     unsigned int backoff_ms;
+    struct vmsec__attempt *at; /* connecting side: the link being opened, NULL when none */
     /* sending: seq of the next message, highest acknowledged, highest written to this channel */
     uint64_t next_seq, acked, sent_upto;
     struct sq_entry *sq_head, *sq_tail, *sq_unsent;
@@ -147,8 +170,15 @@ int vmsec__session_acked(vmsec_session *s, uint64_t ack);
 void vmsec__session_rewind(vmsec_session *s);
 int vmsec__session_pump(vmsec_session *s);
 /* session_link.c: the connecting side's reconnect attempt, the accepting side's take-over of a
- * resume its listener verified, and the accepting side's blocking wait for one. */
+ * resume its listener verified, and the accepting side's blocking wait for one. A reconnect
+ * attempt advances as far as it can without waiting (non-blocking mode) or runs to its end. */
 int vmsec__session_reconnect(vmsec_session *s);
+/* An attempt under way: what to poll for (-1 / 0 / 0 when none), when it must be called again. */
+int vmsec__session_attempt_fd(const vmsec_session *s);
+short vmsec__session_attempt_events(const vmsec_session *s);
+int64_t vmsec__session_attempt_due(const vmsec_session *s);
+/* Abandons an attempt under way (its descriptor is closed). */
+void vmsec__session_attempt_clear(vmsec_session *s);
 int vmsec__session_take_pending(vmsec_session *s);
 int vmsec__session_wait_resume(vmsec_session *s, int timeout_ms);
 /* Installs a new link after a verified resume; peer_recvd: what the peer said it received. */

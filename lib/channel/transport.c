@@ -225,61 +225,31 @@ static int socket_error(int err, const char *what, const char *address)
     return vmsec__error_errno(vmsec__errno_code(err), err, "%s %s", what, address);
 }
 
-/* Non-blocking connect bounded by deadline (ms since the monotonic epoch, or 0 for none). */
-static int connect_one(int family, const struct sockaddr *sa, socklen_t len, int64_t deadline, const char *address,
-                       int *fd_out)
+enum { CONNECT_DONE, CONNECT_PENDING, CONNECT_FULL };
+
+/* connect(2) on a non-blocking socket: CONNECT_DONE, CONNECT_PENDING (in progress: its outcome once
+ * the socket is writable), CONNECT_FULL or an error. A unix listener with a full backlog refuses a
+ * non-blocking connect with EAGAIN (CONNECT_FULL): nothing is in progress then, and POLLOUT would
+ * report the unconnected socket as ready, so the caller connects again a little later. */
+static int connect_try(int fd, const struct sockaddr *sa, socklen_t len, const char *address)
 {
-    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), err = 0;
+    if (connect(fd, sa, len) == 0)
+        return CONNECT_DONE;
+    if (errno == EINPROGRESS)
+        return CONNECT_PENDING;
+    if (errno == EAGAIN)
+        return CONNECT_FULL;
+    return socket_error(errno, "connect to", address);
+}
+
+/* The outcome of a connect that was in progress, once its socket is writable. */
+static int connect_result(int fd, const char *address)
+{
+    int err = 0;
     socklen_t elen = sizeof(err);
-    if (fd < 0)
-        return socket_error(errno, "socket for", address);
-    int rc = connect(fd, sa, len);
-    /* A unix listener with a full backlog refuses a non-blocking connect with EAGAIN: nothing is
-     * in progress then (POLLOUT would report an unconnected socket as ready), so retry until the
-     * listener makes room or the deadline passes. */
-    for (unsigned delay_ms = 1; rc < 0 && errno == EAGAIN; delay_ms = delay_ms < 64 ? delay_ms * 2 : 64) {
-        if (deadline && deadline - now_ms() <= 0) {
-            close(fd);
-            return socket_error(ETIMEDOUT, "connect to", address);
-        }
-        nanosleep(&(struct timespec){.tv_nsec = (long)delay_ms * 1000000L}, NULL);
-        rc = connect(fd, sa, len);
-    }
-    if (rc < 0) {
-        if (errno != EINPROGRESS) {
-            err = errno;
-            close(fd);
-            return socket_error(err, "connect to", address);
-        }
-        for (;;) {
-            struct pollfd p = {.fd = fd, .events = POLLOUT};
-            int64_t left = deadline ? deadline - now_ms() : -1;
-            int r;
-            if (deadline && left <= 0) {
-                close(fd);
-                return socket_error(ETIMEDOUT, "connect to", address);
-            }
-            r = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r == 0)
-                continue; /* the deadline check above reports it */
-            break;
-        }
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
-            err = errno;
-        if (err) {
-            close(fd);
-            return socket_error(err, "connect to", address);
-        }
-    }
-    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
         err = errno;
-        close(fd);
-        return vmsec__error_errno(VMSEC_EIO, err, "fcntl on the socket for %s", address);
-    }
-    *fd_out = fd;
-    return 0;
+    return err ? socket_error(err, "connect to", address) : 0;
 }
 
 static int resolve(const struct vmsec__address *a, const char *address, bool passive, struct addrinfo **res)
@@ -294,34 +264,160 @@ static int resolve(const struct vmsec__address *a, const char *address, bool pas
     return 0;
 }
 
+static void connector_close(struct vmsec__connector *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->full = false;
+}
+
+/* Moves on to the next address a tcp: host name resolved to; false when none is left. */
+static bool connector_advance(struct vmsec__connector *c)
+{
+    if (!c->next)
+        return false;
+    c->family = c->next->ai_family;
+    c->sa = c->next->ai_addr;
+    c->salen = c->next->ai_addrlen;
+    c->next = c->next->ai_next;
+    return true;
+}
+
+static int connector_state(struct vmsec__connector *c, int how)
+{
+    c->full = how == CONNECT_FULL;
+    if (c->full) {
+        c->retry_ms = !c->retry_ms ? 1 : c->retry_ms < 64 ? c->retry_ms * 2 : 64;
+        c->retry_at = now_ms() + c->retry_ms;
+    }
+    return how == CONNECT_DONE ? 0 : VMSEC_EAGAIN;
+}
+
+/* Connects to the current address; while that fails at once, to the next ones. */
+static int connector_open(struct vmsec__connector *c)
+{
+    int rc;
+    for (;;) {
+        if ((c->fd = socket(c->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+            rc = socket_error(errno, "socket for", c->address);
+        else
+            rc = connect_try(c->fd, c->sa, c->salen, c->address);
+        if (rc >= 0)
+            return connector_state(c, rc);
+        connector_close(c);
+        if (!connector_advance(c))
+            return rc;
+    }
+}
+
+int vmsec__connector_start(struct vmsec__connector *c, const char *address)
+{
+    int rc;
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+    if (strlen(address) >= sizeof(c->address))
+        return vmsec__error(VMSEC_ETOOBIG, "address too long");
+    strcpy(c->address, address);
+    if ((rc = vmsec__address_parse(&c->a, address)) < 0)
+        return rc;
+    c->family = c->a.family;
+    c->salen = c->a.len;
+    if (c->a.family == AF_VSOCK) {
+        if (c->a.sa.vm.svm_cid == VMADDR_CID_ANY || c->a.sa.vm.svm_port == VMADDR_PORT_ANY)
+            return vmsec__error(VMSEC_EFORMAT, "address '%s': 'any' can only be listened on", address);
+        c->sa = (const struct sockaddr *)&c->a.sa.vm;
+    } else if (c->a.family == AF_UNIX) {
+        c->sa = (const struct sockaddr *)&c->a.sa.un;
+    } else {
+        if (!strcmp(c->a.port, "0"))
+            return vmsec__error(VMSEC_EFORMAT, "address '%s': port 0 can only be listened on", address);
+        if ((rc = resolve(&c->a, address, false, &c->res)) < 0)
+            return rc;
+        c->next = c->res;
+        if (!connector_advance(c))
+            return vmsec__error(VMSEC_ENOTFOUND, "resolving %s: no address", address);
+    }
+    return connector_open(c);
+}
+
+int vmsec__connector_step(struct vmsec__connector *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+    int rc;
+    if (c->fd < 0)
+        return vmsec__error(VMSEC_ESTATE, "connect to %s: nothing in progress", c->address);
+    if (c->full) {
+        if (now_ms() < c->retry_at)
+            return VMSEC_EAGAIN;
+        rc = connect_try(c->fd, c->sa, c->salen, c->address);
+    } else {
+        if (poll(&p, 1, 0) <= 0)
+            return VMSEC_EAGAIN; /* still in progress (or EINTR: look again) */
+        rc = connect_result(c->fd, c->address);
+    }
+    if (rc >= 0)
+        return connector_state(c, rc);
+    connector_close(c);
+    return connector_advance(c) ? connector_open(c) : rc;
+}
+
+int vmsec__connector_fd(const struct vmsec__connector *c)
+{
+    return c->full ? -1 : c->fd;
+}
+
+int64_t vmsec__connector_due(const struct vmsec__connector *c)
+{
+    return c->full ? c->retry_at : 0;
+}
+
+int vmsec__connector_take(struct vmsec__connector *c)
+{
+    int fd = c->fd;
+    c->fd = -1;
+    return fd;
+}
+
+void vmsec__connector_clear(struct vmsec__connector *c)
+{
+    connector_close(c);
+    if (c->res)
+        freeaddrinfo(c->res);
+    c->res = c->next = NULL;
+}
+
+/* The connector, waited for: poll(2) for the connect in progress, bounded by deadline (0: none). */
 int vmsec_transport_connect(const char *address, unsigned int timeout_ms, int *fd)
 {
-    struct vmsec__address a;
-    struct addrinfo *res, *ai;
+    struct vmsec__connector c;
     int64_t deadline = timeout_ms ? now_ms() + timeout_ms : 0;
     int rc;
     if (!fd)
         return vmsec__error(VMSEC_EINVAL, "vmsec_transport_connect: fd is NULL");
     *fd = -1;
-    if ((rc = vmsec__address_parse(&a, address)) < 0)
-        return rc;
-    if (a.family == AF_VSOCK) {
-        if (a.sa.vm.svm_cid == VMADDR_CID_ANY || a.sa.vm.svm_port == VMADDR_PORT_ANY)
-            return vmsec__error(VMSEC_EFORMAT, "address '%s': 'any' can only be listened on", address);
-        return connect_one(AF_VSOCK, (struct sockaddr *)&a.sa.vm, a.len, deadline, address, fd);
-    }
-    if (a.family == AF_UNIX)
-        return connect_one(AF_UNIX, (struct sockaddr *)&a.sa.un, a.len, deadline, address, fd);
-    if (!strcmp(a.port, "0"))
-        return vmsec__error(VMSEC_EFORMAT, "address '%s': port 0 can only be listened on", address);
-    if ((rc = resolve(&a, address, false, &res)) < 0)
-        return rc;
-    rc = VMSEC_ENOTFOUND;
-    for (ai = res; ai; ai = ai->ai_next)
-        if ((rc = connect_one(ai->ai_family, ai->ai_addr, ai->ai_addrlen, deadline, address, fd)) == 0 ||
-            rc == VMSEC_ETIMEDOUT)
+    rc = vmsec__connector_start(&c, address);
+    while (rc == VMSEC_EAGAIN) {
+        struct pollfd p = {.fd = vmsec__connector_fd(&c), .events = POLLOUT};
+        int64_t wake = vmsec__connector_due(&c), now = now_ms();
+        if (deadline && (!wake || deadline < wake))
+            wake = deadline;
+        if (deadline && now >= deadline) {
+            rc = socket_error(ETIMEDOUT, "connect to", address);
             break;
-    freeaddrinfo(res);
+        }
+        if (poll(&p, p.fd >= 0, !wake ? -1 : wake - now > INT_MAX ? INT_MAX : (int)(wake - now)) < 0 &&
+            errno != EINTR) {
+            rc = vmsec__error_errno(VMSEC_EIO, errno, "poll while connecting to %s", address);
+            break;
+        }
+        rc = vmsec__connector_step(&c);
+    }
+    if (rc == 0 && fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) & ~O_NONBLOCK) < 0)
+        rc = vmsec__error_errno(VMSEC_EIO, errno, "fcntl on the socket for %s", address);
+    if (rc == 0)
+        *fd = vmsec__connector_take(&c);
+    vmsec__connector_clear(&c);
     return rc;
 }
 

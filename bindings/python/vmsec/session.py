@@ -121,7 +121,8 @@ class Session:
             self._s = ctypes.c_void_p()
 
     def fileno(self) -> int:
-        """The current channel's descriptor, or -1 between links; it changes on reconnects."""
+        """The current channel's descriptor, else the reconnect attempt's, or -1 between attempts;
+        it changes on every attempt: take it afresh after every call."""
         return lib.vmsec_session_fd(self.handle)
 
     @property
