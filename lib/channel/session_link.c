@@ -63,8 +63,16 @@ int vmsec__session_read_frame(vmsec_channel *ch, int64_t deadline, uint8_t **buf
 int vmsec__session_write_frame(vmsec_channel *ch, const struct vmsec__sframe *f, int64_t deadline)
 {
     uint8_t buf[SF_MAX_CONTROL];
-    int rc = vmsec_channel_send(ch, buf, vmsec__sframe_write(buf, f), 0);
-    if (rc < 0 && rc != VMSEC_EAGAIN)
+    size_t n = vmsec__sframe_write(buf, f);
+    int rc;
+    /* VMSEC_EAGAIN: too much is buffered and the frame was not taken; write out and send again */
+    while ((rc = vmsec_channel_send(ch, buf, n, 0)) == VMSEC_EAGAIN) {
+        if ((rc = vmsec_channel_flush(ch)) == VMSEC_EAGAIN)
+            rc = wait_until(ch, POLLOUT, deadline);
+        if (rc < 0)
+            return rc;
+    }
+    if (rc < 0)
         return rc;
     while ((rc = vmsec_channel_flush(ch)) == VMSEC_EAGAIN)
         if ((rc = wait_until(ch, POLLOUT, deadline)) < 0)
