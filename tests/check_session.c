@@ -157,6 +157,63 @@ START_TEST(acknowledgements_release_the_buffer)
 }
 END_TEST
 
+/* The session reads every frame in place (vmsec__channel_next): a ready message is shown, not
+ * consumed, until taken, and the expected outcomes on that path (a message, nothing yet) leave
+ * vmsec_error_last() alone, while a public recv still explains a buffer too small. */
+START_TEST(frames_are_read_in_place_without_formatting_errors)
+{
+    vmsec_channel *tx, *rx;
+    uint8_t big[70000];
+    const uint8_t *m;
+    size_t len;
+    int sv[2], rc_tx = VMSEC_EAGAIN, rc_rx = VMSEC_EAGAIN;
+    randombytes_buf(big, sizeof(big));
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    ck_assert_int_eq(vmsec_channel_new(&tx, cfg_a, sv[0], VMSEC_ROLE_INITIATOR, VMSEC_CHANNEL_OWN_FD), 0);
+    ck_assert_int_eq(vmsec_channel_new(&rx, cfg_b, sv[1], VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), 0);
+    while (rc_tx == VMSEC_EAGAIN || rc_rx == VMSEC_EAGAIN) {
+        if (rc_tx == VMSEC_EAGAIN)
+            rc_tx = vmsec_channel_handshake(tx);
+        if (rc_rx == VMSEC_EAGAIN)
+            rc_rx = vmsec_channel_handshake(rx);
+    }
+    ck_assert_int_eq(rc_tx, 0);
+    ck_assert_int_eq(rc_rx, 0);
+    vmsec_error_clear();
+    ck_assert_int_eq(vmsec__channel_next(rx, &m, &len), VMSEC_EAGAIN);
+    ck_assert_ptr_null(m);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_str_eq(vmsec_error_last(), "");
+    ck_assert_int_eq(vmsec_channel_send(tx, (const uint8_t *)"abc", 3, 0), 0);
+    ck_assert_int_eq(vmsec_channel_send(tx, big, sizeof(big), 0), 0); /* two records */
+    ck_assert_int_eq(vmsec_channel_send(tx, (const uint8_t *)"hello", 5, 0), 0);
+    ck_assert_int_eq(vmsec_channel_flush(tx), 0);
+    for (int i = 0; i < 2; i++) { /* shown again until taken */
+        ck_assert_int_eq(vmsec__channel_next(rx, &m, &len), 0);
+        ck_assert_uint_eq(len, 3);
+        ck_assert_mem_eq(m, "abc", 3);
+    }
+    vmsec__channel_msg_take(rx);
+    ck_assert_int_eq(vmsec__channel_next(rx, &m, &len), 0);
+    ck_assert_uint_eq(len, sizeof(big));
+    ck_assert_mem_eq(m, big, sizeof(big));
+    vmsec__channel_msg_take(rx);
+    ck_assert_str_eq(vmsec_error_last(), "");
+    /* the public call keeps its size probe, and a message about it */
+    ck_assert_int_eq(vmsec_channel_recv(rx, NULL, 0, &len), VMSEC_ETOOBIG);
+    ck_assert_uint_eq(len, 5);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "does not fit"));
+    ck_assert_int_eq(vmsec__channel_next(rx, &m, &len), 0);
+    ck_assert_mem_eq(m, "hello", 5);
+    vmsec__channel_msg_take(rx);
+    ck_assert_int_eq(vmsec_channel_close(tx), 0);
+    ck_assert_int_eq(vmsec__channel_next(rx, &m, &len), VMSEC_ECLOSED);
+    ck_assert_ptr_null(m);
+    vmsec_channel_free(tx);
+    vmsec_channel_free(rx);
+}
+END_TEST
+
 static void *accept_n(void *p);
 
 /* ---- over sockets ---------------------------------------------------------------------------- */
@@ -739,6 +796,7 @@ int main(void)
     tcase_add_test(tc, malformed_frames_are_protocol_errors);
     tcase_add_test(tc, proofs_bind_secret_side_id_and_channel);
     tcase_add_test(tc, acknowledgements_release_the_buffer);
+    tcase_add_test(tc, frames_are_read_in_place_without_formatting_errors);
     tcase_add_test(tc, exchange_and_orderly_close_end_both_sides);
     tcase_add_test(tc, a_reset_link_is_resumed_exactly_once);
     tcase_add_test(tc, a_restarted_listener_reports_the_session_lost_on_both_sides);

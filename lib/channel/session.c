@@ -436,13 +436,13 @@ static int read_link(vmsec_session *s)
     size_t limit = s->in_recv ? VMSEC_MIN(RECV_AHEAD, s->opts.max_unacked_bytes) : s->opts.max_unacked_bytes;
     while (s->link == LINK_UP && s->rq_bytes < limit && !(s->in_recv && s->direct_done && !s->nonblock)) {
         struct rq_entry *e;
-        size_t n = 0, cap;
-        int rc = vmsec_channel_recv(s->ch, NULL, 0, &n);
+        const uint8_t *frame;
+        size_t n, cap;
+        /* read in place: the frame is copied once, into the caller's buffer or a queue entry */
+        int rc = vmsec__channel_next(s->ch, &frame, &n);
         if (rc == VMSEC_EAGAIN)
             return 0;
-        if (rc == 0)
-            return vmsec__session_fail(s, VMSEC_EPROTO, "an empty session frame");
-        if (rc != VMSEC_ETOOBIG) {
+        if (rc < 0) {
             if (rc == VMSEC_ECLOSED && (s->peer_closed || (s->rq_tail && s->rq_tail->close))) {
                 vmsec_channel_free(s->ch); /* the peer's orderly end: nothing to resume */
                 s->ch = NULL;
@@ -453,25 +453,20 @@ static int read_link(vmsec_session *s)
             vmsec__session_link_lost(s, rc);
             return 0;
         }
-        if (s->direct_buf) {
-            size_t vlen;
-            const uint8_t *view = vmsec__channel_msg_view(s->ch, &vlen);
-            if (view && (rc = take_direct(s, view, vlen)) != 1) {
-                vmsec__channel_msg_take(s->ch);
-                if (rc < 0)
-                    return rc;
-                continue;
-            }
+        if (n == 0)
+            return vmsec__session_fail(s, VMSEC_EPROTO, "an empty session frame");
+        if (s->direct_buf && (rc = take_direct(s, frame, n)) != 1) {
+            vmsec__channel_msg_take(s->ch);
+            if (rc < 0)
+                return rc;
+            continue;
         }
         if (!(e = buf_get(s, sizeof(*e) + n, &cap)))
             return vmsec__session_fail(s, VMSEC_ENOMEM, "out of memory receiving a %zu-byte frame", n);
         e->cap = cap;
         e->len = n;
-        if ((rc = vmsec_channel_recv(s->ch, e->frame, n, &n)) < 0) {
-            buf_put(s, e, e->cap);
-            vmsec__session_link_lost(s, rc);
-            return 0;
-        }
+        memcpy(e->frame, frame, n);
+        vmsec__channel_msg_take(s->ch);
         if ((rc = take_frame(s, e)) < 0)
             return rc;
     }
