@@ -314,9 +314,10 @@ static bool ack_now(const vmsec_session *s)
     return n >= ACK_EVERY || (n && n >= quarter) || s->unacked_bytes >= s->opts.max_unacked_bytes / 4;
 }
 
-static bool ack_owed(const vmsec_session *s, int64_t now)
+/* The clock is read only when the timer decides: write_link runs for every message sent. */
+static bool ack_owed(const vmsec_session *s)
 {
-    return s->delivered > s->ack_sent && (ack_now(s) || (s->ack_due && now >= s->ack_due));
+    return s->delivered > s->ack_sent && (ack_now(s) || (s->ack_due && vmsec__session_now() >= s->ack_due));
 }
 
 static void ack_done(vmsec_session *s)
@@ -343,7 +344,7 @@ static int write_link(vmsec_session *s)
         s->sq_unsent = e->next;
         ack_done(s);
     }
-    if (s->link == LINK_UP && ack_owed(s, vmsec__session_now())) {
+    if (s->link == LINK_UP && ack_owed(s)) {
         uint8_t buf[SF_MAX_CONTROL];
         struct vmsec__sframe f = {.type = SF_ACK, .ack = s->delivered};
         rc = vmsec_channel_send(s->ch, buf, vmsec__sframe_write(buf, &f), 0);
@@ -352,7 +353,9 @@ static int write_link(vmsec_session *s)
         if (rc == 0)
             ack_done(s);
     }
-    if (s->link == LINK_UP && (rc = vmsec_channel_flush(s->ch)) < 0 && rc != VMSEC_EAGAIN)
+    /* a flush with nothing pending (the send above wrote it all, or nothing was sent) is a no-op */
+    if (s->link == LINK_UP && (vmsec_channel_poll_events(s->ch) & POLLOUT) && (rc = vmsec_channel_flush(s->ch)) < 0 &&
+        rc != VMSEC_EAGAIN)
         goto lost;
     return 0;
 lost:
