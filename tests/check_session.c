@@ -78,8 +78,14 @@ END_TEST
 
 START_TEST(data_frames_carry_their_payload)
 {
+    static const uint8_t wire[SF_HDR] = {SF_DATA, 1, 2, 3, 4, 5, 6, 7, 8, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8};
     uint8_t buf[SF_HDR + 3];
-    struct vmsec__sframe f = {.type = SF_DATA, .seq = 1, .ack = 0}, g;
+    struct vmsec__sframe f = {.type = SF_DATA, .seq = 0x0102030405060708ull, .ack = 0xf1f2f3f4f5f6f7f8ull}, g;
+    /* the numbers are big-endian (doc/SESSIONS.md) */
+    ck_assert_uint_eq(vmsec__sframe_write(buf, &f), SF_HDR);
+    ck_assert_mem_eq(buf, wire, SF_HDR);
+    ck_assert_uint_eq(vmsec__get_u64(wire + 9), f.ack);
+    f.seq = 1, f.ack = 0;
     vmsec__sframe_write(buf, &f);
     memcpy(buf + SF_HDR, "abc", 3);
     ck_assert_int_eq(vmsec__sframe_parse(buf, sizeof(buf), &g), 0);
