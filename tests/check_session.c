@@ -82,8 +82,14 @@ END_TEST
 
 START_TEST(data_frames_carry_their_payload)
 {
+    static const uint8_t wire[SF_HDR] = {SF_DATA, 1, 2, 3, 4, 5, 6, 7, 8, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8};
     uint8_t buf[SF_HDR + 3];
-    struct vmsec__sframe f = {.type = SF_DATA, .seq = 1, .ack = 0}, g;
+    struct vmsec__sframe f = {.type = SF_DATA, .seq = 0x0102030405060708ull, .ack = 0xf1f2f3f4f5f6f7f8ull}, g;
+    /* the numbers are big-endian (doc/SESSIONS.md) */
+    ck_assert_uint_eq(vmsec__sframe_write(buf, &f), SF_HDR);
+    ck_assert_mem_eq(buf, wire, SF_HDR);
+    ck_assert_uint_eq(vmsec__get_u64(wire + 9), f.ack);
+    f.seq = 1, f.ack = 0;
     vmsec__sframe_write(buf, &f);
     memcpy(buf + SF_HDR, "abc", 3);
     ck_assert_int_eq(vmsec__sframe_parse(buf, sizeof(buf), &g), 0);
@@ -158,6 +164,63 @@ START_TEST(acknowledgements_release_the_buffer)
     ck_assert_uint_eq(s->sq_count, 1);
     ck_assert_int_eq(vmsec__session_acked(s, 4), VMSEC_EPROTO);
     vmsec_session_free(s);
+}
+END_TEST
+
+/* The session reads every frame in place (vmsec__channel_next): a ready message is shown, not
+ * consumed, until taken, and the expected outcomes on that path (a message, nothing yet) leave
+ * vmsec_error_last() alone, while a public recv still explains a buffer too small. */
+START_TEST(frames_are_read_in_place_without_formatting_errors)
+{
+    vmsec_channel *tx, *rx;
+    uint8_t big[70000];
+    const uint8_t *m;
+    size_t len;
+    int sv[2], rc_tx = VMSEC_EAGAIN, rc_rx = VMSEC_EAGAIN;
+    randombytes_buf(big, sizeof(big));
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    ck_assert_int_eq(vmsec_channel_new(&tx, cfg_a, sv[0], VMSEC_ROLE_INITIATOR, VMSEC_CHANNEL_OWN_FD), 0);
+    ck_assert_int_eq(vmsec_channel_new(&rx, cfg_b, sv[1], VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD), 0);
+    while (rc_tx == VMSEC_EAGAIN || rc_rx == VMSEC_EAGAIN) {
+        if (rc_tx == VMSEC_EAGAIN)
+            rc_tx = vmsec_channel_handshake(tx);
+        if (rc_rx == VMSEC_EAGAIN)
+            rc_rx = vmsec_channel_handshake(rx);
+    }
+    ck_assert_int_eq(rc_tx, 0);
+    ck_assert_int_eq(rc_rx, 0);
+    vmsec_error_clear();
+    ck_assert_int_eq(vmsec__channel_next(rx, &m, &len), VMSEC_EAGAIN);
+    ck_assert_ptr_null(m);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_str_eq(vmsec_error_last(), "");
+    ck_assert_int_eq(vmsec_channel_send(tx, (const uint8_t *)"abc", 3, 0), 0);
+    ck_assert_int_eq(vmsec_channel_send(tx, big, sizeof(big), 0), 0); /* two records */
+    ck_assert_int_eq(vmsec_channel_send(tx, (const uint8_t *)"hello", 5, 0), 0);
+    ck_assert_int_eq(vmsec_channel_flush(tx), 0);
+    for (int i = 0; i < 2; i++) { /* shown again until taken */
+        ck_assert_int_eq(vmsec__channel_next(rx, &m, &len), 0);
+        ck_assert_uint_eq(len, 3);
+        ck_assert_mem_eq(m, "abc", 3);
+    }
+    vmsec__channel_msg_take(rx);
+    ck_assert_int_eq(vmsec__channel_next(rx, &m, &len), 0);
+    ck_assert_uint_eq(len, sizeof(big));
+    ck_assert_mem_eq(m, big, sizeof(big));
+    vmsec__channel_msg_take(rx);
+    ck_assert_str_eq(vmsec_error_last(), "");
+    /* the public call keeps its size probe, and a message about it */
+    ck_assert_int_eq(vmsec_channel_recv(rx, NULL, 0, &len), VMSEC_ETOOBIG);
+    ck_assert_uint_eq(len, 5);
+    ck_assert_ptr_nonnull(strstr(vmsec_error_last(), "does not fit"));
+    ck_assert_int_eq(vmsec__channel_next(rx, &m, &len), 0);
+    ck_assert_mem_eq(m, "hello", 5);
+    vmsec__channel_msg_take(rx);
+    ck_assert_int_eq(vmsec_channel_close(tx), 0);
+    ck_assert_int_eq(vmsec__channel_next(rx, &m, &len), VMSEC_ECLOSED);
+    ck_assert_ptr_null(m);
+    vmsec_channel_free(tx);
+    vmsec_channel_free(rx);
 }
 END_TEST
 
@@ -984,6 +1047,7 @@ int main(void)
     tcase_add_test(tc, malformed_frames_are_protocol_errors);
     tcase_add_test(tc, proofs_bind_secret_side_id_and_channel);
     tcase_add_test(tc, acknowledgements_release_the_buffer);
+    tcase_add_test(tc, frames_are_read_in_place_without_formatting_errors);
     tcase_add_test(tc, exchange_and_orderly_close_end_both_sides);
     tcase_add_test(tc, a_reset_link_is_resumed_exactly_once);
     tcase_add_test(tc, a_restarted_listener_reports_the_session_lost_on_both_sides);

@@ -482,16 +482,17 @@ static int wait_for_end(vmsec_channel *ch)
     return vmsec_engine_recv(ch->e, NULL, 0, &(size_t){0}); /* VMSEC_ECLOSED, naming the role */
 }
 
-int vmsec_channel_recv(vmsec_channel *ch, uint8_t *buf, size_t cap, size_t *len)
+/* Reads until the engine has a message and receives it into buf, or with peek only reports it (0,
+ * *len its size); otherwise returns what a recv finds instead: VMSEC_EAGAIN (non-blocking),
+ * VMSEC_ECLOSED or a failure. */
+static int next_message(vmsec_channel *ch, uint8_t *buf, size_t cap, size_t *len, bool peek)
 {
     int rc;
-    if (!ch || !len || (!buf && cap))
-        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_recv: NULL argument");
     *len = 0;
     if (!atomic_load(&ch->hs_done) && (rc = vmsec_channel_handshake(ch)) < 0)
         return rc;
     for (;;) {
-        rc = vmsec_engine_recv(ch->e, buf, cap, len);
+        rc = peek ? vmsec__engine_recv_ready(ch->e, len) : vmsec_engine_recv(ch->e, buf, cap, len);
         if (rc == VMSEC_ECLOSED && !ch->close_waited)
             rc = wait_for_end(ch);
         if (rc != VMSEC_EAGAIN)
@@ -499,6 +500,13 @@ int vmsec_channel_recv(vmsec_channel *ch, uint8_t *buf, size_t cap, size_t *len)
         if ((rc = ch->live ? read_live(ch) : read_some(ch, 1)) < 0)
             return rc;
     }
+}
+
+int vmsec_channel_recv(vmsec_channel *ch, uint8_t *buf, size_t cap, size_t *len)
+{
+    if (!ch || !len || (!buf && cap))
+        return vmsec__error(VMSEC_EINVAL, "vmsec_channel_recv: NULL argument");
+    return next_message(ch, buf, cap, len, false);
 }
 
 int vmsec_channel_close(vmsec_channel *ch)
@@ -604,9 +612,14 @@ void vmsec__channel_trim(vmsec_channel *ch)
         vmsec__engine_trim(ch->e);
 }
 
-const uint8_t *vmsec__channel_msg_view(const vmsec_channel *ch, size_t *len)
+int vmsec__channel_next(vmsec_channel *ch, const uint8_t **msg, size_t *len)
 {
-    return vmsec__engine_msg_view(ch->e, len);
+    int rc;
+    *msg = NULL;
+    if ((rc = next_message(ch, NULL, 0, len, true)) < 0)
+        return rc;
+    *msg = vmsec__engine_msg_view(ch->e, len);
+    return 0;
 }
 
 void vmsec__channel_msg_take(vmsec_channel *ch)

@@ -54,7 +54,16 @@ void vmsec__channel_trim(vmsec_channel *ch);
  * the step that drops it as a recv would once copied: for a caller that needs only part of it. */
 const uint8_t *vmsec__engine_msg_view(const vmsec_engine *e, size_t *len);
 void vmsec__engine_msg_take(vmsec_engine *e);
-const uint8_t *vmsec__channel_msg_view(const vmsec_channel *ch, size_t *len);
+/* vmsec_engine_recv() without the copy: 0 when a message is ready (*len: its size, see
+ * vmsec__engine_msg_view), else what vmsec_engine_recv() returns when none is (VMSEC_EAGAIN,
+ * unformatted, VMSEC_ECLOSED or the failure). */
+int vmsec__engine_recv_ready(vmsec_engine *e, size_t *len);
+/* vmsec_channel_recv() without the copy: reads (or, blocking, waits) until a message is ready and
+ * returns 0 with *msg pointing at it in the channel's buffer, valid until vmsec__channel_msg_take()
+ * drops it; otherwise exactly what vmsec_channel_recv() would return, VMSEC_EAGAIN without a
+ * message formatted. For the session layer, which reads every message this way: a size probe
+ * through vmsec_channel_recv(NULL, 0) formats a VMSEC_ETOOBIG message per frame. */
+int vmsec__channel_next(vmsec_channel *ch, const uint8_t **msg, size_t *len);
 void vmsec__channel_msg_take(vmsec_channel *ch);
 /* True once close_notify was queued. */
 bool vmsec__engine_send_closed(const vmsec_engine *e);

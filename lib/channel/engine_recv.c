@@ -404,11 +404,9 @@ static int eof_verdict(vmsec_engine *e)
                                                                      : "possible truncation attack");
 }
 
-int vmsec_engine_recv(vmsec_engine *e, uint8_t *buf, size_t cap, size_t *len)
+int vmsec__engine_recv_ready(vmsec_engine *e, size_t *len)
 {
     int rc;
-    if (!e || !len || (!buf && cap))
-        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_recv: NULL argument");
     *len = 0;
     if (atomic_load(&e->state) == VMSEC_STATE_FAILED && (rc = vmsec__engine_failed_guard(e, 1)) < 0)
         return rc;
@@ -418,6 +416,16 @@ int vmsec_engine_recv(vmsec_engine *e, uint8_t *buf, size_t cap, size_t *len)
         return VMSEC_EAGAIN;
     }
     *len = e->msg_len;
+    return 0;
+}
+
+int vmsec_engine_recv(vmsec_engine *e, uint8_t *buf, size_t cap, size_t *len)
+{
+    int rc;
+    if (!e || !len || (!buf && cap))
+        return vmsec__error(VMSEC_EINVAL, "vmsec_engine_recv: NULL argument");
+    if ((rc = vmsec__engine_recv_ready(e, len)) < 0)
+        return rc;
     if (cap < e->msg_len)
         return vmsec__error(VMSEC_ETOOBIG, "message of %zu bytes does not fit a %zu-byte buffer", e->msg_len, cap);
     if (e->msg_len)

@@ -316,9 +316,10 @@ static bool ack_now(const vmsec_session *s)
     return n >= ACK_EVERY || (n && n >= quarter) || s->unacked_bytes >= s->opts.max_unacked_bytes / 4;
 }
 
-static bool ack_owed(const vmsec_session *s, int64_t now)
+/* The clock is read only when the timer decides: write_link runs for every message sent. */
+static bool ack_owed(const vmsec_session *s)
 {
-    return s->delivered > s->ack_sent && (ack_now(s) || (s->ack_due && now >= s->ack_due));
+    return s->delivered > s->ack_sent && (ack_now(s) || (s->ack_due && vmsec__session_now() >= s->ack_due));
 }
 
 static void ack_done(vmsec_session *s)
@@ -345,7 +346,7 @@ static int write_link(vmsec_session *s)
         s->sq_unsent = e->next;
         ack_done(s);
     }
-    if (s->link == LINK_UP && ack_owed(s, vmsec__session_now())) {
+    if (s->link == LINK_UP && ack_owed(s)) {
         uint8_t buf[SF_MAX_CONTROL];
         struct vmsec__sframe f = {.type = SF_ACK, .ack = s->delivered};
         rc = vmsec_channel_send(s->ch, buf, vmsec__sframe_write(buf, &f), 0);
@@ -354,7 +355,9 @@ static int write_link(vmsec_session *s)
         if (rc == 0)
             ack_done(s);
     }
-    if (s->link == LINK_UP && (rc = vmsec_channel_flush(s->ch)) < 0 && rc != VMSEC_EAGAIN)
+    /* a flush with nothing pending (the send above wrote it all, or nothing was sent) is a no-op */
+    if (s->link == LINK_UP && (vmsec_channel_poll_events(s->ch) & POLLOUT) && (rc = vmsec_channel_flush(s->ch)) < 0 &&
+        rc != VMSEC_EAGAIN)
         goto lost;
     return 0;
 lost:
@@ -403,19 +406,21 @@ static int take_frame(vmsec_session *s, struct rq_entry *e)
  * message). 1: not such a frame (the caller queues it as usual). */
 static int take_direct(vmsec_session *s, const uint8_t *frame, size_t n)
 {
-    struct vmsec__sframe f;
+    /* a DATA frame is its type, seq and ack, then the payload: what vmsec__sframe_parse would find
+     * (seq is never 0 here, recvd + 1 is at least 1); anything else goes the queue's way */
+    size_t len = n - SF_HDR;
     int rc;
-    if (!s->direct_buf || s->rq_head || n < SF_HDR || frame[0] != SF_DATA || n - SF_HDR > s->direct_cap ||
-        vmsec__sframe_parse(frame, n, &f) < 0 || f.seq != s->recvd + 1)
+    if (!s->direct_buf || s->rq_head || n < SF_HDR || frame[0] != SF_DATA || len > s->direct_cap ||
+        vmsec__get_u64(frame + 1) != s->recvd + 1)
         return 1;
-    if ((rc = vmsec__session_acked(s, f.ack)) < 0)
+    if ((rc = vmsec__session_acked(s, vmsec__get_u64(frame + 9))) < 0)
         return rc;
-    if (f.len)
-        memcpy(s->direct_buf, f.data, f.len);
-    *s->direct_len = f.len;
+    if (len)
+        memcpy(s->direct_buf, frame + SF_HDR, len);
+    *s->direct_len = len;
     s->direct_buf = NULL;
     s->direct_done = true;
-    s->recvd = f.seq;
+    s->recvd++;
     s->delivered++;
     s->unacked_bytes += n;
     if (!s->ack_due)
@@ -438,13 +443,13 @@ static int read_link(vmsec_session *s)
     size_t limit = s->in_recv ? VMSEC_MIN(RECV_AHEAD, s->opts.max_unacked_bytes) : s->opts.max_unacked_bytes;
     while (s->link == LINK_UP && s->rq_bytes < limit && !(s->in_recv && s->direct_done && !s->nonblock)) {
         struct rq_entry *e;
-        size_t n = 0, cap;
-        int rc = vmsec_channel_recv(s->ch, NULL, 0, &n);
+        const uint8_t *frame;
+        size_t n, cap;
+        /* read in place: the frame is copied once, into the caller's buffer or a queue entry */
+        int rc = vmsec__channel_next(s->ch, &frame, &n);
         if (rc == VMSEC_EAGAIN)
             return 0;
-        if (rc == 0)
-            return vmsec__session_fail(s, VMSEC_EPROTO, "an empty session frame");
-        if (rc != VMSEC_ETOOBIG) {
+        if (rc < 0) {
             if (rc == VMSEC_ECLOSED && (s->peer_closed || (s->rq_tail && s->rq_tail->close))) {
                 vmsec_channel_free(s->ch); /* the peer's orderly end: nothing to resume */
                 s->ch = NULL;
@@ -455,25 +460,20 @@ static int read_link(vmsec_session *s)
             vmsec__session_link_lost(s, rc);
             return 0;
         }
-        if (s->direct_buf) {
-            size_t vlen;
-            const uint8_t *view = vmsec__channel_msg_view(s->ch, &vlen);
-            if (view && (rc = take_direct(s, view, vlen)) != 1) {
-                vmsec__channel_msg_take(s->ch);
-                if (rc < 0)
-                    return rc;
-                continue;
-            }
+        if (n == 0)
+            return vmsec__session_fail(s, VMSEC_EPROTO, "an empty session frame");
+        if (s->direct_buf && (rc = take_direct(s, frame, n)) != 1) {
+            vmsec__channel_msg_take(s->ch);
+            if (rc < 0)
+                return rc;
+            continue;
         }
         if (!(e = buf_get(s, sizeof(*e) + n, &cap)))
             return vmsec__session_fail(s, VMSEC_ENOMEM, "out of memory receiving a %zu-byte frame", n);
         e->cap = cap;
         e->len = n;
-        if ((rc = vmsec_channel_recv(s->ch, e->frame, n, &n)) < 0) {
-            buf_put(s, e, e->cap);
-            vmsec__session_link_lost(s, rc);
-            return 0;
-        }
+        memcpy(e->frame, frame, n);
+        vmsec__channel_msg_take(s->ch);
         if ((rc = take_frame(s, e)) < 0)
             return rc;
     }
