@@ -218,9 +218,15 @@ static bool flush_pipe(vmsec_relay *r, struct pipebuf *b, int dst, size_t cap, u
         sigpipe_hold(r);
         ssize_t n = splice(b->pipe[0], NULL, dst, NULL, b->inpipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0) {
+            bool full = (size_t)n < b->inpipe;
             b->inpipe -= (size_t)n;
             *counter += (uint64_t)n;
             STAT_ADD(r->stat_bytes, (uint64_t)n);
+            /* Short: the destination's buffer filled up, and a second splice would only learn
+             * EAGAIN. The loop polls level-triggered, so a destination that is writable after
+             * all is reported at once. */
+            if (full)
+                break;
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
