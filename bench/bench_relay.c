@@ -43,7 +43,7 @@
 #define ROUNDS 5000
 #define TRIES 7
 #define SETUPS 100          /* requests timed per path */
-#define RELAY_BUFFER 65536  /* each relay's buffer per direction per session: the library's default */
+#define RELAY_BUFFER 131072 /* each relay's buffer per direction per session: the library's default */
 
 enum path { DIRECT, RELAYED, TWO_RELAYS, NPATHS };
 static const char *const path_name[NPATHS] = {"direct", "relayed", "two-relays"};
