@@ -18,7 +18,9 @@
  * round-trip latency of 64-byte messages (p50/p99); and the time a request takes to be accepted
  * (connect and request; through two relays that includes the link's TCP connect, its IK
  * handshake and the forwarded request, since each session opens its own link). Every socket
- * on every path keeps the system's default buffers, the relays' as well as the guests'. Setup (connect, request,
+ * on every path keeps the system's default buffers, the relays' as well as the guests'; each relay
+ * also holds up to its buffer limit (the library's default, set explicitly and printed) per direction
+ * of a session, which a direct path lacks. Setup (connect, request,
  * handshake) is outside the timed throughput part. Results: markdown on stdout and JSON lines in
  * $VMSEC_BENCH_JSON; VMSEC_BENCH_RELAY_TRIES overrides the number of tries. */
 #include <arpa/inet.h>
@@ -41,6 +43,7 @@
 #define ROUNDS 5000
 #define TRIES 7
 #define SETUPS 100          /* requests timed per path */
+#define RELAY_BUFFER 131072 /* each relay's buffer per direction per session: the library's default */
 
 enum path { DIRECT, RELAYED, TWO_RELAYS, NPATHS };
 static const char *const path_name[NPATHS] = {"direct", "relayed", "two-relays"};
@@ -388,7 +391,8 @@ static vmsec_relay *relay_new(const char *policy, const vmsec_keypair *kp)
     vmsec_policy *p;
     if (vmsec_relay_new(&r) < 0 || vmsec_policy_load_string(&p, policy, strlen(policy), "bench") < 0 ||
         vmsec_relay_set_policy(r, p) < 0 || vmsec_relay_set_audit_fd(r, -1) < 0 ||
-        vmsec_relay_set_connect(r, connect_target, NULL) < 0 || vmsec_relay_set_keypair(r, kp) < 0)
+        vmsec_relay_set_connect(r, connect_target, NULL) < 0 || vmsec_relay_set_keypair(r, kp) < 0 ||
+        vmsec_relay_set_limit(r, VMSEC_RELAY_LIMIT_BUFFER, RELAY_BUFFER) < 0)
         die("relay");
     return r;
 }
@@ -539,13 +543,15 @@ int main(void)
            tries, ratio[0][RELAYED], ratio[1][RELAYED], ratio[0][TWO_RELAYS], ratio[1][TWO_RELAYS]);
     printf("\n64 KiB writes (raw) or messages (vmsec); each try runs the three paths in turn and its ratios"
            " compare paths of the same try; ranges are the lowest and highest of the %d tries. Every socket,"
-           " the guests' and the relays', has the default %d KiB send buffer. Relay CPU is the relay threads' CPU time per GiB forwarded"
+           " the guests' and the relays', has the default %d KiB send buffer; each relay also holds up to"
+           " %d KiB per direction of a session (its buffer limit, the default), buffering a direct path"
+           " lacks. Relay CPU is the relay threads' CPU time per GiB forwarded"
            " (both relays for two relays; mean of the tries). RTT of %d-byte messages over %d rounds. A relay"
            " moves ciphertext without decrypting it; two linked relays also seal and open it again on"
            " their link (a vmsec channel over TCP, at most 16 KiB per message). Each request through two"
            " relays opens its own link (doc/RELAY.md, \"Federation\"), so there is no request over an"
            " established link to time.\n\n",
-           tries, default_sndbuf() >> 10, PING, ROUNDS);
+           tries, default_sndbuf() >> 10, RELAY_BUFFER >> 10, PING, ROUNDS);
     relays_stop();
     vmsec_keypair_free(g_kc);
     vmsec_keypair_free(g_ks);

@@ -62,7 +62,7 @@ typedef enum vmsec_relay_limit {
     VMSEC_RELAY_LIMIT_SESSIONS = 1,       /**< Sessions in any state, all sources (default 1024). */
     VMSEC_RELAY_LIMIT_PER_SOURCE = 2,     /**< Forwarding sessions per source domain (default 64). */
     VMSEC_RELAY_LIMIT_PENDING_PER_SOURCE = 3, /**< Sessions not yet forwarding, per source (default 8). */
-    VMSEC_RELAY_LIMIT_BUFFER = 4,         /**< Bytes buffered per direction per session (default 65536, min 4096). */
+    VMSEC_RELAY_LIMIT_BUFFER = 4,         /**< Bytes buffered per direction per session (default 131072, min 4096). */
     VMSEC_RELAY_LIMIT_REQUEST_TIMEOUT_MS = 5, /**< Time for the caller to send its request (default 5000). */
     VMSEC_RELAY_LIMIT_CONNECT_TIMEOUT_MS = 6, /**< Time for the target to accept (default 5000). */
     VMSEC_RELAY_LIMIT_IDLE_TIMEOUT_MS = 7 /**< Close forwarding sessions idle this long; 0 = never (default). */

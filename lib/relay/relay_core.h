@@ -58,8 +58,6 @@ struct pipebuf {
     bool eof;     /* the reading side reached end of stream */
     bool shut;    /* the eof was propagated with shutdown(SHUT_WR) */
     bool piped;   /* the pipe is in use (else data holds cap bytes) */
-    bool stalled; /* a splice in found no room or no data while the pipe held bytes: the reading
-                   * side is polled again only once the pipe has drained */
     int pipe[2];  /* read end, write end (valid while piped) */
     size_t inpipe; /* bytes in the pipe */
 };

@@ -218,9 +218,15 @@ static bool flush_pipe(vmsec_relay *r, struct pipebuf *b, int dst, size_t cap, u
         sigpipe_hold(r);
         ssize_t n = splice(b->pipe[0], NULL, dst, NULL, b->inpipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0) {
+            bool full = (size_t)n < b->inpipe;
             b->inpipe -= (size_t)n;
             *counter += (uint64_t)n;
             STAT_ADD(r->stat_bytes, (uint64_t)n);
+            /* Short: the destination's buffer filled up, and a second splice would only learn
+             * EAGAIN. The loop polls level-triggered, so a destination that is writable after
+             * all is reported at once. */
+            if (full)
+                break;
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -263,11 +269,13 @@ static bool copy_dir(vmsec_relay *r, struct pipebuf *b, int src, int dst, size_t
     return true;
 }
 
-/* The splice path: socket -> pipe -> socket until the source is empty, the destination full or
- * the pipe holds cap bytes. Returns false if the session must die. */
+/* The splice path: socket -> pipe -> socket until the source is empty or the destination full.
+ * The source is read only into an empty pipe: while the destination is full, what its sender
+ * writes waits in the source socket, and the relay sleeps until the destination drains instead
+ * of waking for each write to top the pipe up (a wakeup per write, and a futile splice out each
+ * time). Returns false if the session must die. */
 static bool splice_dir(vmsec_relay *r, struct pipebuf *b, int src, int dst, size_t cap, uint64_t *counter)
 {
-    b->stalled = false;
     bool more = true;
     for (int i = 0;; i++) {
         if (!flush_dir(r, b, dst, cap, counter))
@@ -275,9 +283,9 @@ static bool splice_dir(vmsec_relay *r, struct pipebuf *b, int src, int dst, size
         if (!b->piped)
             return b->eof || copy_dir(r, b, src, dst, cap, counter);
         /* Flushed just above: a pipe that still holds bytes has a full destination. */
-        if (!more || b->eof || b->end > b->start || b->inpipe >= cap || i == SPLICE_BURST)
+        if (!more || b->eof || b->end > b->start || b->inpipe > 0 || i == SPLICE_BURST)
             return true;
-        size_t want = cap - b->inpipe;
+        size_t want = cap;
         ssize_t n = splice(src, NULL, b->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n > 0) {
             b->inpipe += (size_t)n;
@@ -288,10 +296,7 @@ static bool splice_dir(vmsec_relay *r, struct pipebuf *b, int src, int dst, size
         } else if (n == 0) {
             b->eof = true;
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            /* An empty source, or a pipe out of slots (splice fills one per fragment): which,
-             * splice does not say. An empty pipe has free slots, so only then is it the source. */
-            b->stalled = b->inpipe > 0;
-            return true;
+            return true; /* an empty source (an empty pipe has free slots) */
         } else if (cannot_splice(errno)) {
             if (!dir_unpipe(b, cap))
                 return false;
@@ -326,7 +331,7 @@ static bool has_room(const struct pipebuf *b, size_t cap)
     if (b->eof)
         return false;
     if (b->piped)
-        return b->end == b->start && b->inpipe < cap && !b->stalled;
+        return b->end == b->start && b->inpipe == 0; /* see splice_dir() */
     return b->end < cap || b->start > 0; /* compacted on demand */
 }
 
