@@ -8,11 +8,14 @@
  *     backoff, reconnect, handshake, HELLO_RESUME/WELCOME and the send; median and p99;
  *   - the malloc heap per idle session, its channel included, beside the heap per idle channel
  *     (measured like bench_memory.c: growth over N open pairs, one malloc arena).
+ * Throughput and rate: 7 interleaved tries, median and range of the ratios.
  * Results: a markdown table on stdout and JSON lines in $VMSEC_BENCH_JSON. */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -182,19 +185,42 @@ static double channel_run(acceptor *a, size_t size, size_t count, double *cpu, d
     return t;
 }
 
-/* Session and channel runs alternate, ROUNDS of each, and each keeps its fastest: on a shared
- * machine the other load only ever slows a run down. */
-#define ROUNDS 3
+/* Each try runs a session and then a channel transfer, and its ratio compares the two runs of the
+ * same try; the rows give the median of TRIES tries and the range of the ratios. On a shared
+ * two-core machine a single best-of pick follows the noise of whichever run got lucky. */
+#define TRIES 7
 
-static double min2(double a, double b) { return a < b ? a : b; }
+static double median(const double *v, size_t n)
+{
+    double c[TRIES];
+    memcpy(c, v, n * sizeof(*v));
+    qsort(c, n, sizeof(*c), bench_cmp_double);
+    return n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
+}
 
-/* Each thread's CPU time per message, session against channel: steadier than the wall-clock
- * ratio on a loaded machine, and it says which side a difference is on. */
-static void cpu_rows(const char *what, size_t count, const double ths[2], const double thc[2])
+static double vmin(const double *v, size_t n)
+{
+    double m = v[0];
+    for (size_t i = 1; i < n; i++)
+        m = v[i] < m ? v[i] : m;
+    return m;
+}
+
+static double vmax(const double *v, size_t n)
+{
+    double m = v[0];
+    for (size_t i = 1; i < n; i++)
+        m = v[i] > m ? v[i] : m;
+    return m;
+}
+
+/* Each thread's CPU time per message, session against channel (medians of the tries): steadier
+ * than the wall-clock ratio on a loaded machine, and it says which side a difference is on. */
+static void cpu_rows(const char *what, size_t count, double ths[2][TRIES], double thc[2][TRIES])
 {
     static const char *side[] = {"sender", "receiver"};
     for (int i = 0; i < 2; i++) {
-        double us = ths[i] / count * 1e6, uc = thc[i] / count * 1e6;
+        double us = median(ths[i], TRIES) / count * 1e6, uc = median(thc[i], TRIES) / count * 1e6;
         printf("| %s, %s CPU/msg | %.2f us | %.2f us | %.2f | | | |\n", what, side[i], us, uc, us / uc);
         bench_json("{\"bench\":\"session\",\"what\":\"thread_cpu\",\"messages\":\"%s\",\"thread\":\"%s\","
                    "\"session_us_per_msg\":%.3f,\"channel_us_per_msg\":%.3f}",
@@ -205,37 +231,39 @@ static void cpu_rows(const char *what, size_t count, const double ths[2], const 
 static void rates(acceptor *a)
 {
     static const struct { size_t size, count; } runs[] = {{BIG, BIG_COUNT}, {SMALL, SMALL_COUNT}};
-    printf("### Sessions against plain channels (TCP loopback, one thread per side, best of %d)\n\n", ROUNDS);
-    printf("| messages | session | channel | ratio | floor | | CPU s, session / channel |\n"
+    printf("### Sessions against plain channels (TCP loopback, one thread per side, median of %d tries)\n\n",
+           TRIES);
+    printf("| messages | session | channel | ratio, median (range) | floor | | CPU s, session / channel |\n"
            "|---|---:|---:|---:|---:|---|---:|\n");
     for (size_t r = 0; r < 2; r++) {
-        double ts = 1e9, tc = 1e9, cs = 1e9, cc = 1e9, ratio, ths[2] = {1e9, 1e9}, thc[2] = {1e9, 1e9};
-        for (int k = 0; k < ROUNDS; k++) {
-            double cpu, th[2], t = session_run(a, runs[r].size, runs[r].count, &cpu, th);
-            ts = t < ts ? t : ts;
-            cs = cpu < cs ? cpu : cs;
-            ths[0] = min2(ths[0], th[0]), ths[1] = min2(ths[1], th[1]);
-            t = channel_run(a, runs[r].size, runs[r].count, &cpu, th);
-            tc = t < tc ? t : tc;
-            cc = cpu < cc ? cpu : cc;
-            thc[0] = min2(thc[0], th[0]), thc[1] = min2(thc[1], th[1]);
+        double ts[TRIES], tc[TRIES], cs[TRIES], cc[TRIES], ratio[TRIES], ths[2][TRIES], thc[2][TRIES];
+        double mr, lo, hi, n = (double)runs[r].count;
+        for (int k = 0; k < TRIES; k++) {
+            double th[2];
+            ts[k] = session_run(a, runs[r].size, runs[r].count, &cs[k], th);
+            ths[0][k] = th[0], ths[1][k] = th[1];
+            tc[k] = channel_run(a, runs[r].size, runs[r].count, &cc[k], th);
+            thc[0][k] = th[0], thc[1][k] = th[1];
+            ratio[k] = tc[k] / ts[k];
         }
-        ratio = tc / ts;
+        mr = median(ratio, TRIES), lo = vmin(ratio, TRIES), hi = vmax(ratio, TRIES);
         if (runs[r].size == BIG) {
-            double ms = runs[r].size * runs[r].count / ts / 1e6, mc = runs[r].size * runs[r].count / tc / 1e6;
-            printf("| 64 KiB throughput | %.0f MB/s | %.0f MB/s | %.2f | >= 0.90 | %s | %.2f / %.2f |\n", ms, mc,
-                   ratio, ratio >= 0.9 ? "met" : "MISSED", cs, cc);
+            double ms = runs[r].size * n / median(ts, TRIES) / 1e6, mc = runs[r].size * n / median(tc, TRIES) / 1e6;
+            printf("| 64 KiB throughput | %.0f MB/s | %.0f MB/s | %.2f (%.2f-%.2f) | >= 0.90 | %s | %.2f / %.2f |\n",
+                   ms, mc, mr, lo, hi, mr >= 0.9 ? "met" : "MISSED", median(cs, TRIES), median(cc, TRIES));
             bench_json("{\"bench\":\"session\",\"what\":\"throughput\",\"size\":%zu,\"session_mb_per_s\":%.1f,"
-                       "\"channel_mb_per_s\":%.1f,\"session_cpu_s\":%.3f,\"channel_cpu_s\":%.3f}",
-                       runs[r].size, ms, mc, cs, cc);
+                       "\"channel_mb_per_s\":%.1f,\"ratio\":%.3f,\"ratio_min\":%.3f,\"ratio_max\":%.3f,"
+                       "\"tries\":%d,\"session_cpu_s\":%.3f,\"channel_cpu_s\":%.3f}",
+                       runs[r].size, ms, mc, mr, lo, hi, TRIES, median(cs, TRIES), median(cc, TRIES));
             cpu_rows("64 KiB", runs[r].count, ths, thc);
         } else {
-            double ms = runs[r].count / ts, mc = runs[r].count / tc;
-            printf("| 64 B messages/s | %.0f/s | %.0f/s | %.2f | >= 0.90 | %s | %.2f / %.2f |\n", ms, mc, ratio,
-                   ratio >= 0.9 ? "met" : "MISSED", cs, cc);
+            double ms = n / median(ts, TRIES), mc = n / median(tc, TRIES);
+            printf("| 64 B messages/s | %.0f/s | %.0f/s | %.2f (%.2f-%.2f) | >= 0.90 | %s | %.2f / %.2f |\n", ms, mc,
+                   mr, lo, hi, mr >= 0.9 ? "met" : "MISSED", median(cs, TRIES), median(cc, TRIES));
             bench_json("{\"bench\":\"session\",\"what\":\"rate\",\"size\":%zu,\"session_msgs_per_s\":%.0f,"
-                       "\"channel_msgs_per_s\":%.0f,\"session_cpu_s\":%.3f,\"channel_cpu_s\":%.3f}",
-                       runs[r].size, ms, mc, cs, cc);
+                       "\"channel_msgs_per_s\":%.0f,\"ratio\":%.3f,\"ratio_min\":%.3f,\"ratio_max\":%.3f,"
+                       "\"tries\":%d,\"session_cpu_s\":%.3f,\"channel_cpu_s\":%.3f}",
+                       runs[r].size, ms, mc, mr, lo, hi, TRIES, median(cs, TRIES), median(cc, TRIES));
             cpu_rows("64 B", runs[r].count, ths, thc);
         }
     }
