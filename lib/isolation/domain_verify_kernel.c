@@ -315,7 +315,8 @@ static int k_blkio(struct vmsec__verify *v)
             err = k_file(v, VMSEC__CG_BLKIO, "", "blkio.weight", path, sizeof(path), val, sizeof(val));
             if (err == -ENOENT)
                 err = k_file(v, VMSEC__CG_BLKIO, "", "blkio.bfq.weight", path, sizeof(path), val, sizeof(val));
-            cur = strtoull(val, NULL, 10);
+            if (err == 0)
+                cur = strtoull(val, NULL, 10);
         } else {
             err = k_file(v, VMSEC__CG_BLKIO, "", "io.weight", path, sizeof(path), val, sizeof(val));
             if (err == -ENOENT)
