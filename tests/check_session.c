@@ -167,6 +167,69 @@ START_TEST(acknowledgements_release_the_buffer)
 }
 END_TEST
 
+/* The resend ring, as session.c uses it: allocations of varied sizes taken at the tail and given
+ * back oldest first, against a model of what is live. Every allocation is aligned, inside the
+ * region and apart from every other live one (each holds a pattern checked when it is given
+ * back); one is refused only when the live ones fill the region but for what the wrap can leave
+ * unused (less than two of the largest allocations); an emptied ring takes its whole size again. */
+START_TEST(the_resend_ring_hands_out_space_in_order)
+{
+    enum { CAP = 256 << 10, MAXN = 9000, LIVE = 512 };
+    struct vmsec__sring r;
+    uint8_t *mem = aligned_alloc(VMSEC__SRING_ALIGN, CAP);
+    struct { uint8_t *p; size_t n; uint8_t tag; } q[LIVE];
+    size_t qh = 0, qn = 0, live_bytes = 0, refused = 0, wraps = 0, last = 0;
+    uint32_t x = 2463534242u;
+    vmsec__sring_attach(&r, mem, CAP);
+    for (int step = 0; step < 40000; step++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        if (qn < LIVE && (qn == 0 || x % 3)) {
+            size_t n = 1 + x / 3 % MAXN, rn = (n + VMSEC__SRING_ALIGN - 1) / VMSEC__SRING_ALIGN * VMSEC__SRING_ALIGN;
+            uint8_t *p = vmsec__sring_alloc(&r, n);
+            if (!p) {
+                ck_assert_msg(live_bytes + rn > CAP - 2 * (MAXN + VMSEC__SRING_ALIGN),
+                              "refused %zu bytes with %zu of %d live", n, live_bytes, CAP);
+                refused++;
+                continue;
+            }
+            ck_assert(vmsec__sring_owns(&r, p));
+            ck_assert_uint_eq((uintptr_t)p % VMSEC__SRING_ALIGN, 0);
+            ck_assert_uint_le((size_t)(p - mem) + n, CAP);
+            for (size_t i = 0; i < qn; i++) {
+                const uint8_t *o = q[(qh + i) % LIVE].p;
+                size_t on = q[(qh + i) % LIVE].n;
+                ck_assert_msg(p + n <= o || o + on <= p, "overlapping allocations");
+            }
+            wraps += (size_t)(p - mem) < last;
+            last = (size_t)(p - mem);
+            q[(qh + qn) % LIVE].p = p;
+            q[(qh + qn) % LIVE].n = n;
+            q[(qh + qn) % LIVE].tag = (uint8_t)step;
+            memset(p, (uint8_t)step, n);
+            qn++;
+            live_bytes += rn;
+        } else {
+            uint8_t *p = q[qh].p;
+            size_t n = q[qh].n;
+            ck_assert_msg(p[0] == q[qh].tag && !memcmp(p, p + 1, n - 1), "allocation overwritten");
+            vmsec__sring_free_oldest(&r, p, n);
+            live_bytes -= (n + VMSEC__SRING_ALIGN - 1) / VMSEC__SRING_ALIGN * VMSEC__SRING_ALIGN;
+            qh = (qh + 1) % LIVE;
+            qn--;
+        }
+    }
+    ck_assert_uint_gt(refused, 0); /* the test filled the ring... */
+    ck_assert_uint_gt(wraps, 100); /* ... and went round it */
+    while (qn) {
+        vmsec__sring_free_oldest(&r, q[qh].p, q[qh].n);
+        qh = (qh + 1) % LIVE;
+        qn--;
+    }
+    ck_assert_ptr_eq(vmsec__sring_alloc(&r, CAP), mem);
+    free(mem);
+}
+END_TEST
+
 /* The session reads every frame in place (vmsec__channel_next): a ready message is shown, not
  * consumed, until taken, and the expected outcomes on that path (a message, nothing yet) leave
  * vmsec_error_last() alone, while a public recv still explains a buffer too small. */
@@ -1036,6 +1099,89 @@ START_TEST(a_full_buffer_pushes_back)
 }
 END_TEST
 
+/* A stream of large messages: once more than a few hundred KiB are unacknowledged the sender keeps
+ * them in its resend ring, which it goes round several times; the link is cut twice mid-stream,
+ * and the messages kept in the ring (and those from malloc before it) are resent: every message
+ * arrives once, in order, intact. */
+#define RING_MSGS 400
+#define RING_MSG ((size_t)60000)
+
+static void ring_fill(uint8_t *m, int i)
+{
+    for (size_t k = 0; k < RING_MSG; k++)
+        m[k] = (uint8_t)(i * 131 + k * 7 + (k >> 9));
+}
+
+static atomic_int ring_reader_done;
+
+static void *ring_reader(void *p)
+{
+    server *sv = p;
+    uint8_t *got = malloc(RING_MSG), *want = malloc(RING_MSG);
+    size_t n;
+    sv->rc = vmsec_session_listener_accept(sv->sl, &sv->s);
+    for (int i = 0; i < RING_MSGS && sv->rc == 0; i++) {
+        if ((sv->rc = vmsec_session_recv(sv->s, got, RING_MSG, &n)) < 0)
+            break;
+        ring_fill(want, i);
+        if (n != RING_MSG || memcmp(got, want, n)) {
+            sv->rc = -1000 - i;
+            break;
+        }
+        sv->ngot++;
+    }
+    free(got);
+    free(want);
+    atomic_store(&ring_reader_done, 1);
+    return NULL;
+}
+
+START_TEST(large_messages_in_flight_are_resent_from_the_ring)
+{
+    vmsec_session_options o = fast_options();
+    server sv = {0};
+    vmsec_session *c;
+    uint8_t *m = malloc(RING_MSG);
+    bool in_ring = false;
+    int i = 0, cuts = 0;
+    atomic_store(&ring_reader_done, 0);
+    server_listen(&sv, &o);
+    pthread_create(&sv.t, NULL, ring_reader, &sv);
+    ck_assert_msg(vmsec_session_connect(&c, cfg_a, addr, &o) == 0, "%s", vmsec_error_last());
+    ck_assert_ptr_null(c->ring.base); /* nothing in flight yet: no region */
+    ck_assert_int_eq(vmsec_session_set_nonblocking(c, 1), 0);
+    while (i < RING_MSGS) {
+        int rc;
+        ring_fill(m, i);
+        if ((rc = vmsec_session_send(c, m, RING_MSG)) == 0) {
+            i++;
+            for (struct sq_entry *e = c->sq_head; e && !in_ring; e = e->next)
+                in_ring = e->cap == 0;
+            if ((i == RING_MSGS / 3 || i == 2 * RING_MSGS / 3) && c->sq_count > 8) {
+                shutdown(vmsec_session_fd(c), SHUT_RDWR);
+                cuts++;
+            }
+            continue;
+        }
+        ck_assert_msg(rc == VMSEC_EAGAIN, "%s", vmsec_error_last());
+        ck_assert_msg(!atomic_load(&ring_reader_done), "the reader stopped: %d after %d messages", sv.rc, sv.ngot);
+        ck_assert_int_ge(turn(c, 100), 0);
+    }
+    while (c->sq_count && !atomic_load(&ring_reader_done))
+        ck_assert_int_ge(turn(c, 100), 0);
+    pthread_join(sv.t, NULL);
+    ck_assert_msg(sv.rc == 0, "reader: %d after %d messages (%s)", sv.rc, sv.ngot, vmsec_error_last());
+    ck_assert_int_eq(sv.ngot, RING_MSGS);
+    ck_assert_msg(in_ring, "no message was kept in the ring");
+    ck_assert_ptr_nonnull(c->ring.base);
+    ck_assert_int_ge(cuts, 1);
+    ck_assert_uint_eq(vmsec_session_links(c), 1 + (uint64_t)cuts);
+    free(m);
+    vmsec_session_free(c);
+    server_stop(&sv);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("session");
@@ -1047,6 +1193,7 @@ int main(void)
     tcase_add_test(tc, malformed_frames_are_protocol_errors);
     tcase_add_test(tc, proofs_bind_secret_side_id_and_channel);
     tcase_add_test(tc, acknowledgements_release_the_buffer);
+    tcase_add_test(tc, the_resend_ring_hands_out_space_in_order);
     tcase_add_test(tc, frames_are_read_in_place_without_formatting_errors);
     tcase_add_test(tc, exchange_and_orderly_close_end_both_sides);
     tcase_add_test(tc, a_reset_link_is_resumed_exactly_once);
@@ -1056,6 +1203,7 @@ int main(void)
     tcase_add_test(tc, simultaneous_closes_both_complete);
     tcase_add_test(tc, a_session_that_gave_up_answers_a_late_resume_as_lost);
     tcase_add_test(tc, a_full_buffer_pushes_back);
+    tcase_add_test(tc, large_messages_in_flight_are_resent_from_the_ring);
     tcase_add_test(tc, a_new_session_with_a_taken_id_is_refused);
     tcase_add_test(tc, a_first_link_cut_before_the_welcome_is_resumed);
     tcase_add_test(tc, a_reconnect_attempt_ends_with_the_reconnect_deadline);

@@ -166,8 +166,10 @@ static void free_queues(vmsec_session *s)
     while (s->sq_head) {
         struct sq_entry *e = s->sq_head;
         s->sq_head = e->next;
-        free(e);
+        if (e->cap)
+            free(e);
     }
+    vmsec__sring_release(&s->ring);
     while (s->rq_head) {
         struct rq_entry *e = s->rq_head;
         s->rq_head = e->next;
@@ -248,12 +250,41 @@ unsigned int vmsec__session_jitter(unsigned int ms)
 /* ------------------------------------------------------------------------------------------------ */
 /* Sending: the buffer of unacknowledged messages */
 
+/* A session whose unacknowledged messages pass RING_START bytes, with a window of at least
+ * RING_WINDOW, keeps them in a ring (session_ring.c) from then on, until it is freed: mapped at the
+ * window's size plus the queue entries' overhead and what a wrap around its end can leave unused
+ * (RING_SLACK), and touched only as far as messages reach. Below that, messages come from malloc
+ * and the pool of spare buffers, and an idle or lightly used session maps nothing. An allocation
+ * the ring cannot hold in one piece falls back to malloc. */
+#define RING_START ((size_t)512 << 10)
+#define RING_WINDOW ((size_t)2 << 20)
+#define RING_SLACK(window) ((window) / 16 + ((size_t)64 << 10))
+
+static struct sq_entry *ring_get(vmsec_session *s, size_t need)
+{
+    size_t w = s->opts.max_unacked_bytes;
+    if (!s->ring.base) {
+        if (w < RING_WINDOW || s->sq_bytes + need < RING_START || w > SIZE_MAX / 2 ||
+            vmsec__sring_init(&s->ring, w + RING_SLACK(w)) < 0)
+            return NULL;
+    }
+    return vmsec__sring_alloc(&s->ring, need);
+}
+
+static void sq_put(vmsec_session *s, struct sq_entry *e)
+{
+    if (e->cap)
+        buf_put(s, e, e->cap);
+    else
+        vmsec__sring_free_oldest(&s->ring, e, sizeof(*e) + e->len);
+}
+
 static int append_frame(vmsec_session *s, uint8_t type, const uint8_t *msg, size_t len)
 {
     struct vmsec__sframe f = {.type = type, .seq = s->next_seq};
-    size_t cap;
-    struct sq_entry *e = buf_get(s, sizeof(*e) + SF_HDR + len, &cap);
-    if (!e)
+    size_t cap = 0, need = sizeof(struct sq_entry) + SF_HDR + len;
+    struct sq_entry *e = ring_get(s, need);
+    if (!e && !(e = buf_get(s, need, &cap)))
         return vmsec__error(VMSEC_ENOMEM, "out of memory queueing a session message");
     e->cap = cap;
     e->next = NULL;
@@ -287,7 +318,7 @@ int vmsec__session_acked(vmsec_session *s, uint64_t ack)
         s->sq_head = e->next;
         s->sq_bytes -= e->len;
         s->sq_count--;
-        buf_put(s, e, e->cap);
+        sq_put(s, e);
     }
     if (!s->sq_head)
         s->sq_tail = NULL;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "channel/channel_internal.h"
+#include "channel/session_ring.h"
 #include "channel/transport_internal.h"
 #include "common/internal.h"
 #include "vmsec/session.h"
@@ -60,7 +61,7 @@ void vmsec__session_proof(uint8_t proof[SF_PROOF_LEN], const uint8_t secret[SF_S
 struct sq_entry {
     struct sq_entry *next;
     uint64_t seq;
-    size_t len, cap; /* cap: the allocation's size (session.c recycles large ones) */
+    size_t len, cap; /* cap: the allocation's size (session.c recycles large ones); 0: in the ring */
     uint8_t frame[];
 };
 
@@ -117,6 +118,7 @@ struct vmsec_session {
     uint64_t next_seq, acked, sent_upto;
     struct sq_entry *sq_head, *sq_tail, *sq_unsent;
     size_t sq_bytes, sq_count;
+    struct vmsec__sring ring; /* where they are kept once many bytes are in flight (session.c) */
     uint64_t close_seq; /* our CLOSE's seq, 0 before vmsec_session_close() */
     bool close_done;
     /* receiving: highest seq received, highest delivered, highest acknowledged to the peer */
