@@ -28,10 +28,17 @@
  * waits: it advances as far as its socket allows in the calls that run the session
  * (vmsec_session_tick(), vmsec_session_recv()...), and vmsec_session_fd(),
  * vmsec_session_poll_events() and vmsec_session_next_timeout_ms() say what it waits for (see
- * doc/SESSIONS.md, section 7). What still runs in the call: the @ref vmsec_session_options dial hook (a blocking call
- * by its contract, bounded by the time it is given), resolving a tcp: host name,
- * vmsec_session_connect() and the handshake in vmsec_session_listener_accept() (bounded by the
- * configuration's handshake timeout).
+ * doc/SESSIONS.md, section 7). On the accepting side, vmsec_session_listener_set_nonblocking()
+ * makes vmsec_session_listener_accept() non-blocking too: it keeps the connections whose
+ * handshake and opening frame are under way in a bounded set (#VMSEC_SESSION_PENDING_MAX),
+ * advances them as far as their sockets allow, and vmsec_session_listener_fd() and
+ * vmsec_session_listener_next_timeout_ms() say when to call it again. What still runs in the
+ * call: the @ref vmsec_session_options dial and accepted hooks (blocking calls by their contract,
+ * bounded by the time they are given), resolving a tcp: host name, vmsec_session_connect(), and,
+ * without that switch, the opening exchange of each connection vmsec_session_listener_accept()
+ * accepts (bounded by the configuration's handshake timeout; with a listening descriptor made
+ * O_NONBLOCK, it returns #VMSEC_EAGAIN when none is queued, but a connection that stays silent
+ * then holds the call for that long).
  *
  * Both sides must have a static key (patterns such as XX, IK, KK).
  */
@@ -50,6 +57,12 @@ extern "C" {
 #define VMSEC_SESSION_ID_BYTES 16
 /** @brief Bytes a session frame adds to an application message (doc/SESSIONS.md). */
 #define VMSEC_SESSION_OVERHEAD 17
+/**
+ * @brief Connections a @ref vmsec_session_listener in non-blocking mode keeps while their
+ *        handshake and opening frame are under way; when one more is accepted, the oldest is
+ *        closed. Since 1.1.
+ */
+#define VMSEC_SESSION_PENDING_MAX 64
 /** @brief Version of @ref vmsec_session_options this header describes. */
 #define VMSEC_SESSION_OPTIONS_VERSION 1
 
@@ -88,9 +101,14 @@ typedef int (*vmsec_session_dial_fn)(void *user, const char *address, unsigned i
 /**
  * @brief Runs on each descriptor a @ref vmsec_session_listener accepts, before the handshake; since 1.1.
  * E.g. vmsec_relay_origin_read() for a target reached through a relay.
+ * It is a blocking call by its contract, also in the listener's non-blocking mode, where it runs
+ * in vmsec_session_listener_accept() for each connection taken from the kernel's queue: a hook
+ * that waits for the peer (such as vmsec_relay_origin_read()) holds the accepting thread for up
+ * to @p timeout_ms when the peer is silent, so it suits listeners that only trusted peers (a
+ * relay) can reach.
  * @param user The pointer given in @ref vmsec_session_options.
  * @param fd The accepted descriptor (blocking; not owned: the listener closes it on failure).
- * @param timeout_ms The handshake timeout.
+ * @param timeout_ms The handshake timeout (its time counts against it).
  * @return 0 to go on with the handshake, or a negative error code: the connection is closed and
  *         vmsec_session_listener_accept() returns that code.
  */
@@ -168,18 +186,96 @@ VMSEC_EXPORT void vmsec_session_listener_free(vmsec_session_listener *sl);
 
 /**
  * @brief Accepts one connection: a new session, or the resumption of a known one.
- * Runs the handshake and reads the peer's opening frame, bounded by the handshake timeout. A
- * resumption is verified (same peer key, proof of the session secret) and handed to its session,
- * which continues at its next call; @p *out is then NULL.
+ * A resumption is verified (same peer key, proof of the session secret) and handed to its
+ * session, which continues at its next call; @p *out is then NULL.
+ *
+ * **Default mode.** Accepts one connection (waiting for one, unless the listening descriptor was
+ * made O_NONBLOCK: then #VMSEC_EAGAIN when none is queued), runs the handshake and reads the
+ * peer's opening frame in the call, bounded by the handshake timeout.
+ *
+ * **Non-blocking mode** (vmsec_session_listener_set_nonblocking()). The call never waits for a
+ * peer: it accepts what the kernel has queued into a set of pending connections, each with its
+ * own deadline (the handshake timeout), and advances every pending one as far as its socket
+ * allows: the handshake, the HELLO, then the answer (a WELCOME that does not fit the socket at
+ * once goes out with the new session's own calls). It
+ * returns at the first outcome, a new session, a resume handed over or one connection's failure,
+ * and #VMSEC_EAGAIN once there is none. At most #VMSEC_SESSION_PENDING_MAX connections are
+ * pending: accepting one more closes the oldest, without an error, so that silent peers cannot
+ * lock out a good one. A pending connection that fails or whose deadline passes is closed, and its
+ * failure returned (one per call; a failure to accept, e.g. the @p accepted hook's refusal, in a
+ * call that returns something else comes with the next call). The hook @p accepted of the
+ * options still runs, blocking, on each connection accepted. An event loop polls vmsec_session_listener_fd() for POLLIN with
+ * vmsec_session_listener_next_timeout_ms(), then calls this function until #VMSEC_EAGAIN:
+ * @code
+ * struct pollfd p = {.fd = vmsec_session_listener_fd(sl), .events = POLLIN};
+ * poll(&p, 1, vmsec_session_listener_next_timeout_ms(sl));
+ * while ((rc = vmsec_session_listener_accept(sl, &s)) != VMSEC_EAGAIN) {
+ *     if (rc < 0)
+ *         log(vmsec_error_last()); // one connection failed and was closed: go on
+ *     else if (s)
+ *         add(s);                  // a new session (blocking: set it non-blocking)
+ *     else
+ *         tick_all();              // a session was resumed: it continues at its next call
+ * }
+ * @endcode
+ * Every return other than #VMSEC_EAGAIN means "call again": a failure concerns one connection,
+ * except #VMSEC_EIO from accept(2) (e.g. out of descriptors): the next call then does not
+ * accept, so that such a loop ends, and the one after it tries again.
  * @param sl The session listener.
  * @param[out] out Receives a new blocking session, or NULL when the connection resumed one.
- * @return 0; #VMSEC_EAGAIN (non-blocking listener, nobody waiting); #VMSEC_ESESSIONLOST (the
+ * @return 0; #VMSEC_EAGAIN (default mode: no connection queued on a listening descriptor made
+ *         O_NONBLOCK; non-blocking mode: nothing finished, call again when
+ *         vmsec_session_listener_fd() is readable or the timeout passed); #VMSEC_ESESSIONLOST (the
  *         peer asked to resume a session this side does not know; it was told so); #VMSEC_EAUTH
  *         (a resume with a wrong peer key or proof: refused); #VMSEC_EPROTO (among others: a new
  *         session under the id of one this side holds, refused with "unknown session", the
- *         existing session untouched); any error of the handshake.
+ *         existing session untouched); #VMSEC_ETIMEDOUT (non-blocking: a pending connection's
+ *         deadline passed); an error of the accepted hook; #VMSEC_EDENIED, #VMSEC_EIO (accept);
+ *         any error of the handshake.
  */
 VMSEC_EXPORT int vmsec_session_listener_accept(vmsec_session_listener *sl, vmsec_session **out);
+
+/**
+ * @brief Gives the descriptor an event loop polls for a session listener; since 1.1.
+ * An epoll descriptor, fixed for the listener's life and owned by it, that is readable (POLLIN)
+ * when vmsec_session_listener_accept() has something to do: a connection queued on the
+ * listening socket, a pending connection whose socket is ready, or a new session accepted by a
+ * session waiting for its resume in another call. Poll it with
+ * vmsec_session_listener_next_timeout_ms(), or add it to an epoll set (level-triggered).
+ * Meant for non-blocking mode; in the default mode it is readable when a connection is queued.
+ * @param sl The session listener.
+ * @return The descriptor, or -1 for NULL.
+ */
+VMSEC_EXPORT int vmsec_session_listener_fd(const vmsec_session_listener *sl);
+
+/**
+ * @brief Gives the poll(2) timeout until the earliest deadline of a pending connection (in
+ *        non-blocking mode, the first vmsec_session_listener_accept() after it closes that
+ *        connection); since 1.1.
+ * @param sl The session listener.
+ * @return Milliseconds (0: call vmsec_session_listener_accept() now, also when a new session
+ *         waits in it), or -1 when nothing is pending (always in the default mode).
+ */
+VMSEC_EXPORT int vmsec_session_listener_next_timeout_ms(vmsec_session_listener *sl);
+
+/**
+ * @brief Switches vmsec_session_listener_accept() between its default mode and non-blocking mode
+ *        (see there); since 1.1.
+ * Turning it on also makes the listening descriptor O_NONBLOCK. Turning it off closes the
+ * connections still pending and leaves the descriptor's flag as it is. Switch before the
+ * listener's first accept; its sessions may run meanwhile (a blocking session of the listener
+ * that waits for its resume accepts in either mode).
+ * An event loop in the default mode that polls vmsec_listener_fd() must poll
+ * vmsec_session_listener_fd() instead once it turns this on: a pending connection's progress
+ * does not show on the listening socket.
+ * @param sl The session listener.
+ * @param nonblocking Non-zero for non-blocking mode.
+ * @return 0, #VMSEC_EINVAL or #VMSEC_EIO.
+ */
+VMSEC_EXPORT int vmsec_session_listener_set_nonblocking(vmsec_session_listener *sl, int nonblocking);
+
+/** @brief The bound of pending connections, for bindings; since 1.1. @return #VMSEC_SESSION_PENDING_MAX. */
+VMSEC_EXPORT size_t vmsec_session_listener_pending_max(void);
 
 /**
  * @brief Frees the session without closing it (the peer sees a lost link, then its deadline).

@@ -5,6 +5,7 @@
 #define VMSEC_SESSION_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -144,6 +145,16 @@ struct vmsec_session {
     uint64_t pending_recvd;
 };
 
+/* A connection accepted by a non-blocking session listener whose opening exchange is under way
+ * (session_pending.c). */
+struct vmsec__pending_conn {
+    vmsec_channel *ch;
+    int fd;           /* the channel's */
+    int64_t deadline; /* accepted + the handshake timeout */
+    bool hello;       /* the handshake is done: the HELLO is due */
+    uint32_t events;  /* registered in the listener's connection set */
+};
+
 struct vmsec_session_listener {
     struct vmsec_channel_config cfg;
     vmsec_session_options opts;
@@ -154,10 +165,45 @@ struct vmsec_session_listener {
     /* new sessions accepted by a waiting session, for the next vmsec_session_listener_accept */
     struct vmsec_session **fresh;
     size_t nfresh, fresh_cap;
+    /* non-blocking mode (vmsec_session_listener_set_nonblocking, session_pending.c): conns, an epoll set of the listening socket and
+     * every pending connection, is what a waiting session polls; epfd, given to event loops, holds
+     * conns and wake, an eventfd readable while fresh sessions wait (sl->lock) */
+    atomic_bool nonblock;
+    int conns, wake, epfd;
+    struct vmsec__pending_conn pend[VMSEC_SESSION_PENDING_MAX]; /* oldest first (accept_lock) */
+    size_t npend;
+    bool accept_rest; /* accept(2) failed (VMSEC_EIO): the next call does not accept */
+    int deferred;     /* a failure to accept that a call returning a session could not report */
+    char deferred_msg[256];
 };
 
-/* session_listener.c: accepts one connection, under accept_lock. *out: a new session or NULL. */
+/* Written where a deadline is due: write what the socket takes now and wait for nothing. */
+#define VMSEC__NO_WAIT INT64_MIN
+
+/* session_listener.c: accepts one connection, under accept_lock. *out: a new session or NULL.
+ * In non-blocking mode it advances the pending connections instead (session_pending.c). */
 int vmsec__session_listener_accept_one(vmsec_session_listener *sl, vmsec_session **out);
+/* A connection's HELLO: a new session (*out) or a verified resume handed over (*out NULL); the
+ * channel is consumed in every case. deadline: for the answer, or VMSEC__NO_WAIT. */
+int vmsec__session_listener_hello(vmsec_session_listener *sl, vmsec_channel *ch, const struct vmsec__sframe *f,
+                                  int64_t deadline, vmsec_session **out);
+/* A blocking session's wait for its resume: accepts on the listener itself, at most timeout_ms. */
+int vmsec__session_listener_wait(vmsec_session_listener *sl, int timeout_ms);
+
+/* session_pending.c: a non-blocking listener's pending handshakes. */
+int vmsec__pending_init(vmsec_session_listener *sl);
+void vmsec__pending_fini(vmsec_session_listener *sl);
+/* The listener is in non-blocking mode. */
+bool vmsec__pending_mode(const vmsec_session_listener *sl);
+/* Accepts what is queued, advances every pending connection, under accept_lock: 0 with a new
+ * session or NULL (a resume handed over), VMSEC_EAGAIN, or one connection's failure. */
+int vmsec__pending_accept(vmsec_session_listener *sl, vmsec_session **out);
+/* The earliest pending deadline, INT64_MAX without any (accept_lock). */
+int64_t vmsec__pending_due(const vmsec_session_listener *sl);
+/* Closes every pending connection (accept_lock). */
+void vmsec__pending_drop(vmsec_session_listener *sl);
+/* The wake eventfd, under sl->lock: raised while sessions wait in fresh, lowered once none does. */
+void vmsec__pending_wake(vmsec_session_listener *sl, bool raise);
 void vmsec__session_listener_remove(vmsec_session *s);
 /* A new session accepted by a waiting session, kept for the next vmsec_session_listener_accept. */
 void vmsec__session_listener_keep(vmsec_session_listener *sl, vmsec_session *s);

@@ -542,18 +542,10 @@ int vmsec__session_take_pending(vmsec_session *s)
 
 int vmsec__session_wait_resume(vmsec_session *s, int timeout_ms)
 {
-    vmsec_session_listener *sl = s->sl;
     int t = timeout_ms < 0 || timeout_ms > 50 ? 50 : timeout_ms;
-    if (!sl || pthread_mutex_trylock(&sl->accept_lock) != 0) {
-        poll(NULL, 0, t); /* another thread accepts for us */
+    if (!s->sl) {
+        poll(NULL, 0, t);
         return 0;
     }
-    struct pollfd p = {.fd = vmsec_listener_fd(sl->listener), .events = POLLIN};
-    if (poll(&p, 1, t) > 0) {
-        vmsec_session *fresh = NULL;
-        if (vmsec__session_listener_accept_one(sl, &fresh) == 0 && fresh)
-            vmsec__session_listener_keep(sl, fresh);
-    }
-    pthread_mutex_unlock(&sl->accept_lock);
-    return 0;
+    return vmsec__session_listener_wait(s->sl, t);
 }

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: ISC
-"""vmsec sessions through the ctypes bindings: an echo over a session that survives resets, and a
-restarted listener reported as a lost session on both sides."""
+"""vmsec sessions through the ctypes bindings: an echo over a session that survives resets, a
+restarted listener reported as a lost session on both sides, and a non-blocking session listener
+that a silent peer does not hold up."""
 import os
+import select
 import shutil
 import socket
 import tempfile
@@ -86,6 +88,45 @@ class Sessions(unittest.TestCase):
             t.join(20)
             self.assertIn("lost", box)
         client.free()
+
+    def test_a_nonblocking_listener_is_not_held_up_by_a_silent_peer(self):
+        server_cfg = vmsec.ChannelConfig(self.server_kp, trusted_peers=[self.client_kp.public_key],
+                                         handshake_timeout=30)
+        box = {}
+        with vmsec.Listener(self.addr) as listener, \
+                vmsec.SessionListener(listener, server_cfg, **FAST) as table:
+            table.nonblocking = True
+            self.assertTrue(table.nonblocking)
+            self.assertIsNone(table.next_timeout)
+            self.assertGreater(vmsec.session.PENDING_MAX, 0)
+            silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            silent.connect(self.addr[len("unix:"):])
+            t = threading.Thread(target=lambda: box.setdefault(
+                "c", vmsec.Session.connect(self.addr, self.client_cfg, **FAST)))
+            t.start()
+            poller = select.poll()
+            poller.register(table.fileno(), select.POLLIN)
+            s = None
+            while s is None:
+                timeout = table.next_timeout
+                poller.poll(None if timeout is None else timeout * 1000)
+                try:
+                    s = table.accept()
+                except vmsec.WouldBlock:
+                    pass
+            t.join(20)
+            # the silent peer's connection is still open, and pending
+            silent.setblocking(False)
+            with self.assertRaises(BlockingIOError):
+                silent.recv(1)
+            self.assertIsNotNone(table.next_timeout)
+            with box["c"] as c:
+                c.send(b"hello")
+                self.assertEqual(s.recv(), b"hello")
+                c.free()
+            s.free()
+            silent.close()
+        server_cfg.close()
 
 
 if __name__ == "__main__":

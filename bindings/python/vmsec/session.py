@@ -18,6 +18,8 @@ from ._lib import defer_exception, lib
 from .channel import ChannelConfig, Listener, _recv_message
 
 OPTIONS_VERSION = 1
+#: Connections a non-blocking :class:`SessionListener` keeps while their handshakes are under way.
+PENDING_MAX = lib.vmsec_session_listener_pending_max()
 _RECV_START = 64 * 1024
 #: A resolver: given the last address, returns the address to reconnect to (None: skip this attempt).
 ResolveFn = Callable[[str], Optional[str]]
@@ -187,10 +189,36 @@ class SessionListener:
 
     def accept(self) -> Optional[Session]:
         """Accepts one connection: a new :class:`Session`, or None when it resumed a known one.
-        Raises :class:`vmsec.SessionLost` for a resume of a session this side does not know."""
+        Raises :class:`vmsec.SessionLost` for a resume of a session this side does not know.
+        With :attr:`nonblocking` set it never waits: it raises :class:`vmsec.WouldBlock` when no
+        pending connection finished; any other error concerns one connection (closed): call
+        again until :class:`vmsec.WouldBlock`, then wait for :meth:`fileno` to be readable or
+        :attr:`next_timeout`."""
         handle = ctypes.c_void_p()
         lib.vmsec_session_listener_accept(self._sl, ctypes.byref(handle))
         return Session(handle) if handle else None
+
+    @property
+    def nonblocking(self) -> bool:
+        """Whether :meth:`accept` is non-blocking: handshakes then advance step by step over the
+        calls, at most :data:`PENDING_MAX` at a time (the oldest is closed for a new one), and an
+        event loop waits on :meth:`fileno`. Set it before the first :meth:`accept`."""
+        return bool(getattr(self, "_nonblocking", False))
+
+    @nonblocking.setter
+    def nonblocking(self, value: bool) -> None:
+        lib.vmsec_session_listener_set_nonblocking(self._sl, 1 if value else 0)
+        self._nonblocking = bool(value)
+
+    def fileno(self) -> int:
+        """A descriptor (fixed) that is readable when :meth:`accept` has something to do."""
+        return lib.vmsec_session_listener_fd(self._sl)
+
+    @property
+    def next_timeout(self) -> Optional[float]:
+        """Seconds until the earliest pending connection's deadline; None: nothing pending."""
+        ms = lib.vmsec_session_listener_next_timeout_ms(self._sl)
+        return None if ms < 0 else ms / 1000
 
     def close(self) -> None:
         """Frees the table (its sessions can no longer be resumed); idempotent."""
@@ -208,4 +236,4 @@ class SessionListener:
         self.close()
 
 
-__all__ = ["Session", "SessionListener", "OPTIONS_VERSION"]
+__all__ = ["Session", "SessionListener", "OPTIONS_VERSION", "PENDING_MAX"]
