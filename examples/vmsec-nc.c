@@ -269,7 +269,7 @@ struct nc_session {
     vmsec_listener *l;
     uint8_t *in, *out;
     size_t in_len, out_cap;
-    bool in_eof, eof_sent, peer_eof;
+    bool in_eof, eof_sent, peer_eof, verbose;
 };
 
 /* Takes what stdin has when poll said so; the chunk waits in in/in_len until the session takes it. */
@@ -307,6 +307,26 @@ static int session_drain(struct nc_session *n)
     return 0;
 }
 
+/* The listening side, once its session is open: connections are taken in the listener's
+ * non-blocking mode, so that one that stays silent (or a slow handshake) never holds up the
+ * session; a resume of ours is handed to it, anything else is closed. */
+static void session_accept(struct nc_session *n)
+{
+    vmsec_session *other = NULL;
+    int rc;
+    while ((rc = vmsec_session_listener_accept(n->sl, &other)) != VMSEC_EAGAIN) {
+        if (rc < 0 && n->verbose)
+            cli_message(&app, "a connection was refused: %s", vmsec_error_last());
+        vmsec_session_free(other); /* one session only; its peer sees the link fail */
+        other = NULL;
+    }
+}
+
+static int min_timeout(int a, int b)
+{
+    return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
 /* One turn: poll, accept a resume (listening side), move stdin in and the session out. 1: done. */
 static int session_turn(struct nc_session *n)
 {
@@ -314,14 +334,13 @@ static int session_turn(struct nc_session *n)
     struct pollfd p[3] = {
         {.fd = vmsec_session_fd(n->s), .events = vmsec_session_poll_events(n->s)},
         {.fd = n->in_eof || n->in_len ? -1 : STDIN_FILENO, .events = POLLIN},
-        {.fd = n->l ? vmsec_listener_fd(n->l) : -1, .events = POLLIN},
+        {.fd = n->sl ? vmsec_session_listener_fd(n->sl) : -1, .events = POLLIN},
     };
+    if (n->sl)
+        t = min_timeout(t, vmsec_session_listener_next_timeout_ms(n->sl));
     poll(p, 3, t < 0 || t > 1000 ? 1000 : t);
-    if (p[2].revents & POLLIN) {
-        vmsec_session *other = NULL;
-        if (vmsec_session_listener_accept(n->sl, &other) == 0 && other)
-            vmsec_session_free(other); /* one session only; its peer sees the link fail */
-    }
+    if (n->sl)
+        session_accept(n); /* also when a pending connection's deadline passed */
     if (p[1].revents)
         session_read_stdin(n);
     if ((rc = vmsec_session_tick(n->s)) < 0)
@@ -344,9 +363,10 @@ static int session_turn(struct nc_session *n)
     return 1;
 }
 
-static void run_session(vmsec_channel_config *cfg, const char *address, bool listen_mode, unsigned int deadline_ms)
+static void run_session(vmsec_channel_config *cfg, const char *address, bool listen_mode, unsigned int deadline_ms,
+                        bool verbose)
 {
-    struct nc_session n = {.out_cap = 256 * 1024};
+    struct nc_session n = {.out_cap = 256 * 1024, .verbose = verbose};
     vmsec_session_options o;
     vmsec_session_options_init(&o, VMSEC_SESSION_OPTIONS_VERSION);
     o.reconnect_deadline_ms = deadline_ms;
@@ -358,7 +378,7 @@ static void run_session(vmsec_channel_config *cfg, const char *address, bool lis
         check(vmsec_session_listener_new(&n.sl, cfg, n.l, &o), "session listener");
         if (vmsec_session_listener_accept(n.sl, &n.s) < 0 || !n.s)
             die("accept: %s", n.s ? "" : vmsec_error_last());
-        fcntl(vmsec_listener_fd(n.l), F_SETFL, fcntl(vmsec_listener_fd(n.l), F_GETFL) | O_NONBLOCK);
+        check(vmsec_session_listener_set_nonblocking(n.sl, 1), "session listener");
     } else if (vmsec_session_connect(&n.s, cfg, address, &o) < 0) {
         die("%s", vmsec_error_last());
     }
@@ -690,7 +710,7 @@ int main(int argc, char **argv)
     configure(cfg, &o);
 
     if (o.resume_ms) {
-        run_session(cfg, address, o.listen, o.resume_ms);
+        run_session(cfg, address, o.listen, o.resume_ms, o.verbose);
         vmsec_channel_config_free(cfg);
         return 0;
     }

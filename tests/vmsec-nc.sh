@@ -295,6 +295,40 @@ check "--resume across three resets: both sides exit 0" sh -c "[ $crc -eq 0 ] &&
 check "--resume across three resets: the listener got every byte once" cmp -s "$tmp/l.out" "$tmp/in.bin"
 check "--resume across three resets: the client got every byte once" cmp -s "$tmp/c.out" "$tmp/in2.bin"
 [ $crc -eq 0 ] && [ $lrc -eq 0 ] || diag "$(cat "$tmp/c.err" "$tmp/l.err")"
+# --resume: with the session open, a client connects to the listening side and stays silent
+# (the handshake timeout is 60 s). The session goes on meanwhile: the listener receives the rest of
+# the data and ends, and only its exit closes the silent connection. A listener that ran the
+# silent connection's handshake in its loop would drop it first, with the data stuck at half.
+rm -f "$tmp/s" "$tmp/cin" "$tmp/silent.ready" "$tmp/silent.at"
+mkfifo "$tmp/cin"
+"$nc" -l --resume 20000 --timeout 60000 -k "$tmp/b" -t "$tmp/a.pub" "unix:$tmp/s" </dev/null >"$tmp/l.out" 2>"$tmp/l.err" &
+lpid=$!
+wait_sock "$tmp/s"
+"$nc" --resume 20000 -k "$tmp/a" -t "$tmp/b.pub" "unix:$tmp/s" <"$tmp/cin" >/dev/null 2>"$tmp/c.err" &
+cpid=$!
+exec 7>"$tmp/cin"
+head -c 1000000 "$tmp/in.bin" >&7
+i=0; while [ "$(stat -c %s "$tmp/l.out")" -lt 1000000 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+open(sys.argv[2], "w").close()
+s.recv(1)  # the listener never answers: this returns at its end (EOF)
+with open(sys.argv[3], "w") as f:
+    f.write(str(os.stat(sys.argv[4]).st_size))
+' "$tmp/s" "$tmp/silent.ready" "$tmp/silent.at" "$tmp/l.out" 7>&- &
+spid=$!
+i=0; while [ ! -e "$tmp/silent.ready" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+tail -c +1000001 "$tmp/in.bin" >&7
+exec 7>&-
+wait_at_most 20 $cpid; crc=$wrc
+wait_at_most 20 $lpid; lrc=$wrc
+wait_at_most 10 $spid
+check "--resume with a silent connection pending: both sides exit 0" sh -c "[ $crc -eq 0 ] && [ $lrc -eq 0 ]"
+check "--resume with a silent connection pending: the listener got every byte" cmp -s "$tmp/l.out" "$tmp/in.bin"
+check "--resume with a silent connection pending: it stayed open until the data was all in" \
+    sh -c "[ \"\$(cat '$tmp/silent.at' 2>/dev/null)\" = \"$(stat -c %s "$tmp/in.bin")\" ]"
+[ $crc -eq 0 ] && [ $lrc -eq 0 ] || diag "$(cat "$tmp/c.err" "$tmp/l.err")"
 else
     skip_or_fail "python3 not found (needed for the tampering relay)"
 fi
