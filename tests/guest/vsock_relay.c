@@ -19,111 +19,24 @@
 
 #include <vmsec.h>
 
+#include "grelay.h"
 #include "gtap.h"
 #include "gvsock.h"
-#include "relay/relay_internal.h"
 
 enum { PORT_RELAY = 7300, PORT_ECHO = 7301, PORT_NOBODY = 7302, PORT_FORGED = 7303, PORT_UNPRIVILEGED = 7304 };
 #define MSG_LEN (1024 * 1024)
 #define TIMEOUT_MS 60000
 
-/* The name the directory gives CID 1; changed only while the relay thread is stopped. */
-static const char *guest_name = "guest";
-
-/* The one domain, with no tags, as the libvirt directory would copy it out. */
-static int dir_fill(struct relay_ident *out)
-{
-    memset(out, 0, sizeof(*out));
-    snprintf(out->name, sizeof(out->name), "%s", guest_name);
-    snprintf(out->uuid, sizeof(out->uuid), "00000000-0000-0000-0000-000000000001");
-    out->cid = VMADDR_CID_LOCAL;
-    out->gen = 1;
-    out->tags = calloc(1, sizeof(*out->tags));
-    return out->tags ? 0 : VMSEC_ENOMEM;
-}
-
-static int dir_by_cid(void *d, uint32_t cid, struct relay_ident *out)
-{
-    (void)d;
-    out->tags = NULL;
-    return cid == VMADDR_CID_LOCAL ? dir_fill(out) : VMSEC_ENOTFOUND;
-}
-
-static int dir_by_name(void *d, const char *name, struct relay_ident *out)
-{
-    (void)d;
-    out->tags = NULL;
-    return strcmp(name, guest_name) == 0 ? dir_fill(out) : VMSEC_ENOTFOUND;
-}
-
-static int dir_check(void *d, const struct relay_ident *id)
-{
-    (void)d;
-    return id->cid == VMADDR_CID_LOCAL && id->gen == 1 ? 0 : VMSEC_ESTATE;
-}
-
-static void dir_free(void *d)
-{
-    (void)d;
-}
-
-static const struct relay_dir_ops fixed_dir = {
-    .by_cid = dir_by_cid, .by_name = dir_by_name, .check = dir_check, .free = dir_free};
-
-static pthread_mutex_t audit_lock = PTHREAD_MUTEX_INITIALIZER;
-static char audit[16384];
-static size_t audit_len;
-
-static void on_audit(void *user, const char *line)
-{
-    (void)user;
-    pthread_mutex_lock(&audit_lock);
-    size_t l = strlen(line);
-    if (audit_len + l + 2 < sizeof(audit)) {
-        memcpy(audit + audit_len, line, l);
-        audit[audit_len + l] = '\n';
-        audit_len += l + 1;
-        audit[audit_len] = '\0';
-    }
-    pthread_mutex_unlock(&audit_lock);
-}
-
-static bool audit_has(const char *a, const char *b)
-{
-    pthread_mutex_lock(&audit_lock);
-    bool found = false;
-    for (char *line = audit; *line && !found;) {
-        char *nl = strchr(line, '\n');
-        *nl = '\0';
-        found = strstr(line, a) && strstr(line, b);
-        *nl = '\n';
-        line = nl + 1;
-    }
-    pthread_mutex_unlock(&audit_lock);
-    return found;
-}
+/* CID 1 is "guest"; renamed only while the relay thread is stopped. */
+static struct gr_dir dir = {"guest"};
+static struct gr_audit audit;
 
 static vmsec_keypair *kp_caller, *kp_target;
 static uint8_t pub_caller[32], pub_target[32];
 
 static vmsec_channel *open_channel(int fd, bool target)
 {
-    vmsec_channel_config *cfg = NULL;
-    vmsec_channel *ch = NULL;
-    if (vmsec_channel_config_new(&cfg) < 0 || vmsec_channel_config_set_keypair(cfg, target ? kp_target : kp_caller) < 0 ||
-        vmsec_channel_config_add_trusted_peer(cfg, target ? pub_caller : pub_target, 32) < 0 ||
-        vmsec_channel_config_set_handshake_timeout(cfg, TIMEOUT_MS) < 0 ||
-        vmsec_channel_new(&ch, cfg, fd, target ? VMSEC_ROLE_RESPONDER : VMSEC_ROLE_INITIATOR, VMSEC_CHANNEL_OWN_FD) < 0) {
-        vmsec_channel_config_free(cfg);
-        return NULL;
-    }
-    vmsec_channel_config_free(cfg);
-    if (vmsec_channel_handshake(ch) < 0) {
-        gt_diag("handshake (%s): %s", target ? "target" : "caller", vmsec_error_last());
-        vmsec_channel_free(ch);
-        return NULL;
-    }
-    return ch;
+    return gr_channel_open(fd, target, target ? kp_target : kp_caller, target ? pub_caller : pub_target, TIMEOUT_MS);
 }
 
 struct target_result {
@@ -184,7 +97,7 @@ static void unprivileged_relay_says_why(vmsec_relay *r)
         (void)!read(go[0], &b, 1); /* the caller is done */
         vmsec_relay_interrupt(r);
         pthread_join(rt, NULL);
-        _exit(audit_has("\"reason\":\"relay-not-privileged\"", "\"service\":\"echo\"") ? 0 : 1);
+        _exit(gr_audit_has(&audit, "\"reason\":\"relay-not-privileged\"", "\"service\":\"echo\"", NULL) ? 0 : 1);
     }
     close(go[0]);
     int rc = -1, fd = -1, status = -1;
@@ -209,6 +122,7 @@ static void unprivileged_relay_says_why(vmsec_relay *r)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
+    gr_audit_init(&audit);
     if (!gt_ok(vmsec_init() == 0 && vmsec_keypair_generate(&kp_caller) == 0 &&
                    vmsec_keypair_generate(&kp_target) == 0 && vmsec_keypair_public(kp_caller, pub_caller, 32) == 0 &&
                    vmsec_keypair_public(kp_target, pub_target, 32) == 0,
@@ -223,9 +137,9 @@ int main(void)
                        "allow nobody from guest to guest\n";
     bool setup = vmsec_relay_new(&r) == 0 && vmsec_policy_load_string(&p, text, strlen(text), "guest.conf") == 0 &&
                  vmsec_relay_set_policy(r, p) == 0 && vmsec_relay_set_audit_fd(r, -1) == 0 &&
-                 vmsec_relay_set_audit_callback(r, on_audit, NULL) == 0;
+                 vmsec_relay_set_audit_callback(r, gr_on_audit, &audit) == 0;
     if (setup)
-        vmsec__relay_set_directory(r, &fixed_dir, NULL);
+        vmsec__relay_set_directory(r, &gr_fixed_dir, &dir);
     int lrc = setup ? vmsec_relay_listen_vsock(r, PORT_RELAY) : -1;
     if (!gt_ok(setup && lrc == 0, "relay: listens on vsock port %d (%s)", PORT_RELAY, lrc ? vmsec_error_last() : "ok"))
         return gt_done();
@@ -255,7 +169,7 @@ int main(void)
         vmsec_channel_free(ch);
         free(msg);
         free(back);
-    } else if (fd >= 0) {
+    } else if (fd >= 0 && rc != 0) { /* a failed handshake closed it */
         close(fd);
     }
     gt_ok(intact, "relay: 1 MiB message echoed intact through the relay");
@@ -265,8 +179,9 @@ int main(void)
               strcmp(t.service, "echo") == 0,
           "relay: target learned source domain 'guest', CID %u and service from the origin header", t.cid);
     gt_ok(t.echoed, "relay: target saw a clean close after echoing");
-    gt_ok(audit_has("\"event\":\"decision\"", "\"source\":\"guest\",\"source_cid\":1,\"target\":\"guest\","
-                                              "\"service\":\"echo\",\"decision\":\"allow\""),
+    gt_ok(gr_audit_has(&audit, "\"event\":\"decision\"",
+                       "\"source\":\"guest\",\"source_cid\":1,\"target\":\"guest\",\"service\":\"echo\",\"decision\":\"allow\"",
+                       NULL),
           "relay: audit record names the kernel-reported source CID");
 
     /* Any other process can reach the target too, but only from an ordinary port: a well-formed
@@ -293,18 +208,18 @@ int main(void)
     unprivileged_relay_says_why(r);
 
     /* A domain named in the host side's namespace would pass for the host: it is refused. */
-    guest_name = "host";
+    dir.name = "host";
     pthread_create(&rt, NULL, relay_thread, r);
     fd = gv_connect(VMADDR_CID_LOCAL, PORT_RELAY);
     rc = fd >= 0 ? vmsec_relay_request(fd, "guest", "echo", TIMEOUT_MS) : -1;
     gt_ok(rc == VMSEC_EDENIED, "relay: a domain named 'host' is not taken for the host side");
     if (fd >= 0)
         close(fd);
-    gt_ok(audit_has("\"event\":\"refused\"", "\"reason\":\"reserved-name\""),
+    gt_ok(gr_audit_has(&audit, "\"event\":\"refused\"", "\"reason\":\"reserved-name\"", NULL),
           "relay: the refusal is audited as reserved-name");
     vmsec_relay_interrupt(r);
     pthread_join(rt, NULL);
-    guest_name = "guest";
+    dir.name = "guest";
     pthread_create(&rt, NULL, relay_thread, r);
 
     /* Denied by default, and allowed but nobody listening. */
@@ -318,7 +233,7 @@ int main(void)
     gt_ok(rc == VMSEC_ECONNREFUSED, "relay: allowed service with no vsock listener is unavailable");
     if (fd >= 0)
         close(fd);
-    gt_ok(audit_has("\"reason\":\"connect-failed\"", "\"service\":\"nobody\""),
+    gt_ok(gr_audit_has(&audit, "\"reason\":\"connect-failed\"", "\"service\":\"nobody\"", NULL),
           "relay: failed vsock connect to the target is audited");
 
     /* A caller whose CID the directory does not know is refused: a fresh relay without the map. */
