@@ -140,22 +140,9 @@ int vmsec_relay_load_policy(vmsec_relay *r, const char *path)
         return vmsec__error(VMSEC_EINVAL, "relay: NULL argument");
     vmsec_policy *p = NULL;
     int rc = vmsec_policy_load_file(&p, path);
-    struct jbuf j;
     char msg[512] = "";
-    vmsec__relay_jbegin(&j, "policy");
-    vmsec__relay_jstr(&j, "file", path);
-    if (rc < 0) {
-        snprintf(msg, sizeof(msg), "%s", vmsec_error_last());
-        vmsec__relay_jstr(&j, "status", "invalid");
-        vmsec__relay_jstr(&j, "error", msg);
-        vmsec__relay_jstr(&j, "effect", "deny-all");
-    } else {
-        vmsec__relay_jstr(&j, "status", "loaded");
-        vmsec__relay_jnum(&j, "rules", vmsec_policy_rule_count(p));
-    }
-    /* Audit from the loop thread's sinks is not synchronised with a concurrent loop; the line is
-     * written with one write() per sink, which keeps lines whole. */
-    vmsec__relay_jemit(r, &j);
+    vmsec__relay_audit_load(r, "policy", path, rc, "rules", rc < 0 ? 0 : vmsec_policy_rule_count(p), "deny-all", msg,
+                            sizeof(msg));
     vmsec_relay_set_policy(r, p);
     if (rc < 0)
         return vmsec__error(rc, "%s (the relay now denies every request)", msg);

@@ -218,6 +218,26 @@ static bool record_allowed(vmsec_relay *r, const struct session *s, bool refusal
     return true;
 }
 
+void vmsec__relay_audit_load(vmsec_relay *r, const char *event, const char *path, int rc, const char *count_key,
+                             uint64_t count, const char *effect, char *msg, size_t msg_cap)
+{
+    struct jbuf j;
+    vmsec__relay_jbegin(&j, event);
+    vmsec__relay_jstr(&j, "file", path);
+    if (rc < 0) {
+        snprintf(msg, msg_cap, "%s", vmsec_error_last());
+        vmsec__relay_jstr(&j, "status", "invalid");
+        vmsec__relay_jstr(&j, "error", msg);
+        vmsec__relay_jstr(&j, "effect", effect);
+    } else {
+        vmsec__relay_jstr(&j, "status", "loaded");
+        vmsec__relay_jnum(&j, count_key, count);
+    }
+    /* called outside the loop thread too: each sink gets the line in one write(), which keeps
+     * lines whole without synchronising with a running loop */
+    vmsec__relay_jemit(r, &j);
+}
+
 void vmsec__relay_audit_event(vmsec_relay *r, const struct session *s, const char *event, const char *reason)
 {
     if (!record_allowed(r, s, strcmp(event, "refused") == 0))

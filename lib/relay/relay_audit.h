@@ -5,6 +5,7 @@
 #define VMSEC_RELAY_AUDIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/json.h"
@@ -28,6 +29,11 @@ void vmsec__relay_juuids(struct jbuf *j, const struct session *s);
 /* Closes the record and writes it to every configured sink. */
 void vmsec__relay_jemit(vmsec_relay *r, struct jbuf *j);
 
+/* The record of a file loaded into the relay (event "policy" or "peers"): loaded with its count
+ * (count_key), or invalid with the error (vmsec_error_last(), also copied to msg) and what the
+ * relay does now (effect). */
+void vmsec__relay_audit_load(vmsec_relay *r, const char *event, const char *path, int rc, const char *count_key,
+                             uint64_t count, const char *effect, char *msg, size_t msg_cap);
 void vmsec__relay_audit_event(vmsec_relay *r, const struct session *s, const char *event, const char *reason);
 void vmsec__relay_audit_decision(vmsec_relay *r, const struct session *s, bool allow, const char *rule);
 /* Writes the aggregate record of every source whose interval has ended (all of them if @p all),

@@ -1025,19 +1025,7 @@ int vmsec_relay_reload_peers(vmsec_relay *r, const char *path)
     size_t n = 0;
     for (const struct relay_peer *p = r->peers; p; p = p->next)
         n++;
-    struct jbuf j;
-    vmsec__relay_jbegin(&j, "peers");
-    vmsec__relay_jstr(&j, "file", path);
-    if (rc < 0) {
-        snprintf(msg, sizeof(msg), "%s", vmsec_error_last());
-        vmsec__relay_jstr(&j, "status", "invalid");
-        vmsec__relay_jstr(&j, "error", msg);
-        vmsec__relay_jstr(&j, "effect", "no-peers");
-    } else {
-        vmsec__relay_jstr(&j, "status", "loaded");
-        vmsec__relay_jnum(&j, "peers", n);
-    }
-    vmsec__relay_jemit(r, &j);
+    vmsec__relay_audit_load(r, "peers", path, rc, "peers", n, "no-peers", msg, sizeof(msg));
     peers_replace(r, old);
     if (rc < 0)
         return vmsec__error(rc, "%s (the relay now has no linked relay)", msg);
