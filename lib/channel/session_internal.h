@@ -180,7 +180,12 @@ struct vmsec_session_listener {
 /* Written where a deadline is due: write what the socket takes now and wait for nothing. */
 #define VMSEC__NO_WAIT INT64_MIN
 
-/* session_listener.c: accepts one connection, under accept_lock. *out: a new session or NULL.
+/* session_listener.c: one connection taken from the kernel's queue: the accepted hook (blocking by
+ * its contract), then a non-blocking responder channel over it (*fd, the channel's); *deadline:
+ * when its opening exchange must be done. VMSEC_EAGAIN when none is queued on a non-blocking
+ * listening socket. */
+int vmsec__session_listener_take(vmsec_session_listener *sl, vmsec_channel **ch, int *fd, int64_t *deadline);
+/* Accepts one connection, under accept_lock. *out: a new session or NULL.
  * In non-blocking mode it advances the pending connections instead (session_pending.c). */
 int vmsec__session_listener_accept_one(vmsec_session_listener *sl, vmsec_session **out);
 /* A connection's HELLO: a new session (*out) or a verified resume handed over (*out NULL); the
@@ -221,6 +226,8 @@ int vmsec__session_pump(vmsec_session *s);
  * resume its listener verified, and the accepting side's blocking wait for one. A reconnect
  * attempt advances as far as it can without waiting (non-blocking mode) or runs to its end. */
 int vmsec__session_reconnect(vmsec_session *s);
+/* A link's handshake timeout: the configuration's, or the channel default when it has none. */
+unsigned int vmsec__session_handshake_timeout(const struct vmsec_channel_config *cfg);
 /* An attempt under way: what to poll for (-1 / 0 / 0 when none), when it must be called again. */
 int vmsec__session_attempt_fd(const vmsec_session *s);
 short vmsec__session_attempt_events(const vmsec_session *s);

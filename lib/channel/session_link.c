@@ -85,10 +85,14 @@ int vmsec__session_hash(vmsec_channel *ch, uint8_t *h, size_t *hlen)
     return vmsec_channel_handshake_hash(ch, h, VMSEC_HANDSHAKE_HASH_MAX, hlen);
 }
 
+unsigned int vmsec__session_handshake_timeout(const struct vmsec_channel_config *cfg)
+{
+    return cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : VMSEC_CHANNEL_DEFAULT_HANDSHAKE_TIMEOUT_MS;
+}
+
 static int64_t link_deadline(const struct vmsec_channel_config *cfg)
 {
-    unsigned int t = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : VMSEC_CHANNEL_DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    return vmsec__session_now() + t;
+    return vmsec__session_now() + vmsec__session_handshake_timeout(cfg);
 }
 
 /* When a link attempt must be over: the handshake timeout, but no later than give_up, the end of

@@ -242,6 +242,28 @@ int vmsec__session_listener_hello(vmsec_session_listener *sl, vmsec_channel *ch,
     return resume_session(sl, ch, f, deadline);
 }
 
+int vmsec__session_listener_take(vmsec_session_listener *sl, vmsec_channel **ch, int *fd, int64_t *deadline)
+{
+    unsigned int timeout = vmsec__session_handshake_timeout(&sl->cfg);
+    int rc, fl;
+    if ((rc = vmsec_listener_accept(sl->listener, fd, NULL, 0, NULL)) < 0)
+        return rc;
+    *deadline = vmsec__session_now() + timeout;
+    if (sl->opts.accepted && (rc = sl->opts.accepted(sl->opts.accepted_user, *fd, timeout)) < 0) {
+        close(*fd);
+        return vmsec__error(rc, "session listener: the accepted connection was refused: %s", vmsec_error_last());
+    }
+    if ((fl = fcntl(*fd, F_GETFL)) < 0 || fcntl(*fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        close(*fd);
+        return vmsec__error_errno(VMSEC_EIO, errno, "session listener: O_NONBLOCK");
+    }
+    if ((rc = vmsec_channel_new(ch, &sl->cfg, *fd, VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD)) < 0) {
+        close(*fd);
+        return rc;
+    }
+    return 0;
+}
+
 /* The accept of a listener not in non-blocking mode: the opening exchange runs in the call. */
 static int accept_in_call(vmsec_session_listener *sl, vmsec_session **out)
 {
@@ -250,25 +272,10 @@ static int accept_in_call(vmsec_session_listener *sl, vmsec_session **out)
     int64_t deadline;
     uint8_t *buf = NULL;
     size_t len = 0;
-    unsigned int timeout;
-    int fd, rc, fl;
+    int fd, rc;
     *out = NULL;
-    if ((rc = vmsec_listener_accept(sl->listener, &fd, NULL, 0, NULL)) < 0)
+    if ((rc = vmsec__session_listener_take(sl, &ch, &fd, &deadline)) < 0)
         return rc;
-    timeout = sl->cfg.handshake_timeout_ms ? sl->cfg.handshake_timeout_ms : VMSEC_CHANNEL_DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    deadline = vmsec__session_now() + timeout;
-    if (sl->opts.accepted && (rc = sl->opts.accepted(sl->opts.accepted_user, fd, timeout)) < 0) {
-        close(fd);
-        return vmsec__error(rc, "session listener: the accepted connection was refused: %s", vmsec_error_last());
-    }
-    if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-        close(fd);
-        return vmsec__error_errno(VMSEC_EIO, errno, "session listener: O_NONBLOCK");
-    }
-    if ((rc = vmsec_channel_new(&ch, &sl->cfg, fd, VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD)) < 0) {
-        close(fd);
-        return rc;
-    }
     if ((rc = vmsec__session_handshake(ch, deadline)) < 0 ||
         (rc = vmsec__session_read_frame(ch, deadline, &buf, &len)) < 0 || (rc = vmsec__sframe_parse(buf, len, &f)) < 0)
         goto fail;

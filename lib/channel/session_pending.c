@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -93,27 +92,14 @@ int64_t vmsec__pending_due(const vmsec_session_listener *sl)
     return due;
 }
 
-/* One connection from the kernel's queue into the set: the accepted hook (blocking by its
- * contract), then a non-blocking channel. VMSEC_EAGAIN once the queue is empty. */
-static int pending_add(vmsec_session_listener *sl, unsigned int timeout)
+/* One connection from the kernel's queue into the set (vmsec__session_listener_take). VMSEC_EAGAIN
+ * once the queue is empty. */
+static int pending_add(vmsec_session_listener *sl)
 {
     struct vmsec__pending_conn p = {.events = EPOLLIN};
-    int fd, fl, rc;
-    if ((rc = vmsec_listener_accept(sl->listener, &fd, NULL, 0, NULL)) < 0)
+    int fd, rc;
+    if ((rc = vmsec__session_listener_take(sl, &p.ch, &fd, &p.deadline)) < 0)
         return rc;
-    p.deadline = vmsec__session_now() + timeout;
-    if (sl->opts.accepted && (rc = sl->opts.accepted(sl->opts.accepted_user, fd, timeout)) < 0) {
-        close(fd);
-        return vmsec__error(rc, "session listener: the accepted connection was refused: %s", vmsec_error_last());
-    }
-    if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-        close(fd);
-        return vmsec__error_errno(VMSEC_EIO, errno, "session listener: O_NONBLOCK");
-    }
-    if ((rc = vmsec_channel_new(&p.ch, &sl->cfg, fd, VMSEC_ROLE_RESPONDER, VMSEC_CHANNEL_OWN_FD)) < 0) {
-        close(fd);
-        return rc;
-    }
     p.fd = fd;
     if (sl->npend == VMSEC_SESSION_PENDING_MAX)
         pending_remove(sl, 0, true); /* the oldest makes way: silent peers cannot lock others out */
@@ -177,19 +163,16 @@ static int deferred(vmsec_session_listener *sl)
 
 int vmsec__pending_accept(vmsec_session_listener *sl, vmsec_session **out)
 {
-    unsigned int timeout = sl->cfg.handshake_timeout_ms;
     bool rest = sl->accept_rest;
     int64_t now;
     int rc;
     *out = NULL;
-    if (!timeout)
-        timeout = VMSEC_CHANNEL_DEFAULT_HANDSHAKE_TIMEOUT_MS;
     if (sl->deferred < 0)
         return deferred(sl);
     sl->accept_rest = false;
     /* at most a set's worth per call, so that a flood of connections cannot keep the call going */
     for (int i = 0; i < VMSEC_SESSION_PENDING_MAX && !rest; i++) {
-        if ((rc = pending_add(sl, timeout)) == VMSEC_EAGAIN)
+        if ((rc = pending_add(sl)) == VMSEC_EAGAIN)
             break;
         if (rc < 0) { /* one connection's (the accepted hook, the CID filter), or accept(2)'s */
             sl->deferred = rc;
@@ -204,7 +187,8 @@ int vmsec__pending_accept(vmsec_session_listener *sl, vmsec_session **out)
         if (now >= p->deadline) {
             pending_remove(sl, i, true);
             return vmsec__error(VMSEC_ETIMEDOUT, "session listener: a connection opened no session within the "
-                                                 "handshake timeout (%u ms); closed", timeout);
+                                                 "handshake timeout (%u ms); closed",
+                                vmsec__session_handshake_timeout(&sl->cfg));
         }
         if ((rc = pending_step(sl, p, out)) == VMSEC_EAGAIN) {
             pending_watch(sl, p);
