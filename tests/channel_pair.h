@@ -36,4 +36,17 @@ static inline void vt_channel_pair_free(vmsec_keypair *ka, vmsec_keypair *kb, vm
     vmsec_keypair_free(kb);
 }
 
+/* Session options for tests: short backoff (10-50 ms) and acknowledgement delay (5 ms), and the
+ * given reconnect deadline. */
+static inline vmsec_session_options vt_session_fast_options(unsigned int reconnect_deadline_ms)
+{
+    vmsec_session_options o;
+    ck_assert_int_eq(vmsec_session_options_init(&o, VMSEC_SESSION_OPTIONS_VERSION), 0);
+    o.backoff_initial_ms = 10;
+    o.backoff_max_ms = 50;
+    o.ack_delay_ms = 5;
+    o.reconnect_deadline_ms = reconnect_deadline_ms;
+    return o;
+}
+
 #endif

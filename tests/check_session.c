@@ -43,13 +43,7 @@ static void teardown(void)
 
 static vmsec_session_options fast_options(void)
 {
-    vmsec_session_options o;
-    ck_assert_int_eq(vmsec_session_options_init(&o, VMSEC_SESSION_OPTIONS_VERSION), 0);
-    o.backoff_initial_ms = 10;
-    o.backoff_max_ms = 50;
-    o.ack_delay_ms = 5;
-    o.reconnect_deadline_ms = 5000;
-    return o;
+    return vt_session_fast_options(5000);
 }
 
 /* ---- pure logic ------------------------------------------------------------------------------ */
